@@ -356,7 +356,8 @@ pub struct InMemoryCoordinatorStore {
 
 impl fmt::Debug for InMemoryCoordinatorStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InMemoryCoordinatorStore").finish_non_exhaustive()
+        f.debug_struct("InMemoryCoordinatorStore")
+            .finish_non_exhaustive()
     }
 }
 
@@ -449,9 +450,15 @@ mod tests {
     fn timestamp_assigner_closure_is_used() {
         let s = WatermarkStrategy::<i64>::no_watermarks()
             .with_timestamp_assigner(|r: &i64, _: Option<i64>| r * 2);
-        assert_eq!(s.create_timestamp_assigner().extract_timestamp(&21, None), 42);
+        assert_eq!(
+            s.create_timestamp_assigner().extract_timestamp(&21, None),
+            42
+        );
         let d = WatermarkStrategy::<i64>::no_watermarks();
-        assert_eq!(d.create_timestamp_assigner().extract_timestamp(&1, Some(9)), 9);
+        assert_eq!(
+            d.create_timestamp_assigner().extract_timestamp(&1, Some(9)),
+            9
+        );
     }
 
     #[test]
@@ -459,7 +466,9 @@ mod tests {
         let store = InMemoryCoordinatorStore::default();
         assert!(store.get("k").is_none());
         store.compute("k", &mut |_| Some(Arc::new(3_i64)));
-        let v = store.get("k").and_then(|v| v.downcast_ref::<i64>().copied());
+        let v = store
+            .get("k")
+            .and_then(|v| v.downcast_ref::<i64>().copied());
         assert_eq!(v, Some(3));
         assert!(store.compute("k", &mut |_| None).is_none());
         assert!(store.get("k").is_none());

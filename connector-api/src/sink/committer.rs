@@ -214,7 +214,10 @@ impl fmt::Display for CommittableSummary {
 }
 
 /// Applies a [`Committer`]'s call-level error to requests that still look committed.
-pub fn apply_commit_error<C>(requests: &mut [CommitRequest<C>], error: ConnectorError) -> Result<()> {
+pub fn apply_commit_error<C>(
+    requests: &mut [CommitRequest<C>],
+    error: ConnectorError,
+) -> Result<()> {
     match error.class() {
         crate::error::ErrorClass::Retryable => {
             for r in requests.iter_mut() {

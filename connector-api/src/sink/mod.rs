@@ -189,9 +189,13 @@ pub trait WriterStateCapability<W>: Send + Sync {
 /// The erased committer capability, as the runtime uses it.
 pub trait CommitterCapability<W>: Send + Sync {
     /// Calls the writer's `prepare_commit`, boxing its results.
-    fn prepare_commit<'a>(&'a self, writer: &'a mut W) -> BoxFuture<'a, Result<Vec<AnyCommittable>>>;
+    fn prepare_commit<'a>(
+        &'a self,
+        writer: &'a mut W,
+    ) -> BoxFuture<'a, Result<Vec<AnyCommittable>>>;
     /// Creates the committer.
-    fn create_committer(&self, ctx: &dyn InitContext) -> Result<Box<dyn Committer<AnyCommittable>>>;
+    fn create_committer(&self, ctx: &dyn InitContext)
+        -> Result<Box<dyn Committer<AnyCommittable>>>;
     /// Serializes a committable for the committer's state.
     fn serialize_committable(&self, committable: &AnyCommittable) -> Result<VersionedBytes>;
     /// Restores a committable from the committer's state.
@@ -387,7 +391,10 @@ where
         })
     }
 
-    fn create_committer(&self, ctx: &dyn InitContext) -> Result<Box<dyn Committer<AnyCommittable>>> {
+    fn create_committer(
+        &self,
+        ctx: &dyn InitContext,
+    ) -> Result<Box<dyn Committer<AnyCommittable>>> {
         Ok(Box::new(ErasedCommitter::<S::Committable, S::Committer> {
             inner: self.sink.create_committer(ctx)?,
             _c: PhantomData,
@@ -396,12 +403,14 @@ where
 
     fn serialize_committable(&self, committable: &AnyCommittable) -> Result<VersionedBytes> {
         let serializer = self.sink.committable_serializer();
-        let typed = committable.downcast_ref::<S::Committable>().ok_or_else(|| {
-            crate::error::ConnectorError::Contract(format!(
-                "committable is not a {}",
-                std::any::type_name::<S::Committable>()
-            ))
-        })?;
+        let typed = committable
+            .downcast_ref::<S::Committable>()
+            .ok_or_else(|| {
+                crate::error::ConnectorError::Contract(format!(
+                    "committable is not a {}",
+                    std::any::type_name::<S::Committable>()
+                ))
+            })?;
         Ok(VersionedBytes {
             version: serializer.version(),
             bytes: serializer.serialize(typed)?,
@@ -433,10 +442,16 @@ struct WithPostCommit<W> {
 }
 
 impl<W> CommitterCapability<W> for WithPostCommit<W> {
-    fn prepare_commit<'a>(&'a self, writer: &'a mut W) -> BoxFuture<'a, Result<Vec<AnyCommittable>>> {
+    fn prepare_commit<'a>(
+        &'a self,
+        writer: &'a mut W,
+    ) -> BoxFuture<'a, Result<Vec<AnyCommittable>>> {
         self.inner.prepare_commit(writer)
     }
-    fn create_committer(&self, ctx: &dyn InitContext) -> Result<Box<dyn Committer<AnyCommittable>>> {
+    fn create_committer(
+        &self,
+        ctx: &dyn InitContext,
+    ) -> Result<Box<dyn Committer<AnyCommittable>>> {
         self.inner.create_committer(ctx)
     }
     fn serialize_committable(&self, committable: &AnyCommittable) -> Result<VersionedBytes> {
@@ -489,7 +504,9 @@ impl<C: Send + 'static, K: Committer<C>> Committer<AnyCommittable> for ErasedCom
                 CommitOutcome::Committed => CommitOutcome::Committed,
                 CommitOutcome::AlreadyCommitted => CommitOutcome::AlreadyCommitted,
                 CommitOutcome::RetryLater => CommitOutcome::RetryLater,
-                CommitOutcome::UpdateAndRetry(c) => CommitOutcome::UpdateAndRetry(box_committable(c)),
+                CommitOutcome::UpdateAndRetry(c) => {
+                    CommitOutcome::UpdateAndRetry(box_committable(c))
+                }
                 CommitOutcome::FailedKnown { reason } => CommitOutcome::FailedKnown { reason },
                 CommitOutcome::FailedUnknown(e) => CommitOutcome::FailedUnknown(e),
             };

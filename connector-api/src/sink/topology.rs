@@ -214,7 +214,10 @@ impl<I: Send + 'static, O: Send + 'static> CommittableTopology<I, O> {
     }
 
     /// Appends a stage.
-    pub fn then<P: Send + 'static>(mut self, stage: CommittableStage<O, P>) -> CommittableTopology<I, P> {
+    pub fn then<P: Send + 'static>(
+        mut self,
+        stage: CommittableStage<O, P>,
+    ) -> CommittableTopology<I, P> {
         self.stages.push(erase(stage));
         CommittableTopology {
             stages: self.stages,
@@ -247,10 +250,14 @@ pub fn unbox_committable<C: Send + 'static>(c: AnyCommittable, what: &str) -> Re
     })
 }
 
-fn erase_message<C: Send + 'static>(m: CommittableMessage<C>) -> CommittableMessage<AnyCommittable> {
+fn erase_message<C: Send + 'static>(
+    m: CommittableMessage<C>,
+) -> CommittableMessage<AnyCommittable> {
     match m {
         CommittableMessage::Summary(s) => CommittableMessage::Summary(s),
-        CommittableMessage::WithLineage(c) => CommittableMessage::WithLineage(c.map(box_committable)),
+        CommittableMessage::WithLineage(c) => {
+            CommittableMessage::WithLineage(c.map(box_committable))
+        }
     }
 }
 
@@ -327,7 +334,10 @@ impl<I: Send + 'static, O: Send + 'static> CommittableOperator<AnyCommittable, A
         Ok(())
     }
 
-    async fn end_input(&mut self, output: &mut Vec<CommittableMessage<AnyCommittable>>) -> Result<()> {
+    async fn end_input(
+        &mut self,
+        output: &mut Vec<CommittableMessage<AnyCommittable>>,
+    ) -> Result<()> {
         self.inner.end_input(&mut self.buffer).await?;
         self.drain(output);
         Ok(())

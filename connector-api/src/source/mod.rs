@@ -29,13 +29,13 @@
 //!     fn version(&self) -> u32 { 1 }
 //!     fn serialize(&self, s: &RangeSplit) -> Result<Vec<u8>, StateError> {
 //!         let mut w = StateWriter::new();
-//!         w.put_str(&s.id); w.put_u64(s.next); w.put_u64(s.end);
-//!         Ok(w.into_bytes())
+//!         w.put_str(&s.id).put_u64(s.next).put_u64(s.end);
+//!         w.finish()
 //!     }
 //!     fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<RangeSplit, StateError> {
-//!         if version != 1 { return Err(StateError::unknown_version("range split", version, "1")); }
+//!         if version != 1 { return Err(StateError::unknown_version("range split", version, &[1])); }
 //!         let mut r = StateReader::new(bytes);
-//!         let split = RangeSplit { id: r.get_str()?, next: r.get_u64()?, end: r.get_u64()? };
+//!         let split = RangeSplit { id: r.get_str()?.to_owned(), next: r.get_u64()?, end: r.get_u64()? };
 //!         r.finish()?;
 //!         Ok(split)
 //!     }
@@ -134,8 +134,12 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-pub use enumerator::{EnumeratorContext, SplitEnumerator, SplitEnumeratorContext, SplitsAssignment};
-pub use output::{CollectedEvent, CollectingOutput, ReaderOutput, SourceOutput, SplitOutput, SplitOutputId};
+pub use enumerator::{
+    EnumeratorContext, SplitEnumerator, SplitEnumeratorContext, SplitsAssignment,
+};
+pub use output::{
+    CollectedEvent, CollectingOutput, ReaderOutput, SourceOutput, SplitOutput, SplitOutputId,
+};
 pub use reader::{
     InputStatus, PausableSourceReader, SourceReader, SourceReaderContext, SourceReaderExt,
 };

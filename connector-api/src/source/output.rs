@@ -210,7 +210,8 @@ impl<T> ReaderOutput<T> for CollectingOutput<T> {
     }
     fn mark_split_active(&mut self, split: SplitOutputId) {
         let split = self.split_name(split);
-        self.events.push(CollectedEvent::Idle { split, idle: false });
+        self.events
+            .push(CollectedEvent::Idle { split, idle: false });
     }
     fn release_split_output(&mut self, split: SplitOutputId) {
         if let Some(name) = self.split_name(split) {

@@ -22,7 +22,10 @@ pub(crate) enum FetchEvent<R> {
 /// What the reader tells a fetcher.
 pub(crate) enum FetcherCommand<S> {
     Change(SplitsChange<S>),
-    PauseOrResume { pause: Vec<String>, resume: Vec<String> },
+    PauseOrResume {
+        pause: Vec<String>,
+        resume: Vec<String>,
+    },
     Shutdown,
 }
 

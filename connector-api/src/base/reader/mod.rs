@@ -225,7 +225,12 @@ where
         self.splits.keys().map(String::as_str)
     }
 
-    fn spawn_fetcher(&self, reader: SR, lifetime: FetcherLifetime, name: &str) -> FetcherHandle<SplitOf<SR>> {
+    fn spawn_fetcher(
+        &self,
+        reader: SR,
+        lifetime: FetcherLifetime,
+        name: &str,
+    ) -> FetcherHandle<SplitOf<SR>> {
         let (handle, task) = fetcher::fetcher(reader, self.pause, self.queue_tx.clone(), lifetime);
         self.ctx.spawn(name, Box::pin(task));
         handle
@@ -428,7 +433,8 @@ where
                     Some(element) => {
                         budget -= 1;
                         if let Err(error) =
-                            self.emitter.emit_record(element, &mut out, &mut entry.state)
+                            self.emitter
+                                .emit_record(element, &mut out, &mut entry.state)
                         {
                             self.num_records_in.add(emitted + out.emitted);
                             return Err(error);
@@ -476,7 +482,8 @@ where
     }
 
     fn snapshot_state(&mut self, _checkpoint_id: CheckpointId) -> Result<Vec<Self::Split>> {
-        let mut splits: Vec<Self::Split> = self.splits.values().map(|e| e.state.to_split()).collect();
+        let mut splits: Vec<Self::Split> =
+            self.splits.values().map(|e| e.state.to_split()).collect();
         splits.sort_by(|a, b| a.split_id().cmp(b.split_id()));
         Ok(splits)
     }
@@ -624,7 +631,10 @@ where
                     let p: Vec<String> = pause.iter().filter(|s| *s == id).cloned().collect();
                     let r: Vec<String> = resume.iter().filter(|s| *s == id).cloned().collect();
                     if !p.is_empty() || !r.is_empty() {
-                        h.send(FetcherCommand::PauseOrResume { pause: p, resume: r });
+                        h.send(FetcherCommand::PauseOrResume {
+                            pause: p,
+                            resume: r,
+                        });
                     }
                 }
             }

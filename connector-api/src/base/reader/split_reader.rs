@@ -62,7 +62,8 @@ impl<E> RecordsBySplits<E> {
     /// Adds the records of a split.
     pub fn add_all(&mut self, split_id: impl Into<String>, records: Vec<E>) {
         if !records.is_empty() {
-            self.splits.push_back((split_id.into(), records.into_iter()));
+            self.splits
+                .push_back((split_id.into(), records.into_iter()));
         }
     }
 
