@@ -521,3 +521,6 @@ impl<C: Send + 'static, K: Committer<C>> Committer<AnyCommittable> for ErasedCom
         self.inner.close().await
     }
 }
+
+#[cfg(test)]
+mod tests;

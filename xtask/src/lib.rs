@@ -1,0 +1,20 @@
+//! Weir's project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`):
+//!
+//! - `compat`: the versioning and compat-matrix checker ([`compat::check`]);
+//! - `deps`: installs the pinned test servers ([`deps::install`]);
+//! - `test`: everything CI runs ([`ci::run`]).
+//!
+//! The library half exists so the checker can be reused (by `weir compat check`) and tested
+//! without running the binary.
+
+pub mod ci;
+pub mod compat;
+pub mod deps;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
