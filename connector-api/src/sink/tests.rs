@@ -24,7 +24,7 @@ impl InitContext for Ctx {
     fn metric_group(&self) -> Arc<dyn MetricGroup> {
         Arc::new(InMemoryMetricGroup::new("t"))
     }
-    fn operator_id(&self) -> &str {
+    fn operator_id(&self) -> &'static str {
         "sink-1"
     }
 }
