@@ -1,1 +1,3 @@
-//! weir-runtime.
+//! The embedded Weir runtime (in progress).
+pub mod restart;
+pub mod storage;

@@ -1,0 +1,1 @@
+//! The blackhole connector (in progress).

@@ -1,0 +1,1 @@
+//! Checkpoint storage (in progress).
