@@ -1,0 +1,76 @@
+//! Runtime errors.
+
+use weir_connector_api::ConnectorError;
+
+use crate::storage::StorageError;
+
+/// Why a job, a task or a job submission failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// A connector call failed.
+    #[error("{operator} (subtask {subtask}): {source}")]
+    Connector {
+        /// The operator's uid.
+        operator: String,
+        /// The subtask index.
+        subtask: usize,
+        /// The connector's error.
+        #[source]
+        source: ConnectorError,
+    },
+    /// The job graph is invalid; every problem is listed.
+    #[error("invalid job: {}", .0.join("; "))]
+    InvalidJob(Vec<String>),
+    /// Reading or writing checkpoints failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Restoring state failed.
+    #[error("cannot restore {operator}: {reason}")]
+    Restore {
+        /// The operator's uid.
+        operator: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A failure injected by a test's fault injector.
+    #[error("injected failure at {0}")]
+    Injected(String),
+    /// A task or coordinator stopped unexpectedly (its channel closed).
+    #[error("{0} stopped unexpectedly")]
+    Lost(String),
+    /// Too many checkpoints failed in a row.
+    #[error("{failed} consecutive checkpoints failed (tolerable: {tolerable}); last: {last}")]
+    CheckpointsFailing {
+        /// How many failed in a row.
+        failed: u32,
+        /// How many may fail in a row.
+        tolerable: u32,
+        /// Why the last one failed.
+        last: String,
+    },
+    /// The job gave up after failures.
+    #[error("job failed after {attempts} attempts and will not restart ({reason}); last failure: {cause}")]
+    GaveUp {
+        /// How many attempts ran.
+        attempts: u32,
+        /// Why the restart strategy gave up.
+        reason: String,
+        /// The last failure.
+        cause: Box<RuntimeError>,
+    },
+}
+
+impl RuntimeError {
+    /// Wraps a connector error with where it happened.
+    pub fn connector(operator: &str, subtask: usize, source: ConnectorError) -> Self {
+        RuntimeError::Connector {
+            operator: operator.to_owned(),
+            subtask,
+            source,
+        }
+    }
+}
+
+/// Shorthand for runtime results.
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

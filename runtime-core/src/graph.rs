@@ -1,0 +1,966 @@
+//! The job graph API: sources, stateless operators, repartitioning and sinks, with stable uids.
+//!
+//! Operators with the same parallelism joined by forward edges are *chained*: they run in one
+//! task and call each other directly, batch by batch. `key_by`, `rebalance` and a sink's
+//! committer start new tasks connected by channels.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
+use weir_connector_api::metrics::{
+    Gauge, InMemoryMetricGroup, MetricGroup, NUM_RECORDS_IN, NUM_RECORDS_OUT,
+};
+use weir_connector_api::sink::{
+    AnyCommittable, ErasedStage, InitContext, Routing, Sink, StageParallelism,
+};
+use weir_connector_api::source::Source;
+use weir_connector_api::state::VersionedSerializer;
+use weir_connector_api::watermark::WatermarkStrategy;
+
+use crate::error::{Result, RuntimeError};
+use crate::exchange::{CheckpointingMode, EdgeId, ExchangeOutput, InputGate, Partitioning, Wiring};
+use crate::fault::FaultInjector;
+use crate::job::{Job, JobConfig};
+use crate::operator::{BoxOutput, Counted, FilterFn, FlatMapFn, MapFn, TaskCx, TransformOperator};
+use crate::sink::committer_op::{CommitterOperator, CommitterRoute, COMMITTABLES_STATE};
+use crate::sink::stage_op::StageOperator;
+use crate::sink::writer_op::WriterOperator;
+use crate::sink::{Discard, Message};
+use crate::source::coordinator::{self, CoordinatorHandle};
+use crate::source::output::RuntimeReaderOutput;
+use crate::task::one_input::OneInputTask;
+use crate::task::source_task::{ReaderContext, SourceTask, SourceTaskOptions};
+use crate::task::{MasterMsg, TaskCommand, TaskKey};
+
+/// The restored state of one operator subtask.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RestoredOperator {
+    /// Every subtask of the operator had finished (FLIP-147): nothing to redo.
+    pub(crate) finished: bool,
+    /// Named list states assigned to this subtask.
+    pub(crate) state: BTreeMap<String, Vec<VersionedBytes>>,
+}
+
+/// Everything a task factory needs to start one subtask.
+pub(crate) struct SubtaskSetup<'a> {
+    pub(crate) key: TaskKey,
+    pub(crate) parallelism: usize,
+    pub(crate) attempt: u32,
+    pub(crate) wiring: &'a mut Wiring,
+    pub(crate) restored: &'a BTreeMap<String, RestoredOperator>,
+    pub(crate) restored_checkpoint: Option<CheckpointId>,
+    pub(crate) coordinators: &'a BTreeMap<String, CoordinatorHandle>,
+    pub(crate) control: Option<mpsc::UnboundedReceiver<TaskCommand>>,
+    pub(crate) control_tx: mpsc::UnboundedSender<TaskCommand>,
+    pub(crate) master: mpsc::UnboundedSender<MasterMsg>,
+    pub(crate) config: &'a JobConfig,
+    pub(crate) faults: Arc<dyn FaultInjector>,
+    pub(crate) metrics: &'a InMemoryMetricGroup,
+}
+
+impl SubtaskSetup<'_> {
+    fn restored(&self, uid: &str) -> RestoredOperator {
+        self.restored.get(uid).cloned().unwrap_or_default()
+    }
+
+    fn operator_metrics(&self, uid: &str) -> InMemoryMetricGroup {
+        self.metrics.group(uid).group(&self.key.subtask.to_string())
+    }
+
+    fn cx(&self) -> TaskCx {
+        TaskCx::new(
+            self.key.subtask,
+            self.parallelism,
+            self.attempt,
+            Arc::clone(&self.faults),
+        )
+    }
+
+    fn take_control(&mut self) -> Result<mpsc::UnboundedReceiver<TaskCommand>> {
+        self.control
+            .take()
+            .ok_or_else(|| RuntimeError::Lost("the control channel of a task".into()))
+    }
+}
+
+/// Builds the chain of one subtask given the chain's tail, and returns the task to run.
+pub(crate) type ChainBuilder<T> = Arc<
+    dyn Fn(&mut SubtaskSetup<'_>, BoxOutput<T>) -> Result<BoxFuture<'static, ()>> + Send + Sync,
+>;
+
+/// Builds a whole subtask.
+pub(crate) type TaskFactory =
+    Arc<dyn Fn(&mut SubtaskSetup<'_>) -> Result<BoxFuture<'static, ()>> + Send + Sync>;
+
+type ConnectFn = Arc<dyn Fn(&mut Wiring, EdgeId, usize, usize, bool, usize) + Send + Sync>;
+
+type StartCoordinator = Arc<
+    dyn Fn(
+            usize,
+            Option<VersionedBytes>,
+            Arc<dyn MetricGroup>,
+            mpsc::UnboundedSender<MasterMsg>,
+        ) -> Result<CoordinatorHandle>
+        + Send
+        + Sync,
+>;
+
+/// A group of identical subtasks: one node of the physical plan.
+pub(crate) struct TaskGroup {
+    pub(crate) name: String,
+    pub(crate) parallelism: usize,
+    pub(crate) uids: Vec<String>,
+    pub(crate) is_source: bool,
+    pub(crate) factory: TaskFactory,
+}
+
+/// A channel edge between two task groups.
+pub(crate) struct EdgeSpec {
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    pub(crate) pointwise: bool,
+    pub(crate) connect: ConnectFn,
+}
+
+/// A source coordinator to start.
+pub(crate) struct SourceSpec {
+    pub(crate) uid: String,
+    pub(crate) group: usize,
+    pub(crate) start: StartCoordinator,
+}
+
+#[derive(Default)]
+pub(crate) struct GraphBuilder {
+    pub(crate) groups: Vec<TaskGroup>,
+    pub(crate) edges: Vec<PendingEdge>,
+    pub(crate) sources: Vec<SourceSpec>,
+    pub(crate) errors: Vec<String>,
+    counter: usize,
+}
+
+pub(crate) struct PendingEdge {
+    from: Option<usize>,
+    to: Option<usize>,
+    pointwise: bool,
+    connect: ConnectFn,
+}
+
+impl GraphBuilder {
+    fn next_id(&mut self, kind: &str) -> String {
+        self.counter += 1;
+        format!("{kind}-{}", self.counter)
+    }
+
+    fn new_edge<T: Send + 'static>(&mut self, pointwise: bool) -> EdgeId {
+        self.edges.push(PendingEdge {
+            from: None,
+            to: None,
+            pointwise,
+            connect: Arc::new(|w, id, up, down, pointwise, cap| {
+                w.connect::<T>(id, up, down, pointwise, cap);
+            }),
+        });
+        self.edges.len() - 1
+    }
+
+    pub(crate) fn finish(self) -> Result<(Vec<TaskGroup>, Vec<EdgeSpec>, Vec<SourceSpec>)> {
+        let mut errors = self.errors;
+        let mut seen = BTreeMap::new();
+        for (g, group) in self.groups.iter().enumerate() {
+            if group.parallelism == 0 {
+                errors.push(format!(
+                    "task {} has parallelism 0; use at least 1",
+                    group.name
+                ));
+            }
+            for uid in &group.uids {
+                if let Some(other) = seen.insert(uid.clone(), g) {
+                    let other_name = self.groups.get(other).map_or("?", |x| x.name.as_str());
+                    errors.push(format!(
+                        "uid `{uid}` is used by both {other_name} and {}; uids must be unique",
+                        group.name
+                    ));
+                }
+            }
+        }
+        let mut edges = Vec::new();
+        for (i, e) in self.edges.into_iter().enumerate() {
+            match (e.from, e.to) {
+                (Some(from), Some(to)) => edges.push(EdgeSpec {
+                    from,
+                    to,
+                    pointwise: e.pointwise,
+                    connect: e.connect,
+                }),
+                _ => errors.push(format!(
+                    "stream {i} is never consumed: end every stream in a sink"
+                )),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(RuntimeError::InvalidJob(errors));
+        }
+        Ok((self.groups, edges, self.sources))
+    }
+}
+
+/// Entry point for building a job.
+pub struct StreamEnvironment {
+    graph: Arc<Mutex<GraphBuilder>>,
+    config: JobConfig,
+}
+
+impl StreamEnvironment {
+    /// A new environment with the job's configuration.
+    pub fn new(config: JobConfig) -> Self {
+        StreamEnvironment {
+            graph: Arc::new(Mutex::new(GraphBuilder::default())),
+            config,
+        }
+    }
+
+    /// The job's configuration.
+    pub fn config(&self) -> &JobConfig {
+        &self.config
+    }
+
+    /// Adds a source. Its uid defaults to `source-<n>` in creation order; set a stable one with
+    /// [`DataStream::uid`] so state survives changes to the job.
+    pub fn from_source<S: Source>(
+        &self,
+        source: S,
+        watermarks: WatermarkStrategy<S::Output>,
+        name: &str,
+    ) -> DataStream<S::Output> {
+        let source = Arc::new(source);
+        let uid = {
+            let mut g = lock(&self.graph);
+            Arc::new(Mutex::new(g.next_id("source")))
+        };
+        let uid_for_chain = Arc::clone(&uid);
+        let build: ChainBuilder<S::Output> = {
+            let source = Arc::clone(&source);
+            Arc::new(
+                move |setup: &mut SubtaskSetup<'_>, chain: BoxOutput<S::Output>| {
+                    let uid = lock(&uid_for_chain).clone();
+                    let restored = setup.restored(&uid);
+                    let coordinator = setup.coordinators.get(&uid).cloned().ok_or_else(|| {
+                        RuntimeError::Lost(format!("coordinator of source {uid}"))
+                    })?;
+                    let metrics = setup.operator_metrics(&uid);
+                    let records_out = metrics.counter(NUM_RECORDS_OUT);
+                    let watermark_gauge: Gauge = metrics.gauge("currentOutputWatermark");
+                    let split_serializer: Arc<dyn VersionedSerializer<S::Split>> =
+                        source.split_serializer();
+                    let (reader, restored_splits) = if restored.finished {
+                        (None, Vec::new())
+                    } else {
+                        let mut splits = Vec::new();
+                        for v in restored.state.get("splits").into_iter().flatten() {
+                            splits.push(
+                                split_serializer
+                                    .deserialize(v.version, &v.bytes)
+                                    .map_err(|e| RuntimeError::Restore {
+                                        operator: uid.clone(),
+                                        reason: format!("split state: {e}"),
+                                    })?,
+                            );
+                        }
+                        let ctx = Arc::new(ReaderContext {
+                            subtask: setup.key.subtask,
+                            parallelism: setup.parallelism,
+                            metrics: Arc::new(metrics.clone()),
+                            coordinator: coordinator.clone(),
+                        });
+                        let reader = source
+                            .create_reader(ctx)
+                            .map_err(|e| RuntimeError::connector(&uid, setup.key.subtask, e))?;
+                        (Some(reader), splits)
+                    };
+                    let task = SourceTask::<S> {
+                        uid: uid.clone(),
+                        key: setup.key,
+                        reader,
+                        restored_splits,
+                        output: RuntimeReaderOutput::new(
+                            watermarks.clone(),
+                            setup.config.batch_size,
+                        ),
+                        chain,
+                        control: setup.take_control()?,
+                        control_tx: setup.control_tx.clone(),
+                        master: setup.master.clone(),
+                        coordinator,
+                        cx: setup.cx(),
+                        split_serializer,
+                        options: SourceTaskOptions {
+                            batch_size: setup.config.batch_size,
+                            watermark_interval: setup.config.watermark_interval,
+                        },
+                        records_out,
+                        watermark_gauge,
+                        last_barrier: None,
+                    };
+                    Ok(Box::pin(task.run()))
+                },
+            )
+        };
+        let parallelism = self.config.parallelism;
+        {
+            let mut g = lock(&self.graph);
+            let uid_for_spec = Arc::clone(&uid);
+            let source_for_spec = Arc::clone(&source);
+            let start: StartCoordinator =
+                Arc::new(move |parallelism, restored, metrics, master| {
+                    coordinator::start(
+                        Arc::clone(&source_for_spec),
+                        lock(&uid_for_spec).clone(),
+                        parallelism,
+                        restored,
+                        metrics,
+                        master,
+                    )
+                });
+            g.sources.push(SourceSpec {
+                uid: String::new(), // filled in when the stage closes
+                group: usize::MAX,
+                start,
+            });
+        }
+        DataStream {
+            graph: Arc::clone(&self.graph),
+            parallelism,
+            name: name.to_owned(),
+            input: None,
+            source: Some(SourceStage {
+                uid,
+                spec_index: lock(&self.graph).sources.len() - 1,
+            }),
+            uids: Vec::new(),
+            build,
+        }
+    }
+
+    /// Builds the job; every mistake in the graph is reported at once.
+    pub fn build(self) -> Result<Job> {
+        let builder = std::mem::take(&mut *lock(&self.graph));
+        let (groups, edges, sources) = builder.finish()?;
+        Job::new(self.config, groups, edges, sources)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct SourceStage {
+    uid: Arc<Mutex<String>>,
+    spec_index: usize,
+}
+
+/// A stream of records of type `T`: the open end of a chain that more operators, an exchange
+/// or a sink can be attached to. Consuming methods take `self`: every stream has one consumer.
+pub struct DataStream<T: Send + 'static> {
+    graph: Arc<Mutex<GraphBuilder>>,
+    parallelism: usize,
+    name: String,
+    /// The edge this stage reads from, if it does not start at a source.
+    input: Option<EdgeId>,
+    source: Option<SourceStage>,
+    uids: Vec<String>,
+    build: ChainBuilder<T>,
+}
+
+/// How a sink is attached.
+#[derive(Debug, Clone, Default)]
+pub struct SinkOptions {
+    /// The sink's stable uid (default `sink-<n>`); its writer, committer and topology stages
+    /// derive theirs from it (`<uid>/committer`, `<uid>/pre-commit/<stage>`...).
+    pub uid: Option<String>,
+    /// The committer's parallelism (default: the writer's).
+    pub committer_parallelism: Option<NonZeroUsize>,
+}
+
+impl<T: Send + 'static> DataStream<T> {
+    /// Sets the parallelism of this stage (the source, or the operators after the last
+    /// exchange).
+    pub fn parallelism(mut self, parallelism: usize) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// Sets the uid of the stage's source (for restoring state). Only sources carry state among
+    /// chainable operators.
+    pub fn uid(self, uid: &str) -> Self {
+        if let Some(s) = &self.source {
+            *lock(&s.uid) = uid.to_owned();
+        }
+        self
+    }
+
+    fn chain<U: Send + 'static>(
+        self,
+        wrap: impl Fn(BoxOutput<U>) -> BoxOutput<T> + Send + Sync + 'static,
+    ) -> DataStream<U> {
+        let prev = self.build;
+        DataStream {
+            graph: self.graph,
+            parallelism: self.parallelism,
+            name: self.name,
+            input: self.input,
+            source: self.source,
+            uids: self.uids,
+            build: Arc::new(move |setup, tail| prev(setup, wrap(tail))),
+        }
+    }
+
+    /// Transforms every record.
+    pub fn map<U: Send + 'static>(
+        self,
+        f: impl Fn(T) -> U + Send + Sync + 'static,
+    ) -> DataStream<U> {
+        let f = Arc::new(f);
+        self.chain(move |next: BoxOutput<U>| {
+            let f = Arc::clone(&f);
+            Box::new(TransformOperator {
+                transform: MapFn(move |x| f(x)),
+                buffer: Vec::new(),
+                next,
+                _input: PhantomData,
+            })
+        })
+    }
+
+    /// Keeps the records for which `f` is true.
+    pub fn filter(self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> DataStream<T> {
+        let f = Arc::new(f);
+        self.chain(move |next: BoxOutput<T>| {
+            let f = Arc::clone(&f);
+            Box::new(TransformOperator {
+                transform: FilterFn(move |x: &T| f(x)),
+                buffer: Vec::new(),
+                next,
+                _input: PhantomData,
+            })
+        })
+    }
+
+    /// Turns every record into zero or more records.
+    pub fn flat_map<U: Send + 'static, I: IntoIterator<Item = U> + 'static>(
+        self,
+        f: impl Fn(T) -> I + Send + Sync + 'static,
+    ) -> DataStream<U> {
+        let f = Arc::new(f);
+        self.chain(move |next: BoxOutput<U>| {
+            let f = Arc::clone(&f);
+            Box::new(TransformOperator {
+                transform: FlatMapFn(move |x| f(x)),
+                buffer: Vec::new(),
+                next,
+                _input: PhantomData,
+            })
+        })
+    }
+
+    /// Repartitions by key: records with equal keys reach the same subtask of the next stage.
+    pub fn key_by(self, key: impl Fn(&T) -> u64 + Send + Sync + 'static) -> DataStream<T> {
+        self.exchange(Partitioning::KeyBy(Arc::new(key)), false)
+    }
+
+    /// Redistributes batches round-robin to the next stage.
+    pub fn rebalance(self) -> DataStream<T> {
+        self.exchange(Partitioning::Rebalance, false)
+    }
+
+    /// Closes this stage into a task group whose chain ends in `tail`, returning its index.
+    fn close(
+        self,
+        name: String,
+        tail: impl Fn(&mut SubtaskSetup<'_>) -> Result<BoxOutput<T>> + Send + Sync + 'static,
+    ) -> (usize, Arc<Mutex<GraphBuilder>>, usize) {
+        let build = self.build;
+        let mut uids = self.uids;
+        let is_source = self.source.is_some();
+        let mut g = lock(&self.graph);
+        let group = g.groups.len();
+        if let Some(s) = &self.source {
+            let uid = lock(&s.uid).clone();
+            uids.insert(0, uid.clone());
+            if let Some(spec) = g.sources.get_mut(s.spec_index) {
+                spec.uid = uid;
+                spec.group = group;
+            }
+        }
+        if let Some(edge) = self.input {
+            if let Some(e) = g.edges.get_mut(edge) {
+                e.to = Some(group);
+            }
+        }
+        let factory: TaskFactory = Arc::new(move |setup| {
+            let out = tail(setup)?;
+            build(setup, out)
+        });
+        g.groups.push(TaskGroup {
+            name: format!("{} ({name})", self.name),
+            parallelism: self.parallelism,
+            uids,
+            is_source,
+            factory,
+        });
+        drop(g);
+        (group, self.graph, self.parallelism)
+    }
+
+    fn exchange(self, partitioning: Partitioning<T>, pointwise: bool) -> DataStream<T> {
+        let edge = lock(&self.graph).new_edge::<T>(pointwise);
+        let name = self.name.clone();
+        let batch_partitioning = partitioning.clone();
+        let (group, graph, parallelism) = self.close("exchange".into(), move |setup| {
+            let senders = setup.wiring.take_senders::<T>(edge, setup.key.subtask)?;
+            Ok(Box::new(ExchangeOutput::new(
+                senders,
+                batch_partitioning.clone(),
+                setup.config.batch_size,
+            )))
+        });
+        if let Some(e) = lock(&graph).edges.get_mut(edge) {
+            e.from = Some(group);
+        }
+        DataStream {
+            graph,
+            parallelism,
+            name,
+            input: Some(edge),
+            source: None,
+            uids: Vec::new(),
+            build: input_head::<T>(edge),
+        }
+    }
+
+    /// Writes the stream to `sink` with default options.
+    pub fn sink_to<S: Sink<T>>(self, sink: S) {
+        self.sink_to_with(sink, SinkOptions::default());
+    }
+
+    /// Writes the stream to `sink`: the writer joins this stage's chain; the sink's declared
+    /// capabilities add a pre-write exchange, pre-commit stages, a committer and post-commit
+    /// stages.
+    pub fn sink_to_with<S: Sink<T>>(self, sink: S, options: SinkOptions) {
+        let sink = Arc::new(sink);
+        let caps = Arc::clone(&sink).capabilities();
+        let uid = options
+            .uid
+            .clone()
+            .unwrap_or_else(|| lock(&self.graph).next_id("sink"));
+        // Pre-write topology: route records to the writers.
+        let stream = match caps.pre_write() {
+            Some(pre) => match pre.routing.clone() {
+                Routing::Forward => self,
+                Routing::Rebalance => self.rebalance(),
+                Routing::Global => self.exchange(Partitioning::Global, false),
+                Routing::KeyBy(f) => self.exchange(Partitioning::KeyBy(f), false),
+            },
+            None => self,
+        };
+        let writer_parallelism = stream.parallelism;
+        let committer_cap = caps.committer().cloned();
+        let state_cap = caps.writer_state().cloned();
+        let graph = Arc::clone(&stream.graph);
+        // The edge from the writer to the first committable stage, if any.
+        let first_edge = committer_cap
+            .as_ref()
+            .map(|_| lock(&graph).new_edge::<Message>(false));
+        let committer_parallelism = options
+            .committer_parallelism
+            .map_or(writer_parallelism, NonZeroUsize::get);
+        let pre_stages: Vec<ErasedStage> = committer_cap
+            .as_ref()
+            .map(|c| c.pre_commit_stages())
+            .unwrap_or_default();
+        let post_stages: Vec<ErasedStage> = committer_cap
+            .as_ref()
+            .map(|c| c.post_commit_stages())
+            .unwrap_or_default();
+        // The parallelism of whatever follows the writer, for routing its committables.
+        let after_writer = pre_stages.first().map_or(committer_parallelism, |s| {
+            stage_parallelism(s.parallelism, writer_parallelism)
+        });
+        let writer_uid = uid.clone();
+        let sink_for_writer = Arc::clone(&sink);
+        let (writer_group, _, _) = {
+            let mut stream = stream;
+            stream.uids.push(writer_uid.clone());
+            let first_edge_w = first_edge;
+            let routing_for_writer = pre_stages
+                .first()
+                .map_or(Routing::Forward, |s| s.routing.clone());
+            stream.close("writer".into(), move |setup| {
+                let restored = setup.restored(&writer_uid);
+                let metrics = setup.operator_metrics(&writer_uid);
+                let ctx = RuntimeInitContext {
+                    subtask: setup.key.subtask,
+                    parallelism: setup.parallelism,
+                    attempt: setup.attempt,
+                    restored: setup.restored_checkpoint,
+                    metrics: Arc::new(metrics.clone()),
+                    uid: writer_uid.clone(),
+                };
+                let writer_states = restored.state.get("writer").cloned().unwrap_or_default();
+                let writer = match (&state_cap, setup.restored_checkpoint) {
+                    (Some(cap), Some(_)) => cap.restore(&ctx, writer_states),
+                    _ => sink_for_writer.create_writer(&ctx),
+                }
+                .map_err(|e| RuntimeError::connector(&writer_uid, setup.key.subtask, e))?;
+                // End of input is per operator: only when every writer subtask had finished is
+                // there nothing left to write (FLIP-147).
+                let end_of_input = restored.finished;
+                let next: BoxOutput<Message> = match first_edge_w {
+                    Some(edge) => {
+                        let senders = setup
+                            .wiring
+                            .take_senders::<Message>(edge, setup.key.subtask)?;
+                        let partitioning = committable_partitioning(
+                            &routing_for_writer,
+                            setup.key.subtask,
+                            after_writer,
+                        );
+                        Box::new(ExchangeOutput::new(
+                            senders,
+                            partitioning,
+                            setup.config.batch_size,
+                        ))
+                    }
+                    None => Box::new(Discard),
+                };
+                let records_in = metrics.counter(NUM_RECORDS_IN);
+                Ok(Box::new(Counted {
+                    records_in,
+                    inner: Box::new(WriterOperator::<T, S::Writer> {
+                        uid: writer_uid.clone(),
+                        writer,
+                        state: state_cap.clone(),
+                        committer: committer_cap.clone(),
+                        next,
+                        end_of_input,
+                        watermark: weir_connector_api::watermark::Watermark::MIN,
+                        messages: Vec::new(),
+                        _in: PhantomData,
+                    }),
+                }) as BoxOutput<T>)
+            })
+        };
+        let Some(committer) = caps.committer().cloned() else {
+            return;
+        };
+        let Some(mut edge) = first_edge else {
+            return;
+        };
+        if let Some(e) = lock(&graph).edges.get_mut(edge) {
+            e.from = Some(writer_group);
+        }
+        // Pre-commit stages, each a task group.
+        for (i, stage) in pre_stages.iter().enumerate() {
+            let p = stage_parallelism(stage.parallelism, writer_parallelism);
+            let next_parallelism = pre_stages.get(i + 1).map_or(committer_parallelism, |s| {
+                stage_parallelism(s.parallelism, writer_parallelism)
+            });
+            let next_routing = pre_stages
+                .get(i + 1)
+                .map_or(Routing::Forward, |s| s.routing.clone());
+            let stage_uid = format!("{uid}/pre-commit/{}", stage.name);
+            let next_edge = lock(&graph).new_edge::<Message>(false);
+            let factory = Arc::clone(&stage.factory);
+            let group = add_message_group(
+                &graph,
+                format!("{} ({stage_uid})", stage.name),
+                p,
+                edge,
+                stage_uid.clone(),
+                Arc::new(move |setup: &mut SubtaskSetup<'_>| {
+                    let restored = setup.restored(&stage_uid);
+                    let ctx = RuntimeInitContext {
+                        subtask: setup.key.subtask,
+                        parallelism: setup.parallelism,
+                        attempt: setup.attempt,
+                        restored: setup.restored_checkpoint,
+                        metrics: Arc::new(setup.operator_metrics(&stage_uid)),
+                        uid: stage_uid.clone(),
+                    };
+                    let operator = factory
+                        .create(
+                            &ctx,
+                            restored.state.get("stage").cloned().unwrap_or_default(),
+                        )
+                        .map_err(|e| RuntimeError::connector(&stage_uid, setup.key.subtask, e))?;
+                    let senders = setup
+                        .wiring
+                        .take_senders::<Message>(next_edge, setup.key.subtask)?;
+                    let partitioning = committable_partitioning(
+                        &next_routing,
+                        setup.key.subtask,
+                        next_parallelism,
+                    );
+                    Ok(Box::new(StageOperator {
+                        uid: stage_uid.clone(),
+                        operator,
+                        next: Box::new(ExchangeOutput::new(
+                            senders,
+                            partitioning,
+                            setup.config.batch_size,
+                        )),
+                        out: Vec::new(),
+                        ended: restored.finished,
+                    }) as BoxOutput<Message>)
+                }),
+            );
+            if let Some(e) = lock(&graph).edges.get_mut(next_edge) {
+                e.from = Some(group);
+            }
+            edge = next_edge;
+        }
+        // The committer.
+        let committer_uid = format!("{uid}/committer");
+        let post_edge = if post_stages.is_empty() {
+            None
+        } else {
+            Some(lock(&graph).new_edge::<Message>(false))
+        };
+        let sink_committer = Arc::clone(&committer);
+        let committer_group = add_message_group(
+            &graph,
+            format!("committer ({committer_uid})"),
+            committer_parallelism,
+            edge,
+            committer_uid.clone(),
+            Arc::new(move |setup: &mut SubtaskSetup<'_>| {
+                let restored = setup.restored(&committer_uid);
+                let ctx = RuntimeInitContext {
+                    subtask: setup.key.subtask,
+                    parallelism: setup.parallelism,
+                    attempt: setup.attempt,
+                    restored: setup.restored_checkpoint,
+                    metrics: Arc::new(setup.operator_metrics(&committer_uid)),
+                    uid: committer_uid.clone(),
+                };
+                let inner = sink_committer
+                    .create_committer(&ctx)
+                    .map_err(|e| RuntimeError::connector(&committer_uid, setup.key.subtask, e))?;
+                let next: BoxOutput<Message> = match post_edge {
+                    Some(edge) => {
+                        let senders = setup
+                            .wiring
+                            .take_senders::<Message>(edge, setup.key.subtask)?;
+                        Box::new(ExchangeOutput::new(
+                            senders,
+                            Partitioning::Forward,
+                            setup.config.batch_size,
+                        ))
+                    }
+                    None => Box::new(Discard),
+                };
+                let mut op = CommitterOperator::<S::Writer>::new(
+                    committer_uid.clone(),
+                    inner,
+                    Arc::clone(&sink_committer),
+                    CommitterRoute {
+                        index: setup.key.subtask,
+                        committers: setup.parallelism,
+                    },
+                    setup.config.committer_retries,
+                    next,
+                );
+                op.restore(
+                    restored
+                        .state
+                        .get(COMMITTABLES_STATE)
+                        .map_or(&[][..], Vec::as_slice),
+                    restored.finished,
+                )?;
+                Ok(Box::new(op) as BoxOutput<Message>)
+            }),
+        );
+        // Post-commit stages.
+        if let Some(mut edge) = post_edge {
+            if let Some(e) = lock(&graph).edges.get_mut(edge) {
+                e.from = Some(committer_group);
+            }
+            for (i, stage) in post_stages.iter().enumerate() {
+                let p = stage_parallelism(stage.parallelism, committer_parallelism);
+                let stage_uid = format!("{uid}/post-commit/{}", stage.name);
+                let next_edge = if i + 1 < post_stages.len() {
+                    Some(lock(&graph).new_edge::<Message>(false))
+                } else {
+                    None
+                };
+                let factory = Arc::clone(&stage.factory);
+                let group = add_message_group(
+                    &graph,
+                    format!("{} ({stage_uid})", stage.name),
+                    p,
+                    edge,
+                    stage_uid.clone(),
+                    Arc::new(move |setup: &mut SubtaskSetup<'_>| {
+                        let restored = setup.restored(&stage_uid);
+                        let ctx = RuntimeInitContext {
+                            subtask: setup.key.subtask,
+                            parallelism: setup.parallelism,
+                            attempt: setup.attempt,
+                            restored: setup.restored_checkpoint,
+                            metrics: Arc::new(setup.operator_metrics(&stage_uid)),
+                            uid: stage_uid.clone(),
+                        };
+                        let operator = factory
+                            .create(
+                                &ctx,
+                                restored.state.get("stage").cloned().unwrap_or_default(),
+                            )
+                            .map_err(|e| {
+                                RuntimeError::connector(&stage_uid, setup.key.subtask, e)
+                            })?;
+                        let next: BoxOutput<Message> = match next_edge {
+                            Some(edge) => {
+                                let senders = setup
+                                    .wiring
+                                    .take_senders::<Message>(edge, setup.key.subtask)?;
+                                Box::new(ExchangeOutput::new(
+                                    senders,
+                                    Partitioning::Forward,
+                                    setup.config.batch_size,
+                                ))
+                            }
+                            None => Box::new(Discard),
+                        };
+                        Ok(Box::new(StageOperator {
+                            uid: stage_uid.clone(),
+                            operator,
+                            next,
+                            out: Vec::new(),
+                            ended: restored.finished,
+                        }) as BoxOutput<Message>)
+                    }),
+                );
+                match next_edge {
+                    Some(n) => {
+                        if let Some(e) = lock(&graph).edges.get_mut(n) {
+                            e.from = Some(group);
+                        }
+                        edge = n;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+fn stage_parallelism(p: StageParallelism, writer: usize) -> usize {
+    match p {
+        StageParallelism::One => 1,
+        StageParallelism::Fixed(n) => n.get(),
+        StageParallelism::SameAsWriter => writer,
+    }
+}
+
+/// Committables keep per-subtask summaries consistent only if all of a subtask's messages go to
+/// one downstream subtask, so every routing becomes a fixed target per upstream subtask.
+fn committable_partitioning(
+    routing: &Routing<AnyCommittable>,
+    subtask: usize,
+    downstream: usize,
+) -> Partitioning<Message> {
+    match routing {
+        Routing::Global => Partitioning::Fixed(0),
+        Routing::Forward | Routing::Rebalance | Routing::KeyBy(_) => {
+            Partitioning::Fixed(subtask % downstream.max(1))
+        }
+    }
+}
+
+/// The head of a stage that reads from a channel edge.
+fn input_head<T: Send + 'static>(edge: EdgeId) -> ChainBuilder<T> {
+    Arc::new(move |setup: &mut SubtaskSetup<'_>, chain: BoxOutput<T>| {
+        let receivers = setup.wiring.take_receivers::<T>(edge, setup.key.subtask)?;
+        let mode = setup
+            .config
+            .checkpointing
+            .as_ref()
+            .map_or(CheckpointingMode::ExactlyOnce, |c| c.mode);
+        let task = OneInputTask {
+            key: setup.key,
+            gate: InputGate::new(receivers, mode),
+            chain,
+            control: setup.take_control()?,
+            master: setup.master.clone(),
+            cx: setup.cx(),
+            linger: setup.config.buffer_timeout,
+        };
+        Ok(Box::pin(task.run()) as BoxFuture<'static, ()>)
+    })
+}
+
+type MessageOperatorFactory =
+    Arc<dyn Fn(&mut SubtaskSetup<'_>) -> Result<BoxOutput<Message>> + Send + Sync>;
+
+/// Adds a task group that reads committable messages from `edge` and runs one operator.
+fn add_message_group(
+    graph: &Arc<Mutex<GraphBuilder>>,
+    name: String,
+    parallelism: usize,
+    edge: EdgeId,
+    uid: String,
+    operator: MessageOperatorFactory,
+) -> usize {
+    let head = input_head::<Message>(edge);
+    let mut g = lock(graph);
+    let group = g.groups.len();
+    if let Some(e) = g.edges.get_mut(edge) {
+        e.to = Some(group);
+    }
+    g.groups.push(TaskGroup {
+        name,
+        parallelism,
+        uids: vec![uid],
+        is_source: false,
+        factory: Arc::new(move |setup| {
+            let op = operator(setup)?;
+            head(setup, op)
+        }),
+    });
+    group
+}
+
+/// The runtime's [`InitContext`] for writers, committers and stages.
+struct RuntimeInitContext {
+    subtask: usize,
+    parallelism: usize,
+    attempt: u32,
+    restored: Option<CheckpointId>,
+    metrics: Arc<dyn MetricGroup>,
+    uid: String,
+}
+
+impl InitContext for RuntimeInitContext {
+    fn subtask_index(&self) -> usize {
+        self.subtask
+    }
+    fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+    fn restored_checkpoint_id(&self) -> Option<CheckpointId> {
+        self.restored
+    }
+    fn metric_group(&self) -> Arc<dyn MetricGroup> {
+        Arc::clone(&self.metrics)
+    }
+    fn operator_id(&self) -> &str {
+        &self.uid
+    }
+}

@@ -1,0 +1,209 @@
+//! Operators inside a task. A task runs a *chain* of operators with direct calls: each one
+//! receives batches and events and pushes its output into the next. Dynamic dispatch happens
+//! once per batch, never per record.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
+use weir_connector_api::metrics::Counter;
+
+use crate::element::{Event, Notification};
+use crate::error::{Result, RuntimeError};
+use crate::fault::{FaultInjector, FaultPoint, FaultSite};
+use crate::storage::SubtaskSnapshot;
+
+/// Where a subtask runs and what it collects while a barrier passes through its chain.
+pub struct TaskCx {
+    /// The subtask index.
+    pub subtask: usize,
+    /// The parallelism of the task.
+    pub parallelism: usize,
+    /// The job attempt (0 = first run).
+    pub attempt: u32,
+    pub(crate) faults: Arc<dyn FaultInjector>,
+    pub(crate) snapshots: BTreeMap<String, SubtaskSnapshot>,
+}
+
+impl TaskCx {
+    pub(crate) fn new(
+        subtask: usize,
+        parallelism: usize,
+        attempt: u32,
+        faults: Arc<dyn FaultInjector>,
+    ) -> Self {
+        TaskCx {
+            subtask,
+            parallelism,
+            attempt,
+            faults,
+            snapshots: BTreeMap::new(),
+        }
+    }
+
+    /// Records a named list state of an operator for the checkpoint being taken.
+    pub fn add_state(&mut self, operator: &str, name: &str, values: Vec<VersionedBytes>) {
+        self.snapshots
+            .entry(operator.to_owned())
+            .or_default()
+            .state
+            .insert(name.to_owned(), values);
+    }
+
+    /// Records that an operator took part in the checkpoint (even without state).
+    pub fn touch(&mut self, operator: &str, finished: bool) {
+        let entry = self.snapshots.entry(operator.to_owned()).or_default();
+        entry.finished |= finished;
+    }
+
+    /// Runs the fault injector at `point`.
+    pub fn fault(
+        &self,
+        point: FaultPoint,
+        operator: &str,
+        checkpoint_id: CheckpointId,
+    ) -> Result<()> {
+        self.faults
+            .check(
+                point,
+                &FaultSite {
+                    operator,
+                    subtask: self.subtask,
+                    checkpoint_id,
+                    attempt: self.attempt,
+                },
+            )
+            .map_err(RuntimeError::Injected)
+    }
+
+    pub(crate) fn take_snapshots(&mut self) -> BTreeMap<String, SubtaskSnapshot> {
+        std::mem::take(&mut self.snapshots)
+    }
+}
+
+/// One operator of a chain, seen from upstream: the input side of everything after it.
+#[async_trait::async_trait]
+pub trait Output<T: Send + 'static>: Send {
+    /// Called once before any record (e.g. a committer re-commits restored committables).
+    async fn open(&mut self, cx: &mut TaskCx) -> Result<()>;
+    /// Processes a batch; leaves `batch` empty (its allocation is reused by the caller).
+    async fn push(&mut self, batch: &mut Vec<T>, cx: &mut TaskCx) -> Result<()>;
+    /// Processes an in-band event; a barrier snapshots state into `cx` and is forwarded.
+    async fn event(&mut self, event: Event, cx: &mut TaskCx) -> Result<()>;
+    /// Delivers a checkpoint notification to this and every later operator of the chain.
+    async fn notify(&mut self, notification: Notification, cx: &mut TaskCx) -> Result<()>;
+    /// Sends partially filled buffers on (the linger timeout or an idle source).
+    async fn flush_buffers(&mut self) -> Result<()>;
+    /// Releases resources after the task's work is done.
+    async fn close(&mut self) -> Result<()>;
+}
+
+/// A boxed chain output.
+pub type BoxOutput<T> = Box<dyn Output<T>>;
+
+/// Counts records entering an operator and forwards everything.
+pub(crate) struct Counted<T: Send + 'static> {
+    pub(crate) records_in: Counter,
+    pub(crate) inner: BoxOutput<T>,
+}
+
+#[async_trait::async_trait]
+impl<T: Send + 'static> Output<T> for Counted<T> {
+    async fn open(&mut self, cx: &mut TaskCx) -> Result<()> {
+        self.inner.open(cx).await
+    }
+    async fn push(&mut self, batch: &mut Vec<T>, cx: &mut TaskCx) -> Result<()> {
+        self.records_in.add(batch.len() as u64);
+        self.inner.push(batch, cx).await
+    }
+    async fn event(&mut self, event: Event, cx: &mut TaskCx) -> Result<()> {
+        self.inner.event(event, cx).await
+    }
+    async fn notify(&mut self, n: Notification, cx: &mut TaskCx) -> Result<()> {
+        self.inner.notify(n, cx).await
+    }
+    async fn flush_buffers(&mut self) -> Result<()> {
+        self.inner.flush_buffers().await
+    }
+    async fn close(&mut self) -> Result<()> {
+        self.inner.close().await
+    }
+}
+
+/// A stateless record transformation applied batch by batch.
+pub(crate) trait Transform<I, O>: Send + 'static {
+    /// Moves `input` (drained) through the transformation into `output`.
+    fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>);
+}
+
+pub(crate) struct MapFn<F>(pub(crate) F);
+impl<I, O, F> Transform<I, O> for MapFn<F>
+where
+    F: FnMut(I) -> O + Send + 'static,
+{
+    fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>) {
+        output.extend(input.drain(..).map(&mut self.0));
+    }
+}
+
+pub(crate) struct FilterFn<F>(pub(crate) F);
+impl<I, F> Transform<I, I> for FilterFn<F>
+where
+    F: FnMut(&I) -> bool + Send + 'static,
+{
+    fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<I>) {
+        output.extend(input.drain(..).filter(&mut self.0));
+    }
+}
+
+pub(crate) struct FlatMapFn<F>(pub(crate) F);
+impl<I, O, It, F> Transform<I, O> for FlatMapFn<F>
+where
+    F: FnMut(I) -> It + Send + 'static,
+    It: IntoIterator<Item = O>,
+{
+    fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>) {
+        for item in input.drain(..) {
+            output.extend((self.0)(item));
+        }
+    }
+}
+
+/// Runs a [`Transform`] in a chain.
+pub(crate) struct TransformOperator<I, O: Send + 'static, X> {
+    pub(crate) transform: X,
+    pub(crate) buffer: Vec<O>,
+    pub(crate) next: BoxOutput<O>,
+    pub(crate) _input: std::marker::PhantomData<fn(I)>,
+}
+
+#[async_trait::async_trait]
+impl<I, O, X> Output<I> for TransformOperator<I, O, X>
+where
+    I: Send + 'static,
+    O: Send + 'static,
+    X: Transform<I, O>,
+{
+    async fn open(&mut self, cx: &mut TaskCx) -> Result<()> {
+        self.next.open(cx).await
+    }
+    async fn push(&mut self, batch: &mut Vec<I>, cx: &mut TaskCx) -> Result<()> {
+        self.transform.apply(batch, &mut self.buffer);
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.next.push(&mut self.buffer, cx).await
+    }
+    async fn event(&mut self, event: Event, cx: &mut TaskCx) -> Result<()> {
+        self.next.event(event, cx).await
+    }
+    async fn notify(&mut self, n: Notification, cx: &mut TaskCx) -> Result<()> {
+        self.next.notify(n, cx).await
+    }
+    async fn flush_buffers(&mut self) -> Result<()> {
+        self.next.flush_buffers().await
+    }
+    async fn close(&mut self) -> Result<()> {
+        self.next.close().await
+    }
+}

@@ -1,0 +1,364 @@
+//! The source task: drives a reader, hands its records to the chain in batches, injects
+//! barriers, and follows FLIP-147 at end of input.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
+use weir_connector_api::error::{ConnectorError, Result as ConnectorResult};
+use weir_connector_api::metrics::{Counter, MetricGroup};
+use weir_connector_api::source::{
+    InputStatus, Source, SourceEvent, SourceReader, SourceReaderContext, SourceReaderExt,
+};
+use weir_connector_api::state::VersionedSerializer;
+use weir_connector_api::watermark::Watermark;
+
+use super::{MasterMsg, TaskCommand, TaskControl, TaskKey};
+use crate::element::{Barrier, Event, Notification};
+use crate::error::{Result, RuntimeError};
+use crate::operator::{BoxOutput, TaskCx};
+use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
+use crate::source::output::RuntimeReaderOutput;
+
+/// The reader's view of the runtime.
+pub(crate) struct ReaderContext {
+    pub(crate) subtask: usize,
+    pub(crate) parallelism: usize,
+    pub(crate) metrics: Arc<dyn MetricGroup>,
+    pub(crate) coordinator: CoordinatorHandle,
+}
+
+impl SourceReaderContext for ReaderContext {
+    fn subtask_index(&self) -> usize {
+        self.subtask
+    }
+    fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+    fn metric_group(&self) -> Arc<dyn MetricGroup> {
+        Arc::clone(&self.metrics)
+    }
+    fn send_split_request(&self) -> ConnectorResult<()> {
+        if self.coordinator.send(CoordinatorCommand::SplitRequest {
+            subtask: self.subtask,
+        }) {
+            Ok(())
+        } else {
+            Err(ConnectorError::Closed("the source coordinator".into()))
+        }
+    }
+    fn send_source_event(&self, event: SourceEvent) -> ConnectorResult<()> {
+        if self.coordinator.send(CoordinatorCommand::SourceEvent {
+            subtask: self.subtask,
+            event,
+        }) {
+            Ok(())
+        } else {
+            Err(ConnectorError::Closed("the source coordinator".into()))
+        }
+    }
+    fn spawn(&self, _name: &str, task: BoxFuture<'static, ()>) {
+        tokio::spawn(task);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Input ended; waiting for a checkpoint taken after that to complete.
+    Finished {
+        final_ack: Option<CheckpointId>,
+    },
+}
+
+enum Flow {
+    Continue,
+    Exit,
+}
+
+/// Tunables of a source task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SourceTaskOptions {
+    pub(crate) batch_size: usize,
+    pub(crate) watermark_interval: Duration,
+}
+
+/// A running source subtask.
+pub(crate) struct SourceTask<S: Source> {
+    pub(crate) uid: String,
+    pub(crate) key: TaskKey,
+    pub(crate) reader: Option<S::Reader>,
+    pub(crate) restored_splits: Vec<S::Split>,
+    pub(crate) output: RuntimeReaderOutput<S::Output>,
+    pub(crate) chain: BoxOutput<S::Output>,
+    pub(crate) control: mpsc::UnboundedReceiver<TaskCommand>,
+    pub(crate) control_tx: TaskControl,
+    pub(crate) master: mpsc::UnboundedSender<MasterMsg>,
+    pub(crate) coordinator: CoordinatorHandle,
+    pub(crate) cx: TaskCx,
+    pub(crate) split_serializer: Arc<dyn VersionedSerializer<S::Split>>,
+    pub(crate) options: SourceTaskOptions,
+    pub(crate) records_out: Counter,
+    pub(crate) watermark_gauge: weir_connector_api::metrics::Gauge,
+    pub(crate) last_barrier: Option<CheckpointId>,
+}
+
+impl<S: Source> SourceTask<S> {
+    pub(crate) async fn run(mut self) {
+        let mut phase = Phase::Running;
+        let result = self.run_inner(&mut phase).await;
+        let message = match result {
+            Ok(()) => MasterMsg::Closed { task: self.key },
+            Err(error) => MasterMsg::Failed {
+                task: self.key,
+                error,
+            },
+        };
+        let _ = self.master.send(message);
+    }
+
+    fn fail(&self, e: ConnectorError) -> RuntimeError {
+        RuntimeError::connector(&self.uid, self.key.subtask, e)
+    }
+
+    async fn run_inner(&mut self, phase: &mut Phase) -> Result<()> {
+        self.chain.open(&mut self.cx).await?;
+        match self.reader.as_mut() {
+            Some(reader) => {
+                // Register before `start`: a reader's first split request must find it registered.
+                self.coordinator.send(CoordinatorCommand::ReaderRegistered {
+                    subtask: self.key.subtask,
+                    control: self.control_tx.clone(),
+                });
+                let restored = std::mem::take(&mut self.restored_splits);
+                let r = reader.add_splits(restored).and_then(|()| reader.start());
+                r.map_err(|e| self.fail(e))?;
+            }
+            None => self.finish_input(phase).await?,
+        }
+        let mut next_tick = Instant::now() + self.options.watermark_interval;
+        let mut polls: u32 = 0;
+        loop {
+            // Commands first: barriers, splits and notifications go between two polls.
+            loop {
+                match self.control.try_recv() {
+                    Ok(command) => {
+                        if let Flow::Exit = self.handle(command, phase).await? {
+                            return Ok(());
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
+                }
+            }
+            if *phase != Phase::Running {
+                match self.control.recv().await {
+                    Some(command) => {
+                        if let Flow::Exit = self.handle(command, phase).await? {
+                            return Ok(());
+                        }
+                    }
+                    None => return Ok(()),
+                }
+                continue;
+            }
+            let Some(reader) = self.reader.as_mut() else {
+                return Err(RuntimeError::Lost("the source reader".into()));
+            };
+            let status = match reader.poll_next(&mut self.output) {
+                Ok(status) => status,
+                Err(e) => return Err(self.fail(e)),
+            };
+            if self.output.buffer.len() >= self.options.batch_size {
+                self.push_buffer().await?;
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                next_tick = now + self.options.watermark_interval;
+                self.output.on_periodic_emit();
+                self.push_buffer().await?;
+                self.chain.flush_buffers().await?;
+            }
+            match status {
+                InputStatus::MoreAvailable => {
+                    polls = polls.wrapping_add(1);
+                    if polls % 32 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                InputStatus::NothingAvailable => {
+                    self.push_buffer().await?;
+                    self.chain.flush_buffers().await?;
+                    let command = {
+                        let Some(reader) = self.reader.as_mut() else {
+                            return Err(RuntimeError::Lost("the source reader".into()));
+                        };
+                        tokio::select! {
+                            biased;
+                            command = self.control.recv() => Some(command),
+                            () = reader.available() => None,
+                            () = tokio::time::sleep_until(next_tick) => None,
+                        }
+                    };
+                    match command {
+                        Some(Some(command)) => {
+                            if let Flow::Exit = self.handle(command, phase).await? {
+                                return Ok(());
+                            }
+                        }
+                        Some(None) => return Ok(()),
+                        None => {}
+                    }
+                }
+                InputStatus::EndOfInput => self.finish_input(phase).await?,
+            }
+        }
+    }
+
+    /// Hands buffered records, then queued watermark events, to the chain.
+    async fn push_buffer(&mut self) -> Result<()> {
+        if !self.output.buffer.is_empty() {
+            self.records_out.add(self.output.buffer.len() as u64);
+            self.chain
+                .push(&mut self.output.buffer, &mut self.cx)
+                .await?;
+            self.output.buffer.clear();
+        }
+        for event in self.output.take_events() {
+            if let Event::Watermark(w) = event {
+                self.watermark_gauge.set(w.0);
+            }
+            self.chain.event(event, &mut self.cx).await?;
+        }
+        Ok(())
+    }
+
+    /// FLIP-147: the input ended (or was drained): emit the max watermark and end of data.
+    async fn finish_input(&mut self, phase: &mut Phase) -> Result<()> {
+        self.push_buffer().await?;
+        if self.output.current_watermark() < Watermark::MAX {
+            self.watermark_gauge.set(i64::MAX);
+            self.chain
+                .event(Event::Watermark(Watermark::MAX), &mut self.cx)
+                .await?;
+        }
+        self.chain.event(Event::EndOfData, &mut self.cx).await?;
+        *phase = Phase::Finished { final_ack: None };
+        let _ = self.master.send(MasterMsg::Finished { task: self.key });
+        Ok(())
+    }
+
+    async fn snapshot(&mut self, barrier: Barrier, phase: &mut Phase) -> Result<()> {
+        let id = barrier.checkpoint_id;
+        if self.last_barrier.is_some_and(|last| last >= id) {
+            return Ok(());
+        }
+        self.last_barrier = Some(id);
+        match phase {
+            Phase::Running => {
+                self.push_buffer().await?;
+                let Some(reader) = self.reader.as_mut() else {
+                    return Err(RuntimeError::Lost("the source reader".into()));
+                };
+                let splits = reader.snapshot_state(id).map_err(|e| self.fail(e))?;
+                let version = self.split_serializer.version();
+                let mut values = Vec::with_capacity(splits.len());
+                for split in &splits {
+                    let bytes = self
+                        .split_serializer
+                        .serialize(split)
+                        .map_err(|e| self.fail(e.into()))?;
+                    values.push(VersionedBytes { version, bytes });
+                }
+                self.cx.add_state(&self.uid, "splits", values);
+                self.cx.touch(&self.uid, false);
+            }
+            Phase::Finished { final_ack } => {
+                self.cx.touch(&self.uid, true);
+                if final_ack.is_none() {
+                    *final_ack = Some(id);
+                }
+            }
+        }
+        self.chain
+            .event(Event::Barrier(barrier), &mut self.cx)
+            .await?;
+        let _ = self.master.send(MasterMsg::Ack {
+            task: self.key,
+            checkpoint: id,
+            snapshots: self.cx.take_snapshots(),
+        });
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.chain.close().await?;
+        if let Some(reader) = self.reader.as_mut() {
+            reader.close().await.map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, command: TaskCommand, phase: &mut Phase) -> Result<Flow> {
+        match command {
+            TaskCommand::TriggerBarrier(barrier) => self.snapshot(barrier, phase).await?,
+            TaskCommand::Notify(n) => {
+                self.chain.notify(n, &mut self.cx).await?;
+                if let (Some(reader), Phase::Running) = (self.reader.as_mut(), *phase) {
+                    let r = match n {
+                        Notification::CheckpointComplete(id) => {
+                            reader.notify_checkpoint_complete(id)
+                        }
+                        Notification::CheckpointAborted(id) => reader.notify_checkpoint_aborted(id),
+                    };
+                    r.map_err(|e| self.fail(e))?;
+                }
+                if let (
+                    Notification::CheckpointComplete(id),
+                    Phase::Finished { final_ack: Some(f) },
+                ) = (n, *phase)
+                {
+                    if id >= f {
+                        self.close().await?;
+                        return Ok(Flow::Exit);
+                    }
+                }
+            }
+            TaskCommand::AddSplits(splits) => {
+                let splits = splits
+                    .downcast::<Vec<S::Split>>()
+                    .map_err(|_| RuntimeError::Lost("splits of an unexpected type".into()))?;
+                if let (Some(reader), Phase::Running) = (self.reader.as_mut(), *phase) {
+                    reader.add_splits(*splits).map_err(|e| self.fail(e))?;
+                }
+            }
+            TaskCommand::NoMoreSplits => {
+                if let Some(reader) = self.reader.as_mut() {
+                    reader.notify_no_more_splits();
+                }
+            }
+            TaskCommand::SourceEvent(event) => {
+                if let Some(reader) = self.reader.as_mut() {
+                    reader
+                        .handle_source_event(event)
+                        .map_err(|e| self.fail(e))?;
+                }
+            }
+            TaskCommand::StopSource { drain } => {
+                if drain && *phase == Phase::Running {
+                    self.finish_input(phase).await?;
+                }
+            }
+            TaskCommand::Cancel => {
+                if let Err(e) = self.close().await {
+                    tracing::debug!(task = %self.uid, "closing after cancel: {e}");
+                }
+                return Ok(Flow::Exit);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
