@@ -27,7 +27,7 @@ use crate::exchange::{CheckpointingMode, EdgeId, ExchangeOutput, InputGate, Part
 use crate::fault::FaultInjector;
 use crate::job::{Job, JobConfig};
 use crate::operator::{BoxOutput, Counted, FilterFn, FlatMapFn, MapFn, TaskCx, TransformOperator};
-use crate::sink::committer_op::{CommitterOperator, CommitterRoute, COMMITTABLES_STATE};
+use crate::sink::committer_op::{CommitterOperator, COMMITTABLES_STATE};
 use crate::sink::stage_op::StageOperator;
 use crate::sink::writer_op::WriterOperator;
 use crate::sink::{Discard, Message};
@@ -767,10 +767,7 @@ impl<T: Send + 'static> DataStream<T> {
                     committer_uid.clone(),
                     inner,
                     Arc::clone(&sink_committer),
-                    CommitterRoute {
-                        index: setup.key.subtask,
-                        committers: setup.parallelism,
-                    },
+                    setup.key.subtask,
                     setup.config.committer_retries,
                     next,
                 );

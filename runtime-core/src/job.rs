@@ -261,6 +261,10 @@ pub struct JobResult {
     pub failures: Vec<String>,
     /// The metrics of the last attempt, by scoped name (`<job>.<uid>.<subtask>.<metric>`).
     pub metrics: BTreeMap<String, MetricValue>,
+    /// The checkpoint or savepoint id the last attempt started from, if any.
+    pub restored_from: Option<u64>,
+    /// Checkpoints skipped while restoring because they were corrupt or missing, with why.
+    pub skipped_checkpoints: Vec<String>,
 }
 
 impl JobResult {
@@ -350,6 +354,8 @@ impl JobHandle {
                 completed_checkpoints: 0,
                 failures: Vec::new(),
                 metrics: BTreeMap::new(),
+                restored_from: None,
+                skipped_checkpoints: Vec::new(),
             },
         }
     }
@@ -431,6 +437,8 @@ struct Master {
     first_id: u64,
     completed: u64,
     metrics: InMemoryMetricGroup,
+    restored_from: Option<u64>,
+    skipped: Vec<String>,
 }
 
 /// The state of one attempt.
@@ -512,6 +520,8 @@ impl Master {
             first_id: 1,
             completed: 0,
             metrics,
+            restored_from: None,
+            skipped: Vec::new(),
         }
     }
 
@@ -535,13 +545,18 @@ impl Master {
             completed_checkpoints: self.completed,
             failures,
             metrics: self.metrics.snapshot(),
+            restored_from: self.restored_from,
+            skipped_checkpoints: self.skipped,
         }
     }
 
     /// The newest readable checkpoint of this run (ids from `first_id`), skipping corrupt ones.
-    async fn latest_of_run(&self) -> std::result::Result<Option<CheckpointMetadata>, StorageError> {
+    async fn latest_of_run(
+        &mut self,
+    ) -> std::result::Result<Option<CheckpointMetadata>, StorageError> {
         let mut list = self.storage.list_checkpoints().await?;
         list.retain(|(id, _)| *id >= self.first_id);
+        let mut skipped = Vec::new();
         for (id, location) in list.into_iter().rev() {
             match self.storage.read(&location).await {
                 Ok(m) => return Ok(Some(m)),
@@ -550,11 +565,18 @@ impl Master {
                         checkpoint = id,
                         "{e}; trying the previous retained checkpoint"
                     );
+                    self.skipped.push(e.to_string());
+                    skipped.push((location, e));
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok(None)
+        if skipped.is_empty() {
+            Ok(None)
+        } else {
+            // Starting empty would silently re-read everything: refuse, and say why.
+            Err(StorageError::NoReadableCheckpoint { skipped })
+        }
     }
 
     async fn initial_restore(
@@ -589,6 +611,7 @@ impl Master {
             RestartTracker::new(self.job.config.restart.clone(), self.job.config.seed);
         loop {
             let started = Instant::now();
+            self.restored_from = restore.as_ref().map(|m| m.checkpoint_id);
             let end = self
                 .run_attempt(*attempts, restore.as_ref(), commands)
                 .await;

@@ -39,26 +39,11 @@ struct PendingCheckpoint {
     restored: bool,
 }
 
-/// Which writer subtasks feed a committer subtask: `s % committers == index`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CommitterRoute {
-    pub(crate) index: usize,
-    pub(crate) committers: usize,
-}
-
-impl CommitterRoute {
-    fn expected(self, number_of_subtasks: usize) -> usize {
-        (0..number_of_subtasks)
-            .filter(|s| s % self.committers.max(1) == self.index)
-            .count()
-    }
-}
-
 pub(crate) struct CommitterOperator<W> {
     pub(crate) uid: String,
     pub(crate) committer: Box<dyn Committer<AnyCommittable>>,
     pub(crate) capability: Arc<dyn CommitterCapability<W>>,
-    pub(crate) route: CommitterRoute,
+    pub(crate) subtask: usize,
     pub(crate) max_retries: u32,
     pub(crate) next: BoxOutput<Message>,
     pending: BTreeMap<CheckpointId, PendingCheckpoint>,
@@ -70,7 +55,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
         uid: String,
         committer: Box<dyn Committer<AnyCommittable>>,
         capability: Arc<dyn CommitterCapability<W>>,
-        route: CommitterRoute,
+        subtask: usize,
         max_retries: u32,
         next: BoxOutput<Message>,
     ) -> Self {
@@ -78,7 +63,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
             uid,
             committer,
             capability,
-            route,
+            subtask,
             max_retries,
             next,
             pending: BTreeMap::new(),
@@ -93,6 +78,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
                 operator: self.uid.clone(),
                 reason: format!("committable state: {e}"),
             })?;
+            tracing::debug!(committer = %self.uid, checkpoint = %entry.checkpoint_id, subtask = entry.subtask, "restored committable");
             let p = self.pending.entry(entry.checkpoint_id).or_default();
             p.restored = true;
             p.entries.push(entry);
@@ -105,7 +91,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
         let inner = self
             .capability
             .serialize_committable(&entry.committable)
-            .map_err(|e| RuntimeError::connector(&self.uid, self.route.index, e))?;
+            .map_err(|e| RuntimeError::connector(&self.uid, self.subtask, e))?;
         let mut w = StateWriter::new();
         w.put_u64(entry.checkpoint_id.0)
             .put_u32(entry.subtask as u32)
@@ -114,7 +100,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
             .put_bytes(&inner.bytes);
         let bytes = w
             .finish()
-            .map_err(|e| RuntimeError::connector(&self.uid, self.route.index, e.into()))?;
+            .map_err(|e| RuntimeError::connector(&self.uid, self.subtask, e.into()))?;
         Ok(VersionedBytes {
             version: ENTRY_VERSION,
             bytes,
@@ -155,16 +141,16 @@ impl<W: Send + 'static> CommitterOperator<W> {
         })
     }
 
-    fn is_complete(&self, p: &PendingCheckpoint) -> bool {
+    /// Whether everything announced for a checkpoint arrived. Called once the checkpoint
+    /// completed: by then every committable of it has reached this committer (it travels before
+    /// the barrier on its channel), and a writer subtask that had already finished sends no
+    /// summary at all. A summary announcing more than arrived means messages were lost.
+    fn is_complete(p: &PendingCheckpoint) -> bool {
         if p.restored {
             return true;
         }
-        let Some(first) = p.summaries.values().next() else {
-            return false;
-        };
-        let expected = self.route.expected(first.number_of_subtasks);
         let announced: usize = p.summaries.values().map(|s| s.number_of_committables).sum();
-        p.summaries.len() >= expected && announced == p.entries.len()
+        announced == p.entries.len()
     }
 
     /// Commits every complete checkpoint up to `up_to` (and the end-of-input committables once
@@ -177,7 +163,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
             .filter(|id| *id <= up_to || (id.is_end_of_input() && self.end_of_input))
             .collect();
         for id in ids {
-            let complete = self.pending.get(&id).is_some_and(|p| self.is_complete(p));
+            let complete = self.pending.get(&id).is_some_and(Self::is_complete);
             if !complete {
                 tracing::warn!(
                     committer = %self.uid,
@@ -204,6 +190,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
         if entries.is_empty() {
             return Ok(());
         }
+        tracing::debug!(committer = %self.uid, checkpoint = %checkpoint_id, entries = entries.len(), "commit");
         cx.fault(FaultPoint::BetweenPreCommitAndCommit, &self.uid, completed)?;
         let mut committed = Vec::new();
         let mut round = 0_u32;
@@ -394,8 +381,19 @@ impl<W: Send + 'static> Output<Message> for CommitterOperator<W> {
     }
 
     async fn close(&mut self) -> Result<()> {
+        let left: usize = self.pending.values().map(|p| p.entries.len()).sum();
+        if left > 0 {
+            // Never drop committables silently: this would be data loss.
+            return Err(RuntimeError::connector(
+                &self.uid,
+                self.subtask,
+                weir_connector_api::ConnectorError::Contract(format!(
+                    "the committer is closing with {left} uncommitted committables"
+                )),
+            ));
+        }
         let closed = self.committer.close().await;
         self.next.close().await?;
-        closed.map_err(|e| RuntimeError::connector(&self.uid, self.route.index, e))
+        closed.map_err(|e| RuntimeError::connector(&self.uid, self.subtask, e))
     }
 }
