@@ -455,6 +455,8 @@ struct Attempt {
     /// A drain-stop in progress: the final checkpoint is a savepoint into this directory.
     drain: Option<(PathBuf, Option<oneshot::Sender<Result<CheckpointLocation>>>)>,
     stopped: Option<CheckpointLocation>,
+    /// A checkpoint taken when every task had finished completed: tasks are closing.
+    final_done: bool,
 }
 
 fn now_millis() -> u64 {
@@ -679,6 +681,7 @@ impl Master {
             consecutive_failures: 0,
             drain: None,
             stopped: None,
+            final_done: false,
         };
         if let Err(error) = self.launch(&mut state, restore, &master_tx) {
             self.teardown(&mut state).await;
@@ -954,7 +957,7 @@ impl Master {
         state: &mut Attempt,
     ) -> std::result::Result<(), AttemptEnd> {
         let all_finished = state.live.iter().all(|k| state.finished.contains(k));
-        if state.live.is_empty() || !all_finished || !state.pending.is_empty() {
+        if state.final_done || state.live.is_empty() || !all_finished || !state.pending.is_empty() {
             return Ok(());
         }
         match state.drain.as_mut() {
@@ -1156,6 +1159,7 @@ impl Master {
         mut p: PendingCheckpoint,
     ) -> std::result::Result<(), AttemptEnd> {
         let metadata = self.metadata(state, id, &p);
+        let is_final = p.expected.iter().all(|k| state.finished.contains(k));
         let location = match p.savepoint.as_ref() {
             Some((dir, _)) => write_savepoint(dir, &metadata).await,
             None => self.storage.write_checkpoint(&metadata).await,
@@ -1200,6 +1204,7 @@ impl Master {
             });
         }
         self.completed += 1;
+        state.final_done |= is_final;
         state.consecutive_failures = 0;
         state.last_completion = Instant::now();
         if let Some(cs) = &self.coordinators {

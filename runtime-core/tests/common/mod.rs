@@ -100,6 +100,8 @@ pub struct TwoPhaseSink {
 pub struct TwoPhaseWriter {
     subtask: usize,
     attempt: u32,
+    /// Distinguishes writers of different job runs (attempt numbers restart at 0).
+    run: u64,
     counter: u64,
     staged: Vec<u64>,
     written: u64,
@@ -126,7 +128,10 @@ impl CommittingSinkWriter<u64> for TwoPhaseWriter {
         }
         self.counter += 1;
         Ok(vec![Txn {
-            id: format!("{}-{}-{}", self.subtask, self.attempt, self.counter),
+            id: format!(
+                "{}-{:x}-{}-{}",
+                self.subtask, self.run, self.attempt, self.counter
+            ),
             records: std::mem::take(&mut self.staged),
         }])
     }
@@ -167,6 +172,7 @@ impl Sink<u64> for TwoPhaseSink {
         Ok(TwoPhaseWriter {
             subtask: ctx.subtask_index(),
             attempt: ctx.attempt(),
+            run: rand::random(),
             counter: 0,
             staged: Vec::new(),
             written: 0,

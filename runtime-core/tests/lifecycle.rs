@@ -1,0 +1,272 @@
+//! Savepoints, rescaling, stop-with-savepoint, FLIP-147 endings and corrupt checkpoints.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{FakeTransactionStore, TwoPhaseSink};
+use weir_connector_api::watermark::WatermarkStrategy;
+use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
+use weir_runtime::storage::METADATA_FILE_NAME;
+use weir_runtime::{
+    CheckpointConfig, Job, JobConfig, JobResult, JobStatus, RestoreFrom, SinkOptions, StopMode,
+    StorageConfig, StreamEnvironment,
+};
+
+const COUNT: u64 = 60_000;
+
+/// datagen (paced at `rate` records/s) → sink, with stable uids so state maps across runs.
+fn job(config: JobConfig, store: &Arc<FakeTransactionStore>, rate: f64) -> Job {
+    let env = StreamEnvironment::new(config);
+    env.from_source(
+        DataGeneratorSource::new(|n| n, Some(COUNT), RateLimiterStrategy::per_second(rate)),
+        WatermarkStrategy::no_watermarks(),
+        "numbers",
+    )
+    .uid("numbers")
+    .sink_to_with(
+        TwoPhaseSink {
+            store: Arc::clone(store),
+        },
+        SinkOptions {
+            uid: Some("sink".into()),
+            committer_parallelism: None,
+        },
+    );
+    env.build().expect("valid job")
+}
+
+fn config(name: &str, parallelism: usize) -> JobConfig {
+    JobConfig::new(name)
+        .parallelism(parallelism)
+        .checkpointing(CheckpointConfig::every(Duration::from_millis(10)))
+}
+
+async fn finish(job: Job) -> JobResult {
+    tokio::time::timeout(Duration::from_secs(60), job.execute())
+        .await
+        .expect("the job ends within a minute")
+}
+
+fn assert_exactly_once(store: &FakeTransactionStore) {
+    let got = store.records();
+    let distinct: BTreeSet<u64> = got.iter().copied().collect();
+    let missing: Vec<u64> = (0..COUNT).filter(|n| !distinct.contains(n)).collect();
+    let extra: Vec<u64> = distinct.iter().copied().filter(|n| *n >= COUNT).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && distinct.len() == got.len(),
+        "{} committed, {} distinct, expected {COUNT}; {} missing (first {:?}, last {:?}); {} duplicates; {} unexpected",
+        got.len(),
+        distinct.len(),
+        missing.len(),
+        missing.first(),
+        missing.last(),
+        got.len() - distinct.len(),
+        extra.len()
+    );
+}
+
+/// Runs at `from` parallelism, stops with a savepoint (no drain), moves the savepoint, and
+/// resumes at `to` parallelism.
+async fn rescale(from: usize, to: usize) {
+    let store = Arc::new(FakeTransactionStore::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = job(config("rescale-1", from), &store, 200_000.0).start();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let savepoint = first
+        .stop_with_savepoint(dir.path().join("sp"), StopMode::NoDrain)
+        .await
+        .expect("savepoint taken");
+    let result = first.wait().await;
+    assert!(
+        matches!(result.status, JobStatus::Stopped { .. }),
+        "{:?}",
+        result.status
+    );
+    let before = store.records().len() as u64;
+    assert!(
+        before > 0 && before < COUNT,
+        "stopped mid-way: {before} of {COUNT}"
+    );
+    // Savepoints are self-contained: they still restore after being moved.
+    let moved = dir.path().join("moved");
+    std::fs::rename(dir.path().join("sp"), &moved).expect("move savepoint");
+    assert!(savepoint.as_str().ends_with("sp"), "{savepoint}");
+    let second = job(
+        config("rescale-2", to).restore(RestoreFrom::Savepoint(moved)),
+        &store,
+        1_000_000.0,
+    );
+    let result = finish(second).await;
+    assert!(result.is_finished(), "{:?}", result.status);
+    assert!(result.restored_from.is_some());
+    assert_exactly_once(&store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescale_up_from_2_to_4_through_a_savepoint() {
+    rescale(2, 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescale_down_from_4_to_2_through_a_savepoint() {
+    rescale(4, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_with_drain_finishes_the_input_and_commits_what_was_read() {
+    let store = Arc::new(FakeTransactionStore::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let running = job(config("drain", 2), &store, 200_000.0).start();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    running
+        .stop_with_savepoint(dir.path().join("sp"), StopMode::Drain)
+        .await
+        .expect("final savepoint");
+    let result = running.wait().await;
+    assert!(
+        matches!(result.status, JobStatus::Stopped { .. }),
+        "{:?}",
+        result.status
+    );
+    let got = store.records();
+    assert!(
+        !got.is_empty() && (got.len() as u64) < COUNT,
+        "{} committed",
+        got.len()
+    );
+    // What was read is committed, once: per split a contiguous prefix.
+    let half = COUNT / 2;
+    for (start, end) in [(0, half), (half, COUNT)] {
+        let split: Vec<u64> = got
+            .iter()
+            .copied()
+            .filter(|n| (start..end).contains(n))
+            .collect();
+        let expected: Vec<u64> = (start..start + split.len() as u64).collect();
+        assert_eq!(split, expected, "split {start}..{end} is not a prefix");
+    }
+    // The drained sources are finished: resuming from the savepoint reads nothing more.
+    let resumed = finish(job(
+        config("drain-resume", 2).restore(RestoreFrom::Savepoint(dir.path().join("sp"))),
+        &store,
+        1_000_000.0,
+    ))
+    .await;
+    assert!(resumed.is_finished(), "{:?}", resumed.status);
+    assert_eq!(store.records(), got);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_checkpointing_a_bounded_job_commits_at_the_end() {
+    let store = Arc::new(FakeTransactionStore::default());
+    let result = finish(job(
+        JobConfig::new("batch").parallelism(3),
+        &store,
+        10_000_000.0,
+    ))
+    .await;
+    assert!(result.is_finished(), "{:?}", result.status);
+    assert_exactly_once(&store);
+    assert_eq!(
+        result.completed_checkpoints, 1,
+        "only the final (FLIP-147) checkpoint"
+    );
+    assert_eq!(result.counter("numbers", "numRecordsOut"), COUNT);
+    assert_eq!(result.counter("sink", "numRecordsIn"), COUNT);
+}
+
+fn checkpoint_dirs(dir: &Path) -> Vec<(u64, std::path::PathBuf)> {
+    let mut found: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .expect("checkpoint dir")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let id = e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok()?;
+            Some((id, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_latest_checkpoint_is_reported_and_the_previous_one_used() {
+    let store = Arc::new(FakeTransactionStore::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = config("corrupt-1", 2).storage(StorageConfig::Local(dir.path().to_path_buf()));
+    if let Some(c) = first.checkpointing.as_mut() {
+        c.retained = 3;
+    }
+    let result = finish(job(first, &store, 300_000.0)).await;
+    assert!(result.is_finished(), "{:?}", result.status);
+    let kept = checkpoint_dirs(dir.path());
+    assert_eq!(kept.len(), 3, "three retained: {kept:?}");
+    // Truncate the newest checkpoint's metadata.
+    let (newest, newest_dir) = kept[2].clone();
+    let metadata = newest_dir.join(METADATA_FILE_NAME);
+    let bytes = std::fs::read(&metadata).expect("read metadata");
+    std::fs::write(&metadata, &bytes[..bytes.len() / 2]).expect("truncate");
+
+    let resumed = finish(job(
+        config("corrupt-2", 2)
+            .storage(StorageConfig::Local(dir.path().to_path_buf()))
+            .restore(RestoreFrom::LatestCheckpoint),
+        &Arc::new(FakeTransactionStore::default()),
+        10_000_000.0,
+    ))
+    .await;
+    assert!(resumed.is_finished(), "{:?}", resumed.status);
+    assert_eq!(
+        resumed.restored_from,
+        Some(kept[1].0),
+        "restored from the previous checkpoint"
+    );
+    assert_eq!(
+        resumed.skipped_checkpoints.len(),
+        1,
+        "{:?}",
+        resumed.skipped_checkpoints
+    );
+    let why = &resumed.skipped_checkpoints[0];
+    assert!(
+        why.contains(&format!("chk-{newest}")) && why.contains("corrupt or truncated"),
+        "{why}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_checkpoint_is_corrupt_the_job_refuses_to_start_empty() {
+    let store = Arc::new(FakeTransactionStore::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let result = finish(job(
+        config("all-corrupt-1", 1).storage(StorageConfig::Local(dir.path().to_path_buf())),
+        &store,
+        10_000_000.0,
+    ))
+    .await;
+    assert!(result.is_finished(), "{:?}", result.status);
+    for (_, d) in checkpoint_dirs(dir.path()) {
+        std::fs::write(d.join(METADATA_FILE_NAME), b"WCKP garbage").expect("corrupt");
+    }
+    let result = finish(job(
+        config("all-corrupt-2", 1)
+            .storage(StorageConfig::Local(dir.path().to_path_buf()))
+            .restore(RestoreFrom::LatestCheckpoint),
+        &store,
+        10_000_000.0,
+    ))
+    .await;
+    match result.status {
+        JobStatus::Failed(e) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("corrupt") || message.contains("readable"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
