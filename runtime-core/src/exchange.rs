@@ -516,9 +516,7 @@ mod tests {
         }))
     }
 
-    async fn gate(
-        mode: CheckpointingMode,
-    ) -> (Vec<mpsc::Sender<StreamElement<u32>>>, InputGate<u32>) {
+    fn gate(mode: CheckpointingMode) -> (Vec<mpsc::Sender<StreamElement<u32>>>, InputGate<u32>) {
         let mut txs = Vec::new();
         let mut rxs = Vec::new();
         for _ in 0..2 {
@@ -531,7 +529,7 @@ mod tests {
 
     #[tokio::test]
     async fn exactly_once_blocks_a_channel_until_the_barrier_is_aligned() -> Result<()> {
-        let (txs, mut gate) = gate(CheckpointingMode::ExactlyOnce).await;
+        let (txs, mut gate) = gate(CheckpointingMode::ExactlyOnce);
         txs[0].send(barrier(1)).await.ok();
         txs[0].send(StreamElement::Batch(vec![99])).await.ok(); // after the barrier
         txs[1].send(StreamElement::Batch(vec![1])).await.ok(); // before the barrier
@@ -550,7 +548,7 @@ mod tests {
 
     #[tokio::test]
     async fn at_least_once_lets_records_overtake_and_counts_barriers() -> Result<()> {
-        let (txs, mut gate) = gate(CheckpointingMode::AtLeastOnce).await;
+        let (txs, mut gate) = gate(CheckpointingMode::AtLeastOnce);
         txs[0].send(barrier(1)).await.ok();
         txs[0].send(StreamElement::Batch(vec![99])).await.ok();
         let first = gate.next().await?;
@@ -565,7 +563,7 @@ mod tests {
 
     #[tokio::test]
     async fn watermark_is_the_minimum_and_finished_channels_stop_holding_it() -> Result<()> {
-        let (txs, mut gate) = gate(CheckpointingMode::ExactlyOnce).await;
+        let (txs, mut gate) = gate(CheckpointingMode::ExactlyOnce);
         txs[0]
             .send(StreamElement::Event(Event::Watermark(Watermark(10))))
             .await
@@ -596,7 +594,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_channel_does_not_hold_up_alignment() -> Result<()> {
-        let (txs, mut gate) = gate(CheckpointingMode::ExactlyOnce).await;
+        let (txs, mut gate) = gate(CheckpointingMode::ExactlyOnce);
         txs[0].send(barrier(3)).await.ok();
         txs[1]
             .send(StreamElement::Event(Event::EndOfData))

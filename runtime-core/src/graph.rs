@@ -398,7 +398,7 @@ impl<T: Send + 'static> DataStream<T> {
     /// chainable operators.
     pub fn uid(self, uid: &str) -> Self {
         if let Some(s) = &self.source {
-            *lock(&s.uid) = uid.to_owned();
+            uid.clone_into(&mut lock(&s.uid));
         }
         self
     }
@@ -469,18 +469,18 @@ impl<T: Send + 'static> DataStream<T> {
 
     /// Repartitions by key: records with equal keys reach the same subtask of the next stage.
     pub fn key_by(self, key: impl Fn(&T) -> u64 + Send + Sync + 'static) -> DataStream<T> {
-        self.exchange(Partitioning::KeyBy(Arc::new(key)), false)
+        self.exchange(&Partitioning::KeyBy(Arc::new(key)), false)
     }
 
     /// Redistributes batches round-robin to the next stage.
     pub fn rebalance(self) -> DataStream<T> {
-        self.exchange(Partitioning::Rebalance, false)
+        self.exchange(&Partitioning::Rebalance, false)
     }
 
     /// Closes this stage into a task group whose chain ends in `tail`, returning its index.
     fn close(
         self,
-        name: String,
+        name: &str,
         tail: impl Fn(&mut SubtaskSetup<'_>) -> Result<BoxOutput<T>> + Send + Sync + 'static,
     ) -> (usize, Arc<Mutex<GraphBuilder>>, usize) {
         let build = self.build;
@@ -516,11 +516,11 @@ impl<T: Send + 'static> DataStream<T> {
         (group, self.graph, self.parallelism)
     }
 
-    fn exchange(self, partitioning: Partitioning<T>, pointwise: bool) -> DataStream<T> {
+    fn exchange(self, partitioning: &Partitioning<T>, pointwise: bool) -> DataStream<T> {
         let edge = lock(&self.graph).new_edge::<T>(pointwise);
         let name = self.name.clone();
         let batch_partitioning = partitioning.clone();
-        let (group, graph, parallelism) = self.close("exchange".into(), move |setup| {
+        let (group, graph, parallelism) = self.close("exchange", move |setup| {
             let senders = setup.wiring.take_senders::<T>(edge, setup.key.subtask)?;
             Ok(Box::new(ExchangeOutput::new(
                 senders,
@@ -544,13 +544,13 @@ impl<T: Send + 'static> DataStream<T> {
 
     /// Writes the stream to `sink` with default options.
     pub fn sink_to<S: Sink<T>>(self, sink: S) {
-        self.sink_to_with(sink, SinkOptions::default());
+        self.sink_to_with(sink, &SinkOptions::default());
     }
 
     /// Writes the stream to `sink`: the writer joins this stage's chain; the sink's declared
     /// capabilities add a pre-write exchange, pre-commit stages, a committer and post-commit
     /// stages.
-    pub fn sink_to_with<S: Sink<T>>(self, sink: S, options: SinkOptions) {
+    pub fn sink_to_with<S: Sink<T>>(self, sink: S, options: &SinkOptions) {
         let sink = Arc::new(sink);
         let caps = Arc::clone(&sink).capabilities();
         let uid = options
@@ -562,8 +562,8 @@ impl<T: Send + 'static> DataStream<T> {
             Some(pre) => match pre.routing.clone() {
                 Routing::Forward => self,
                 Routing::Rebalance => self.rebalance(),
-                Routing::Global => self.exchange(Partitioning::Global, false),
-                Routing::KeyBy(f) => self.exchange(Partitioning::KeyBy(f), false),
+                Routing::Global => self.exchange(&Partitioning::Global, false),
+                Routing::KeyBy(f) => self.exchange(&Partitioning::KeyBy(f), false),
             },
             None => self,
         };
@@ -599,7 +599,7 @@ impl<T: Send + 'static> DataStream<T> {
             let routing_for_writer = pre_stages
                 .first()
                 .map_or(Routing::Forward, |s| s.routing.clone());
-            stream.close("writer".into(), move |setup| {
+            stream.close("writer", move |setup| {
                 let restored = setup.restored(&writer_uid);
                 let metrics = setup.operator_metrics(&writer_uid);
                 let ctx = RuntimeInitContext {

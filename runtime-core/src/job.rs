@@ -443,7 +443,7 @@ struct Master {
 
 /// The state of one attempt.
 struct Attempt {
-    attempt: u32,
+    number: u32,
     controls: BTreeMap<TaskKey, TaskControl>,
     handles: Vec<JoinHandle<()>>,
     live: BTreeSet<TaskKey>,
@@ -670,7 +670,7 @@ impl Master {
         let (master_tx, mut master_rx) = mpsc::unbounded_channel();
         self.metrics = InMemoryMetricGroup::new(self.job.config.name.clone());
         let mut state = Attempt {
-            attempt,
+            number: attempt,
             controls: BTreeMap::new(),
             handles: Vec::new(),
             live: BTreeSet::new(),
@@ -714,7 +714,7 @@ impl Master {
                 _ = tick.tick(), if checkpointing.is_some() => {
                     self.periodic_trigger(&mut state).await
                 }
-                () = sleep_until_opt(timeout_at) => self.abort_expired(&mut state).await,
+                () = sleep_until_opt(timeout_at) => self.abort_expired(&mut state),
             };
             if let Err(end) = step {
                 match &end {
@@ -796,7 +796,7 @@ impl Master {
                 let mut setup = SubtaskSetup {
                     key,
                     parallelism: group.parallelism,
-                    attempt: state.attempt,
+                    attempt: state.number,
                     wiring: &mut wiring,
                     restored: &restored,
                     restored_checkpoint,
@@ -1060,7 +1060,7 @@ impl Master {
         Ok(())
     }
 
-    async fn abort_expired(&mut self, state: &mut Attempt) -> std::result::Result<(), AttemptEnd> {
+    fn abort_expired(&mut self, state: &mut Attempt) -> std::result::Result<(), AttemptEnd> {
         let Some(c) = self.job.config.checkpointing.clone() else {
             return Ok(());
         };
@@ -1190,7 +1190,7 @@ impl Master {
             operator: "job",
             subtask: 0,
             checkpoint_id: id,
-            attempt: state.attempt,
+            attempt: state.number,
         };
         if let Err(reason) = self
             .job

@@ -1,6 +1,8 @@
 //! Exactly-once (and at-least-once) under failures injected at every checkpoint and commit
 //! boundary, across randomized trials. Every record is counted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -77,7 +79,7 @@ async fn run(trial: &Trial, store: &Arc<FakeTransactionStore>) -> JobResult {
         TwoPhaseSink {
             store: Arc::clone(store),
         },
-        SinkOptions {
+        &SinkOptions {
             uid: Some("sink".into()),
             committer_parallelism: std::num::NonZeroUsize::new(trial.committer_parallelism),
         },

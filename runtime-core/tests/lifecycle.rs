@@ -1,5 +1,7 @@
 //! Savepoints, rescaling, stop-with-savepoint, FLIP-147 endings and corrupt checkpoints.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -31,7 +33,7 @@ fn job(config: JobConfig, store: &Arc<FakeTransactionStore>, rate: f64) -> Job {
         TwoPhaseSink {
             store: Arc::clone(store),
         },
-        SinkOptions {
+        &SinkOptions {
             uid: Some("sink".into()),
             committer_parallelism: None,
         },

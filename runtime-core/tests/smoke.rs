@@ -1,5 +1,7 @@
 //! A bounded job from datagen through a map into the two-phase-committing test sink.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! Test support: a two-phase-committing sink whose external system is an in-memory transaction
 //! store (a fake external system), and helpers to count what reached it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
