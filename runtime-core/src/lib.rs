@@ -1,6 +1,70 @@
 //! # The embedded Weir runtime
 //!
-//! Runs a job graph of connector sources and sinks on tokio, with exactly-once checkpoints.
+//! Runs a job graph of connector sources and sinks on tokio, like Flink's MiniCluster, with
+//! exactly-once checkpoints.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir_connector_api::watermark::WatermarkStrategy;
+//! use weir_connector_blackhole::BlackholeSink;
+//! use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
+//! use weir_runtime::{CheckpointConfig, JobConfig, StreamEnvironment};
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() {
+//! let env = StreamEnvironment::new(
+//!     JobConfig::new("squares")
+//!         .parallelism(2)
+//!         .checkpointing(CheckpointConfig::every(Duration::from_secs(1))),
+//! );
+//! let sink = BlackholeSink::new();
+//! let seen = sink.counter();
+//! env.from_source(
+//!     DataGeneratorSource::new(|n| n, Some(100_000), RateLimiterStrategy::no_op()),
+//!     WatermarkStrategy::no_watermarks(),
+//!     "numbers",
+//! )
+//! .uid("numbers") // a stable id, so state maps onto a changed job
+//! .map(|n| n * n)
+//! .filter(|n| n % 2 == 0)
+//! .sink_to(sink);
+//! let result = env.build().expect("a valid job").execute().await;
+//! assert!(result.is_finished());
+//! assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 50_000);
+//! # }
+//! ```
+//!
+//! ## How a job runs
+//!
+//! - **Plan.** Operators with the same parallelism joined by forward edges are chained into one
+//!   task and call each other directly, batch by batch. `key_by`, `rebalance` and a sink's
+//!   committer (and topology stages) start new tasks, connected by bounded channels that carry
+//!   record batches (cut at 1024 records, at every event, and after a linger timeout) and
+//!   in-band events: watermarks, idleness, barriers, end of data. A full channel is
+//!   backpressure.
+//! - **Sources.** One coordinator per source runs its split enumerator on a single event loop;
+//!   async calls run on workers and come back to the loop. The coordinator snapshots the
+//!   enumerator and injects the barrier into its readers in one step, so a split assigned after
+//!   the snapshot always reaches its reader after the barrier. Splits assigned after the last
+//!   completed checkpoint go back to the enumerator (`add_splits_back`) when readers restart.
+//! - **Checkpoints.** The master triggers them (interval, minimum pause, timeout, maximum
+//!   concurrent, tolerable failures); tasks with several inputs align barriers (exactly-once)
+//!   or count them (at-least-once); each task acks its operators' state; the master writes the
+//!   metadata atomically (versioned, checksummed) and then notifies every operator; committers
+//!   commit then. The last `retained` checkpoints are kept; a corrupt one is skipped with a
+//!   report and the previous one is used; if none is readable the job refuses to start empty.
+//! - **Sinks.** A sink expands into writer → pre-commit stages → committer (its own
+//!   parallelism) → post-commit stages, as its declared capabilities say; uids derive from the
+//!   sink's uid (`<uid>/committer`, `<uid>/pre-commit/<stage>`).
+//! - **Bounded input (FLIP-147).** Finished sources emit the max watermark and end of data;
+//!   writers flush and hand over end-of-input committables; checkpoints go on with finished
+//!   tasks marked finished; a final checkpoint commits everything, then tasks close.
+//!   `stop_with_savepoint` drains the same way ([`StopMode::Drain`]) or stops right after the
+//!   savepoint ([`StopMode::NoDrain`], resumable).
+//! - **Failures.** Any task error fails the attempt; the [`restart::RestartStrategy`] restarts
+//!   from the latest checkpoint, possibly at another parallelism when restoring a savepoint:
+//!   split, writer and committer states are redistributed.
+//! - **Tests.** [`fault::FaultInjector`] fails jobs at every checkpoint and commit boundary.
 pub mod element;
 pub mod error;
 pub mod exchange;
