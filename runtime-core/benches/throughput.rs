@@ -30,7 +30,11 @@ fn raw_loop(count: u64) -> Duration {
     start.elapsed()
 }
 
-fn job(runtime: &tokio::runtime::Runtime, count: u64, checkpoints: Option<Duration>) -> (Duration, u64) {
+fn job(
+    runtime: &tokio::runtime::Runtime,
+    count: u64,
+    checkpoints: Option<Duration>,
+) -> (Duration, u64) {
     let mut config = JobConfig::new("bench").parallelism(1);
     if let Some(interval) = checkpoints {
         config = config.checkpointing(CheckpointConfig::every(interval));
@@ -101,7 +105,10 @@ fn main() {
         count as f64 / checkpointed.as_secs_f64() / 1e6,
         checkpoints
     );
-    println!("framework overhead:          {:7.2} ns/record", per(plain) - per(raw));
+    println!(
+        "framework overhead:          {:7.2} ns/record",
+        per(plain) - per(raw)
+    );
     println!(
         "checkpoint cost:             {:.2}% of throughput",
         (1.0 - plain.as_secs_f64() / checkpointed.as_secs_f64()) * 100.0

@@ -439,6 +439,8 @@ struct Master {
     metrics: InMemoryMetricGroup,
     restored_from: Option<u64>,
     skipped: Vec<String>,
+    /// Job-level metrics (checkpoints), kept across attempts.
+    job_metrics: InMemoryMetricGroup,
 }
 
 /// The state of one attempt.
@@ -514,6 +516,7 @@ impl Master {
             StorageConfig::Custom(s) => Arc::clone(s),
         };
         let metrics = InMemoryMetricGroup::new(job.config.name.clone());
+        let job_metrics = InMemoryMetricGroup::new(job.config.name.clone());
         Master {
             job,
             storage,
@@ -524,6 +527,7 @@ impl Master {
             metrics,
             restored_from: None,
             skipped: Vec::new(),
+            job_metrics,
         }
     }
 
@@ -546,10 +550,19 @@ impl Master {
             attempts,
             completed_checkpoints: self.completed,
             failures,
-            metrics: self.metrics.snapshot(),
+            metrics: self.snapshot_metrics(),
             restored_from: self.restored_from,
             skipped_checkpoints: self.skipped,
         }
+    }
+
+    /// Task metrics of the current attempt and the job's checkpoint metrics, also published
+    /// through the `metrics` facade.
+    fn snapshot_metrics(&self) -> BTreeMap<String, MetricValue> {
+        let mut all = self.metrics.snapshot();
+        all.extend(self.job_metrics.snapshot());
+        crate::metrics_export::publish(&all);
+        all
     }
 
     /// The newest readable checkpoint of this run (ids from `first_id`), skipping corrupt ones.
@@ -694,6 +707,8 @@ impl Master {
             .map_or(Duration::from_secs(3600), |c| c.interval);
         let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut metrics_tick = tokio::time::interval(Duration::from_secs(1));
+        metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if state.live.is_empty() {
                 return match state.stopped.take() {
@@ -715,6 +730,10 @@ impl Master {
                     self.periodic_trigger(&mut state).await
                 }
                 () = sleep_until_opt(timeout_at) => self.abort_expired(&mut state),
+                _ = metrics_tick.tick() => {
+                    self.snapshot_metrics();
+                    Ok(())
+                }
             };
             if let Err(end) = step {
                 match &end {
@@ -1037,6 +1056,10 @@ impl Master {
         reason: String,
     ) -> std::result::Result<(), AttemptEnd> {
         state.consecutive_failures += 1;
+        self.job_metrics
+            .group("checkpoints")
+            .counter("failed")
+            .inc();
         for control in state.controls.values() {
             let _ = control.send(TaskCommand::Notify(Notification::CheckpointAborted(id)));
         }
@@ -1204,6 +1227,22 @@ impl Master {
             });
         }
         self.completed += 1;
+        let size: usize = metadata
+            .operators
+            .values()
+            .flat_map(|op| {
+                op.coordinator
+                    .iter()
+                    .chain(op.subtasks.iter().flat_map(|s| s.state.values().flatten()))
+            })
+            .map(|v| v.bytes.len())
+            .sum();
+        let checkpoints = self.job_metrics.group("checkpoints");
+        checkpoints.counter("completed").inc();
+        checkpoints
+            .gauge("lastDurationMs")
+            .set(p.started.elapsed().as_millis() as i64);
+        checkpoints.gauge("lastSizeBytes").set(size as i64);
         state.final_done |= is_final;
         state.consecutive_failures = 0;
         state.last_completion = Instant::now();

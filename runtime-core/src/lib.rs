@@ -71,6 +71,7 @@ pub mod exchange;
 pub mod fault;
 pub mod graph;
 pub mod job;
+pub mod metrics_export;
 pub mod operator;
 pub mod restart;
 pub(crate) mod sink;
@@ -85,3 +86,5 @@ pub use job::{
     CheckpointConfig, Job, JobConfig, JobHandle, JobResult, JobStatus, RestoreFrom, StopMode,
     StorageConfig,
 };
+#[cfg(feature = "prometheus")]
+pub use metrics_export::install_prometheus_exporter;

@@ -2,9 +2,9 @@
 //!
 //! 1. deps — install the pinned test servers ([`crate::deps::install`]);
 //! 2. fmt — `cargo fmt --all -- --check`;
-//! 3. clippy — `cargo clippy --workspace --all-targets -- -D warnings`;
+//! 3. clippy — `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
 //! 4. compat — the compat-matrix check ([`crate::compat::check`]);
-//! 5. test — `cargo test --workspace` (doc tests included), with `WEIR_TEST_SERVERS_ENV` set to
+//! 5. test — `cargo test --workspace --all-features` (doc tests included), with `WEIR_TEST_SERVERS_ENV` set to
 //!    the absolute path of `servers.env`.
 //!
 //! `--quick` skips fmt and clippy.
@@ -51,6 +51,7 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
                     "clippy",
                     "--workspace",
                     "--all-targets",
+                    "--all-features",
                     "--",
                     "-D",
                     "warnings",
@@ -65,7 +66,7 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
     steps.run("test", || {
         cargo(
             root,
-            &["test", "--workspace"],
+            &["test", "--workspace", "--all-features"],
             Some((SERVERS_ENV_VAR, installed.env_file.clone().into_os_string())),
         )
     })?;
