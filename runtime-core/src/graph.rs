@@ -116,6 +116,9 @@ pub(crate) struct TaskGroup {
     pub(crate) parallelism: usize,
     pub(crate) uids: Vec<String>,
     pub(crate) is_source: bool,
+    /// A post-commit stage: it finishes only after its committers commit at the final
+    /// checkpoint.
+    pub(crate) post_commit: bool,
     pub(crate) factory: TaskFactory,
 }
 
@@ -510,6 +513,7 @@ impl<T: Send + 'static> DataStream<T> {
             parallelism: self.parallelism,
             uids,
             is_source,
+            post_commit: false,
             factory,
         });
         drop(g);
@@ -677,6 +681,7 @@ impl<T: Send + 'static> DataStream<T> {
             let factory = Arc::clone(&stage.factory);
             let group = add_message_group(
                 &graph,
+                false,
                 format!("{} ({stage_uid})", stage.name),
                 p,
                 edge,
@@ -733,6 +738,7 @@ impl<T: Send + 'static> DataStream<T> {
         let sink_committer = Arc::clone(&committer);
         let committer_group = add_message_group(
             &graph,
+            false,
             format!("committer ({committer_uid})"),
             committer_parallelism,
             edge,
@@ -797,6 +803,7 @@ impl<T: Send + 'static> DataStream<T> {
                 let factory = Arc::clone(&stage.factory);
                 let group = add_message_group(
                     &graph,
+                    true,
                     format!("{} ({stage_uid})", stage.name),
                     p,
                     edge,
@@ -906,6 +913,7 @@ type MessageOperatorFactory =
 /// Adds a task group that reads committable messages from `edge` and runs one operator.
 fn add_message_group(
     graph: &Arc<Mutex<GraphBuilder>>,
+    post_commit: bool,
     name: String,
     parallelism: usize,
     edge: EdgeId,
@@ -923,6 +931,7 @@ fn add_message_group(
         parallelism,
         uids: vec![uid],
         is_source: false,
+        post_commit,
         factory: Arc::new(move |setup| {
             let op = operator(setup)?;
             head(setup, op)

@@ -457,8 +457,9 @@ struct Attempt {
     /// A drain-stop in progress: the final checkpoint is a savepoint into this directory.
     drain: Option<(PathBuf, Option<oneshot::Sender<Result<CheckpointLocation>>>)>,
     stopped: Option<CheckpointLocation>,
-    /// A checkpoint taken when every task had finished completed: tasks are closing.
-    final_done: bool,
+    /// Finished tasks that have not yet acknowledged a checkpoint since they finished: each
+    /// needs one (FLIP-147's final checkpoint) before it closes.
+    awaiting_final: BTreeSet<TaskKey>,
 }
 
 fn now_millis() -> u64 {
@@ -694,7 +695,7 @@ impl Master {
             consecutive_failures: 0,
             drain: None,
             stopped: None,
-            final_done: false,
+            awaiting_final: BTreeSet::new(),
         };
         if let Err(error) = self.launch(&mut state, restore, &master_tx) {
             self.teardown(&mut state).await;
@@ -736,6 +737,17 @@ impl Master {
                 }
             };
             if let Err(end) = step {
+                let end = match end {
+                    AttemptEnd::Failed {
+                        error: lost @ RuntimeError::Lost(_),
+                        coordinator,
+                    } => {
+                        // A closed channel is usually a symptom: prefer the failure behind it.
+                        let error = root_cause(&mut master_rx, lost).await;
+                        AttemptEnd::Failed { error, coordinator }
+                    }
+                    end => end,
+                };
                 match &end {
                     AttemptEnd::Stopped(_) | AttemptEnd::Finished => {
                         self.cancel_tasks(&mut state).await;
@@ -875,6 +887,7 @@ impl Master {
                 checkpoint,
                 snapshots,
             } => {
+                state.awaiting_final.remove(&task);
                 state.last_acks.insert(task, snapshots.clone());
                 if let Some(p) = state.pending.get_mut(&checkpoint) {
                     p.acks.insert(task, snapshots);
@@ -882,6 +895,7 @@ impl Master {
                 self.complete_ready(state).await?;
             }
             MasterMsg::Finished { task } => {
+                state.awaiting_final.insert(task);
                 state.finished.insert(task);
                 // A checkpoint in progress cannot reach this task in-band any more.
                 for (id, p) in &state.pending {
@@ -975,8 +989,13 @@ impl Master {
         &mut self,
         state: &mut Attempt,
     ) -> std::result::Result<(), AttemptEnd> {
-        let all_finished = state.live.iter().all(|k| state.finished.contains(k));
-        if state.final_done || state.live.is_empty() || !all_finished || !state.pending.is_empty() {
+        // Every live task has finished (post-commit stages finish only after their committers'
+        // final commit) and some finished task still needs a checkpoint to close after.
+        let all_finished = state.live.iter().all(|k| {
+            state.finished.contains(k)
+                || self.job.groups.get(k.group).is_some_and(|g| g.post_commit)
+        });
+        if !all_finished || !state.pending.is_empty() || state.awaiting_final.is_empty() {
             return Ok(());
         }
         match state.drain.as_mut() {
@@ -1182,7 +1201,6 @@ impl Master {
         mut p: PendingCheckpoint,
     ) -> std::result::Result<(), AttemptEnd> {
         let metadata = self.metadata(state, id, &p);
-        let is_final = p.expected.iter().all(|k| state.finished.contains(k));
         let location = match p.savepoint.as_ref() {
             Some((dir, _)) => write_savepoint(dir, &metadata).await,
             None => self.storage.write_checkpoint(&metadata).await,
@@ -1243,7 +1261,6 @@ impl Master {
             .gauge("lastDurationMs")
             .set(p.started.elapsed().as_millis() as i64);
         checkpoints.gauge("lastSizeBytes").set(size as i64);
-        state.final_done |= is_final;
         state.consecutive_failures = 0;
         state.last_completion = Instant::now();
         if let Some(cs) = &self.coordinators {
@@ -1308,6 +1325,25 @@ impl Master {
             )));
         }
     }
+}
+
+/// Waits briefly for a more telling failure than a lost channel.
+async fn root_cause(
+    inbox: &mut mpsc::UnboundedReceiver<MasterMsg>,
+    lost: RuntimeError,
+) -> RuntimeError {
+    let deadline = Instant::now() + Duration::from_millis(200);
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, inbox.recv()).await {
+        match message {
+            MasterMsg::Failed { error, .. } | MasterMsg::CoordinatorFailed { error, .. }
+                if !matches!(error, RuntimeError::Lost(_)) =>
+            {
+                return error;
+            }
+            _ => {}
+        }
+    }
+    lost
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

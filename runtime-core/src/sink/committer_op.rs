@@ -48,6 +48,9 @@ pub(crate) struct CommitterOperator<W> {
     pub(crate) next: BoxOutput<Message>,
     pending: BTreeMap<CheckpointId, PendingCheckpoint>,
     end_of_input: bool,
+    /// End of data was passed on (only after everything was committed, so post-commit stages
+    /// see every committed committable before it).
+    forwarded_end: bool,
 }
 
 impl<W: Send + 'static> CommitterOperator<W> {
@@ -68,6 +71,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
             next,
             pending: BTreeMap::new(),
             end_of_input: false,
+            forwarded_end: false,
         }
     }
 
@@ -363,7 +367,11 @@ impl<W: Send + 'static> Output<Message> for CommitterOperator<W> {
                 cx.add_state(&self.uid, COMMITTABLES_STATE, values);
                 cx.touch(&self.uid, self.end_of_input);
             }
-            Event::EndOfData => self.end_of_input = true,
+            Event::EndOfData => {
+                self.end_of_input = true;
+                // Passed on once the end-of-input committables are committed.
+                return Ok(());
+            }
             Event::Watermark(_) | Event::Idle(_) => {}
         }
         self.next.event(event, cx).await
@@ -372,6 +380,10 @@ impl<W: Send + 'static> Output<Message> for CommitterOperator<W> {
     async fn notify(&mut self, n: Notification, cx: &mut TaskCx) -> Result<()> {
         if let Notification::CheckpointComplete(id) = n {
             self.commit_up_to(id, cx).await?;
+            if self.end_of_input && self.pending.is_empty() && !self.forwarded_end {
+                self.forwarded_end = true;
+                self.next.event(Event::EndOfData, cx).await?;
+            }
         }
         self.next.notify(n, cx).await
     }
