@@ -52,7 +52,10 @@ async fn main() {
     let written = counted.load(std::sync::atomic::Ordering::Relaxed);
     println!("status:       {:?}", result.status);
     println!("events:       {events} generated, {written} written after the filter");
-    println!("checkpoints:  {} completed (in out/checkpoints)", result.completed_checkpoints);
+    println!(
+        "checkpoints:  {} completed (in out/checkpoints)",
+        result.completed_checkpoints
+    );
     println!(
         "time:         {:.2} s, {:.1} M events/s",
         elapsed.as_secs_f64(),

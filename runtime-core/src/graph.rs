@@ -20,7 +20,7 @@ use weir_connector_api::sink::{
 };
 use weir_connector_api::source::Source;
 use weir_connector_api::state::VersionedSerializer;
-use weir_connector_api::watermark::WatermarkStrategy;
+use weir_connector_api::watermark::{CoordinatorStore, WatermarkStrategy};
 
 use crate::error::{Result, RuntimeError};
 use crate::exchange::{CheckpointingMode, EdgeId, ExchangeOutput, InputGate, Partitioning, Wiring};
@@ -105,6 +105,7 @@ type StartCoordinator = Arc<
             Option<VersionedBytes>,
             Arc<dyn MetricGroup>,
             mpsc::UnboundedSender<MasterMsg>,
+            Arc<dyn CoordinatorStore>,
         ) -> Result<CoordinatorHandle>
         + Send
         + Sync,
@@ -241,6 +242,7 @@ impl StreamEnvironment {
         name: &str,
     ) -> DataStream<S::Output> {
         let source = Arc::new(source);
+        let alignment = watermarks.alignment().cloned();
         let uid = {
             let mut g = lock(&self.graph);
             Arc::new(Mutex::new(g.next_id("source")))
@@ -308,6 +310,11 @@ impl StreamEnvironment {
                         records_out,
                         watermark_gauge,
                         last_barrier: None,
+                        event_time: crate::task::source_task::EventTime::new(
+                            watermarks.alignment().cloned(),
+                            setup.config.unaligned_source_splits,
+                            &metrics,
+                        ),
                     };
                     Ok(Box::pin(task.run()))
                 },
@@ -319,7 +326,7 @@ impl StreamEnvironment {
             let uid_for_spec = Arc::clone(&uid);
             let source_for_spec = Arc::clone(&source);
             let start: StartCoordinator =
-                Arc::new(move |parallelism, restored, metrics, master| {
+                Arc::new(move |parallelism, restored, metrics, master, store| {
                     coordinator::start(
                         Arc::clone(&source_for_spec),
                         lock(&uid_for_spec).clone(),
@@ -327,6 +334,8 @@ impl StreamEnvironment {
                         restored,
                         metrics,
                         master,
+                        alignment.clone(),
+                        store,
                     )
                 });
             g.sources.push(SourceSpec {

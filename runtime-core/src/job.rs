@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
 use weir_connector_api::metrics::{InMemoryMetricGroup, MetricGroup, MetricValue};
+use weir_connector_api::watermark::{CoordinatorStore, InMemoryCoordinatorStore};
 
 use crate::element::{Barrier, Notification, SnapshotType};
 use crate::error::{Result, RuntimeError};
@@ -89,6 +90,17 @@ pub enum RestoreFrom {
     Savepoint(PathBuf),
 }
 
+/// What watermark alignment does with a source whose reader cannot pause splits
+/// (`pipeline.watermark-alignment.allow-unaligned-source-splits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnalignedSplits {
+    /// The job fails at start with a message naming the source (the default).
+    #[default]
+    Fail,
+    /// The whole reader stops polling while it is ahead (Flink 1.15's task-level alignment).
+    TaskLevel,
+}
+
 /// How a job is configured.
 #[derive(Clone)]
 pub struct JobConfig {
@@ -112,6 +124,8 @@ pub struct JobConfig {
     pub buffer_timeout: Duration,
     /// How often watermarks are generated.
     pub watermark_interval: Duration,
+    /// Watermark alignment for readers that cannot pause splits.
+    pub unaligned_source_splits: UnalignedSplits,
     /// How often a committer retries a committable before the job fails.
     pub committer_retries: u32,
     /// Fault injection for tests.
@@ -146,6 +160,7 @@ impl Default for JobConfig {
             channel_capacity: 8,
             buffer_timeout: Duration::from_millis(50),
             watermark_interval: Duration::from_millis(200),
+            unaligned_source_splits: UnalignedSplits::Fail,
             committer_retries: 10,
             faults: Arc::new(NoFaults),
             seed: 0,
@@ -441,6 +456,8 @@ struct Master {
     skipped: Vec<String>,
     /// Job-level metrics (checkpoints), kept across attempts.
     job_metrics: InMemoryMetricGroup,
+    /// Shared by every source coordinator of the job (watermark alignment groups).
+    store: Arc<dyn CoordinatorStore>,
 }
 
 /// The state of one attempt.
@@ -529,6 +546,7 @@ impl Master {
             restored_from: None,
             skipped: Vec::new(),
             job_metrics,
+            store: Arc::new(InMemoryCoordinatorStore::default()),
         }
     }
 
@@ -639,6 +657,10 @@ impl Master {
                 AttemptEnd::Failed { error, coordinator } => {
                     tracing::warn!(job = %self.job.config.name, attempt = *attempts, "job attempt failed: {error}");
                     failures.push(error.to_string());
+                    if matches!(error, RuntimeError::InvalidJob(_)) {
+                        // Restarting cannot fix the job itself.
+                        return Err(JobStatus::Failed(error));
+                    }
                     if coordinator {
                         if let Some(cs) = self.coordinators.take() {
                             for c in cs.values() {
@@ -792,6 +814,7 @@ impl Master {
                         coordinator_state,
                         metrics,
                         master.clone(),
+                        Arc::clone(&self.store),
                     )?;
                     started.insert(spec.uid.clone(), handle);
                 }

@@ -15,6 +15,8 @@ use weir_connector_api::source::{
     EnumeratorState, Source, SourceEvent, SplitEnumerator, SplitEnumeratorContext, SplitsAssignment,
 };
 
+use weir_connector_api::watermark::{CoordinatorStore, Watermark, WatermarkAlignment};
+
 use crate::element::Barrier;
 use crate::error::{Result, RuntimeError};
 use crate::task::{MasterMsg, TaskCommand, TaskControl};
@@ -43,6 +45,13 @@ pub(crate) enum CoordinatorCommand {
     Attach {
         controls: Vec<TaskControl>,
     },
+    /// A reader's current watermark for alignment (`MAX` when idle or finished).
+    ReportWatermark {
+        subtask: usize,
+        watermark: Watermark,
+    },
+    /// Time to publish this source's watermark and announce the group's allowed maximum.
+    AlignTick,
     CheckpointComplete(CheckpointId),
     /// Every reader was torn down; the job restores from `restored_from`.
     ReadersReset {
@@ -262,7 +271,45 @@ impl CoordinatorHandle {
     }
 }
 
+/// Watermark alignment of one source: the reports of its readers and where the group lives.
+struct Aligner {
+    alignment: WatermarkAlignment,
+    store: Arc<dyn CoordinatorStore>,
+    reported: BTreeMap<usize, Watermark>,
+}
+
+/// The [`CoordinatorStore`] value of an alignment group: each source's minimum watermark, by
+/// stable operator uid (never by name: names collide, Flink's bug).
+pub(crate) type AlignmentGroup = BTreeMap<String, Watermark>;
+
+impl Aligner {
+    fn key(&self) -> String {
+        format!("watermark-alignment/{}", self.alignment.group())
+    }
+
+    /// Publishes this source's minimum and returns the group's allowed maximum, if any reader
+    /// has reported yet (nothing is enforced before the first watermark).
+    fn tick(&self, uid: &str) -> Option<Watermark> {
+        let source_min = self.reported.values().min().copied()?;
+        let group = self.store.compute(&self.key(), &mut |old| {
+            let mut group: AlignmentGroup = old
+                .and_then(|v| v.downcast_ref::<AlignmentGroup>())
+                .cloned()
+                .unwrap_or_default();
+            group.insert(uid.to_owned(), source_min);
+            Some(Arc::new(group))
+        })?;
+        let group_min = group
+            .downcast_ref::<AlignmentGroup>()?
+            .values()
+            .min()
+            .copied()?;
+        Some(self.alignment.max_allowed(group_min))
+    }
+}
+
 /// Starts the coordinator of `source`, fresh or from enumerator state.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn start<S: Source>(
     source: Arc<S>,
     uid: String,
@@ -270,6 +317,8 @@ pub(crate) fn start<S: Source>(
     restored: Option<VersionedBytes>,
     metrics: Arc<dyn MetricGroup>,
     master: mpsc::UnboundedSender<MasterMsg>,
+    alignment: Option<WatermarkAlignment>,
+    store: Arc<dyn CoordinatorStore>,
 ) -> Result<CoordinatorHandle> {
     type R<S> = <<S as Source>::Enumerator as SplitEnumerator>::AsyncResult;
     let (inbox, mut rx) = mpsc::unbounded_channel::<CoordMsg<R<S>>>();
@@ -299,6 +348,26 @@ pub(crate) fn start<S: Source>(
         }
         None => source.create_enumerator(ctx).map_err(fail)?,
     };
+    let mut aligner = alignment.map(|alignment| Aligner {
+        alignment,
+        store,
+        reported: BTreeMap::new(),
+    });
+    if let Some(a) = &aligner {
+        let ticks = inbox.clone();
+        let interval = a.alignment.update_interval();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                if ticks
+                    .send(CoordMsg::Command(CoordinatorCommand::AlignTick))
+                    .is_err()
+                {
+                    return; // the coordinator closed
+                }
+            }
+        });
+    }
     let loop_uid = uid.clone();
     tokio::spawn(async move {
         let uid = loop_uid;
@@ -326,6 +395,21 @@ pub(crate) fn start<S: Source>(
                     }
                     CoordinatorCommand::SourceEvent { subtask, event } => {
                         enumerator.handle_source_event(subtask, event)
+                    }
+                    CoordinatorCommand::ReportWatermark { subtask, watermark } => {
+                        if let Some(a) = aligner.as_mut() {
+                            a.reported.insert(subtask, watermark);
+                        }
+                        Ok(())
+                    }
+                    CoordinatorCommand::AlignTick => {
+                        if let Some(max_allowed) = aligner.as_ref().and_then(|a| a.tick(&uid)) {
+                            let s = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                            for control in &s.all_readers {
+                                let _ = control.send(TaskCommand::AlignWatermark(max_allowed));
+                            }
+                        }
+                        Ok(())
                     }
                     CoordinatorCommand::Attach { controls } => {
                         shared
@@ -367,6 +451,9 @@ pub(crate) fn start<S: Source>(
                         restored_from,
                         parallelism,
                     } => {
+                        if let Some(a) = aligner.as_mut() {
+                            a.reported.clear();
+                        }
                         let back = {
                             let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);
                             s.readers.clear();

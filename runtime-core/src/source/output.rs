@@ -1,6 +1,11 @@
 //! The runtime's [`ReaderOutput`]: records go into a batch buffer; each split has its own
 //! watermark generator, and the reader's watermark is the minimum over its active splits.
+//! Outputs that produce nothing for the idleness timeout are idle and do not hold the
+//! watermark back; a split paused for watermark alignment does not count as idle meanwhile.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
 use weir_connector_api::source::{ReaderOutput, SourceOutput, SplitOutputId};
 use weir_connector_api::watermark::{
     TimestampAssigner, Watermark, WatermarkGenerator, WatermarkOutput, WatermarkStrategy,
@@ -16,6 +21,52 @@ struct Channel<T> {
     idle: bool,
     released: bool,
     used: bool,
+    /// A record arrived since the last periodic emission (cheaper than a clock per record).
+    active_since_tick: bool,
+    /// When the output last produced, for idleness; frozen while paused for alignment.
+    last_activity: Instant,
+    /// Paused by watermark alignment: its idleness clock does not run (FLINK-36751).
+    paused: bool,
+}
+
+impl<T> Channel<T> {
+    fn new(
+        id: String,
+        generator: Box<dyn WatermarkGenerator<T>>,
+        used: bool,
+        now: Instant,
+    ) -> Self {
+        Channel {
+            id,
+            generator,
+            watermark: Watermark::MIN,
+            idle: false,
+            released: false,
+            used,
+            active_since_tick: false,
+            last_activity: now,
+            paused: false,
+        }
+    }
+
+    fn observe(
+        &mut self,
+        assigner: &mut dyn TimestampAssigner<T>,
+        record: &T,
+        ts: Option<i64>,
+    ) -> i64 {
+        let timestamp = assigner.extract_timestamp(record, ts);
+        self.used = true;
+        self.active_since_tick = true;
+        // A record makes an idle output active again.
+        self.idle = false;
+        let mut out = ChannelOut {
+            watermark: &mut self.watermark,
+            idle: &mut self.idle,
+        };
+        self.generator.on_event(record, timestamp, &mut out);
+        timestamp
+    }
 }
 
 struct ChannelOut<'a> {
@@ -49,19 +100,21 @@ pub(crate) struct RuntimeReaderOutput<T> {
     emitted: Watermark,
     idle: bool,
     pending: Vec<Event>,
+    idleness: Option<Duration>,
+    /// The highest event time seen, for the event-time lag metrics.
+    max_timestamp: i64,
 }
 
 impl<T: Send + 'static> RuntimeReaderOutput<T> {
     pub(crate) fn new(strategy: WatermarkStrategy<T>, capacity: usize) -> Self {
         let assigner = strategy.create_timestamp_assigner();
-        let main = Channel {
-            id: String::new(),
-            generator: strategy.create_generator(),
-            watermark: Watermark::MIN,
-            idle: false,
-            released: false,
-            used: false,
-        };
+        let main = Channel::new(
+            String::new(),
+            strategy.create_generator(),
+            false,
+            Instant::now(),
+        );
+        let idleness = strategy.idleness();
         RuntimeReaderOutput {
             buffer: Vec::with_capacity(capacity),
             strategy,
@@ -71,38 +124,36 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
             emitted: Watermark::MIN,
             idle: false,
             pending: Vec::new(),
+            idleness,
+            max_timestamp: i64::MIN,
         }
     }
 
-    fn observe(
-        channel: &mut Channel<T>,
-        assigner: &mut dyn TimestampAssigner<T>,
-        record: &T,
-        ts: Option<i64>,
-    ) {
-        let timestamp = assigner.extract_timestamp(record, ts);
-        channel.used = true;
-        let mut out = ChannelOut {
-            watermark: &mut channel.watermark,
-            idle: &mut channel.idle,
-        };
-        channel.generator.on_event(record, timestamp, &mut out);
-        // A record makes an idle output active again.
-        channel.idle = false;
-    }
-
-    /// Runs the periodic watermark emission and queues a watermark or idleness change if the
-    /// reader's combined watermark moved.
-    pub(crate) fn on_periodic_emit(&mut self) {
+    /// Runs the periodic watermark emission (with idleness detection) and queues a watermark or
+    /// idleness change if the reader's combined watermark moved.
+    pub(crate) fn on_periodic_emit(&mut self, now: Instant) {
+        let idleness = self.idleness;
         for channel in std::iter::once(&mut self.main).chain(self.splits.iter_mut()) {
             if channel.released {
                 continue;
+            }
+            if channel.active_since_tick {
+                channel.active_since_tick = false;
+                channel.last_activity = now;
             }
             let mut out = ChannelOut {
                 watermark: &mut channel.watermark,
                 idle: &mut channel.idle,
             };
             channel.generator.on_periodic_emit(&mut out);
+            if let Some(timeout) = idleness {
+                if channel.used
+                    && !channel.paused
+                    && now.duration_since(channel.last_activity) >= timeout
+                {
+                    channel.idle = true;
+                }
+            }
         }
         self.update();
     }
@@ -121,12 +172,13 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
                 min = min.min(c.watermark);
             }
         }
-        let idle = any && all_idle;
+        // A reader with no active output (no splits yet, or all finished) is idle too.
+        let idle = !any || all_idle;
         if idle != self.idle {
             self.idle = idle;
             self.pending.push(Event::Idle(idle));
         }
-        if any && !idle && min > self.emitted && min != Watermark::MAX {
+        if !idle && min > self.emitted && min != Watermark::MAX {
             self.emitted = min;
             self.pending.push(Event::Watermark(min));
         }
@@ -142,6 +194,39 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
         self.emitted
     }
 
+    /// Whether the reader as a whole is idle (no active output).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.idle
+    }
+
+    /// The highest event time emitted so far (`i64::MIN` if none).
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    /// Splits to pause (watermark above `max_allowed`) and to resume (paused, now at or below),
+    /// for split-level watermark alignment (FLIP-217). Records the new paused state.
+    pub(crate) fn align_splits(
+        &mut self,
+        max_allowed: Watermark,
+        now: Instant,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut pause = Vec::new();
+        let mut resume = Vec::new();
+        for c in self.splits.iter_mut().filter(|c| !c.released) {
+            if !c.paused && c.watermark > max_allowed {
+                c.paused = true;
+                pause.push(c.id.clone());
+            } else if c.paused && c.watermark <= max_allowed {
+                c.paused = false;
+                // The idleness clock restarts: paused time is not idle time.
+                c.last_activity = now;
+                resume.push(c.id.clone());
+            }
+        }
+        (pause, resume)
+    }
+
     fn channel(&mut self, split: SplitOutputId) -> Option<&mut Channel<T>> {
         self.splits.get_mut(split.0 as usize)
     }
@@ -149,16 +234,15 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
 
 impl<T: Send + 'static> SourceOutput<T> for RuntimeReaderOutput<T> {
     fn collect(&mut self, record: T) {
-        Self::observe(&mut self.main, self.assigner.as_mut(), &record, None);
+        let ts = self.main.observe(self.assigner.as_mut(), &record, None);
+        self.max_timestamp = self.max_timestamp.max(ts);
         self.buffer.push(record);
     }
     fn collect_with_timestamp(&mut self, record: T, timestamp: i64) {
-        Self::observe(
-            &mut self.main,
-            self.assigner.as_mut(),
-            &record,
-            Some(timestamp),
-        );
+        let ts = self
+            .main
+            .observe(self.assigner.as_mut(), &record, Some(timestamp));
+        self.max_timestamp = self.max_timestamp.max(ts);
         self.buffer.push(record);
     }
     fn emit_watermark(&mut self, watermark: Watermark) {
@@ -185,20 +269,19 @@ impl<T: Send + 'static> ReaderOutput<T> for RuntimeReaderOutput<T> {
         {
             return SplitOutputId(i as u32);
         }
-        self.splits.push(Channel {
-            id: split_id.to_owned(),
-            generator: self.strategy.create_generator(),
-            watermark: Watermark::MIN,
-            idle: false,
-            released: false,
-            used: true,
-        });
+        self.splits.push(Channel::new(
+            split_id.to_owned(),
+            self.strategy.create_generator(),
+            true,
+            Instant::now(),
+        ));
         SplitOutputId((self.splits.len() - 1) as u32)
     }
 
     fn collect_for_split(&mut self, split: SplitOutputId, record: T, timestamp: Option<i64>) {
         if let Some(channel) = self.splits.get_mut(split.0 as usize) {
-            Self::observe(channel, self.assigner.as_mut(), &record, timestamp);
+            let ts = channel.observe(self.assigner.as_mut(), &record, timestamp);
+            self.max_timestamp = self.max_timestamp.max(ts);
         }
         self.buffer.push(record);
     }
@@ -235,38 +318,87 @@ impl<T: Send + 'static> ReaderOutput<T> for RuntimeReaderOutput<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    fn strategy() -> WatermarkStrategy<i64> {
+        WatermarkStrategy::<i64>::for_monotonous_timestamps()
+            .with_timestamp_assigner(|v: &i64, _: Option<i64>| *v)
+    }
 
     #[test]
     fn reader_watermark_is_the_minimum_over_active_splits() {
-        let strategy = WatermarkStrategy::<i64>::for_monotonous_timestamps()
-            .with_timestamp_assigner(|v: &i64, _: Option<i64>| *v);
-        let mut out = RuntimeReaderOutput::new(strategy, 16);
+        let mut out = RuntimeReaderOutput::new(strategy(), 16);
         let a = out.create_split_output("a");
         let b = out.create_split_output("b");
         out.collect_for_split(a, 100, None);
         out.collect_for_split(b, 10, None);
-        out.on_periodic_emit();
+        out.on_periodic_emit(Instant::now());
         assert_eq!(out.take_events(), vec![Event::Watermark(Watermark(9))]);
         out.release_split_output(b);
-        out.on_periodic_emit();
+        out.on_periodic_emit(Instant::now());
         assert_eq!(out.take_events(), vec![Event::Watermark(Watermark(99))]);
         assert_eq!(out.buffer, vec![100, 10]);
     }
 
     #[test]
     fn idle_splits_do_not_hold_the_watermark() {
-        let strategy = WatermarkStrategy::<i64>::for_bounded_out_of_orderness(Duration::ZERO)
-            .with_timestamp_assigner(|v: &i64, _: Option<i64>| *v);
-        let mut out = RuntimeReaderOutput::new(strategy, 16);
+        let mut out = RuntimeReaderOutput::new(strategy(), 16);
         let a = out.create_split_output("a");
         let b = out.create_split_output("b");
         out.collect_for_split(a, 50, None);
         out.mark_split_idle(b);
-        out.on_periodic_emit();
-        // b became idle, a sets the pace.
+        out.on_periodic_emit(Instant::now());
         assert!(out.take_events().contains(&Event::Watermark(Watermark(49))));
         out.mark_split_idle(a);
         assert_eq!(out.take_events(), vec![Event::Idle(true)]);
+    }
+
+    #[test]
+    fn a_reader_without_splits_is_idle() {
+        let mut out = RuntimeReaderOutput::<i64>::new(strategy(), 16);
+        out.on_periodic_emit(Instant::now());
+        assert_eq!(out.take_events(), vec![Event::Idle(true)]);
+        let a = out.create_split_output("a");
+        out.collect_for_split(a, 5, None);
+        out.on_periodic_emit(Instant::now());
+        assert_eq!(
+            out.take_events(),
+            vec![Event::Idle(false), Event::Watermark(Watermark(4))]
+        );
+    }
+
+    #[test]
+    fn idleness_timeout_marks_silent_splits_idle_but_not_paused_ones() {
+        let strategy = strategy().with_idleness(Duration::from_millis(100));
+        let mut out = RuntimeReaderOutput::new(strategy, 16);
+        let a = out.create_split_output("a");
+        let b = out.create_split_output("b");
+        let start = Instant::now();
+        out.collect_for_split(a, 10, None);
+        out.collect_for_split(b, 500, None);
+        out.on_periodic_emit(start);
+        assert_eq!(out.current_watermark(), Watermark(9));
+        // b runs ahead and is paused by alignment; a goes silent.
+        assert_eq!(
+            out.align_splits(Watermark(100), start),
+            (vec!["b".to_string()], vec![])
+        );
+        out.on_periodic_emit(start + Duration::from_millis(150));
+        // a is idle now; b is paused, not idle, so it alone sets the watermark.
+        assert_eq!(out.current_watermark(), Watermark(499));
+        assert!(!out.is_idle());
+        // b resumes; its idleness clock restarts at the resume.
+        let resumed_at = start + Duration::from_millis(500);
+        assert_eq!(
+            out.align_splits(Watermark(1000), resumed_at),
+            (vec![], vec!["b".to_string()])
+        );
+        out.on_periodic_emit(resumed_at + Duration::from_millis(50));
+        assert!(!out.is_idle(), "paused time does not count as idle time");
+        out.on_periodic_emit(resumed_at + Duration::from_millis(150));
+        assert!(out.is_idle());
+        // Data comes back: active again.
+        out.collect_for_split(a, 20, None);
+        out.on_periodic_emit(resumed_at + Duration::from_millis(160));
+        assert!(!out.is_idle());
     }
 }

@@ -31,6 +31,8 @@ pub(crate) enum TaskCommand {
     Notify(Notification),
     /// New splits for a source reader (a `Vec` of the source's split type).
     AddSplits(Box<dyn Any + Send>),
+    /// Watermark alignment: the highest watermark this reader may reach for now.
+    AlignWatermark(weir_connector_api::watermark::Watermark),
     /// The enumerator will assign no more splits.
     NoMoreSplits,
     /// A custom event from the enumerator.

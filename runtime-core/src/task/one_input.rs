@@ -151,6 +151,7 @@ impl<T: Send + 'static> OneInputTask<T> {
                 return Ok(Flow::Exit);
             }
             TaskCommand::AddSplits(_)
+            | TaskCommand::AlignWatermark(_)
             | TaskCommand::NoMoreSplits
             | TaskCommand::SourceEvent(_)
             | TaskCommand::StopSource { .. } => {}

@@ -9,16 +9,19 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
 use weir_connector_api::error::{ConnectorError, Result as ConnectorResult};
-use weir_connector_api::metrics::{Counter, MetricGroup};
+use weir_connector_api::metrics::{
+    Counter, Gauge, MetricGroup, CURRENT_EMIT_EVENT_TIME_LAG, SOURCE_IDLE_TIME, WATERMARK_LAG,
+};
 use weir_connector_api::source::{
     InputStatus, Source, SourceEvent, SourceReader, SourceReaderContext, SourceReaderExt,
 };
 use weir_connector_api::state::VersionedSerializer;
-use weir_connector_api::watermark::Watermark;
+use weir_connector_api::watermark::{Watermark, WatermarkAlignment};
 
 use super::{MasterMsg, TaskCommand, TaskControl, TaskKey};
 use crate::element::{Barrier, Event, Notification};
 use crate::error::{Result, RuntimeError};
+use crate::job::UnalignedSplits;
 use crate::operator::{BoxOutput, TaskCx};
 use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
 use crate::source::output::RuntimeReaderOutput;
@@ -104,6 +107,47 @@ pub(crate) struct SourceTask<S: Source> {
     pub(crate) records_out: Counter,
     pub(crate) watermark_gauge: weir_connector_api::metrics::Gauge,
     pub(crate) last_barrier: Option<CheckpointId>,
+    pub(crate) event_time: EventTime,
+}
+
+/// Watermark alignment and event-time metrics of a source subtask.
+pub(crate) struct EventTime {
+    pub(crate) alignment: Option<WatermarkAlignment>,
+    pub(crate) unaligned: UnalignedSplits,
+    /// The highest watermark the coordinator allows for now.
+    pub(crate) max_allowed: Watermark,
+    pub(crate) next_report: Instant,
+    pub(crate) idle_since: Option<Instant>,
+    pub(crate) watermark_lag: Gauge,
+    pub(crate) emit_lag: Gauge,
+    pub(crate) idle_time: Gauge,
+    pub(crate) paused_ms: Counter,
+}
+
+impl EventTime {
+    pub(crate) fn new(
+        alignment: Option<WatermarkAlignment>,
+        unaligned: UnalignedSplits,
+        metrics: &dyn MetricGroup,
+    ) -> Self {
+        EventTime {
+            alignment,
+            unaligned,
+            max_allowed: Watermark::MAX,
+            next_report: Instant::now(),
+            idle_since: None,
+            watermark_lag: metrics.gauge(WATERMARK_LAG),
+            emit_lag: metrics.gauge(CURRENT_EMIT_EVENT_TIME_LAG),
+            idle_time: metrics.gauge(SOURCE_IDLE_TIME),
+            paused_ms: metrics.counter("watermarkAlignmentPausedTimeMs"),
+        }
+    }
+}
+
+fn epoch_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl<S: Source> SourceTask<S> {
@@ -133,6 +177,19 @@ impl<S: Source> SourceTask<S> {
                     subtask: self.key.subtask,
                     control: self.control_tx.clone(),
                 });
+                if self.event_time.alignment.is_some()
+                    && self.event_time.unaligned == UnalignedSplits::Fail
+                    && reader.as_pausable().is_none()
+                {
+                    return Err(RuntimeError::InvalidJob(vec![format!(
+                        "source {}: its watermark strategy aligns watermarks, but its reader cannot \
+                         pause splits (FLIP-217), so split-level alignment is impossible; let the \
+                         reader declare the capability, or accept task-level alignment with \
+                         pipeline.watermark-alignment.allow-unaligned-source-splits = true \
+                         (JobConfig::unaligned_source_splits)",
+                        self.uid
+                    )]));
+                }
                 let restored = std::mem::take(&mut self.restored_splits);
                 let r = reader.add_splits(restored).and_then(|()| reader.start());
                 r.map_err(|e| self.fail(e))?;
@@ -165,6 +222,34 @@ impl<S: Source> SourceTask<S> {
                 }
                 continue;
             }
+            let now = Instant::now();
+            if now >= next_tick {
+                next_tick = now + self.options.watermark_interval;
+                self.on_tick(now).await?;
+            }
+            if self.blocked_by_alignment() {
+                // Task-level alignment: ahead of the group, so stop polling until allowed.
+                self.push_buffer().await?;
+                self.chain.flush_buffers().await?;
+                let command = tokio::select! {
+                    biased;
+                    command = self.control.recv() => Some(command),
+                    () = tokio::time::sleep_until(next_tick) => None,
+                };
+                self.event_time
+                    .paused_ms
+                    .add(now.elapsed().as_millis() as u64);
+                match command {
+                    Some(Some(command)) => {
+                        if let Flow::Exit = self.handle(command, phase).await? {
+                            return Ok(());
+                        }
+                    }
+                    Some(None) => return Ok(()),
+                    None => {}
+                }
+                continue;
+            }
             let Some(reader) = self.reader.as_mut() else {
                 return Err(RuntimeError::Lost("the source reader".into()));
             };
@@ -174,13 +259,6 @@ impl<S: Source> SourceTask<S> {
             };
             if self.output.buffer.len() >= self.options.batch_size {
                 self.push_buffer().await?;
-            }
-            let now = Instant::now();
-            if now >= next_tick {
-                next_tick = now + self.options.watermark_interval;
-                self.output.on_periodic_emit();
-                self.push_buffer().await?;
-                self.chain.flush_buffers().await?;
             }
             match status {
                 InputStatus::MoreAvailable => {
@@ -218,6 +296,85 @@ impl<S: Source> SourceTask<S> {
         }
     }
 
+    /// Periodic work: watermarks and idleness, the linger flush, alignment reports, metrics.
+    async fn on_tick(&mut self, now: Instant) -> Result<()> {
+        self.output.on_periodic_emit(now);
+        self.push_buffer().await?;
+        self.chain.flush_buffers().await?;
+        let et = &mut self.event_time;
+        let wall = epoch_millis();
+        let watermark = self.output.current_watermark();
+        if watermark > Watermark::MIN && watermark < Watermark::MAX {
+            et.watermark_lag.set(wall.saturating_sub(watermark.0));
+        }
+        if self.output.max_timestamp() > i64::MIN {
+            et.emit_lag
+                .set(wall.saturating_sub(self.output.max_timestamp()));
+        }
+        if self.output.is_idle() {
+            let since = *et.idle_since.get_or_insert(now);
+            et.idle_time
+                .set(now.duration_since(since).as_millis() as i64);
+        } else {
+            et.idle_since = None;
+            et.idle_time.set(0);
+        }
+        if let Some(interval) = et
+            .alignment
+            .as_ref()
+            .map(WatermarkAlignment::update_interval)
+        {
+            if now >= et.next_report {
+                et.next_report = now + interval;
+                self.report_watermark(false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports this reader's watermark for alignment: `MAX` when idle or finished (so it does
+    /// not hold the group back), nothing before its first watermark.
+    fn report_watermark(&self, finished: bool) {
+        if self.event_time.alignment.is_none() {
+            return;
+        }
+        let watermark = if finished || self.output.is_idle() {
+            Watermark::MAX
+        } else {
+            self.output.current_watermark()
+        };
+        if watermark > Watermark::MIN {
+            self.coordinator.send(CoordinatorCommand::ReportWatermark {
+                subtask: self.key.subtask,
+                watermark,
+            });
+        }
+    }
+
+    fn blocked_by_alignment(&self) -> bool {
+        self.event_time.alignment.is_some()
+            && self.output.current_watermark() > self.event_time.max_allowed
+    }
+
+    /// Applies a new allowed maximum: pauses splits ahead of it and resumes the others
+    /// (split-level alignment), when the reader can.
+    fn align(&mut self, max_allowed: Watermark) -> Result<()> {
+        self.event_time.max_allowed = max_allowed;
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(());
+        };
+        let Some(pausable) = reader.as_pausable() else {
+            return Ok(()); // task-level alignment only
+        };
+        let (pause, resume) = self.output.align_splits(max_allowed, Instant::now());
+        if pause.is_empty() && resume.is_empty() {
+            return Ok(());
+        }
+        pausable
+            .pause_or_resume_splits(&pause, &resume)
+            .map_err(|e| RuntimeError::connector(&self.uid, self.key.subtask, e))
+    }
+
     /// Hands buffered records, then queued watermark events, to the chain.
     async fn push_buffer(&mut self) -> Result<()> {
         if !self.output.buffer.is_empty() {
@@ -247,6 +404,7 @@ impl<S: Source> SourceTask<S> {
         }
         self.chain.event(Event::EndOfData, &mut self.cx).await?;
         *phase = Phase::Finished { final_ack: None };
+        self.report_watermark(true);
         let _ = self.master.send(MasterMsg::Finished { task: self.key });
         Ok(())
     }
@@ -345,6 +503,11 @@ impl<S: Source> SourceTask<S> {
                     reader
                         .handle_source_event(event)
                         .map_err(|e| self.fail(e))?;
+                }
+            }
+            TaskCommand::AlignWatermark(max_allowed) => {
+                if *phase == Phase::Running {
+                    self.align(max_allowed)?;
                 }
             }
             TaskCommand::StopSource { drain } => {
