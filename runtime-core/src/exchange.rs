@@ -181,7 +181,7 @@ impl<T: Send + 'static> ExchangeOutput<T> {
 }
 
 /// Spreads a key hash over `n` targets.
-fn target_of(hash: u64, n: usize) -> usize {
+pub(crate) fn target_of(hash: u64, n: usize) -> usize {
     // Fibonacci hashing spreads consecutive keys.
     (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % n
 }

@@ -348,7 +348,7 @@ impl StreamEnvironment {
             graph: Arc::clone(&self.graph),
             parallelism,
             name: name.to_owned(),
-            input: None,
+            input: Vec::new(),
             source: Some(SourceStage {
                 uid,
                 spec_index: lock(&self.graph).sources.len() - 1,
@@ -382,7 +382,7 @@ pub struct DataStream<T: Send + 'static> {
     parallelism: usize,
     name: String,
     /// The edge this stage reads from, if it does not start at a source.
-    input: Option<EdgeId>,
+    input: Vec<EdgeId>,
     source: Option<SourceStage>,
     uids: Vec<String>,
     build: ChainBuilder<T>,
@@ -508,8 +508,8 @@ impl<T: Send + 'static> DataStream<T> {
                 spec.group = group;
             }
         }
-        if let Some(edge) = self.input {
-            if let Some(e) = g.edges.get_mut(edge) {
+        for edge in &self.input {
+            if let Some(e) = g.edges.get_mut(*edge) {
                 e.to = Some(group);
             }
         }
@@ -529,11 +529,11 @@ impl<T: Send + 'static> DataStream<T> {
         (group, self.graph, self.parallelism)
     }
 
-    fn exchange(self, partitioning: &Partitioning<T>, pointwise: bool) -> DataStream<T> {
+    /// Ends this stage in an exchange on a new edge, returning the edge.
+    fn close_into_edge(self, partitioning: &Partitioning<T>, pointwise: bool) -> EdgeId {
         let edge = lock(&self.graph).new_edge::<T>(pointwise);
-        let name = self.name.clone();
         let batch_partitioning = partitioning.clone();
-        let (group, graph, parallelism) = self.close("exchange", move |setup| {
+        let (group, graph, _) = self.close("exchange", move |setup| {
             let senders = setup.wiring.take_senders::<T>(edge, setup.key.subtask)?;
             Ok(Box::new(ExchangeOutput::new(
                 senders,
@@ -544,14 +544,106 @@ impl<T: Send + 'static> DataStream<T> {
         if let Some(e) = lock(&graph).edges.get_mut(edge) {
             e.from = Some(group);
         }
+        edge
+    }
+
+    fn exchange(self, partitioning: &Partitioning<T>, pointwise: bool) -> DataStream<T> {
+        let name = self.name.clone();
+        let graph = Arc::clone(&self.graph);
+        let parallelism = self.parallelism;
+        let edge = self.close_into_edge(partitioning, pointwise);
         DataStream {
             graph,
             parallelism,
             name,
-            input: Some(edge),
+            input: vec![edge],
             source: None,
             uids: Vec::new(),
-            build: input_head::<T>(edge),
+            build: input_head::<T>(vec![edge]),
+        }
+    }
+
+    /// Merges two streams of the same type into one stage (with this stream's parallelism)
+    /// that reads both; its watermark is the minimum over the non-idle inputs.
+    pub fn union(self, other: DataStream<T>) -> DataStream<T> {
+        if !Arc::ptr_eq(&self.graph, &other.graph) {
+            lock(&self.graph)
+                .errors
+                .push("a union joins streams of different environments".into());
+        }
+        let name = format!("{} + {}", self.name, other.name);
+        let graph = Arc::clone(&self.graph);
+        let parallelism = self.parallelism;
+        let a = self.close_into_edge(&Partitioning::Rebalance, false);
+        let b = other.close_into_edge(&Partitioning::Rebalance, false);
+        DataStream {
+            graph,
+            parallelism,
+            name,
+            input: vec![a, b],
+            source: None,
+            uids: Vec::new(),
+            build: input_head::<T>(vec![a, b]),
+        }
+    }
+
+    /// Counts records per key in tumbling event-time windows of `size`, emitting each count
+    /// once the watermark passes the window's end; late records are dropped and counted
+    /// (`numLateRecordsDropped`). Put it after [`DataStream::key_by`] with the same key so each
+    /// key lives in one subtask; its state is checkpointed under `uid` and follows the keys on
+    /// rescale.
+    pub fn window_count(
+        mut self,
+        uid: &str,
+        size: std::time::Duration,
+        key: impl Fn(&T) -> u64 + Send + Sync + 'static,
+        timestamp: impl Fn(&T) -> i64 + Send + Sync + 'static,
+    ) -> DataStream<crate::window::WindowCount> {
+        use crate::window::{WindowCountOperator, WindowMetrics, WINDOWS_STATE};
+        let uid = uid.to_owned();
+        self.uids.push(uid.clone());
+        let size = i64::try_from(size.as_millis()).unwrap_or(i64::MAX).max(1);
+        let key: crate::window::KeyFn<T> = Arc::new(key);
+        let timestamp: crate::window::TimestampFn<T> = Arc::new(timestamp);
+        let prev = self.build;
+        let build: ChainBuilder<crate::window::WindowCount> =
+            Arc::new(move |setup: &mut SubtaskSetup<'_>, next| {
+                let restored = setup.restored(&uid);
+                let metrics = setup.operator_metrics(&uid);
+                let mut op = WindowCountOperator {
+                    uid: uid.clone(),
+                    size,
+                    key: Arc::clone(&key),
+                    timestamp: Arc::clone(&timestamp),
+                    windows: std::collections::HashMap::new(),
+                    watermark: weir_connector_api::watermark::Watermark::MIN,
+                    next,
+                    metrics: WindowMetrics {
+                        entries: metrics.gauge("windowStateEntries"),
+                        peak: metrics.gauge("windowStateEntriesPeak"),
+                        late: metrics.counter("numLateRecordsDropped"),
+                    },
+                    out: Vec::new(),
+                    ended: restored.finished,
+                };
+                let (subtask, parallelism) = (setup.key.subtask, setup.parallelism);
+                op.restore(
+                    restored
+                        .state
+                        .get(WINDOWS_STATE)
+                        .map_or(&[][..], Vec::as_slice),
+                    |k| crate::exchange::target_of(k, parallelism) == subtask || parallelism == 1,
+                )?;
+                prev(setup, Box::new(op))
+            });
+        DataStream {
+            graph: self.graph,
+            parallelism: self.parallelism,
+            name: self.name,
+            input: self.input,
+            source: self.source,
+            uids: self.uids,
+            build,
         }
     }
 
@@ -894,10 +986,13 @@ fn committable_partitioning(
     }
 }
 
-/// The head of a stage that reads from a channel edge.
-fn input_head<T: Send + 'static>(edge: EdgeId) -> ChainBuilder<T> {
+/// The head of a stage that reads from channel edges.
+fn input_head<T: Send + 'static>(edges: Vec<EdgeId>) -> ChainBuilder<T> {
     Arc::new(move |setup: &mut SubtaskSetup<'_>, chain: BoxOutput<T>| {
-        let receivers = setup.wiring.take_receivers::<T>(edge, setup.key.subtask)?;
+        let mut receivers = Vec::new();
+        for edge in &edges {
+            receivers.extend(setup.wiring.take_receivers::<T>(*edge, setup.key.subtask)?);
+        }
         let mode = setup
             .config
             .checkpointing
@@ -929,7 +1024,7 @@ fn add_message_group(
     uid: String,
     operator: MessageOperatorFactory,
 ) -> usize {
-    let head = input_head::<Message>(edge);
+    let head = input_head::<Message>(vec![edge]);
     let mut g = lock(graph);
     let group = g.groups.len();
     if let Some(e) = g.edges.get_mut(edge) {

@@ -515,6 +515,11 @@ pub(crate) fn distribute(
         }
     }
     for (name, values) in pooled {
+        if name.starts_with("union:") {
+            // Keyed state: every subtask sees everything and keeps its own keys.
+            restored.state.insert(name, values);
+            continue;
+        }
         let mine = values
             .into_iter()
             .enumerate()

@@ -78,6 +78,7 @@ pub(crate) mod sink;
 pub(crate) mod source;
 pub mod storage;
 pub(crate) mod task;
+pub mod window;
 
 pub use error::{Result, RuntimeError};
 pub use exchange::CheckpointingMode;
@@ -88,3 +89,4 @@ pub use job::{
 };
 #[cfg(feature = "prometheus")]
 pub use metrics_export::install_prometheus_exporter;
+pub use window::WindowCount;

@@ -523,7 +523,9 @@ mod tests {
         assert!(r.findings[0].message.starts_with("30 missing of 200"));
         assert!(r.findings[0].message.contains("a #10 (10), a #11 (11)"));
         assert!(r.findings[0].message.ends_with(", …"));
-        assert!(r.findings[1].message.starts_with("3 extra copies of 3 records"));
+        assert!(r.findings[1]
+            .message
+            .starts_with("3 extra copies of 3 records"));
         assert!(r.findings[2]
             .message
             .starts_with("3 records that were never expected (2 distinct)"));

@@ -17,7 +17,7 @@ use std::fmt;
 use std::ops::Range;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use weir_connector_api::sink::Sink;
 use weir_connector_api::source::{Boundedness, Source};
 use weir_connector_api::ConnectorError;
@@ -55,7 +55,7 @@ impl ContextError {
 }
 
 /// Which suite a case belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SuiteKind {
     /// The source suite.
@@ -276,6 +276,7 @@ pub struct SourceSettings {
     pub rate: Option<f64>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // the signature serde asks for
 fn ser_boundedness<S: serde::Serializer>(b: &Boundedness, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(match b {
         Boundedness::Bounded => "bounded",

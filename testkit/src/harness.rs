@@ -1,6 +1,7 @@
 //! What every suite shares: the configuration, a job monitor that doubles as a fault injector,
 //! and a handle on a running job that turns every way of going wrong into a finding.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -265,7 +266,7 @@ pub(crate) fn describe(result: &JobResult) -> String {
     let mut s = format!("{status} after {} attempt(s)", result.attempts);
     if !result.failures.is_empty() {
         let shown: Vec<&str> = result.failures.iter().take(3).map(String::as_str).collect();
-        s.push_str(&format!("; failures: {}", shown.join(" | ")));
+        let _ = write!(s, "; failures: {}", shown.join(" | "));
     }
     s
 }
@@ -384,14 +385,11 @@ impl RunningJob {
             handle.stop_with_savepoint(dir, StopMode::NoDrain),
         )
         .await;
-        let result = match tokio::time::timeout(END_TIMEOUT, handle.wait()).await {
-            Ok(result) => result,
-            Err(_) => {
-                return Err(Finding::new(
-                    FindingKind::Timeout,
-                    "the job did not end after stop-with-savepoint",
-                ))
-            }
+        let Ok(result) = tokio::time::timeout(END_TIMEOUT, handle.wait()).await else {
+            return Err(Finding::new(
+                FindingKind::Timeout,
+                "the job did not end after stop-with-savepoint",
+            ));
         };
         match (stop, &result.status) {
             (Ok(Ok(_)), JobStatus::Stopped { .. }) => Ok(dir.to_path_buf()),
@@ -402,7 +400,10 @@ impl RunningJob {
             )),
             (Ok(Err(e)), _) => Err(Finding::new(
                 FindingKind::JobFailed,
-                format!("stop-with-savepoint failed: {e}; the job: {}", describe(&result)),
+                format!(
+                    "stop-with-savepoint failed: {e}; the job: {}",
+                    describe(&result)
+                ),
             )),
             (Err(_), _) => Err(Finding::new(
                 FindingKind::Timeout,

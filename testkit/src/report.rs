@@ -133,7 +133,7 @@ impl CaseReport {
         self.duration_ms = duration_ms(started.elapsed());
         self.finished_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| duration_ms(d));
+            .map_or(0, duration_ms);
         self
     }
 
@@ -222,9 +222,7 @@ pub struct ConnectorReport {
 impl ConnectorReport {
     /// Builds a report from case reports.
     pub fn new(connector: &str, crate_info: Option<CrateInfo>, mut cases: Vec<CaseReport>) -> Self {
-        cases.sort_by(|a, b| {
-            (a.suite, &a.case, a.mode).cmp(&(b.suite, &b.case, b.mode))
-        });
+        cases.sort_by(|a, b| (a.suite, &a.case, a.mode).cmp(&(b.suite, &b.case, b.mode)));
         let mut totals = ReportTotals::default();
         for c in &cases {
             match c.status {
@@ -346,7 +344,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("report"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("report"),
         std::process::id()
     ));
     fs::write(&tmp, bytes)?;
@@ -361,7 +361,11 @@ impl ReportLock {
     fn acquire(path: PathBuf) -> io::Result<ReportLock> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(_) => return Ok(ReportLock(path)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let stale = fs::metadata(&path)
@@ -432,7 +436,13 @@ mod tests {
     use super::*;
 
     fn case(name: &str, status: CaseStatus) -> CaseReport {
-        let mut c = CaseReport::new("demo", SuiteKind::Source, name, Some(Semantic::ExactlyOnce), 7);
+        let mut c = CaseReport::new(
+            "demo",
+            SuiteKind::Source,
+            name,
+            Some(Semantic::ExactlyOnce),
+            7,
+        );
         c.status = status;
         if status == CaseStatus::Failed {
             c.findings
@@ -450,11 +460,13 @@ mod tests {
         let info = CrateInfo::new("weir-connector-demo", "1.0.0-1.0", None);
         record_case(dir.path(), &case("b_case", CaseStatus::Passed), Some(&info)).unwrap();
         record_case(dir.path(), &case("a_case", CaseStatus::Failed), Some(&info)).unwrap();
-        let path =
-            record_case(dir.path(), &case("c_case", CaseStatus::NotApplicable), Some(&info))
-                .unwrap();
-        let report: serde_json::Value =
-            serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+        let path = record_case(
+            dir.path(),
+            &case("c_case", CaseStatus::NotApplicable),
+            Some(&info),
+        )
+        .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
         assert_eq!(report["totals"]["passed"], 1);
         assert_eq!(report["totals"]["failed"], 1);
         assert_eq!(report["totals"]["not_applicable"], 1);
@@ -462,7 +474,10 @@ mod tests {
         assert_eq!(report["cases"][0]["findings"][0]["kind"], "missing");
         assert_eq!(report["crate_info"]["version"], "1.0.0-1.0");
         let md = fs::read_to_string(dir.path().join("demo.md")).unwrap();
-        assert!(md.contains("| source | a_case | exactly-once | FAILED |"), "{md}");
+        assert!(
+            md.contains("| source | a_case | exactly-once | FAILED |"),
+            "{md}"
+        );
         assert!(md.contains("3 missing \\| of 10"), "{md}");
         assert!(md.contains("| not applicable |"), "{md}");
         assert!(md.contains("no unbounded mode"), "{md}");

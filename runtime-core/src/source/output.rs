@@ -14,6 +14,9 @@ use weir_connector_api::watermark::{
 use crate::element::Event;
 
 /// Event-time state of one output (a split, or the reader's own output).
+// The flags are independent facts about one output, checked per record or per tick; folding
+// them into one state enum would make the hot path match on combinations.
+#[allow(clippy::struct_excessive_bools)]
 struct Channel<T> {
     id: String,
     generator: Box<dyn WatermarkGenerator<T>>,
@@ -103,6 +106,10 @@ pub(crate) struct RuntimeReaderOutput<T> {
     idleness: Option<Duration>,
     /// The highest event time seen, for the event-time lag metrics.
     max_timestamp: i64,
+    /// Since when the reader has had no active output (no split yet, or all finished).
+    without_output_since: Option<Instant>,
+    /// No active output for the idleness timeout: the reader is idle.
+    idle_without_output: bool,
 }
 
 impl<T: Send + 'static> RuntimeReaderOutput<T> {
@@ -126,6 +133,8 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
             pending: Vec::new(),
             idleness,
             max_timestamp: i64::MIN,
+            without_output_since: Some(Instant::now()),
+            idle_without_output: false,
         }
     }
 
@@ -155,6 +164,17 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
                 }
             }
         }
+        // A reader without splits is idle once it has had none for the idleness timeout
+        // (never at once: at start every reader is briefly without splits, and marking it idle
+        // then would let other inputs' watermarks race ahead of its first records).
+        let has_output = self.main.used || self.splits.iter().any(|c| !c.released);
+        if has_output {
+            self.without_output_since = None;
+            self.idle_without_output = false;
+        } else {
+            let since = *self.without_output_since.get_or_insert(now);
+            self.idle_without_output = idleness.is_some_and(|t| now.duration_since(since) >= t);
+        }
         self.update();
     }
 
@@ -172,8 +192,11 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
                 min = min.min(c.watermark);
             }
         }
-        // A reader with no active output (no splits yet, or all finished) is idle too.
-        let idle = !any || all_idle;
+        let idle = if any {
+            all_idle
+        } else {
+            self.idle_without_output
+        };
         if idle != self.idle {
             self.idle = idle;
             self.pending.push(Event::Idle(idle));
@@ -353,17 +376,30 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_without_splits_is_idle() {
-        let mut out = RuntimeReaderOutput::<i64>::new(strategy(), 16);
-        out.on_periodic_emit(Instant::now());
+    fn a_reader_without_splits_is_idle_after_the_idleness_timeout() {
+        let mut out = RuntimeReaderOutput::<i64>::new(
+            strategy().with_idleness(Duration::from_millis(100)),
+            16,
+        );
+        let start = Instant::now();
+        out.on_periodic_emit(start);
+        assert!(
+            out.take_events().is_empty(),
+            "not idle at once: a split may be on its way"
+        );
+        out.on_periodic_emit(start + Duration::from_millis(150));
         assert_eq!(out.take_events(), vec![Event::Idle(true)]);
         let a = out.create_split_output("a");
         out.collect_for_split(a, 5, None);
-        out.on_periodic_emit(Instant::now());
+        out.on_periodic_emit(start + Duration::from_millis(160));
         assert_eq!(
             out.take_events(),
             vec![Event::Idle(false), Event::Watermark(Watermark(4))]
         );
+        // Without an idleness timeout, a reader without splits never declares itself idle.
+        let mut plain = RuntimeReaderOutput::<i64>::new(strategy(), 16);
+        plain.on_periodic_emit(start + Duration::from_secs(3600));
+        assert!(plain.take_events().is_empty());
     }
 
     #[test]

@@ -227,6 +227,11 @@ impl<S: Source> SourceTask<S> {
                 next_tick = now + self.options.watermark_interval;
                 self.on_tick(now).await?;
             }
+            if self.event_time.alignment.is_some() {
+                // Aligned sources refresh their watermark at every poll, so a burst cannot
+                // overshoot the allowed maximum by more than one poll's records.
+                self.output.on_periodic_emit(now);
+            }
             if self.blocked_by_alignment() {
                 // Task-level alignment: ahead of the group, so stop polling until allowed.
                 self.push_buffer().await?;

@@ -18,6 +18,8 @@ use weir_connector_api::state::{
     StateError, StateReader, StateWriter, U64Serializer, VersionedSerializer,
 };
 
+pub mod speeds;
+
 /// Installs a log subscriber once (RUST_LOG controls it).
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()

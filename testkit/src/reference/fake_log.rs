@@ -18,7 +18,8 @@ use weir_connector_api::source::{
 use weir_connector_api::state::{
     StateError, StateReader, StateWriter, VecSerializer, VersionedSerializer,
 };
-use weir_connector_datagen::{PollBudget, RateLimitedSourceReader, RateLimiterStrategy};
+use weir_connector_datagen::source::PollBudget;
+use weir_connector_datagen::{RateLimitedSourceReader, RateLimiterStrategy};
 
 use crate::context::{ContextError, SplitWriter};
 
@@ -92,7 +93,10 @@ impl<T: Clone> FakeLog<T> {
 
     /// The number of records in a partition, if it exists.
     pub fn len(&self, partition: &str) -> Option<u64> {
-        self.lock().partitions.get(partition).map(|p| p.len() as u64)
+        self.lock()
+            .partitions
+            .get(partition)
+            .map(|p| p.len() as u64)
     }
 
     /// The partitions whose names start with `prefix`, sorted.
@@ -399,9 +403,11 @@ impl<T: Clone + Send + Sync + 'static> SourceReader for FakeLogReader<T> {
             let max = split
                 .stop
                 .map_or(left, |stop| stop.saturating_sub(split.next).min(left));
-            let records = self
-                .log
-                .read(&split.partition, split.next, usize::try_from(max).unwrap_or(BATCH));
+            let records = self.log.read(
+                &split.partition,
+                split.next,
+                usize::try_from(max).unwrap_or(BATCH),
+            );
             if records.is_empty() {
                 continue;
             }

@@ -7,9 +7,8 @@ use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::metrics::SinkWriterMetrics;
 use weir_connector_api::sink::{
-    CommitRequest, Committer, CommittingSinkWriter, FlushMode, InitContext, Sink,
-    SinkCapabilities, SinkWriter, StatefulSinkWriter, SupportsCommitter, SupportsWriterState,
-    WriteContext,
+    CommitRequest, Committer, CommittingSinkWriter, FlushMode, InitContext, Sink, SinkCapabilities,
+    SinkWriter, StatefulSinkWriter, SupportsCommitter, SupportsWriterState, WriteContext,
 };
 use weir_connector_api::state::{StringSerializer, U64Serializer, VersionedSerializer};
 
@@ -216,7 +215,9 @@ impl<T: Clone> FakeTransactionalStore<T> {
             .filter(|t| matches!(t.state, TxnState::Prepared | TxnState::Committed))
             .collect();
         txns.sort_by_key(|t| t.position);
-        txns.iter().flat_map(|t| t.records.iter().cloned()).collect()
+        txns.iter()
+            .flat_map(|t| t.records.iter().cloned())
+            .collect()
     }
 
     /// The store's counters.
@@ -431,7 +432,10 @@ mod tests {
         store.write("b", [3]).unwrap();
         store.write("a", [4]).unwrap();
         assert!(store.prepare("a") && store.prepare("b"));
-        assert!(store.write("a", [9]).is_err(), "a prepared transaction is closed");
+        assert!(
+            store.write("a", [9]).is_err(),
+            "a prepared transaction is closed"
+        );
         assert_eq!(store.commit("b"), CommitStatus::Committed);
         assert_eq!(store.commit("a"), CommitStatus::Committed);
         assert_eq!(store.commit("a"), CommitStatus::AlreadyCommitted);
@@ -439,7 +443,10 @@ mod tests {
         assert_eq!(store.committed(), vec![1, 2, 4, 3]);
         assert_eq!(store.committed_len(), 4);
         let stats = store.stats();
-        assert_eq!((stats.commits, stats.recommits, stats.unknown_commits), (2, 1, 1));
+        assert_eq!(
+            (stats.commits, stats.recommits, stats.unknown_commits),
+            (2, 1, 1)
+        );
         store.write("c", [5]).unwrap();
         store.abort("c");
         assert_eq!(store.commit("c"), CommitStatus::Unknown);

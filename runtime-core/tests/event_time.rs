@@ -1,0 +1,472 @@
+//! Event time: per-split watermarks, idleness, source- and split-level watermark alignment, and
+//! the event-time window operator whose buffered state alignment keeps bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::speeds::SpeedSource;
+use weir_connector_api::error::Result;
+use weir_connector_api::metrics::MetricValue;
+use weir_connector_api::sink::{FlushMode, InitContext, Sink, SinkWriter, WriteContext};
+use weir_connector_api::watermark::{Watermark, WatermarkStrategy};
+use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
+use weir_runtime::job::UnalignedSplits;
+use weir_runtime::{
+    CheckpointConfig, JobConfig, JobResult, JobStatus, RestoreFrom, RuntimeError, StopMode,
+    StreamEnvironment, WindowCount,
+};
+
+/// Collects records and the watermarks its writers see (a test sink, stateless).
+struct Collect<T> {
+    items: Arc<Mutex<Vec<T>>>,
+    watermarks: Arc<Mutex<Vec<i64>>>,
+}
+
+impl<T> Default for Collect<T> {
+    fn default() -> Self {
+        Collect {
+            items: Arc::default(),
+            watermarks: Arc::default(),
+        }
+    }
+}
+
+impl<T> Clone for Collect<T> {
+    fn clone(&self) -> Self {
+        Collect {
+            items: Arc::clone(&self.items),
+            watermarks: Arc::clone(&self.watermarks),
+        }
+    }
+}
+struct CollectWriter<T>(Collect<T>);
+
+#[async_trait::async_trait]
+impl<T: Send + 'static> SinkWriter<T> for CollectWriter<T> {
+    fn write(&mut self, element: T, _ctx: &WriteContext) -> Result<()> {
+        self.0.items.lock().unwrap().push(element);
+        Ok(())
+    }
+    async fn flush(&mut self, _mode: FlushMode) -> Result<()> {
+        Ok(())
+    }
+    fn write_watermark(&mut self, watermark: Watermark) -> Result<()> {
+        self.0.watermarks.lock().unwrap().push(watermark.0);
+        Ok(())
+    }
+}
+impl<T: Send + Sync + 'static> Sink<T> for Collect<T> {
+    type Writer = CollectWriter<T>;
+    fn create_writer(&self, _ctx: &dyn InitContext) -> Result<CollectWriter<T>> {
+        Ok(CollectWriter(self.clone()))
+    }
+}
+
+fn gauge_max(result: &JobResult, uid: &str, name: &str) -> i64 {
+    result
+        .metrics
+        .iter()
+        .filter(|(k, _)| k.contains(&format!(".{uid}.")) && k.ends_with(&format!(".{name}")))
+        .filter_map(|(_, v)| match v {
+            MetricValue::Gauge(g) => Some(*g),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(i64::MIN)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ev {
+    ts: i64,
+    key: u64,
+}
+
+/// How far (in event time) the fast side ran ahead of the slow side while the slow side was
+/// still going: the largest `fast max timestamp - slow max timestamp` seen by the fast side.
+#[derive(Default)]
+struct Drift {
+    fast: AtomicI64,
+    slow: AtomicI64,
+    slow_done: AtomicBool,
+    max: AtomicI64,
+}
+
+impl Drift {
+    fn fast_saw(&self, ts: i64) {
+        self.fast.fetch_max(ts, Ordering::SeqCst);
+        let slow = self.slow.load(Ordering::SeqCst);
+        if slow > 0 && !self.slow_done.load(Ordering::SeqCst) {
+            self.max.fetch_max(ts - slow, Ordering::SeqCst);
+        }
+    }
+    fn slow_saw(&self, ts: i64, last: i64) {
+        self.slow.fetch_max(ts, Ordering::SeqCst);
+        if ts >= last {
+            self.slow_done.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+const MAX_DRIFT_MS: i64 = 1_000;
+const UPDATE_MS: u64 = 20;
+const FAST_RATE: f64 = 10_000.0; // records/s, 1 ms of event time each
+const FAST_N: u64 = 12_000;
+const SLOW_N: u64 = 1_500;
+
+fn strategy(aligned: bool, idleness: Option<Duration>) -> WatermarkStrategy<Ev> {
+    let mut s = WatermarkStrategy::<Ev>::for_monotonous_timestamps()
+        .with_timestamp_assigner(|e: &Ev, _: Option<i64>| e.ts);
+    if let Some(i) = idleness {
+        s = s.with_idleness(i);
+    }
+    if aligned {
+        s = s.with_watermark_alignment(
+            "fast-and-slow",
+            Duration::from_millis(MAX_DRIFT_MS as u64),
+            Duration::from_millis(UPDATE_MS),
+        );
+    }
+    s
+}
+
+fn config(name: &str) -> JobConfig {
+    JobConfig {
+        watermark_interval: Duration::from_millis(5),
+        batch_size: 64,
+        ..JobConfig::new(name).parallelism(1)
+    }
+}
+
+/// A fast and a slow datagen source in one alignment group, unioned into a keyed window count.
+async fn two_sources(aligned: bool) -> (i64, i64, u64) {
+    let drift = Arc::new(Drift::default());
+    let out = Collect::<WindowCount>::default();
+    let env = StreamEnvironment::new(config(if aligned { "aligned" } else { "unaligned" }));
+    let (d1, d2) = (Arc::clone(&drift), Arc::clone(&drift));
+    let fast = env
+        .from_source(
+            DataGeneratorSource::new(
+                |n| Ev {
+                    ts: n as i64,
+                    key: n % 4,
+                },
+                Some(FAST_N),
+                RateLimiterStrategy::per_second(FAST_RATE),
+            )
+            .with_batch_size(16),
+            strategy(aligned, None),
+            "fast",
+        )
+        .uid("fast")
+        .map(move |e: Ev| {
+            d1.fast_saw(e.ts);
+            e
+        });
+    let slow = env
+        .from_source(
+            DataGeneratorSource::new(
+                |n| Ev {
+                    ts: n as i64,
+                    key: n % 4,
+                },
+                Some(SLOW_N),
+                RateLimiterStrategy::per_second(1_000.0),
+            )
+            .with_batch_size(16),
+            strategy(aligned, None),
+            "slow",
+        )
+        .uid("slow")
+        .map(move |e: Ev| {
+            d2.slow_saw(e.ts, SLOW_N as i64 - 1);
+            e
+        });
+    fast.union(slow)
+        .key_by(|e| e.key)
+        .window_count("windows", Duration::from_millis(100), |e| e.key, |e| e.ts)
+        .sink_to(out.clone());
+    let result = tokio::time::timeout(Duration::from_secs(30), env.build().unwrap().execute())
+        .await
+        .unwrap();
+    assert!(result.is_finished(), "{:?}", result.status);
+    let counted: u64 = out.items.lock().unwrap().iter().map(|w| w.count).sum();
+    assert_eq!(
+        counted,
+        FAST_N + SLOW_N,
+        "every record is in exactly one window"
+    );
+    let peak = gauge_max(&result, "windows", "windowStateEntriesPeak");
+    (
+        drift.max.load(Ordering::SeqCst),
+        peak,
+        result.counter("fast", "watermarkAlignmentPausedTimeMs"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_of_different_speeds_stay_within_the_drift_and_bound_window_state() {
+    common::init_logs();
+    let (aligned_drift, aligned_peak, paused_ms) = two_sources(true).await;
+    let (free_drift, free_peak, _) = two_sources(false).await;
+    // Progress of the fast source within one update interval, plus the slack of one batch and
+    // one watermark interval on each side.
+    let interval_progress = (FAST_RATE * UPDATE_MS as f64 / 1000.0) as i64;
+    let bound = MAX_DRIFT_MS + interval_progress + 150;
+    eprintln!(
+        "aligned: drift {aligned_drift} ms (bound {bound}), window state peak {aligned_peak}, fast paused {paused_ms} ms; \
+         unaligned: drift {free_drift} ms, window state peak {free_peak}"
+    );
+    assert!(
+        aligned_drift <= bound,
+        "aligned drift {aligned_drift} ms exceeds {bound} ms"
+    );
+    assert!(paused_ms > 0, "the fast source was held back");
+    assert!(
+        free_drift > 3 * bound,
+        "without alignment the fast source runs ahead: {free_drift}"
+    );
+    assert!(
+        aligned_peak * 3 < free_peak,
+        "alignment keeps the window state bounded: {aligned_peak} vs {free_peak} without"
+    );
+}
+
+/// One reader with a fast and a slow split: only the fast split is paused.
+async fn split_speeds(
+    aligned: bool,
+    pausable: bool,
+    unaligned: UnalignedSplits,
+) -> (JobResult, i64) {
+    let drift = Arc::new(Drift::default());
+    let d = Arc::clone(&drift);
+    let env = StreamEnvironment::new(JobConfig {
+        unaligned_source_splits: unaligned,
+        ..config("splits")
+    });
+    let mut strategy = WatermarkStrategy::<(u64, u64)>::for_monotonous_timestamps();
+    if aligned {
+        strategy = strategy.with_watermark_alignment(
+            "splits",
+            Duration::from_millis(200),
+            Duration::from_millis(10),
+        );
+    }
+    env.from_source(
+        // split 0: 3 000 records at 1 per ms; split 1: 30 000 at 10 per ms.
+        SpeedSource {
+            splits: vec![(3_000, 1), (30_000, 10)],
+            pausable,
+        },
+        strategy,
+        "speeds",
+    )
+    .uid("speeds")
+    .map(move |(split, n): (u64, u64)| {
+        if split == 1 {
+            d.fast_saw(n as i64);
+        } else {
+            d.slow_saw(n as i64, 2_999);
+        }
+        n
+    })
+    .sink_to(Collect::<u64>::default());
+    let result = tokio::time::timeout(Duration::from_secs(30), env.build().unwrap().execute())
+        .await
+        .unwrap();
+    let max = drift.max.load(Ordering::SeqCst);
+    (result, max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_level_alignment_pauses_only_the_split_that_runs_ahead() {
+    let (aligned, aligned_drift) = split_speeds(true, true, UnalignedSplits::Fail).await;
+    assert!(aligned.is_finished(), "{:?}", aligned.status);
+    let (free, free_drift) = split_speeds(false, true, UnalignedSplits::Fail).await;
+    assert!(free.is_finished(), "{:?}", free.status);
+    eprintln!("split-level: aligned drift {aligned_drift} ms, unaligned {free_drift} ms");
+    // 200 ms drift + 10 ms of fast progress (100 ms) + fetch and watermark slack.
+    assert!(aligned_drift <= 450, "aligned split drift {aligned_drift}");
+    assert!(free_drift > 2_000, "unaligned split drift {free_drift}");
+    // The slow split was never paused: the reader as a whole was not stopped for long.
+    assert!(aligned.counter("speeds", "numRecordsOut") == 33_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alignment_without_split_pausing_fails_clearly_unless_task_level_is_allowed() {
+    let (refused, _) = split_speeds(true, false, UnalignedSplits::Fail).await;
+    match refused.status {
+        JobStatus::Failed(RuntimeError::InvalidJob(problems)) => {
+            let text = problems.join(" ");
+            assert!(
+                text.contains("source speeds") && text.contains("allow-unaligned-source-splits"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a clear refusal, got {other:?}"),
+    }
+    assert_eq!(refused.attempts, 1, "an invalid job is not restarted");
+    let (task_level, _) = split_speeds(true, false, UnalignedSplits::TaskLevel).await;
+    assert!(task_level.is_finished(), "{:?}", task_level.status);
+    assert_eq!(task_level.counter("speeds", "numRecordsOut"), 33_000);
+}
+
+/// A steady source aligned with a bursty one that is idle between bursts.
+async fn steady_and_bursty(idleness: Option<Duration>) -> (JobResult, Duration, u64) {
+    let started = std::time::Instant::now();
+    let steady_done = Arc::new(Mutex::new(None));
+    let done = Arc::clone(&steady_done);
+    let out = Collect::<WindowCount>::default();
+    let env = StreamEnvironment::new(JobConfig {
+        checkpointing: Some(CheckpointConfig::every(Duration::from_millis(100))),
+        ..config("bursty")
+    });
+    let steady = env
+        .from_source(
+            DataGeneratorSource::new(
+                |n| Ev {
+                    ts: n as i64,
+                    key: n % 4,
+                },
+                Some(3_000),
+                RateLimiterStrategy::per_second(6_000.0),
+            )
+            .with_batch_size(16),
+            strategy(true, None),
+            "steady",
+        )
+        .uid("steady")
+        .map(move |e: Ev| {
+            if e.ts == 2_999 {
+                *done.lock().unwrap() = Some(started.elapsed());
+            }
+            e
+        });
+    // 10 records (100 ms of event time) after each completed checkpoint, silent in between.
+    let bursty = env
+        .from_source(
+            DataGeneratorSource::new(
+                |n| Ev {
+                    ts: n as i64 * 10,
+                    key: n % 4,
+                },
+                Some(300),
+                RateLimiterStrategy::per_checkpoint(10),
+            )
+            .with_batch_size(16),
+            strategy(true, idleness),
+            "bursty",
+        )
+        .uid("bursty");
+    steady
+        .union(bursty)
+        .key_by(|e| e.key)
+        .window_count("windows", Duration::from_millis(100), |e| e.key, |e| e.ts)
+        .sink_to(out.clone());
+    let result = tokio::time::timeout(Duration::from_secs(60), env.build().unwrap().execute())
+        .await
+        .unwrap();
+    let counted: u64 = out.items.lock().unwrap().iter().map(|w| w.count).sum();
+    // Data that comes back after an idle phase may be behind the watermark: it is late and
+    // dropped (and counted), as in Flink. Nothing else may be lost.
+    assert_eq!(
+        counted + result.counter("windows", "numLateRecordsDropped"),
+        3_300
+    );
+    let steady_finished = steady_done.lock().unwrap().unwrap_or(Duration::MAX);
+    let bursty = result.counter("bursty", "numRecordsOut");
+    (result, steady_finished, bursty)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_aligned_source_neither_blocks_the_group_nor_stays_stuck() {
+    let (with_idleness, steady_free, bursty) =
+        steady_and_bursty(Some(Duration::from_millis(30))).await;
+    assert!(with_idleness.is_finished(), "{:?}", with_idleness.status);
+    assert_eq!(
+        bursty, 300,
+        "the bursty source resumed after every idle phase (FLINK-32496)"
+    );
+    let (without, steady_held, bursty) = steady_and_bursty(None).await;
+    assert!(without.is_finished(), "{:?}", without.status);
+    assert_eq!(bursty, 300);
+    eprintln!("steady source done after {steady_free:?} with idleness, {steady_held:?} without");
+    // Without idleness the silent source holds the steady one to its pace; with idleness it
+    // does not.
+    assert!(
+        steady_free.as_secs_f64() < 0.5 * steady_held.as_secs_f64(),
+        "{steady_free:?} vs {steady_held:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_state_follows_its_keys_across_a_rescale() {
+    use common::{FakeTransactionStore, TwoPhaseSink};
+    let store = Arc::new(FakeTransactionStore::default());
+    let dir = tempfile::tempdir().unwrap();
+    let make = |windows: usize, restore: RestoreFrom| {
+        let env = StreamEnvironment::new(
+            config("rescale-windows")
+                .checkpointing(CheckpointConfig::every(Duration::from_millis(20)))
+                .restore(restore),
+        );
+        env.from_source(
+            DataGeneratorSource::new(
+                |n| Ev {
+                    ts: n as i64,
+                    key: n % 10,
+                },
+                Some(20_000),
+                RateLimiterStrategy::per_second(40_000.0),
+            ),
+            strategy(false, None),
+            "events",
+        )
+        .uid("events")
+        .key_by(|e| e.key)
+        .parallelism(windows)
+        .window_count("windows", Duration::from_millis(100), |e| e.key, |e| e.ts)
+        // Encoded so the exactly-once test sink can carry it: key, window index, count.
+        .map(|w: WindowCount| (w.key << 40) | ((w.window_start as u64 / 100) << 16) | w.count)
+        .sink_to(TwoPhaseSink {
+            store: Arc::clone(&store),
+        });
+        env.build().unwrap()
+    };
+    let first = make(2, RestoreFrom::Nothing).start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first
+        .stop_with_savepoint(dir.path().join("sp"), StopMode::NoDrain)
+        .await
+        .unwrap();
+    assert!(matches!(
+        first.wait().await.status,
+        JobStatus::Stopped { .. }
+    ));
+    let second = make(3, RestoreFrom::Savepoint(dir.path().join("sp")))
+        .execute()
+        .await;
+    assert!(second.is_finished(), "{:?}", second.status);
+    let mut windows: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for encoded in store.records() {
+        let (key, window, count) = (encoded >> 40, (encoded >> 16) & 0xFF_FFFF, encoded & 0xFFFF);
+        assert!(
+            windows.insert((key, window), count).is_none(),
+            "window ({key}, {window}) emitted twice"
+        );
+    }
+    assert_eq!(
+        windows.len(),
+        10 * 200,
+        "every key has 200 windows of 100 ms"
+    );
+    assert!(
+        windows.values().all(|c| *c == 10),
+        "each window counted its 10 records once"
+    );
+}
