@@ -211,7 +211,7 @@ pub async fn source_state_compat<C: SourceContext>(
         GOLDEN_SEED,
     );
     if regenerate_requested() {
-        match generate_source(ctx, dir, config, crate_info).await {
+        match write_source_golden(ctx, dir, config, crate_info).await {
             Ok(m) => report.notes.push(format!(
                 "wrote a new golden: covers {:?} of {} records per split",
                 m.covered, m.records_per_split
@@ -222,6 +222,27 @@ pub async fn source_state_compat<C: SourceContext>(
             }
         }
     }
+    let checked = check_source_golden(ctx, dir, config).await;
+    report.findings.extend(checked.findings);
+    report.notes.extend(checked.notes);
+    report.finish(started)
+}
+
+/// Restores the source from the golden in `dir` and checks that it resumes exactly (never
+/// writes the golden).
+pub async fn check_source_golden<C: SourceContext>(
+    ctx: &mut C,
+    dir: &Path,
+    config: &SuiteConfig,
+) -> CaseReport {
+    let started = Instant::now();
+    let mut report = CaseReport::new(
+        &ctx.name(),
+        SuiteKind::StateCompat,
+        &case_name(dir),
+        Some(Semantic::ExactlyOnce),
+        GOLDEN_SEED,
+    );
     match check_source(ctx, dir, config, &mut report.notes).await {
         Ok(findings) => report.findings.extend(findings),
         Err(f) => report.findings.push(f),
@@ -244,7 +265,9 @@ fn source_settings(m: &GoldenManifest) -> SourceSettings {
     )
 }
 
-async fn generate_source<C: SourceContext>(
+/// Writes a golden into `dir` with the current code: runs the source (two splits, paced) into
+/// the collector, stops it with a savepoint a third of the way, and records the manifest.
+pub async fn write_source_golden<C: SourceContext>(
     ctx: &mut C,
     dir: &Path,
     config: &SuiteConfig,
@@ -451,7 +474,7 @@ pub async fn sink_state_compat<C: SinkContext>(
         GOLDEN_SEED,
     );
     if regenerate_requested() {
-        match generate_sink(ctx, dir, config, crate_info).await {
+        match write_sink_golden(ctx, dir, config, crate_info).await {
             Ok(m) => report.notes.push(format!(
                 "wrote a new golden: covers {:?} of {} records per split",
                 m.covered, m.records_per_split
@@ -462,6 +485,27 @@ pub async fn sink_state_compat<C: SinkContext>(
             }
         }
     }
+    let checked = check_sink_golden(ctx, dir, config).await;
+    report.findings.extend(checked.findings);
+    report.notes.extend(checked.notes);
+    report.finish(started)
+}
+
+/// Restores the sink from the golden in `dir` and checks that it resumes exactly (never writes
+/// the golden).
+pub async fn check_sink_golden<C: SinkContext>(
+    ctx: &mut C,
+    dir: &Path,
+    config: &SuiteConfig,
+) -> CaseReport {
+    let started = Instant::now();
+    let mut report = CaseReport::new(
+        &ctx.name(),
+        SuiteKind::StateCompat,
+        &case_name(dir),
+        Some(Semantic::ExactlyOnce),
+        GOLDEN_SEED,
+    );
     match check_sink(ctx, dir, config, &mut report.notes).await {
         Ok(findings) => report.findings.extend(findings),
         Err(f) => report.findings.push(f),
@@ -469,7 +513,10 @@ pub async fn sink_state_compat<C: SinkContext>(
     report.finish(started)
 }
 
-async fn generate_sink<C: SinkContext>(
+/// Writes a golden into `dir` with the current code: feeds the sink (two splits, paced), stops
+/// the job with a savepoint after three checkpoints, and records the manifest (the feeder's
+/// checkpointed position says what the savepoint covers).
+pub async fn write_sink_golden<C: SinkContext>(
     ctx: &mut C,
     dir: &Path,
     config: &SuiteConfig,

@@ -38,6 +38,7 @@ fn config() -> SuiteConfig {
 }
 
 fn assert_caught(report: &CaseReport, kind: FindingKind) {
+    println!("{report}");
     assert!(report.failed(), "the suite missed the bug:\n{report}");
     assert!(
         report.has(kind),
