@@ -61,6 +61,22 @@
 //!   tasks marked finished; a final checkpoint commits everything, then tasks close.
 //!   `stop_with_savepoint` drains the same way ([`StopMode::Drain`]) or stops right after the
 //!   savepoint ([`StopMode::NoDrain`], resumable).
+//! - **Event time.** Each split gets its own watermark generator; a reader's watermark is the
+//!   minimum over its active splits, and tasks with several inputs take the minimum over their
+//!   non-idle inputs. With `with_idleness(d)` an output (a split, or a reader without splits)
+//!   that produces nothing for `d` is idle and holds nothing back; a split paused for alignment
+//!   is not idle meanwhile (FLINK-36751). With `with_watermark_alignment(group, max_drift,
+//!   update_interval)`, readers report their watermark every interval (idle or finished:
+//!   `MAX`), each source's coordinator publishes its minimum into the job-wide
+//!   `CoordinatorStore` under the group, keyed by the source's uid, and announces `group
+//!   minimum + max drift`: splits ahead of it are paused through the reader's pause
+//!   capability (FLIP-217) and the reader stops polling while its own watermark is ahead.
+//!   Readers that cannot pause splits fail the job at start unless
+//!   [`job::UnalignedSplits::TaskLevel`] allows task-level alignment. Metrics:
+//!   `currentOutputWatermark`, `watermarkLag`, `currentEmitEventTimeLag`, `sourceIdleTime`,
+//!   `watermarkAlignmentPausedTimeMs`. [`DataStream::window_count`] is an event-time
+//!   operator (keyed tumbling counts) whose buffered state is exposed as
+//!   `windowStateEntries`.
 //! - **Failures.** Any task error fails the attempt; the [`restart::RestartStrategy`] restarts
 //!   from the latest checkpoint, possibly at another parallelism when restoring a savepoint:
 //!   split, writer and committer states are redistributed.

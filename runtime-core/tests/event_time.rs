@@ -202,6 +202,15 @@ async fn two_sources(aligned: bool) -> (i64, i64, u64) {
         "every record is in exactly one window"
     );
     let peak = gauge_max(&result, "windows", "windowStateEntriesPeak");
+    // Event-time metrics of the sources (event times here start at the epoch, so lags are big).
+    assert_eq!(
+        gauge_max(&result, "fast", "currentOutputWatermark"),
+        i64::MAX,
+        "MAX at end of input"
+    );
+    assert!(gauge_max(&result, "slow", "watermarkLag") > 0);
+    assert!(gauge_max(&result, "slow", "currentEmitEventTimeLag") > 0);
+    assert!(gauge_max(&result, "fast", "sourceIdleTime") >= 0);
     (
         drift.max.load(Ordering::SeqCst),
         peak,
