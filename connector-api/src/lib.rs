@@ -31,6 +31,7 @@
 pub mod base;
 pub mod checkpoint;
 pub mod config;
+pub mod erased;
 pub mod error;
 pub mod lookup;
 pub mod metrics;

@@ -302,6 +302,20 @@ impl<In: 'static, W: SinkWriter<In>> SinkCapabilities<In, W> {
         self
     }
 
+    /// Capabilities assembled from erased parts (for wrappers such as
+    /// [`crate::erased::BoxedSink`]).
+    pub fn from_parts(
+        writer_state: Option<Arc<dyn WriterStateCapability<W>>>,
+        committer: Option<Arc<dyn CommitterCapability<W>>>,
+        pre_write: Option<PreWriteTopology<In>>,
+    ) -> Self {
+        SinkCapabilities {
+            writer_state,
+            committer,
+            pre_write,
+        }
+    }
+
     /// The writer-state capability, if declared.
     pub fn writer_state(&self) -> Option<&Arc<dyn WriterStateCapability<W>>> {
         self.writer_state.as_ref()

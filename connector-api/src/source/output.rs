@@ -39,6 +39,46 @@ pub trait ReaderOutput<T>: SourceOutput<T> {
     fn release_split_output(&mut self, split: SplitOutputId);
 }
 
+impl<T, O: SourceOutput<T> + ?Sized> SourceOutput<T> for &mut O {
+    fn collect(&mut self, record: T) {
+        (**self).collect(record);
+    }
+    fn collect_with_timestamp(&mut self, record: T, timestamp: i64) {
+        (**self).collect_with_timestamp(record, timestamp);
+    }
+    fn emit_watermark(&mut self, watermark: Watermark) {
+        (**self).emit_watermark(watermark);
+    }
+    fn mark_idle(&mut self) {
+        (**self).mark_idle();
+    }
+    fn mark_active(&mut self) {
+        (**self).mark_active();
+    }
+}
+
+/// Lets a type-erased reader hand `&mut dyn ReaderOutput<T>` to any typed reader.
+impl<T, O: ReaderOutput<T> + ?Sized> ReaderOutput<T> for &mut O {
+    fn create_split_output(&mut self, split_id: &str) -> SplitOutputId {
+        (**self).create_split_output(split_id)
+    }
+    fn collect_for_split(&mut self, split: SplitOutputId, record: T, timestamp: Option<i64>) {
+        (**self).collect_for_split(split, record, timestamp);
+    }
+    fn emit_split_watermark(&mut self, split: SplitOutputId, watermark: Watermark) {
+        (**self).emit_split_watermark(split, watermark);
+    }
+    fn mark_split_idle(&mut self, split: SplitOutputId) {
+        (**self).mark_split_idle(split);
+    }
+    fn mark_split_active(&mut self, split: SplitOutputId) {
+        (**self).mark_split_active(split);
+    }
+    fn release_split_output(&mut self, split: SplitOutputId) {
+        (**self).release_split_output(split);
+    }
+}
+
 /// A [`SourceOutput`] view of one split of a [`ReaderOutput`].
 #[derive(Debug)]
 pub struct SplitOutput<'a, O: ?Sized> {
