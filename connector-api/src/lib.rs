@@ -14,6 +14,9 @@
 //! | [`config`] | typed [`config::ConfigOption`]s and [`config::OptionSet`]s that report every mistake at once and render their docs |
 //! | [`metrics`] | the FLIP-33 standard metric names and the [`metrics::MetricGroup`] the runtime implements |
 //! | [`error`] | [`ConnectorError`] with an [`ErrorClass`] (`Retryable` / `Fatal`) |
+//! | [`erased`] | [`erased::BoxedSource`] and [`erased::BoxedSink`]: any connector as one type |
+//! | [`row`], [`format`] | the dynamic row type of pipeline files and the format traits |
+//! | [`factory`] | connector factories, registered at compile time ([`register_connector!`]) |
 //!
 //! The API has no async runtime inside: readers are polled (non-blocking `poll_next` plus an
 //! availability signal), per-record calls are synchronous, and `async` appears only at batch,
@@ -33,14 +36,20 @@ pub mod checkpoint;
 pub mod config;
 pub mod erased;
 pub mod error;
+pub mod factory;
+pub mod format;
 pub mod lookup;
 pub mod metrics;
+pub mod row;
 pub mod sink;
 pub mod source;
 pub mod state;
 pub mod watermark;
 
 pub use error::{ConnectorError, ErrorClass};
+
+#[doc(hidden)]
+pub use inventory;
 
 /// The API line of this crate (`MAJOR.MINOR`), the suffix of every connector version built on it.
 pub const API_LINE: &str = "1.0";
