@@ -1,0 +1,1 @@
+//! The compat checker (in progress).
