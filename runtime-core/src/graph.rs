@@ -72,6 +72,18 @@ impl SubtaskSetup<'_> {
         self.metrics.group(uid).group(&self.key.subtask.to_string())
     }
 
+    /// The [`InitContext`] of an operator of this subtask.
+    fn init_context(&self, uid: &str) -> RuntimeInitContext {
+        RuntimeInitContext {
+            subtask: self.key.subtask,
+            parallelism: self.parallelism,
+            attempt: self.attempt,
+            restored: self.restored_checkpoint,
+            metrics: Arc::new(self.operator_metrics(uid)),
+            uid: uid.to_owned(),
+        }
+    }
+
     fn cx(&self) -> TaskCx {
         TaskCx::new(
             self.key.subtask,
@@ -663,7 +675,7 @@ impl<T: Send + 'static> DataStream<T> {
             .clone()
             .unwrap_or_else(|| lock(&self.graph).next_id("sink"));
         // Pre-write topology: route records to the writers.
-        let stream = match caps.pre_write() {
+        let mut stream = match caps.pre_write() {
             Some(pre) => match pre.routing.clone() {
                 Routing::Forward => self,
                 Routing::Rebalance => self.rebalance(),
@@ -673,210 +685,105 @@ impl<T: Send + 'static> DataStream<T> {
             None => self,
         };
         let writer_parallelism = stream.parallelism;
-        let committer_cap = caps.committer().cloned();
-        let state_cap = caps.writer_state().cloned();
         let graph = Arc::clone(&stream.graph);
-        // The edge from the writer to the first committable stage, if any.
-        let first_edge = committer_cap
-            .as_ref()
-            .map(|_| lock(&graph).new_edge::<Message>(false));
+        let committer = caps.committer().cloned();
+        let state_cap = caps.writer_state().cloned();
         let committer_parallelism = options
             .committer_parallelism
             .map_or(writer_parallelism, NonZeroUsize::get);
-        let pre_stages: Vec<ErasedStage> = committer_cap
+        let (pre_stages, post_stages) = committer
             .as_ref()
-            .map(|c| c.pre_commit_stages())
+            .map(|c| (c.pre_commit_stages(), c.post_commit_stages()))
             .unwrap_or_default();
-        let post_stages: Vec<ErasedStage> = committer_cap
-            .as_ref()
-            .map(|c| c.post_commit_stages())
-            .unwrap_or_default();
-        // The parallelism of whatever follows the writer, for routing its committables.
-        let after_writer = pre_stages.first().map_or(committer_parallelism, |s| {
-            stage_parallelism(s.parallelism, writer_parallelism)
-        });
-        let writer_uid = uid.clone();
-        let sink_for_writer = Arc::clone(&sink);
-        let (writer_group, _, _) = {
-            let mut stream = stream;
-            stream.uids.push(writer_uid.clone());
-            let first_edge_w = first_edge;
-            let routing_for_writer = pre_stages
-                .first()
-                .map_or(Routing::Forward, |s| s.routing.clone());
-            stream.close("writer", move |setup| {
-                let restored = setup.restored(&writer_uid);
-                let metrics = setup.operator_metrics(&writer_uid);
-                let ctx = RuntimeInitContext {
-                    subtask: setup.key.subtask,
-                    parallelism: setup.parallelism,
-                    attempt: setup.attempt,
-                    restored: setup.restored_checkpoint,
-                    metrics: Arc::new(metrics.clone()),
-                    uid: writer_uid.clone(),
-                };
-                let writer_states = restored.state.get("writer").cloned().unwrap_or_default();
-                let writer = match (&state_cap, setup.restored_checkpoint) {
-                    (Some(cap), Some(_)) => cap.restore(&ctx, writer_states),
-                    _ => sink_for_writer.create_writer(&ctx),
-                }
-                .map_err(|e| RuntimeError::connector(&writer_uid, setup.key.subtask, e))?;
-                // End of input is per operator: only when every writer subtask had finished is
-                // there nothing left to write (FLIP-147).
-                let end_of_input = restored.finished;
-                let next: BoxOutput<Message> = match first_edge_w {
-                    Some(edge) => {
-                        let senders = setup
-                            .wiring
-                            .take_senders::<Message>(edge, setup.key.subtask)?;
-                        let partitioning = committable_partitioning(
-                            &routing_for_writer,
-                            setup.key.subtask,
-                            after_writer,
-                        );
-                        Box::new(ExchangeOutput::new(
-                            senders,
-                            partitioning,
-                            setup.config.batch_size,
-                        ))
-                    }
-                    None => Box::new(Discard),
-                };
-                let records_in = metrics.counter(NUM_RECORDS_IN);
-                Ok(Box::new(Counted {
-                    records_in,
-                    inner: Box::new(WriterOperator::<T, S::Writer> {
-                        uid: writer_uid.clone(),
-                        writer,
-                        state: state_cap.clone(),
-                        committer: committer_cap.clone(),
-                        next,
-                        end_of_input,
-                        watermark: weir_connector_api::watermark::Watermark::MIN,
-                        messages: Vec::new(),
-                        _in: PhantomData,
-                    }),
-                }) as BoxOutput<T>)
-            })
-        };
-        let Some(committer) = caps.committer().cloned() else {
-            return;
-        };
-        let Some(mut edge) = first_edge else {
-            return;
-        };
-        if let Some(e) = lock(&graph).edges.get_mut(edge) {
-            e.from = Some(writer_group);
-        }
-        // Pre-commit stages, each a task group.
-        for (i, stage) in pre_stages.iter().enumerate() {
-            let p = stage_parallelism(stage.parallelism, writer_parallelism);
-            let next_parallelism = pre_stages.get(i + 1).map_or(committer_parallelism, |s| {
-                stage_parallelism(s.parallelism, writer_parallelism)
-            });
-            let next_routing = pre_stages
-                .get(i + 1)
-                .map_or(Routing::Forward, |s| s.routing.clone());
-            let stage_uid = format!("{uid}/pre-commit/{}", stage.name);
-            let next_edge = lock(&graph).new_edge::<Message>(false);
-            let factory = Arc::clone(&stage.factory);
-            let group = add_message_group(
+        // Where the writer's committables go: the first pre-commit stage or the committer.
+        let writer_next = match &committer {
+            None => NextHop::Nowhere,
+            Some(_) => NextHop::to(
                 &graph,
-                false,
-                format!("{} ({stage_uid})", stage.name),
-                p,
-                edge,
-                stage_uid.clone(),
-                Arc::new(move |setup: &mut SubtaskSetup<'_>| {
-                    let restored = setup.restored(&stage_uid);
-                    let ctx = RuntimeInitContext {
-                        subtask: setup.key.subtask,
-                        parallelism: setup.parallelism,
-                        attempt: setup.attempt,
-                        restored: setup.restored_checkpoint,
-                        metrics: Arc::new(setup.operator_metrics(&stage_uid)),
-                        uid: stage_uid.clone(),
-                    };
-                    let operator = factory
-                        .create(
-                            &ctx,
-                            restored.state.get("stage").cloned().unwrap_or_default(),
-                        )
-                        .map_err(|e| RuntimeError::connector(&stage_uid, setup.key.subtask, e))?;
-                    let senders = setup
-                        .wiring
-                        .take_senders::<Message>(next_edge, setup.key.subtask)?;
-                    let partitioning = committable_partitioning(
-                        &next_routing,
-                        setup.key.subtask,
-                        next_parallelism,
-                    );
-                    Ok(Box::new(StageOperator {
-                        uid: stage_uid.clone(),
-                        operator,
-                        next: Box::new(ExchangeOutput::new(
-                            senders,
-                            partitioning,
-                            setup.config.batch_size,
-                        )),
-                        out: Vec::new(),
-                        ended: restored.finished,
-                    }) as BoxOutput<Message>)
+                pre_stages
+                    .first()
+                    .map_or(Routing::Forward, |s| s.routing.clone()),
+                pre_stages.first().map_or(committer_parallelism, |s| {
+                    stage_parallelism(s.parallelism, writer_parallelism)
                 }),
-            );
-            if let Some(e) = lock(&graph).edges.get_mut(next_edge) {
-                e.from = Some(group);
-            }
-            edge = next_edge;
-        }
-        // The committer.
-        let committer_uid = format!("{uid}/committer");
-        let post_edge = if post_stages.is_empty() {
-            None
-        } else {
-            Some(lock(&graph).new_edge::<Message>(false))
+            ),
         };
-        let sink_committer = Arc::clone(&committer);
+        let writer_uid = uid.clone();
+        let writer_committer = committer.clone();
+        let writer_hop = writer_next.clone();
+        stream.uids.push(writer_uid.clone());
+        let (writer_group, _, _) = stream.close("writer", move |setup| {
+            let restored = setup.restored(&writer_uid);
+            let ctx = setup.init_context(&writer_uid);
+            let writer = match (&state_cap, setup.restored_checkpoint) {
+                (Some(cap), Some(_)) => cap.restore(
+                    &ctx,
+                    restored.state.get("writer").cloned().unwrap_or_default(),
+                ),
+                _ => sink.create_writer(&ctx),
+            }
+            .map_err(|e| RuntimeError::connector(&writer_uid, setup.key.subtask, e))?;
+            Ok(Box::new(Counted {
+                records_in: ctx.metrics.counter(NUM_RECORDS_IN),
+                inner: Box::new(WriterOperator::<T, S::Writer> {
+                    uid: writer_uid.clone(),
+                    writer,
+                    state: state_cap.clone(),
+                    committer: writer_committer.clone(),
+                    next: writer_hop.output(setup)?,
+                    // End of input is per operator: only when every writer subtask had
+                    // finished is there nothing left to write (FLIP-147).
+                    end_of_input: restored.finished,
+                    watermark: weir_connector_api::watermark::Watermark::MIN,
+                    messages: Vec::new(),
+                    _in: PhantomData,
+                }),
+            }) as BoxOutput<T>)
+        });
+        let Some(committer) = committer else {
+            return;
+        };
+        writer_next.connect_from(&graph, writer_group);
+        // Pre-commit stages, then the committer, then post-commit stages.
+        let into_committer = add_stages(
+            &graph,
+            &uid,
+            StagePhase::PreCommit,
+            &pre_stages,
+            writer_next,
+            writer_parallelism,
+            (Routing::Forward, committer_parallelism),
+        );
+        let committer_uid = format!("{uid}/committer");
+        let committer_next = match post_stages.first() {
+            Some(s) => NextHop::to(
+                &graph,
+                Routing::Forward,
+                stage_parallelism(s.parallelism, committer_parallelism),
+            ),
+            None => NextHop::Nowhere,
+        };
+        let hop = committer_next.clone();
         let committer_group = add_message_group(
             &graph,
             false,
             format!("committer ({committer_uid})"),
             committer_parallelism,
-            edge,
+            into_committer.edge(),
             committer_uid.clone(),
             Arc::new(move |setup: &mut SubtaskSetup<'_>| {
                 let restored = setup.restored(&committer_uid);
-                let ctx = RuntimeInitContext {
-                    subtask: setup.key.subtask,
-                    parallelism: setup.parallelism,
-                    attempt: setup.attempt,
-                    restored: setup.restored_checkpoint,
-                    metrics: Arc::new(setup.operator_metrics(&committer_uid)),
-                    uid: committer_uid.clone(),
-                };
-                let inner = sink_committer
+                let ctx = setup.init_context(&committer_uid);
+                let inner = committer
                     .create_committer(&ctx)
                     .map_err(|e| RuntimeError::connector(&committer_uid, setup.key.subtask, e))?;
-                let next: BoxOutput<Message> = match post_edge {
-                    Some(edge) => {
-                        let senders = setup
-                            .wiring
-                            .take_senders::<Message>(edge, setup.key.subtask)?;
-                        Box::new(ExchangeOutput::new(
-                            senders,
-                            Partitioning::Forward,
-                            setup.config.batch_size,
-                        ))
-                    }
-                    None => Box::new(Discard),
-                };
                 let mut op = CommitterOperator::<S::Writer>::new(
                     committer_uid.clone(),
                     inner,
-                    Arc::clone(&sink_committer),
+                    Arc::clone(&committer),
                     setup.key.subtask,
                     setup.config.committer_retries,
-                    next,
+                    hop.output(setup)?,
                 );
                 op.restore(
                     restored
@@ -888,79 +795,154 @@ impl<T: Send + 'static> DataStream<T> {
                 Ok(Box::new(op) as BoxOutput<Message>)
             }),
         );
-        // Post-commit stages.
-        if let Some(mut edge) = post_edge {
-            if let Some(e) = lock(&graph).edges.get_mut(edge) {
-                e.from = Some(committer_group);
-            }
-            for (i, stage) in post_stages.iter().enumerate() {
-                let p = stage_parallelism(stage.parallelism, committer_parallelism);
-                let stage_uid = format!("{uid}/post-commit/{}", stage.name);
-                let next_edge = if i + 1 < post_stages.len() {
-                    Some(lock(&graph).new_edge::<Message>(false))
-                } else {
-                    None
-                };
-                let factory = Arc::clone(&stage.factory);
-                let group = add_message_group(
-                    &graph,
-                    true,
-                    format!("{} ({stage_uid})", stage.name),
-                    p,
-                    edge,
-                    stage_uid.clone(),
-                    Arc::new(move |setup: &mut SubtaskSetup<'_>| {
-                        let restored = setup.restored(&stage_uid);
-                        let ctx = RuntimeInitContext {
-                            subtask: setup.key.subtask,
-                            parallelism: setup.parallelism,
-                            attempt: setup.attempt,
-                            restored: setup.restored_checkpoint,
-                            metrics: Arc::new(setup.operator_metrics(&stage_uid)),
-                            uid: stage_uid.clone(),
-                        };
-                        let operator = factory
-                            .create(
-                                &ctx,
-                                restored.state.get("stage").cloned().unwrap_or_default(),
-                            )
-                            .map_err(|e| {
-                                RuntimeError::connector(&stage_uid, setup.key.subtask, e)
-                            })?;
-                        let next: BoxOutput<Message> = match next_edge {
-                            Some(edge) => {
-                                let senders = setup
-                                    .wiring
-                                    .take_senders::<Message>(edge, setup.key.subtask)?;
-                                Box::new(ExchangeOutput::new(
-                                    senders,
-                                    Partitioning::Forward,
-                                    setup.config.batch_size,
-                                ))
-                            }
-                            None => Box::new(Discard),
-                        };
-                        Ok(Box::new(StageOperator {
-                            uid: stage_uid.clone(),
-                            operator,
-                            next,
-                            out: Vec::new(),
-                            ended: restored.finished,
-                        }) as BoxOutput<Message>)
-                    }),
-                );
-                match next_edge {
-                    Some(n) => {
-                        if let Some(e) = lock(&graph).edges.get_mut(n) {
-                            e.from = Some(group);
-                        }
-                        edge = n;
-                    }
-                    None => break,
-                }
+        committer_next.connect_from(&graph, committer_group);
+        add_stages(
+            &graph,
+            &uid,
+            StagePhase::PostCommit,
+            &post_stages,
+            committer_next,
+            committer_parallelism,
+            (Routing::Forward, 0),
+        );
+    }
+}
+
+/// Where a committable operator sends its output.
+#[derive(Clone)]
+enum NextHop {
+    /// Over `edge` to a stage of `parallelism`, routed per upstream subtask.
+    Edge {
+        edge: EdgeId,
+        routing: Routing<AnyCommittable>,
+        parallelism: usize,
+    },
+    /// Nowhere: the end of the sink.
+    Nowhere,
+}
+
+impl NextHop {
+    /// A hop over a new edge.
+    fn to(
+        graph: &Arc<Mutex<GraphBuilder>>,
+        routing: Routing<AnyCommittable>,
+        parallelism: usize,
+    ) -> Self {
+        NextHop::Edge {
+            edge: lock(graph).new_edge::<Message>(false),
+            routing,
+            parallelism,
+        }
+    }
+
+    fn edge(&self) -> Option<EdgeId> {
+        match self {
+            NextHop::Edge { edge, .. } => Some(*edge),
+            NextHop::Nowhere => None,
+        }
+    }
+
+    /// Records the task group that feeds this hop.
+    fn connect_from(&self, graph: &Arc<Mutex<GraphBuilder>>, group: usize) {
+        if let Some(edge) = self.edge() {
+            if let Some(e) = lock(graph).edges.get_mut(edge) {
+                e.from = Some(group);
             }
         }
     }
+
+    /// The output a subtask writes its committables into.
+    fn output(&self, setup: &mut SubtaskSetup<'_>) -> Result<BoxOutput<Message>> {
+        match self {
+            NextHop::Edge {
+                edge,
+                routing,
+                parallelism,
+            } => {
+                let senders = setup
+                    .wiring
+                    .take_senders::<Message>(*edge, setup.key.subtask)?;
+                let partitioning =
+                    committable_partitioning(routing, setup.key.subtask, *parallelism);
+                Ok(Box::new(ExchangeOutput::new(
+                    senders,
+                    partitioning,
+                    setup.config.batch_size,
+                )))
+            }
+            NextHop::Nowhere => Ok(Box::new(Discard)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StagePhase {
+    PreCommit,
+    PostCommit,
+}
+
+/// Adds a chain of topology stages fed by `input`; returns the hop out of the last stage (to
+/// `after`, whose parallelism 0 means nowhere), or `input` unchanged when there are no stages.
+fn add_stages(
+    graph: &Arc<Mutex<GraphBuilder>>,
+    sink_uid: &str,
+    phase: StagePhase,
+    stages: &[ErasedStage],
+    input: NextHop,
+    base_parallelism: usize,
+    after: (Routing<AnyCommittable>, usize),
+) -> NextHop {
+    let mut hop = input;
+    let kind = match phase {
+        StagePhase::PreCommit => "pre-commit",
+        StagePhase::PostCommit => "post-commit",
+    };
+    for (i, stage) in stages.iter().enumerate() {
+        let p = stage_parallelism(stage.parallelism, base_parallelism);
+        let next = match stages.get(i + 1) {
+            Some(n) => NextHop::to(
+                graph,
+                n.routing.clone(),
+                stage_parallelism(n.parallelism, base_parallelism),
+            ),
+            None if after.1 == 0 => NextHop::Nowhere,
+            None => NextHop::to(graph, after.0.clone(), after.1),
+        };
+        let stage_uid = format!("{sink_uid}/{kind}/{}", stage.name);
+        let factory = Arc::clone(&stage.factory);
+        let out = next.clone();
+        let Some(edge) = hop.edge() else {
+            break;
+        };
+        let group = add_message_group(
+            graph,
+            phase == StagePhase::PostCommit,
+            format!("{} ({stage_uid})", stage.name),
+            p,
+            Some(edge),
+            stage_uid.clone(),
+            Arc::new(move |setup: &mut SubtaskSetup<'_>| {
+                let restored = setup.restored(&stage_uid);
+                let ctx = setup.init_context(&stage_uid);
+                let operator = factory
+                    .create(
+                        &ctx,
+                        restored.state.get("stage").cloned().unwrap_or_default(),
+                    )
+                    .map_err(|e| RuntimeError::connector(&stage_uid, setup.key.subtask, e))?;
+                Ok(Box::new(StageOperator {
+                    uid: stage_uid.clone(),
+                    operator,
+                    next: out.output(setup)?,
+                    out: Vec::new(),
+                    ended: restored.finished,
+                }) as BoxOutput<Message>)
+            }),
+        );
+        next.connect_from(graph, group);
+        hop = next;
+    }
+    hop
 }
 
 fn stage_parallelism(p: StageParallelism, writer: usize) -> usize {
@@ -1020,14 +1002,14 @@ fn add_message_group(
     post_commit: bool,
     name: String,
     parallelism: usize,
-    edge: EdgeId,
+    edge: Option<EdgeId>,
     uid: String,
     operator: MessageOperatorFactory,
 ) -> usize {
-    let head = input_head::<Message>(vec![edge]);
+    let head = input_head::<Message>(edge.into_iter().collect());
     let mut g = lock(graph);
     let group = g.groups.len();
-    if let Some(e) = g.edges.get_mut(edge) {
+    if let Some(e) = edge.and_then(|edge| g.edges.get_mut(edge)) {
         e.to = Some(group);
     }
     g.groups.push(TaskGroup {

@@ -82,6 +82,13 @@ enum Flow {
     Exit,
 }
 
+/// Whether a wait ends when the reader has data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    OnData,
+    NotOnData,
+}
+
 /// Tunables of a source task.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SourceTaskOptions {
@@ -212,13 +219,8 @@ impl<S: Source> SourceTask<S> {
                 }
             }
             if *phase != Phase::Running {
-                match self.control.recv().await {
-                    Some(command) => {
-                        if let Flow::Exit = self.handle(command, phase).await? {
-                            return Ok(());
-                        }
-                    }
-                    None => return Ok(()),
+                if let Flow::Exit = self.wait(phase, None, Wake::NotOnData).await? {
+                    return Ok(());
                 }
                 continue;
             }
@@ -236,22 +238,12 @@ impl<S: Source> SourceTask<S> {
                 // Task-level alignment: ahead of the group, so stop polling until allowed.
                 self.push_buffer().await?;
                 self.chain.flush_buffers().await?;
-                let command = tokio::select! {
-                    biased;
-                    command = self.control.recv() => Some(command),
-                    () = tokio::time::sleep_until(next_tick) => None,
-                };
+                let flow = self.wait(phase, Some(next_tick), Wake::NotOnData).await?;
                 self.event_time
                     .paused_ms
                     .add(now.elapsed().as_millis() as u64);
-                match command {
-                    Some(Some(command)) => {
-                        if let Flow::Exit = self.handle(command, phase).await? {
-                            return Ok(());
-                        }
-                    }
-                    Some(None) => return Ok(()),
-                    None => {}
+                if let Flow::Exit = flow {
+                    return Ok(());
                 }
                 continue;
             }
@@ -275,29 +267,46 @@ impl<S: Source> SourceTask<S> {
                 InputStatus::NothingAvailable => {
                     self.push_buffer().await?;
                     self.chain.flush_buffers().await?;
-                    let command = {
-                        let Some(reader) = self.reader.as_mut() else {
-                            return Err(RuntimeError::Lost("the source reader".into()));
-                        };
-                        tokio::select! {
-                            biased;
-                            command = self.control.recv() => Some(command),
-                            () = reader.available() => None,
-                            () = tokio::time::sleep_until(next_tick) => None,
-                        }
-                    };
-                    match command {
-                        Some(Some(command)) => {
-                            if let Flow::Exit = self.handle(command, phase).await? {
-                                return Ok(());
-                            }
-                        }
-                        Some(None) => return Ok(()),
-                        None => {}
+                    if let Flow::Exit = self.wait(phase, Some(next_tick), Wake::OnData).await? {
+                        return Ok(());
                     }
                 }
                 InputStatus::EndOfInput => self.finish_input(phase).await?,
             }
+        }
+    }
+
+    /// Waits for a command (and handles it), for the reader to have data (with
+    /// [`Wake::OnData`]), or for `deadline`.
+    async fn wait(
+        &mut self,
+        phase: &mut Phase,
+        deadline: Option<Instant>,
+        wake: Wake,
+    ) -> Result<Flow> {
+        let command = {
+            let reader = self.reader.as_mut().filter(|_| wake == Wake::OnData);
+            tokio::select! {
+                biased;
+                command = self.control.recv() => Some(command),
+                () = async {
+                    match reader {
+                        Some(reader) => reader.available().await,
+                        None => std::future::pending().await,
+                    }
+                } => None,
+                () = async {
+                    match deadline {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        None => std::future::pending().await,
+                    }
+                } => None,
+            }
+        };
+        match command {
+            Some(Some(command)) => self.handle(command, phase).await,
+            Some(None) => Ok(Flow::Exit), // the job master is gone
+            None => Ok(Flow::Continue),
         }
     }
 
