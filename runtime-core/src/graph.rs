@@ -752,7 +752,7 @@ impl<T: Send + 'static> DataStream<T> {
             &pre_stages,
             writer_next,
             writer_parallelism,
-            (Routing::Forward, committer_parallelism),
+            Some(&(Routing::Forward, committer_parallelism)),
         );
         let committer_uid = format!("{uid}/committer");
         let committer_next = match post_stages.first() {
@@ -803,7 +803,7 @@ impl<T: Send + 'static> DataStream<T> {
             &post_stages,
             committer_next,
             committer_parallelism,
-            (Routing::Forward, 0),
+            None,
         );
     }
 }
@@ -882,7 +882,7 @@ enum StagePhase {
 }
 
 /// Adds a chain of topology stages fed by `input`; returns the hop out of the last stage (to
-/// `after`, whose parallelism 0 means nowhere), or `input` unchanged when there are no stages.
+/// `after`: a routing and parallelism, or nowhere), or `input` unchanged when there are none.
 fn add_stages(
     graph: &Arc<Mutex<GraphBuilder>>,
     sink_uid: &str,
@@ -890,7 +890,7 @@ fn add_stages(
     stages: &[ErasedStage],
     input: NextHop,
     base_parallelism: usize,
-    after: (Routing<AnyCommittable>, usize),
+    after: Option<&(Routing<AnyCommittable>, usize)>,
 ) -> NextHop {
     let mut hop = input;
     let kind = match phase {
@@ -905,8 +905,10 @@ fn add_stages(
                 n.routing.clone(),
                 stage_parallelism(n.parallelism, base_parallelism),
             ),
-            None if after.1 == 0 => NextHop::Nowhere,
-            None => NextHop::to(graph, after.0.clone(), after.1),
+            None => match after {
+                Some((routing, parallelism)) => NextHop::to(graph, routing.clone(), *parallelism),
+                None => NextHop::Nowhere,
+            },
         };
         let stage_uid = format!("{sink_uid}/{kind}/{}", stage.name);
         let factory = Arc::clone(&stage.factory);
