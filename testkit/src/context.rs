@@ -341,7 +341,7 @@ pub trait SplitWriter<T>: Send {
     async fn write(&mut self, records: &[T]) -> Result<(), ContextError>;
 }
 
-/// Plugs a source connector and its external system into the [source suite](crate::source_suite).
+/// Plugs a source connector and its external system into the [source suite](mod@crate::source_suite).
 ///
 /// See the [crate docs](crate) for a complete example.
 #[async_trait]
@@ -393,7 +393,7 @@ pub trait SourceContext: Send + Sync + 'static {
     ) -> Vec<Self::Record>;
 }
 
-/// Plugs a sink connector and its external system into the [sink suite](crate::sink_suite).
+/// Plugs a sink connector and its external system into the [sink suite](mod@crate::sink_suite).
 #[async_trait]
 pub trait SinkContext: Send + Sync + 'static {
     /// The records the sink consumes.

@@ -98,6 +98,24 @@ impl SuiteConfig {
         self
     }
 
+    /// Sets the checkpoint interval of the suites' jobs.
+    pub fn checkpoint_interval(mut self, interval: Duration) -> Self {
+        self.checkpoint_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how long a paced job should take.
+    pub fn paced_run(mut self, run: Duration) -> Self {
+        self.paced_run = run.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Sets how long to wait for any one thing (slow external systems need more).
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+
     /// Sets the base seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;

@@ -8,13 +8,13 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`context`] | [`SourceContext`] / [`SinkContext`]: how a connector plugs its external system in |
-//! | [`source_suite`] | the source cases: single / multiple splits, savepoints, rescaling, metrics, idle readers, failover |
-//! | [`sink_suite`] | the sink cases: basic, savepoints, rescaling, metrics, randomized fault injection |
+//! | [`source_suite`](mod@source_suite) | the source cases: single / multiple splits, savepoints, rescaling, metrics, idle readers, failover |
+//! | [`sink_suite`](mod@sink_suite) | the sink cases: basic, savepoints, rescaling, metrics, randomized fault injection |
 //! | [`check`] | exactly-once and at-least-once checkers with concise findings |
 //! | [`report`] | per-case reports, aggregated per connector into `target/weir-testkit/<connector>.json` and `.md` |
 //! | [`golden`] | restoring savepoints written by earlier releases |
 //! | [`servers`] | `noida-db` (Kafka, Elasticsearch), SeaweedFS (S3), `osmem-server` fixtures |
-//! | [`reference`] | the reference connectors the testkit tests itself with |
+//! | [`reference`](mod@reference) | the reference connectors the testkit tests itself with |
 //!
 //! ## Wiring the suites into a connector
 //!
@@ -23,7 +23,6 @@
 //! the case that failed. A complete context for a source that generates its records:
 //!
 //! ```
-//! use std::ops::Range;
 //! use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 //! use weir_testkit::prelude::*;
 //!
@@ -41,7 +40,7 @@
 //!         let rate = s.rate.map_or(RateLimiterStrategy::no_op(), RateLimiterStrategy::per_second);
 //!         Ok(DataGeneratorSource::new(|n| n, Some(s.records_per_split * s.splits as u64), rate))
 //!     }
-//!     fn records(&self, s: &SourceSettings, split: usize, at: Range<u64>) -> Vec<u64> {
+//!     fn records(&self, s: &SourceSettings, split: usize, at: std::ops::Range<u64>) -> Vec<u64> {
 //!         at.map(|i| split as u64 * s.records_per_split + i).collect()
 //!     }
 //! }
@@ -285,33 +284,37 @@ pub mod __private {
         CrateInfo::new(name, version, Some(manifest_dir))
     }
 
-    /// Runs `case` on a fresh multi-thread runtime; a case over time becomes a timeout finding.
+    /// A fresh multi-thread runtime for one case.
     #[allow(clippy::panic)] // a failed case fails the test: that is the point
-    fn block_on(
-        what: (SuiteKind, &str, Option<Semantic>),
-        case: impl Future<Output = CaseReport>,
-    ) -> CaseReport {
-        let runtime = match tokio::runtime::Builder::new_multi_thread()
+    fn runtime() -> tokio::runtime::Runtime {
+        match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
         {
             Ok(r) => r,
             Err(e) => panic!("cannot start a tokio runtime for the case: {e}"),
-        };
-        runtime.block_on(async {
-            match tokio::time::timeout(CASE_TIMEOUT, case).await {
-                Ok(report) => report,
-                Err(_) => {
-                    let mut report = CaseReport::new("?", what.0, what.1, what.2, 0);
-                    report.findings.push(Finding::new(
-                        FindingKind::Timeout,
-                        format!("the case did not end within {CASE_TIMEOUT:?}"),
-                    ));
-                    report.finish(std::time::Instant::now())
-                }
+        }
+    }
+
+    /// Runs `case`; one over [`CASE_TIMEOUT`] becomes a timeout finding.
+    async fn in_time(
+        connector: String,
+        what: (SuiteKind, &str, Option<Semantic>),
+        case: impl Future<Output = CaseReport>,
+    ) -> CaseReport {
+        let started = std::time::Instant::now();
+        match tokio::time::timeout(CASE_TIMEOUT, case).await {
+            Ok(report) => report,
+            Err(_) => {
+                let mut report = CaseReport::new(&connector, what.0, what.1, what.2, 0);
+                report.findings.push(Finding::new(
+                    FindingKind::Timeout,
+                    format!("the case did not end within {CASE_TIMEOUT:?}"),
+                ));
+                report.finish(started)
             }
-        })
+        }
     }
 
     #[allow(clippy::panic)] // a failed case fails the test: that is the point
@@ -336,9 +339,12 @@ pub mod __private {
         config: &SuiteConfig,
         info: &CrateInfo,
     ) {
-        let report = block_on((SuiteKind::Source, case.name(), Some(semantic)), async {
+        let report = runtime().block_on(async {
             let mut ctx = factory();
-            crate::source_suite::run_source_case(&mut ctx, case, semantic, config).await
+            let what = (SuiteKind::Source, case.name(), Some(semantic));
+            let name = ctx.name();
+            let run = crate::source_suite::run_source_case(&mut ctx, case, semantic, config);
+            in_time(name, what, run).await
         });
         conclude(&report, config, info);
     }
@@ -351,9 +357,12 @@ pub mod __private {
         info: &CrateInfo,
     ) {
         let semantic = case.fixed_mode().unwrap_or(semantic);
-        let report = block_on((SuiteKind::Sink, case.name(), Some(semantic)), async {
+        let report = runtime().block_on(async {
             let mut ctx = factory();
-            crate::sink_suite::run_sink_case(&mut ctx, case, semantic, config).await
+            let what = (SuiteKind::Sink, case.name(), Some(semantic));
+            let name = ctx.name();
+            let run = crate::sink_suite::run_sink_case(&mut ctx, case, semantic, config);
+            in_time(name, what, run).await
         });
         conclude(&report, config, info);
     }
@@ -366,13 +375,13 @@ pub mod __private {
     ) {
         let base = crate::report::manifest_dir(info.manifest_dir.as_deref());
         let path = base.join(Path::new(dir));
-        let report = block_on(
-            (SuiteKind::StateCompat, dir, Some(Semantic::ExactlyOnce)),
-            async {
-                let mut ctx = factory();
-                crate::golden::source_state_compat(&mut ctx, &path, config, Some(info)).await
-            },
-        );
+        let report = runtime().block_on(async {
+            let mut ctx = factory();
+            let name = ctx.name();
+            let what = (SuiteKind::StateCompat, dir, Some(Semantic::ExactlyOnce));
+            let run = crate::golden::source_state_compat(&mut ctx, &path, config, Some(info));
+            in_time(name, what, run).await
+        });
         conclude(&report, config, info);
     }
 
@@ -384,13 +393,13 @@ pub mod __private {
     ) {
         let base = crate::report::manifest_dir(info.manifest_dir.as_deref());
         let path = base.join(Path::new(dir));
-        let report = block_on(
-            (SuiteKind::StateCompat, dir, Some(Semantic::ExactlyOnce)),
-            async {
-                let mut ctx = factory();
-                crate::golden::sink_state_compat(&mut ctx, &path, config, Some(info)).await
-            },
-        );
+        let report = runtime().block_on(async {
+            let mut ctx = factory();
+            let name = ctx.name();
+            let what = (SuiteKind::StateCompat, dir, Some(Semantic::ExactlyOnce));
+            let run = crate::golden::sink_state_compat(&mut ctx, &path, config, Some(info));
+            in_time(name, what, run).await
+        });
         conclude(&report, config, info);
     }
 }

@@ -213,6 +213,8 @@ pub struct ConnectorReport {
     pub connector: String,
     /// The crate, if known.
     pub crate_info: Option<CrateInfo>,
+    /// The connector API line the suites ran against (`weir_connector_api::API_LINE`).
+    pub api_line: String,
     /// Counts.
     pub totals: ReportTotals,
     /// The cases, ordered by suite, case and mode.
@@ -235,6 +237,7 @@ impl ConnectorReport {
             format: 1,
             connector: connector.to_owned(),
             crate_info,
+            api_line: weir_connector_api::API_LINE.to_owned(),
             totals,
             cases,
         }
@@ -245,8 +248,9 @@ impl ConnectorReport {
         let mut md = String::new();
         let _ = writeln!(md, "# Conformance report: {}\n", self.connector);
         if let Some(c) = &self.crate_info {
-            let _ = writeln!(md, "Crate `{}` {}.\n", c.name, c.version);
+            let _ = write!(md, "Crate `{}` {}, ", c.name, c.version);
         }
+        let _ = writeln!(md, "API line {}.\n", self.api_line);
         let _ = writeln!(
             md,
             "{} passed, {} failed, {} not applicable.\n",
@@ -289,19 +293,16 @@ fn md_cell(text: &str) -> String {
     s
 }
 
-/// The workspace root above `manifest_dir`: the outermost ancestor whose `Cargo.toml` has a
-/// `[workspace]` table, or `manifest_dir` itself.
+/// The workspace root of the crate in `manifest_dir`: the nearest directory at or above it whose
+/// `Cargo.toml` has a `[workspace]` table, or `manifest_dir` itself.
 pub fn workspace_root(manifest_dir: &Path) -> PathBuf {
-    let mut found = None;
-    for dir in manifest_dir.ancestors() {
-        let toml = dir.join("Cargo.toml");
-        if let Ok(text) = fs::read_to_string(&toml) {
-            if text.lines().any(|l| l.trim() == "[workspace]") {
-                found = Some(dir.to_path_buf());
-            }
-        }
-    }
-    found.unwrap_or_else(|| manifest_dir.to_path_buf())
+    manifest_dir
+        .ancestors()
+        .find(|dir| {
+            fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|text| text.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
 }
 
 /// The manifest directory of the crate under test: the given one, else `$CARGO_MANIFEST_DIR`
@@ -473,6 +474,7 @@ mod tests {
         assert_eq!(report["cases"][0]["case"], "a_case");
         assert_eq!(report["cases"][0]["findings"][0]["kind"], "missing");
         assert_eq!(report["crate_info"]["version"], "1.0.0-1.0");
+        assert_eq!(report["api_line"], weir_connector_api::API_LINE);
         let md = fs::read_to_string(dir.path().join("demo.md")).unwrap();
         assert!(
             md.contains("| source | a_case | exactly-once | FAILED |"),

@@ -22,40 +22,41 @@ weir_testkit::sink_state_compat!(
     "tests/golden/reference-sink-v1"
 );
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn golden(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+/// A fresh datagen golden in a temporary directory (independent of the checked-in ones, which
+/// may be being rewritten while these tests run).
+async fn fresh_golden(dir: &Path) -> std::path::PathBuf {
+    let golden = dir.join("datagen-source-v1");
+    let config = SuiteConfig::default().write_reports(false);
+    golden::write_source_golden(&mut DatagenContext::new(), &golden, &config, None)
+        .await
+        .unwrap();
+    golden
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_golden_fails_and_says_how_to_write_one() {
     let dir = tempfile::tempdir().unwrap();
     let config = SuiteConfig::default().write_reports(false);
-    let report =
-        golden::check_source_golden(&mut DatagenContext::new(), &dir.path().join("none"), &config)
-            .await;
+    let report = golden::check_source_golden(
+        &mut DatagenContext::new(),
+        &dir.path().join("none"),
+        &config,
+    )
+    .await;
     assert!(report.failed(), "{report}");
     assert!(report.has(FindingKind::StateCompat), "{report}");
-    assert!(report.findings[0].message.contains("WEIR_REGENERATE_GOLDEN=1"), "{report}");
+    assert!(
+        report.findings[0]
+            .message
+            .contains("WEIR_REGENERATE_GOLDEN=1"),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_golden_savepoint_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("datagen-source-v1");
-    copy_dir(&golden("datagen-source-v1"), &copy);
+    let copy = fresh_golden(dir.path()).await;
     let metadata = copy.join(SAVEPOINT_DIR).join("_metadata");
     let bytes = std::fs::read(&metadata).unwrap();
     std::fs::write(&metadata, &bytes[..bytes.len() / 2]).unwrap();
@@ -71,8 +72,7 @@ async fn a_golden_claiming_less_progress_than_its_savepoint_is_caught() {
     // The manifest says the savepoint covers nothing: the restored job then "misses" the
     // records the savepoint really covers — exactly what a release that lost state would do.
     let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("datagen-source-v1");
-    copy_dir(&golden("datagen-source-v1"), &copy);
+    let copy = fresh_golden(dir.path()).await;
     let path = copy.join(MANIFEST_FILE);
     let mut manifest: golden::GoldenManifest =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();

@@ -16,8 +16,8 @@ use std::task::{Context, Poll};
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::Result;
 use weir_connector_api::sink::{
-    CommitRequest, Committer, CommittingSinkWriter, FlushMode, InitContext, Sink,
-    SinkCapabilities, SinkWriter, SupportsCommitter, WriteContext,
+    CommitRequest, Committer, CommittingSinkWriter, FlushMode, InitContext, Sink, SinkCapabilities,
+    SinkWriter, SupportsCommitter, WriteContext,
 };
 use weir_connector_api::source::{
     Boundedness, EnumeratorContextOf, EnumeratorState, InputStatus, ReaderOutput, Source,
@@ -40,10 +40,7 @@ fn config() -> SuiteConfig {
 fn assert_caught(report: &CaseReport, kind: FindingKind) {
     println!("{report}");
     assert!(report.failed(), "the suite missed the bug:\n{report}");
-    assert!(
-        report.has(kind),
-        "expected a {kind} finding:\n{report}"
-    );
+    assert!(report.has(kind), "expected a {kind} finding:\n{report}");
     for f in &report.findings {
         assert!(f.message.len() < 600, "findings must stay concise: {f}");
     }
@@ -172,22 +169,43 @@ async fn a_reader_that_forgets_its_progress_is_caught_after_failover_and_savepoi
     let config = config();
     let mut ctx = Forgetful(DatagenContext::new());
     // Nothing is restored here: the bug cannot show, and the suite does not invent findings.
-    let clean = run_source_case(&mut ctx, SourceCase::SingleSplitBounded, Semantic::ExactlyOnce, &config).await;
+    let clean = run_source_case(
+        &mut ctx,
+        SourceCase::SingleSplitBounded,
+        Semantic::ExactlyOnce,
+        &config,
+    )
+    .await;
     assert!(clean.passed(), "{clean}");
-    for case in [SourceCase::FailoverBounded, SourceCase::SavepointBounded, SourceCase::ScaleUp] {
+    for case in [
+        SourceCase::FailoverBounded,
+        SourceCase::SavepointBounded,
+        SourceCase::ScaleUp,
+    ] {
         let report = run_source_case(&mut ctx, case, Semantic::ExactlyOnce, &config).await;
         assert_caught(&report, FindingKind::Duplicated);
     }
     // Re-reading from the start is legal at-least-once behaviour: duplicates of real records.
-    let alo = run_source_case(&mut ctx, SourceCase::FailoverBounded, Semantic::AtLeastOnce, &config).await;
+    let alo = run_source_case(
+        &mut ctx,
+        SourceCase::FailoverBounded,
+        Semantic::AtLeastOnce,
+        &config,
+    )
+    .await;
     assert!(alo.passed(), "{alo}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forgetful_reader_of_written_data_is_caught_too() {
     let mut ctx = Forgetful(FakeLogContext::new());
-    let report =
-        run_source_case(&mut ctx, SourceCase::FailoverUnbounded, Semantic::ExactlyOnce, &config()).await;
+    let report = run_source_case(
+        &mut ctx,
+        SourceCase::FailoverUnbounded,
+        Semantic::ExactlyOnce,
+        &config(),
+    )
+    .await;
     assert_caught(&report, FindingKind::Duplicated);
 }
 
@@ -241,11 +259,20 @@ async fn a_committer_that_is_not_idempotent_is_caught_by_fault_injection() {
     // Without failures nothing is committed twice.
     let basic = run_sink_case(&mut ctx, SinkCase::Basic, Semantic::ExactlyOnce, &config).await;
     assert!(basic.passed(), "{basic}");
-    let report =
-        run_sink_case(&mut ctx, SinkCase::ExactlyOnceUnderFaults, Semantic::ExactlyOnce, &config).await;
+    let report = run_sink_case(
+        &mut ctx,
+        SinkCase::ExactlyOnceUnderFaults,
+        Semantic::ExactlyOnce,
+        &config,
+    )
+    .await;
     assert_caught(&report, FindingKind::Duplicated);
+    // Any restore re-commits what its checkpoint left pending; the finding names the trial.
     let first = &report.findings[0].message;
-    assert!(first.contains("during-commit"), "a retried commit duplicates: {first}");
+    assert!(
+        first.starts_with("trial ") && !first.contains("fired never"),
+        "the finding names a trial whose failure fired: {first}"
+    );
 }
 
 // ---- a sink that loses the records written after its last prepare ----
@@ -321,7 +348,9 @@ impl SupportsCommitter<SplitRecord> for LossySink {
     type Committable = String;
     type Committer = weir_testkit::reference::FakeTxnCommitter<SplitRecord>;
     fn create_committer(&self, _ctx: &dyn InitContext) -> Result<Self::Committer> {
-        Ok(weir_testkit::reference::FakeTxnCommitter::new(Arc::clone(&self.0)))
+        Ok(weir_testkit::reference::FakeTxnCommitter::new(Arc::clone(
+            &self.0,
+        )))
     }
     fn committable_serializer(&self) -> Arc<dyn VersionedSerializer<String>> {
         Arc::new(StringSerializer)
@@ -336,7 +365,13 @@ async fn a_sink_that_loses_its_last_records_is_caught() {
         SinkSupport::exactly_once().ordered(),
         LossySink,
     );
-    let report = run_sink_case(&mut ctx, SinkCase::StartFromSavepoint, Semantic::ExactlyOnce, &config).await;
+    let report = run_sink_case(
+        &mut ctx,
+        SinkCase::StartFromSavepoint,
+        Semantic::ExactlyOnce,
+        &config,
+    )
+    .await;
     assert_caught(&report, FindingKind::Missing);
     let basic = run_sink_case(&mut ctx, SinkCase::Basic, Semantic::AtLeastOnce, &config).await;
     assert_caught(&basic, FindingKind::Missing);
@@ -349,18 +384,56 @@ async fn a_sink_that_loses_its_last_records_is_caught() {
 async fn declared_and_implied_cases_are_reported_not_applicable_with_the_reason() {
     let config = config();
     let mut ctx = DatagenContext::new();
-    let report = run_source_case(&mut ctx, SourceCase::SavepointWriteMore, Semantic::ExactlyOnce, &config).await;
+    let report = run_source_case(
+        &mut ctx,
+        SourceCase::SavepointWriteMore,
+        Semantic::ExactlyOnce,
+        &config,
+    )
+    .await;
     assert_eq!(report.status, weir_testkit::CaseStatus::NotApplicable);
-    assert!(report.reason.as_deref().unwrap_or("").contains("no external system"), "{report}");
+    assert!(
+        report
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("no external system"),
+        "{report}"
+    );
 
     let mut sink = ReferenceSinkContext::with_sink(
         "at-least-once-sink",
         SinkSupport::at_least_once().not_applicable(SinkCase::Metrics, "it has no writer metrics"),
         FakeTxnSink::new,
     );
-    let eo = run_sink_case(&mut sink, SinkCase::ExactlyOnceUnderFaults, Semantic::ExactlyOnce, &config).await;
+    let eo = run_sink_case(
+        &mut sink,
+        SinkCase::ExactlyOnceUnderFaults,
+        Semantic::ExactlyOnce,
+        &config,
+    )
+    .await;
     assert_eq!(eo.status, weir_testkit::CaseStatus::NotApplicable);
-    assert!(eo.reason.as_deref().unwrap_or("").contains("at-least-once"), "{eo}");
+    assert!(
+        eo.reason.as_deref().unwrap_or("").contains("at-least-once"),
+        "{eo}"
+    );
     let metrics = run_sink_case(&mut sink, SinkCase::Metrics, Semantic::ExactlyOnce, &config).await;
-    assert_eq!(metrics.reason.as_deref(), Some("declared by the connector: it has no writer metrics"));
+    assert_eq!(
+        metrics.reason.as_deref(),
+        Some("declared by the connector: it has no writer metrics")
+    );
+}
+
+#[test]
+#[should_panic(expected = "duplicated: ")]
+fn a_caught_bug_fails_the_generated_test_with_its_findings() {
+    // What the suite macros call for each case.
+    weir_testkit::__private::source_case(
+        || Forgetful(DatagenContext::new()),
+        SourceCase::SavepointBounded,
+        Semantic::ExactlyOnce,
+        &config(),
+        &weir_testkit::__private::crate_info("broken", "0.0.0", env!("CARGO_MANIFEST_DIR")),
+    );
 }

@@ -33,6 +33,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 pub use s3::S3Credentials;
@@ -188,6 +189,8 @@ struct ServerProcess {
     child: Child,
     log: PathBuf,
     dir: tempfile::TempDir,
+    /// Files the server leaves outside its directory, removed after it is killed.
+    leftovers: Vec<PathBuf>,
 }
 
 impl ServerProcess {
@@ -224,6 +227,7 @@ impl ServerProcess {
             child,
             log,
             dir,
+            leftovers: Vec::new(),
         })
     }
 
@@ -274,6 +278,9 @@ impl ServerProcess {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        for file in self.leftovers.drain(..) {
+            let _ = fs::remove_file(file);
+        }
     }
 }
 
@@ -355,6 +362,13 @@ impl NoidaDb {
         })
     }
 
+    /// One server shared by the tests of this process that hold it at the same time: it is
+    /// started on first use and killed when the last holder drops it (so no server outlives the
+    /// tests, as one in a `static` would). Give each test its own topics and indices.
+    pub fn shared() -> Result<Arc<Self>, FixtureError> {
+        shared(&SHARED_NOIDA, Self::start)
+    }
+
     /// The Kafka listener.
     pub fn kafka_addr(&self) -> SocketAddr {
         self.kafka
@@ -417,6 +431,11 @@ impl OsmemServer {
         let mut process = ServerProcess::spawn("osmem-server", &binaries.osmem, &args, &[], dir)?;
         process.wait_ready(Duration::from_secs(30), || health_probe(addr))?;
         Ok(OsmemServer { process, addr })
+    }
+
+    /// A server shared by the tests that hold it at the same time (see [`NoidaDb::shared`]).
+    pub fn shared() -> Result<Arc<Self>, FixtureError> {
+        shared(&SHARED_OSMEM, Self::start)
     }
 
     /// The listener.
@@ -491,14 +510,31 @@ impl SeaweedS3 {
             format!("-filer.localSocket={}", sock("filer.sock")),
             format!("-s3.localSocket={}", sock("s3.sock")),
         ];
+        // Its logs go to $TMPDIR: keep them in the fixture's directory.
+        let tmp = dir.path().display().to_string();
         let envs = [
             ("AWS_ACCESS_KEY_ID", credentials.access_key_id.as_str()),
             (
                 "AWS_SECRET_ACCESS_KEY",
                 credentials.secret_access_key.as_str(),
             ),
+            ("TMPDIR", tmp.as_str()),
         ];
         let mut process = ServerProcess::spawn("weed", &binaries.weed, &args, &envs, dir)?;
+        // Its gRPC servers create unix sockets named after their ports in /tmp (whatever
+        // $TMPDIR says), which only a graceful shutdown removes: remove them after the kill.
+        for (kind, i) in [
+            ("master", 1),
+            ("filer", 3),
+            ("volume", 5),
+            ("s3", 7),
+            ("admin", 9),
+        ] {
+            process.leftovers.push(PathBuf::from(format!(
+                "/tmp/seaweedfs-{kind}-grpc-{}.sock",
+                port(i)?
+            )));
+        }
         let probe_credentials = credentials.clone();
         process.wait_ready(Duration::from_secs(60), || {
             tcp_probe(s3)?;
@@ -515,6 +551,11 @@ impl SeaweedS3 {
             s3,
             credentials,
         })
+    }
+
+    /// A server shared by the tests that hold it at the same time (see [`NoidaDb::shared`]).
+    pub fn shared() -> Result<Arc<Self>, FixtureError> {
+        shared(&SHARED_SEAWEED, Self::start)
     }
 
     /// The S3 listener.
@@ -579,6 +620,24 @@ impl SeaweedS3 {
     /// Kills it and removes its directory (the same as dropping it).
     pub fn stop(self) {}
 }
+
+/// The process-wide instance in `slot` while anyone holds it, else a new one from `start`.
+fn shared<T>(
+    slot: &'static Mutex<Weak<T>>,
+    start: impl FnOnce() -> Result<T, FixtureError>,
+) -> Result<Arc<T>, FixtureError> {
+    let mut weak = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(server) = weak.upgrade() {
+        return Ok(server);
+    }
+    let server = Arc::new(start()?);
+    *weak = Arc::downgrade(&server);
+    Ok(server)
+}
+
+static SHARED_NOIDA: Mutex<Weak<NoidaDb>> = Mutex::new(Weak::new());
+static SHARED_OSMEM: Mutex<Weak<OsmemServer>> = Mutex::new(Weak::new());
+static SHARED_SEAWEED: Mutex<Weak<SeaweedS3>> = Mutex::new(Weak::new());
 
 fn port_at(ports: &[u16], i: usize) -> Result<u16, FixtureError> {
     ports.get(i).copied().ok_or_else(|| FixtureError::Io {
