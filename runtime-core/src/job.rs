@@ -354,6 +354,11 @@ impl JobHandle {
         rx.await.map_err(|_| RuntimeError::Lost("the job".into()))?
     }
 
+    /// Whether the job has ended (its result is ready for [`JobHandle::wait`]).
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+
     /// Cancels the job.
     pub fn cancel(&self) {
         let _ = self.commands.send(JobCommand::Cancel);
