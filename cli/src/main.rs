@@ -1,18 +1,104 @@
-//! `weir`, the command line of the Weir connector kit. Its commands (`run`, `validate`, `new`,
-//! `test`, `compat`, `connectors`, `publish`) are being built; today it reports the API line.
+//! `weir`, the command line of the Weir connector kit; see the `weir_cli` library for the
+//! commands.
 
-use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
-/// The Weir connector kit.
+use clap::{Parser, Subcommand};
+use weir_cli::run::{ProgressMode, RunOptions};
+
+/// The Weir connector kit: run pipelines, build and publish connectors.
 #[derive(Debug, Parser)]
-#[command(name = "weir", version, about)]
-struct Cli {}
+#[command(name = "weir", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    println!(
-        "weir {} (connector API line {})",
-        env!("CARGO_PKG_VERSION"),
-        weir_connector_api::API_LINE
-    );
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline file on the embedded runtime (Ctrl-C: savepoint and stop).
+    Run {
+        /// The pipeline file (TOML).
+        file: PathBuf,
+        /// Start from this savepoint (a directory written by a stop, or its _metadata file).
+        #[arg(long, value_name = "PATH", conflicts_with = "from_latest_checkpoint")]
+        from_savepoint: Option<PathBuf>,
+        /// Start from the newest checkpoint in the pipeline's checkpoint storage.
+        #[arg(long)]
+        from_latest_checkpoint: bool,
+        /// Where Ctrl-C writes the savepoint [default: next to the checkpoints, or ./savepoints].
+        #[arg(long, value_name = "DIR")]
+        savepoint_dir: Option<PathBuf>,
+        /// On Ctrl-C, finish the input (sources end, everything commits) before the savepoint.
+        #[arg(long)]
+        drain: bool,
+        /// Serve Prometheus metrics at this address, e.g. 127.0.0.1:9249.
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<SocketAddr>,
+        /// How to show progress.
+        #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+        progress: ProgressMode,
+        /// Seconds between progress log lines (when not on a terminal).
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+        log_interval: f64,
+    },
+    /// Check pipeline files: every mistake at once, with file:line:column (exit 2 if invalid).
+    Validate {
+        /// The pipeline files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the connectors and formats of this build, or show one's options.
+    Connectors {
+        /// A connector or format identifier.
+        name: Option<String>,
+    },
+    /// Scaffold a connector crate that passes the conformance suites out of the box.
+    New(weir_cli::scaffold::NewArgs),
+    /// Run a connector's conformance suites and print the per-case report.
+    Test(weir_cli::testing::TestArgs),
+    /// Check connector versions and compat-matrix.toml.
+    Compat {
+        #[command(subcommand)]
+        command: weir_cli::compat::CompatCommand,
+    },
+    /// Check a connector for release (version, matrix, docs, fresh conformance report,
+    /// packaging), then cargo publish.
+    Publish(weir_cli::publish::PublishArgs),
+}
+
+fn main() -> ExitCode {
+    weir_cli::catalog::link();
+    let cli = Cli::parse();
+    let exit = match cli.command {
+        Command::Run {
+            file,
+            from_savepoint,
+            from_latest_checkpoint,
+            savepoint_dir,
+            drain,
+            metrics_addr,
+            progress,
+            log_interval,
+        } => weir_cli::run::run(&RunOptions {
+            file,
+            from_savepoint,
+            from_latest_checkpoint,
+            savepoint_dir,
+            drain,
+            metrics_addr,
+            progress,
+            log_interval: Duration::from_secs_f64(log_interval.clamp(0.1, 3600.0)),
+        }),
+        Command::Validate { files } => weir_cli::validate(&files),
+        Command::Connectors { name } => weir_cli::catalog::command(name.as_deref()),
+        Command::New(args) => weir_cli::scaffold::command(&args),
+        Command::Test(args) => weir_cli::testing::command(&args),
+        Command::Compat { command } => weir_cli::compat::command(&command),
+        Command::Publish(args) => weir_cli::publish::command(&args),
+    };
+    ExitCode::from(exit.code())
 }

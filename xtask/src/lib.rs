@@ -1,14 +1,14 @@
 //! Weir's project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`):
 //!
-//! - `compat`: the versioning and compat-matrix checker ([`compat::check`]);
+//! - `compat`: the versioning and compat-matrix checker ([`compat::check`], from the
+//!   `weir-compat` crate that `weir compat check` shares);
 //! - `deps`: installs the pinned test servers ([`deps::install`]);
 //! - `test`: everything CI runs ([`ci::run`]).
 //!
-//! The library half exists so the checker can be reused (by `weir compat check`) and tested
-//! without running the binary.
+//! The library half exists so the tasks can be tested without running the binary.
 
 pub mod ci;
-pub mod compat;
+pub use weir_compat as compat;
 pub mod deps;
 
 use std::path::{Path, PathBuf};

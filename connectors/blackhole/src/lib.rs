@@ -10,6 +10,7 @@
 //!   [`BlackholeSink::counter`], exact between batches, after a flush and after close (see
 //!   [`BlackholeSink`]).
 //! - [`config::options`] declares no option: pipeline files that pass any key are rejected.
+//! - [`factory`] registers the `blackhole` connector of pipeline files.
 //!
 //! ## Example
 //!
@@ -44,6 +45,7 @@
 //! ```
 
 pub mod config;
+pub mod factory;
 pub mod sink;
 
 pub use config::options;

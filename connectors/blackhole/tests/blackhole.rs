@@ -206,3 +206,26 @@ fn readme_contains_exactly_the_generated_options_table() {
         "README options table is out of date; replace it with options().to_markdown()"
     );
 }
+
+#[test]
+fn the_pipeline_factory_is_registered_and_refuses_options() {
+    use weir_connector_api::factory::find_connector;
+    let factory = find_connector("blackhole").expect("registered");
+    assert_eq!(factory.info().crate_name, "weir-connector-blackhole");
+    let sink = factory.as_sink().expect("a sink");
+    assert!(factory.as_source().is_none());
+    let bad: std::collections::BTreeMap<String, String> = [("path".to_owned(), "/tmp".to_owned())]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        sink.sink_options()
+            .validate(&bad)
+            .err()
+            .map(|e| e.to_string()),
+        Some(
+            "1 problem in blackhole sink options:\n  - unknown option `path`: remove it, or check \
+             the connector's documentation for the supported options"
+                .to_owned()
+        )
+    );
+}

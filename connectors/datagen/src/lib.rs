@@ -14,7 +14,9 @@
 //! - The reader can pause and resume splits (split-level watermark alignment) and counts
 //!   `numRecordsIn`.
 //! - [`config::options`] declares the options of pipeline files (`number-of-rows`,
-//!   `rows-per-second`, `rows-per-checkpoint`).
+//!   `rows-per-second`, `rows-per-checkpoint`); [`factory`] registers the `datagen` connector
+//!   of pipeline files, which generates rows of a schema (sequences and seeded random values
+//!   per field).
 //!
 //! ## Guarantees
 //!
@@ -91,6 +93,7 @@
 //! ```
 
 pub mod config;
+pub mod factory;
 pub mod source;
 
 pub use config::{options, DatagenOptions};

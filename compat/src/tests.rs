@@ -216,8 +216,9 @@ fn a_tree_without_a_connectors_dir_passes() {
 
 #[test]
 fn the_projects_own_matrix_is_valid() {
-    let root = crate::workspace_root();
-    let result = super::check(&root, &root.join("compat-matrix.toml"));
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.parent().unwrap_or(manifest_dir);
+    let result = super::check(root, &root.join("compat-matrix.toml"));
     assert!(result.is_ok(), "{result:#?}");
 }
 

@@ -1,0 +1,152 @@
+//! Turns a validated [`Pipeline`] into a runtime [`Job`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weir_connector_api::row::{Row, Value};
+use weir_connector_api::watermark::{BoundedOutOfOrderness, WatermarkStrategy};
+use weir_runtime::job::UnalignedSplits;
+use weir_runtime::{
+    DataStream, Job, JobConfig, RestoreFrom, RuntimeError, SinkOptions, StorageConfig,
+    StreamEnvironment,
+};
+
+use super::{Pipeline, Storage, WatermarkSpec};
+
+/// What the progress display needs to know about a built job.
+#[derive(Debug, Clone, Default)]
+pub struct JobLayout {
+    /// The operator uids of the sources.
+    pub sources: Vec<String>,
+    /// The operator uids of the sink writers.
+    pub sinks: Vec<String>,
+    /// The sources with event time (the others report no watermark).
+    pub watermarked: Vec<String>,
+}
+
+/// Something dropped when the job master is dropped (it lives inside the job graph).
+pub type EndGuard = Arc<dyn Send + Sync>;
+
+fn timestamp_of(row: &Row, index: usize) -> i64 {
+    match row.get(index) {
+        Some(Value::TimestampMillis(t) | Value::Int64(t)) => *t,
+        _ => i64::MIN,
+    }
+}
+
+fn strategy(spec: Option<&WatermarkSpec>, guard: &EndGuard) -> WatermarkStrategy<Row> {
+    let guard = Arc::clone(guard);
+    let Some(spec) = spec else {
+        return WatermarkStrategy::for_generator(move || {
+            let _held = &guard;
+            weir_connector_api::watermark::NoWatermarks
+        });
+    };
+    let bound = spec.out_of_orderness;
+    let index = spec.timestamp_field;
+    let mut strategy = WatermarkStrategy::for_generator(move || {
+        let _held = &guard;
+        BoundedOutOfOrderness::new(bound)
+    })
+    .with_timestamp_assigner(move |row: &Row, _source: Option<i64>| timestamp_of(row, index));
+    if let Some(idleness) = spec.idleness {
+        strategy = strategy.with_idleness(idleness);
+    }
+    if let Some((group, drift, update)) = &spec.alignment {
+        strategy = strategy.with_watermark_alignment(group.clone(), *drift, *update);
+    }
+    strategy
+}
+
+/// Builds the job. `guard` is kept alive by the job graph and dropped with it: a way to learn
+/// that the job master has ended without waiting on the job.
+pub fn build(
+    pipeline: &Pipeline,
+    restore: RestoreFrom,
+    guard: &EndGuard,
+) -> Result<(Job, JobLayout), RuntimeError> {
+    let mut config = JobConfig::new(&pipeline.name)
+        .parallelism(pipeline.parallelism)
+        .restart(pipeline.restart.clone())
+        .restore(restore);
+    if let Some(c) = &pipeline.checkpointing {
+        config = config.checkpointing(c.config.clone());
+        config = config.storage(match &c.storage {
+            Storage::Memory => StorageConfig::Memory,
+            Storage::Local(dir) => StorageConfig::Local(dir.clone()),
+        });
+    }
+    if let Some(interval) = pipeline.watermark_interval {
+        config.watermark_interval = interval;
+    }
+    if pipeline.allow_unaligned_source_splits {
+        config.unaligned_source_splits = UnalignedSplits::TaskLevel;
+    }
+    let env = StreamEnvironment::new(config);
+    let mut layout = JobLayout::default();
+    let mut streams: BTreeMap<String, DataStream<Row>> = BTreeMap::new();
+    for source in &pipeline.sources {
+        let mut stream = env
+            .from_source(
+                source.source.clone(),
+                strategy(source.watermark.as_ref(), guard),
+                &source.name,
+            )
+            .uid(&source.name);
+        if let Some(p) = source.parallelism {
+            stream = stream.parallelism(p);
+        }
+        layout.sources.push(source.name.clone());
+        if source.watermark.is_some() {
+            layout.watermarked.push(source.name.clone());
+        }
+        streams.insert(source.name.clone(), stream);
+    }
+    let missing = |name: &str| RuntimeError::InvalidJob(vec![format!("no stream `{name}`")]);
+    for transform in &pipeline.transforms {
+        let mut stream = union(&mut streams, &transform.inputs)
+            .ok_or_else(|| missing(transform.inputs.first().map_or("", String::as_str)))?;
+        if let Some(filter) = transform.filter.clone() {
+            stream = stream.filter(move |row| filter.matches(row));
+        }
+        if let Some(indices) = transform.select.clone() {
+            stream = stream.map(move |row: Row| Row {
+                kind: row.kind,
+                values: indices
+                    .iter()
+                    .map(|i| row.values.get(*i).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            });
+        }
+        streams.insert(transform.name.clone(), stream);
+    }
+    for sink in &pipeline.sinks {
+        let mut stream = union(&mut streams, &sink.inputs)
+            .ok_or_else(|| missing(sink.inputs.first().map_or("", String::as_str)))?;
+        if let Some(p) = sink.parallelism {
+            stream = stream.rebalance().parallelism(p);
+        }
+        let options = SinkOptions {
+            uid: Some(sink.name.clone()),
+            committer_parallelism: sink.committer_parallelism,
+        };
+        stream.sink_to_with(sink.sink.clone(), &options);
+        layout.sinks.push(sink.name.clone());
+    }
+    Ok((env.build()?, layout))
+}
+
+fn union(
+    streams: &mut BTreeMap<String, DataStream<Row>>,
+    inputs: &[String],
+) -> Option<DataStream<Row>> {
+    let mut result: Option<DataStream<Row>> = None;
+    for name in inputs {
+        let stream = streams.remove(name)?;
+        result = Some(match result {
+            Some(acc) => acc.union(stream),
+            None => stream,
+        });
+    }
+    result
+}

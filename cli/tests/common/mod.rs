@@ -1,0 +1,50 @@
+//! Helpers shared by the tests that drive the real `weir` binary.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The `weir` binary under test.
+pub fn weir() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// The Weir repository (the parent of `cli/`).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The target directory the binary was built into (`<target>/<profile>/weir`).
+pub fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_weir"))
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("weir runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}

@@ -1,0 +1,282 @@
+//! `weir run` through the real binary: the quickstart pipeline's output checked row by row,
+//! Ctrl-C → savepoint → resume, progress lines, the Prometheus endpoint, the summary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{repo, run, weir};
+use weir_cli::print::render;
+use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
+use weir_connector_datagen::factory::RowGenerator;
+
+/// Strips the `<subtask>> ` prefix of a printed row.
+fn row_text(line: &str) -> &str {
+    line.split_once("> ").map_or(line, |(_, rest)| rest)
+}
+
+#[test]
+fn the_quickstart_pipeline_output_is_checked_row_by_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let quickstart = fs::read_to_string(repo().join("examples/quickstart.toml")).unwrap();
+    // The same job, smaller, printing instead of discarding, checkpointing into the temp dir.
+    let rows = 3_000;
+    let text = quickstart
+        .replace(
+            "number-of-rows = 50_000_000",
+            &format!("number-of-rows = {rows}"),
+        )
+        .replace("connector = \"blackhole\"", "connector = \"print\"")
+        .replace("\"./out/checkpoints\"", "\"chk\"");
+    assert_ne!(text, quickstart);
+    fs::write(tmp.path().join("quickstart.toml"), &text).unwrap();
+    let (code, out, err) = run(weir()
+        .args(["run", "quickstart.toml", "--progress", "quiet"])
+        .current_dir(tmp.path()));
+    assert_eq!(code, 0, "{err}");
+
+    // What the quickstart's generators and transform must produce.
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("customer", DataType::String, false),
+        Field::new("status", DataType::String, false),
+        Field::new("amount", DataType::Float64, false),
+        Field::new("at", DataType::TimestampMillis, false),
+    ]);
+    let options: BTreeMap<String, String> = [
+        ("id.kind", "sequence"),
+        ("customer.length", "8"),
+        ("status.values", "new,paid,shipped,cancelled"),
+        ("amount.min", "1"),
+        ("amount.max", "500"),
+        ("at.kind", "sequence"),
+        ("at.start", "1704067200000"),
+        ("at.step", "10"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut errors = Vec::new();
+    let generator = RowGenerator::new(&schema, &options, 42, &mut errors);
+    assert!(errors.is_empty());
+    let mut expected: Vec<String> = (0..rows)
+        .map(|n| generator.row(n))
+        .filter(|r| matches!(&r.values[2], Value::String(s) if s == "paid" || s == "shipped"))
+        .map(|r| {
+            render(&Row::insert(vec![
+                r.values[0].clone(),
+                r.values[1].clone(),
+                r.values[3].clone(),
+                r.values[4].clone(),
+            ]))
+        })
+        .collect();
+    let mut actual: Vec<String> = out.lines().map(|l| row_text(l).to_owned()).collect();
+    expected.sort();
+    actual.sort();
+    assert!(
+        expected.len() > rows as usize / 3,
+        "the filter keeps about half"
+    );
+    assert_eq!(actual.len(), expected.len(), "every row exactly once");
+    for (a, e) in actual.iter().zip(&expected) {
+        assert_eq!(a, e);
+    }
+    assert!(err.contains("weir: job `quickstart` finished in"), "{err}");
+    assert!(err.contains(&format!("  records in   {rows} (")), "{err}");
+    assert!(
+        err.contains(&format!("  records out  {}\n", expected.len())),
+        "{err}"
+    );
+    assert!(err.contains("  attempts     1\n"), "{err}");
+    assert!(tmp.path().join("chk").is_dir(), "checkpoints were written");
+}
+
+fn slow_pipeline(rows: u64, rate: u64) -> String {
+    format!(
+        r#"
+[checkpointing]
+interval = "200ms"
+storage = "chk"
+
+[[sources]]
+name = "numbers"
+connector = "datagen"
+schema = [{{ name = "id", type = "int64", nullable = false }}]
+options = {{ number-of-rows = {rows}, rows-per-second = {rate}, fields.id.kind = "sequence" }}
+
+[[sinks]]
+name = "out"
+input = "numbers"
+connector = "print"
+"#
+    )
+}
+
+fn ids(out: &str) -> Vec<i64> {
+    out.lines()
+        .filter_map(|l| {
+            row_text(l)
+                .strip_prefix("+I[")
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_takes_a_savepoint_and_the_job_resumes_from_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = 1_500;
+    fs::write(tmp.path().join("p.toml"), slow_pipeline(rows, 500)).unwrap();
+    let mut child = weir()
+        .args(["run", "p.toml", "--progress", "quiet"])
+        .current_dir(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first.lines().count() < 200 && Instant::now() < deadline {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        first.push_str(&line);
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    stdout.read_to_string(&mut first).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("weir: stopping with a savepoint into savepoints"),
+        "{err}"
+    );
+    assert!(err.contains("stopped with a savepoint after"), "{err}");
+    let savepoint = err
+        .lines()
+        .find_map(|l| l.strip_prefix("  savepoint    "))
+        .unwrap_or_else(|| panic!("no savepoint in:\n{err}"))
+        .to_owned();
+    assert!(err.contains(&format!(
+        "  resume with  weir run p.toml --from-savepoint {savepoint}"
+    )));
+    let first_ids = ids(&first);
+    assert!(first_ids.len() < rows as usize, "stopped mid-stream");
+
+    let (code, second, err) = run(weir()
+        .args(["run", "p.toml", "--progress", "quiet", "--from-savepoint"])
+        .arg(&savepoint)
+        .current_dir(tmp.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("finished in"), "{err}");
+    assert!(err.contains(", restored from "), "{err}");
+    let second_ids = ids(&second);
+    assert!(
+        !second_ids.contains(&0),
+        "the second run goes on where the first stopped"
+    );
+    let all: BTreeSet<i64> = first_ids.iter().chain(&second_ids).copied().collect();
+    assert_eq!(
+        all,
+        (0..rows as i64).collect(),
+        "every row, before or after the stop"
+    );
+}
+
+#[test]
+fn progress_lines_and_the_prometheus_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("p.toml"), slow_pipeline(1_200, 600)).unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let child = weir()
+        .args([
+            "run",
+            "p.toml",
+            "--progress",
+            "log",
+            "--log-interval",
+            "0.3",
+            "--metrics-addr",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Scrape the endpoint while the job runs (bounded: 40 tries over ~2 s).
+    let mut scraped = String::new();
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(50));
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            let mut body = String::new();
+            let _ = stream.read_to_string(&mut body);
+            if body.contains("weir_numRecordsOut") {
+                scraped = body;
+                break;
+            }
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(
+        scraped.contains("weir_numRecordsOut{"),
+        "the endpoint serves the runtime's metrics:\n{scraped}"
+    );
+    assert!(
+        err.contains(&format!(
+            "weir: serving Prometheus metrics at http://127.0.0.1:{port}/metrics"
+        )),
+        "{err}"
+    );
+    let progress: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("weir: [") && l.contains("records in"))
+        .collect();
+    assert!(progress.len() >= 2, "log lines while it runs:\n{err}");
+    assert!(progress.iter().any(|l| l.contains("checkpoints")), "{err}");
+    assert!(err.contains("  records in   1200 ("), "{err}");
+}
+
+#[test]
+fn an_invalid_file_is_not_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("p.toml"), "[[sources]]\nname = 1\n").unwrap();
+    let (code, out, err) = run(weir().args(["run", "p.toml"]).current_dir(tmp.path()));
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    assert!(
+        err.ends_with("weir: p.toml is not a valid pipeline (4 errors); nothing was run\n"),
+        "{err}"
+    );
+    let (code, _, err) = run(weir().args(["run", "nowhere.toml"]).current_dir(tmp.path()));
+    assert_eq!(code, 2);
+    assert!(err.starts_with("weir: cannot read nowhere.toml: "), "{err}");
+}

@@ -1,0 +1,576 @@
+//! The `datagen` connector factory for pipeline files: rows of a schema, each field generated
+//! by kind (`sequence` or `random`), like Flink SQL's `datagen` connector.
+//!
+//! Options: those of [`crate::config::options`] (`number-of-rows`, `rows-per-second`,
+//! `rows-per-checkpoint`), `seed`, and per field `fields.<name>.<option>`:
+//!
+//! | option | kinds | types | default | meaning |
+//! |---|---|---|---|---|
+//! | `kind` | — | all | `random` | `sequence` or `random` |
+//! | `start` | sequence | int64, float64, string, timestamp | `0` | the first value (epoch ms for timestamps) |
+//! | `end` | sequence | same | none | the last value; the source is bounded by the sequence's length |
+//! | `step` | sequence | same | `1` | the increment |
+//! | `min`, `max` | random | int64, float64, timestamp | `0`, `1000000` (timestamps: 2024-01-01T00:00:00Z and one day later) | the range, inclusive |
+//! | `length` | random | string, bytes | `10` | the length |
+//! | `values` | random | string | none | pick one of these comma-separated values |
+//! | `null-rate` | random | nullable fields | `0` | the share of nulls, `0` to `1` |
+//!
+//! Row `n` is a pure function of `n` and `seed`: a restored job regenerates exactly the rows it
+//! has not emitted yet, so the source is exactly-once. Every mistake in `fields.*` (unknown
+//! fields or options, with a "did you mean", bad values, options that do not fit the kind or
+//! type, a `number-of-rows` beyond a sequence's end) is reported at once.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+
+use weir_connector_api::config::{
+    ConfigError, ConfigErrors, ConfigOption, OptionSet, OptionValue, ValidatedConfig,
+};
+use weir_connector_api::erased::BoxedSource;
+use weir_connector_api::error::{ConnectorError, Result};
+use weir_connector_api::factory::{ConnectorFactory, ConnectorInfo, FactoryContext, SourceFactory};
+use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
+
+use crate::config::{DatagenOptions, NUMBER_OF_ROWS_KEY, SET_NAME};
+use crate::DataGeneratorSource;
+
+/// `seed`: the seed of random fields.
+pub static SEED: LazyLock<ConfigOption<u64>> = LazyLock::new(|| {
+    ConfigOption::new("seed")
+        .default_value(0)
+        .description("Seed of the random fields: the same seed gives the same rows.")
+});
+
+/// The prefix of per-field options.
+pub const FIELDS_PREFIX: &str = "fields.";
+
+/// The options of the `datagen` connector in pipeline files.
+pub fn row_options() -> OptionSet {
+    crate::config::options().option(&SEED).prefix(
+        FIELDS_PREFIX,
+        "Per-field generators: `fields.<name>.kind` (`random` or `sequence`), `.start`, `.end`, \
+         `.step` (sequence), `.min`, `.max`, `.length`, `.values`, `.null-rate` (random).",
+    )
+}
+
+/// The `datagen` connector factory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DatagenFactory;
+
+/// The registered instance.
+pub static DATAGEN: DatagenFactory = DatagenFactory;
+weir_connector_api::register_connector!(DATAGEN);
+
+impl ConnectorFactory for DatagenFactory {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo {
+            identifier: "datagen",
+            crate_name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            description: "generates rows: sequences and seeded random values per field",
+        }
+    }
+    fn as_source(&self) -> Option<&dyn SourceFactory> {
+        Some(self)
+    }
+}
+
+impl SourceFactory for DatagenFactory {
+    fn source_options(&self) -> OptionSet {
+        row_options()
+    }
+
+    fn create_source(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+    ) -> Result<BoxedSource<Row>> {
+        let mut errors = Vec::new();
+        if ctx.format.is_some() {
+            errors.push(ConfigError::conflict(
+                ["format"],
+                "datagen generates rows itself and reads no bytes: remove `format`",
+            ));
+        }
+        let generator = RowGenerator::new(
+            ctx.schema,
+            config.prefixed(FIELDS_PREFIX),
+            config.get(&SEED),
+            &mut errors,
+        );
+        let options = DatagenOptions::from_config(config);
+        let count = match (options.number_of_rows, generator.sequence_len()) {
+            (Some(rows), Some((field, len))) if rows > len => {
+                errors.push(ConfigError::conflict(
+                    [NUMBER_OF_ROWS_KEY.to_owned(), format!("fields.{field}.end")],
+                    format!(
+                        "the sequence of `{field}` has {len} values but `number-of-rows` asks \
+                         for {rows}: lower `number-of-rows` or extend the sequence"
+                    ),
+                ));
+                None
+            }
+            (Some(rows), _) => Some(rows),
+            (None, Some((_, len))) => Some(len),
+            (None, None) => None,
+        };
+        if !errors.is_empty() {
+            return Err(ConnectorError::Config(ConfigErrors::new(SET_NAME, errors)));
+        }
+        let generator = Arc::new(generator);
+        Ok(BoxedSource::new(DataGeneratorSource::new(
+            move |n| generator.row(n),
+            count,
+            options.rate_limiter,
+        )))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Random,
+    Sequence,
+}
+
+weir_connector_api::config_enum!(Kind {
+    "random" => Random,
+    "sequence" => Sequence,
+});
+
+/// How one field is generated.
+#[derive(Debug, Clone)]
+enum FieldGen {
+    Sequence {
+        start: f64,
+        start_i: i64,
+        step_i: i64,
+        step: f64,
+    },
+    RandomBool,
+    RandomInt {
+        min: i64,
+        span: u64,
+    },
+    RandomFloat {
+        min: f64,
+        max: f64,
+    },
+    RandomString {
+        length: usize,
+    },
+    RandomBytes {
+        length: usize,
+    },
+    Pick(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+struct FieldSpec {
+    data_type: DataType,
+    generator: FieldGen,
+    /// Nulls per 2^32 rows.
+    null_threshold: u64,
+}
+
+/// Generates the rows of a schema.
+#[derive(Debug, Clone)]
+pub struct RowGenerator {
+    fields: Vec<FieldSpec>,
+    seed: u64,
+    /// The shortest bounded sequence: (field, length).
+    sequence_len: Option<(String, u64)>,
+}
+
+const KEYS: [&str; 9] = [
+    "kind",
+    "start",
+    "end",
+    "step",
+    "min",
+    "max",
+    "length",
+    "values",
+    "null-rate",
+];
+const TS_MIN: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
+const DAY_MS: i64 = 86_400_000;
+
+fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(wanted, c), c))
+        .filter(|(d, c)| *d <= (wanted.len().max(c.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_owned())
+}
+
+/// Parsed options of one field, with errors collected.
+struct FieldOptions<'a> {
+    name: &'a str,
+    given: BTreeMap<&'a str, &'a str>,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl FieldOptions<'_> {
+    fn key(&self, option: &str) -> String {
+        format!("fields.{}.{option}", self.name)
+    }
+
+    fn parse<T: OptionValue>(&mut self, option: &str) -> Option<T> {
+        let raw = self.given.get(option)?;
+        match T::parse_value(raw) {
+            Ok(value) => Some(value),
+            Err(expected) => {
+                self.errors.push(ConfigError::InvalidValue {
+                    key: self.key(option),
+                    value: (*raw).to_owned(),
+                    expected,
+                });
+                None
+            }
+        }
+    }
+
+    fn reject(&mut self, option: &str, reason: impl Into<String>) {
+        if let Some(raw) = self.given.get(option) {
+            self.errors.push(ConfigError::Rejected {
+                key: self.key(option),
+                value: (*raw).to_owned(),
+                reason: reason.into(),
+            });
+        }
+    }
+
+    /// Reports the given options that `allowed` does not contain.
+    fn only(&mut self, allowed: &[&str], context: &str) {
+        let extra: Vec<&str> = self
+            .given
+            .keys()
+            .copied()
+            .filter(|k| !allowed.contains(k))
+            .collect();
+        for option in extra {
+            self.reject(option, format!("does not apply to {context}"));
+        }
+    }
+}
+
+impl RowGenerator {
+    /// A generator for `schema` from the `fields.*` options (prefix stripped); problems go to
+    /// `errors`.
+    pub fn new(
+        schema: &Schema,
+        options: &BTreeMap<String, String>,
+        seed: u64,
+        errors: &mut Vec<ConfigError>,
+    ) -> Self {
+        // Group `<field>.<option>` by field; report unknown fields and options.
+        let mut by_field: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+        for (key, value) in options {
+            let Some((field, option)) = key.rsplit_once('.') else {
+                errors.push(ConfigError::UnknownKey {
+                    key: format!("{FIELDS_PREFIX}{key}"),
+                    suggestion: None,
+                });
+                continue;
+            };
+            if schema.index_of(field).is_none() {
+                let names = schema.fields.iter().map(|f| f.name.as_str());
+                errors.push(ConfigError::UnknownKey {
+                    key: format!("{FIELDS_PREFIX}{key}"),
+                    suggestion: closest(field, names)
+                        .map(|f| format!("{FIELDS_PREFIX}{f}.{option}")),
+                });
+                continue;
+            }
+            if !KEYS.contains(&option) {
+                errors.push(ConfigError::UnknownKey {
+                    key: format!("{FIELDS_PREFIX}{key}"),
+                    suggestion: closest(option, KEYS)
+                        .map(|o| format!("{FIELDS_PREFIX}{field}.{o}")),
+                });
+                continue;
+            }
+            by_field.entry(field).or_default().insert(option, value);
+        }
+        let mut fields = Vec::with_capacity(schema.fields.len());
+        let mut sequence_len: Option<(String, u64)> = None;
+        for field in &schema.fields {
+            let mut opts = FieldOptions {
+                name: &field.name,
+                given: by_field.remove(field.name.as_str()).unwrap_or_default(),
+                errors: &mut *errors,
+            };
+            let (spec, len) = Self::field(field, &mut opts);
+            if let Some(len) = len {
+                if sequence_len.as_ref().map_or(true, |(_, l)| len < *l) {
+                    sequence_len = Some((field.name.clone(), len));
+                }
+            }
+            fields.push(spec);
+        }
+        RowGenerator {
+            fields,
+            seed,
+            sequence_len,
+        }
+    }
+
+    fn field(field: &Field, opts: &mut FieldOptions<'_>) -> (FieldSpec, Option<u64>) {
+        let kind = opts.parse::<Kind>("kind").unwrap_or(Kind::Random);
+        let data_type = field.data_type;
+        let mut null_threshold = 0;
+        let mut sequence_len = None;
+        let generator = match kind {
+            Kind::Sequence => {
+                opts.only(&["kind", "start", "end", "step"], "sequence fields");
+                let numeric = matches!(
+                    data_type,
+                    DataType::Int64 | DataType::String | DataType::TimestampMillis
+                );
+                if data_type == DataType::Float64 {
+                    let start = opts.parse::<f64>("start").unwrap_or(0.0);
+                    let step = opts.parse::<f64>("step").unwrap_or(1.0);
+                    if step <= 0.0 {
+                        opts.reject("step", "must be greater than 0");
+                    }
+                    if let Some(end) = opts.parse::<f64>("end") {
+                        if end < start {
+                            opts.reject("end", format!("must not be below `start` ({start})"));
+                        } else if step > 0.0 {
+                            sequence_len = Some(((end - start) / step).floor() as u64 + 1);
+                        }
+                    }
+                    FieldGen::Sequence {
+                        start,
+                        start_i: 0,
+                        step_i: 0,
+                        step,
+                    }
+                } else if numeric {
+                    let start = opts.parse::<i64>("start").unwrap_or(0);
+                    let step = opts.parse::<i64>("step").unwrap_or(1);
+                    if step <= 0 {
+                        opts.reject("step", "must be at least 1");
+                    }
+                    if let Some(end) = opts.parse::<i64>("end") {
+                        if end < start {
+                            opts.reject("end", format!("must not be below `start` ({start})"));
+                        } else if step > 0 {
+                            let span = end.abs_diff(start);
+                            sequence_len = Some(span / step.unsigned_abs() + 1);
+                        }
+                    }
+                    FieldGen::Sequence {
+                        start: 0.0,
+                        start_i: start,
+                        step_i: step.max(1),
+                        step: 0.0,
+                    }
+                } else {
+                    opts.reject(
+                        "kind",
+                        format!("a {data_type} field cannot be a sequence: use `random`"),
+                    );
+                    FieldGen::RandomBool
+                }
+            }
+            Kind::Random => {
+                if let Some(rate) = opts.parse::<f64>("null-rate") {
+                    if !(0.0..=1.0).contains(&rate) {
+                        opts.reject("null-rate", "must be between 0 and 1");
+                    } else if rate > 0.0 && !field.nullable {
+                        opts.reject(
+                            "null-rate",
+                            format!("field `{}` is not nullable", field.name),
+                        );
+                    } else {
+                        null_threshold = (rate * f64::from(u32::MAX)) as u64;
+                    }
+                }
+                match data_type {
+                    DataType::Boolean => {
+                        opts.only(&["kind", "null-rate"], "random boolean fields");
+                        FieldGen::RandomBool
+                    }
+                    DataType::Int64 | DataType::TimestampMillis => {
+                        opts.only(
+                            &["kind", "min", "max", "null-rate"],
+                            "random integer fields",
+                        );
+                        let ts = data_type == DataType::TimestampMillis;
+                        let min = opts
+                            .parse::<i64>("min")
+                            .unwrap_or(if ts { TS_MIN } else { 0 });
+                        let max = opts.parse::<i64>("max").unwrap_or(if ts {
+                            min.saturating_add(DAY_MS)
+                        } else {
+                            1_000_000
+                        });
+                        if max < min {
+                            opts.reject("max", format!("must not be below `min` ({min})"));
+                        }
+                        FieldGen::RandomInt {
+                            min,
+                            span: max.abs_diff(min).saturating_add(1),
+                        }
+                    }
+                    DataType::Float64 => {
+                        opts.only(&["kind", "min", "max", "null-rate"], "random float fields");
+                        let min = opts.parse::<f64>("min").unwrap_or(0.0);
+                        let max = opts.parse::<f64>("max").unwrap_or(1_000_000.0);
+                        if max < min {
+                            opts.reject("max", format!("must not be below `min` ({min})"));
+                        }
+                        FieldGen::RandomFloat { min, max }
+                    }
+                    DataType::String => {
+                        opts.only(
+                            &["kind", "length", "values", "null-rate"],
+                            "random string fields",
+                        );
+                        if let Some(values) = opts.parse::<Vec<String>>("values") {
+                            if values.is_empty() {
+                                opts.reject("values", "must list at least one value");
+                            }
+                            FieldGen::Pick(values)
+                        } else {
+                            FieldGen::RandomString {
+                                length: Self::length(opts),
+                            }
+                        }
+                    }
+                    DataType::Bytes => {
+                        opts.only(&["kind", "length", "null-rate"], "random bytes fields");
+                        FieldGen::RandomBytes {
+                            length: Self::length(opts),
+                        }
+                    }
+                    _ => {
+                        let key = opts.key("kind");
+                        opts.errors.push(ConfigError::conflict(
+                            [key],
+                            format!("datagen cannot generate {data_type} fields"),
+                        ));
+                        FieldGen::RandomBool
+                    }
+                }
+            }
+        };
+        (
+            FieldSpec {
+                data_type,
+                generator,
+                null_threshold,
+            },
+            sequence_len,
+        )
+    }
+
+    fn length(opts: &mut FieldOptions<'_>) -> usize {
+        let length = opts.parse::<usize>("length").unwrap_or(10);
+        if length > 1 << 20 {
+            opts.reject("length", "must be at most 1048576");
+            return 10;
+        }
+        length
+    }
+
+    /// The shortest bounded sequence among the fields: its name and length.
+    pub fn sequence_len(&self) -> Option<(String, u64)> {
+        self.sequence_len.clone()
+    }
+
+    /// Row number `n`.
+    pub fn row(&self, n: u64) -> Row {
+        let values = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let mut rng = Rng(mix(self.seed ^ mix(n ^ ((i as u64) << 48))));
+                if spec.null_threshold > 0 && (rng.next() >> 32) < spec.null_threshold {
+                    return Value::Null;
+                }
+                Self::value(spec, n, &mut rng)
+            })
+            .collect();
+        Row::insert(values)
+    }
+
+    fn value(spec: &FieldSpec, n: u64, rng: &mut Rng) -> Value {
+        match &spec.generator {
+            FieldGen::Sequence {
+                start,
+                start_i,
+                step_i,
+                step,
+            } => {
+                if spec.data_type == DataType::Float64 {
+                    return Value::Float64(start + n as f64 * step);
+                }
+                let v = start_i.wrapping_add((n as i64).wrapping_mul(*step_i));
+                match spec.data_type {
+                    DataType::String => Value::String(v.to_string()),
+                    DataType::TimestampMillis => Value::TimestampMillis(v),
+                    _ => Value::Int64(v),
+                }
+            }
+            FieldGen::RandomBool => Value::Boolean(rng.next() & 1 == 1),
+            FieldGen::RandomInt { min, span } => {
+                let offset = if *span == 0 {
+                    rng.next()
+                } else {
+                    rng.next() % span
+                };
+                let v = min.wrapping_add(offset as i64);
+                if spec.data_type == DataType::TimestampMillis {
+                    Value::TimestampMillis(v)
+                } else {
+                    Value::Int64(v)
+                }
+            }
+            FieldGen::RandomFloat { min, max } => {
+                let unit = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+                Value::Float64(min + (max - min) * unit)
+            }
+            FieldGen::RandomString { length } => {
+                const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+                let s: String = (0..*length)
+                    .map(|_| {
+                        let i = (rng.next() % ALPHABET.len() as u64) as usize;
+                        char::from(ALPHABET.get(i).copied().unwrap_or(b'a'))
+                    })
+                    .collect();
+                Value::String(s)
+            }
+            FieldGen::RandomBytes { length } => {
+                Value::Bytes((0..*length).map(|_| rng.next() as u8).collect())
+            }
+            FieldGen::Pick(values) => {
+                let i = (rng.next() % values.len().max(1) as u64) as usize;
+                values
+                    .get(i)
+                    .map_or(Value::Null, |v| Value::String(v.clone()))
+            }
+        }
+    }
+}
+
+/// SplitMix64's finalizer.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A tiny deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.0)
+    }
+}

@@ -1,0 +1,147 @@
+//! `json`: one JSON object per message, fields by name.
+
+use std::sync::LazyLock;
+
+use serde_json::Value as Json;
+use weir_connector_api::config::{ConfigOption, OptionSet, ValidatedConfig};
+use weir_connector_api::error::Result;
+use weir_connector_api::format::{FormatFactory, RowDecoder, RowEncoder};
+use weir_connector_api::row::{Row, RowKind, Schema};
+
+use crate::convert::{malformed, object_to_values, unencodable, write_object, TimestampFormat};
+
+/// `fail-on-missing-field`: a missing field is an error instead of null.
+pub(crate) static FAIL_ON_MISSING_FIELD: LazyLock<ConfigOption<bool>> = LazyLock::new(|| {
+    ConfigOption::new("fail-on-missing-field")
+        .default_value(false)
+        .description("Fail on a message that lacks a field of the schema (otherwise it is null).")
+});
+
+/// `ignore-parse-errors`: skip malformed messages instead of failing.
+pub(crate) static IGNORE_PARSE_ERRORS: LazyLock<ConfigOption<bool>> = LazyLock::new(|| {
+    ConfigOption::new("ignore-parse-errors")
+        .default_value(false)
+        .description("Skip malformed messages instead of failing the job.")
+});
+
+/// `timestamp-format`: how timestamps are written.
+pub(crate) static TIMESTAMP_FORMAT: LazyLock<ConfigOption<TimestampFormat>> = LazyLock::new(|| {
+    ConfigOption::new("timestamp-format")
+        .default_value(TimestampFormat::Iso8601)
+        .description(
+            "How timestamps are written; both RFC 3339 text and epoch milliseconds are read.",
+        )
+});
+
+/// Settings shared by the JSON-based formats.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JsonSettings {
+    pub(crate) fail_on_missing: bool,
+    pub(crate) ignore_errors: bool,
+    pub(crate) timestamps: TimestampFormat,
+}
+
+impl JsonSettings {
+    pub(crate) fn from_config(config: &ValidatedConfig) -> Self {
+        JsonSettings {
+            fail_on_missing: config.get(&FAIL_ON_MISSING_FIELD),
+            ignore_errors: config.get(&IGNORE_PARSE_ERRORS),
+            timestamps: config.get(&TIMESTAMP_FORMAT),
+        }
+    }
+}
+
+/// The `json` format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonFormat;
+
+/// The registered instance.
+pub(crate) static JSON: JsonFormat = JsonFormat;
+weir_connector_api::register_format!(JSON);
+
+impl FormatFactory for JsonFormat {
+    fn identifier(&self) -> &'static str {
+        "json"
+    }
+    fn description(&self) -> &'static str {
+        "one JSON object per message, fields by name (append-only)"
+    }
+    fn options(&self) -> OptionSet {
+        OptionSet::new("json format")
+            .option(&FAIL_ON_MISSING_FIELD)
+            .option(&IGNORE_PARSE_ERRORS)
+            .option(&TIMESTAMP_FORMAT)
+    }
+    fn decoder(&self, schema: &Schema, config: &ValidatedConfig) -> Result<Box<dyn RowDecoder>> {
+        Ok(Box::new(JsonCodec {
+            schema: schema.clone(),
+            settings: JsonSettings::from_config(config),
+        }))
+    }
+    fn encoder(&self, schema: &Schema, config: &ValidatedConfig) -> Result<Box<dyn RowEncoder>> {
+        Ok(Box::new(JsonCodec {
+            schema: schema.clone(),
+            settings: JsonSettings::from_config(config),
+        }))
+    }
+}
+
+/// Decodes and encodes `json` messages.
+#[derive(Debug, Clone)]
+pub struct JsonCodec {
+    schema: Schema,
+    settings: JsonSettings,
+}
+
+impl JsonCodec {
+    fn decode_one(&self, bytes: &[u8]) -> Result<Vec<Row>, String> {
+        let json: Json =
+            serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+        let Json::Object(object) = json else {
+            return Err("expected a JSON object".to_owned());
+        };
+        let values = object_to_values(&self.schema, &object, self.settings.fail_on_missing, false)?;
+        Ok(vec![Row::insert(values)])
+    }
+}
+
+impl RowDecoder for JsonCodec {
+    fn decode(&self, bytes: &[u8], out: &mut Vec<Row>) -> Result<()> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        match self.decode_one(bytes) {
+            Ok(rows) => {
+                out.extend(rows);
+                Ok(())
+            }
+            Err(_) if self.settings.ignore_errors => Ok(()),
+            Err(reason) => Err(malformed("json", bytes, reason)),
+        }
+    }
+}
+
+impl RowEncoder for JsonCodec {
+    fn encode(&self, row: &Row, out: &mut Vec<u8>) -> Result<()> {
+        if row.kind != RowKind::Insert {
+            return Err(unencodable(
+                "json",
+                format!(
+                    "the json format is append-only and cannot write a {:?} row: use \
+                     debezium-json or canal-json for changelogs",
+                    row.kind
+                ),
+            ));
+        }
+        let mut object = Vec::new();
+        write_object(
+            &mut object,
+            &self.schema,
+            &row.values,
+            self.settings.timestamps,
+        )
+        .map_err(|reason| unencodable("json", reason))?;
+        out.extend_from_slice(&object);
+        Ok(())
+    }
+}
