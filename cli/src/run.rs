@@ -4,15 +4,13 @@
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::watch;
 use weir_runtime::{JobHandle, JobResult, JobStatus, RestoreFrom, StopMode};
 
 use crate::live::{LiveMetrics, LiveRecorder};
-use crate::pipeline::{self, EndGuard, JobLayout, Pipeline, Storage};
+use crate::pipeline::{self, JobLayout, Pipeline, Storage};
 use crate::{read_pipeline, Exit};
 
 /// How progress is shown.
@@ -47,15 +45,6 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// How often log lines are written.
     pub log_interval: Duration,
-}
-
-/// Dropped when the job graph is dropped, that is when the job master ends.
-struct EndSignal(watch::Sender<bool>);
-
-impl Drop for EndSignal {
-    fn drop(&mut self) {
-        let _ = self.0.send(true);
-    }
 }
 
 /// Runs the pipeline; the exit code says how it ended.
@@ -128,10 +117,7 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
         (None, true) => RestoreFrom::LatestCheckpoint,
         (None, false) => RestoreFrom::Nothing,
     };
-    let (end_tx, mut end_rx) = watch::channel(false);
-    let guard: EndGuard = Arc::new(EndSignal(end_tx));
-    let built = pipeline::build(&pipeline, restore, &guard);
-    drop(guard);
+    let built = pipeline::build(&pipeline, restore);
     let (job, layout) = match built {
         Ok(built) => built,
         Err(e) => {
@@ -158,12 +144,12 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
     let interrupted = loop {
         tokio::select! {
             Some(()) = interrupts.recv() => break true,
-            changed = end_rx.changed() => {
-                if changed.is_err() || *end_rx.borrow() {
+            _ = tick.tick() => {
+                if handle.is_finished() {
                     break false;
                 }
+                display.update();
             }
-            _ = tick.tick() => display.update(),
         }
     };
     let stopped = if interrupted {

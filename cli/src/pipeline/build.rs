@@ -1,7 +1,6 @@
 //! Turns a validated [`Pipeline`] into a runtime [`Job`].
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use weir_connector_api::row::{Row, Value};
 use weir_connector_api::watermark::{BoundedOutOfOrderness, WatermarkStrategy};
@@ -24,9 +23,6 @@ pub struct JobLayout {
     pub watermarked: Vec<String>,
 }
 
-/// Something dropped when the job master is dropped (it lives inside the job graph).
-pub type EndGuard = Arc<dyn Send + Sync>;
-
 fn timestamp_of(row: &Row, index: usize) -> i64 {
     match row.get(index) {
         Some(Value::TimestampMillis(t) | Value::Int64(t)) => *t,
@@ -34,21 +30,14 @@ fn timestamp_of(row: &Row, index: usize) -> i64 {
     }
 }
 
-fn strategy(spec: Option<&WatermarkSpec>, guard: &EndGuard) -> WatermarkStrategy<Row> {
-    let guard = Arc::clone(guard);
+fn strategy(spec: Option<&WatermarkSpec>) -> WatermarkStrategy<Row> {
     let Some(spec) = spec else {
-        return WatermarkStrategy::for_generator(move || {
-            let _held = &guard;
-            weir_connector_api::watermark::NoWatermarks
-        });
+        return WatermarkStrategy::no_watermarks();
     };
     let bound = spec.out_of_orderness;
     let index = spec.timestamp_field;
-    let mut strategy = WatermarkStrategy::for_generator(move || {
-        let _held = &guard;
-        BoundedOutOfOrderness::new(bound)
-    })
-    .with_timestamp_assigner(move |row: &Row, _source: Option<i64>| timestamp_of(row, index));
+    let mut strategy = WatermarkStrategy::for_generator(move || BoundedOutOfOrderness::new(bound))
+        .with_timestamp_assigner(move |row: &Row, _source: Option<i64>| timestamp_of(row, index));
     if let Some(idleness) = spec.idleness {
         strategy = strategy.with_idleness(idleness);
     }
@@ -58,13 +47,8 @@ fn strategy(spec: Option<&WatermarkSpec>, guard: &EndGuard) -> WatermarkStrategy
     strategy
 }
 
-/// Builds the job. `guard` is kept alive by the job graph and dropped with it: a way to learn
-/// that the job master has ended without waiting on the job.
-pub fn build(
-    pipeline: &Pipeline,
-    restore: RestoreFrom,
-    guard: &EndGuard,
-) -> Result<(Job, JobLayout), RuntimeError> {
+/// Builds the job.
+pub fn build(pipeline: &Pipeline, restore: RestoreFrom) -> Result<(Job, JobLayout), RuntimeError> {
     let mut config = JobConfig::new(&pipeline.name)
         .parallelism(pipeline.parallelism)
         .restart(pipeline.restart.clone())
@@ -89,7 +73,7 @@ pub fn build(
         let mut stream = env
             .from_source(
                 source.source.clone(),
-                strategy(source.watermark.as_ref(), guard),
+                strategy(source.watermark.as_ref()),
                 &source.name,
             )
             .uid(&source.name);
