@@ -1,0 +1,215 @@
+//! Kafka connector benchmarks against one noida-db broker, interleaved in one run:
+//! source vs a raw `BaseConsumer` poll loop, at-least-once sink vs a raw producer, and the cost
+//! of exactly-once vs at-least-once at 1 s checkpoints.
+//!
+//! `cargo bench -p weir-connector-kafka --bench kafka` (`WEIR_BENCH_RECORDS`, default 1000000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use weir_connector_api::watermark::WatermarkStrategy;
+use weir_connector_blackhole::BlackholeSink;
+use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
+use weir_connector_kafka::sink::RecordSerializer;
+use weir_connector_kafka::source::{RawBytesDeserializer, StartingOffsets, StoppingOffsets};
+use weir_connector_kafka::{DeliveryGuarantee, KafkaSink, KafkaSource};
+use weir_runtime::{CheckpointConfig, JobConfig, StreamEnvironment};
+
+const PAYLOAD: [u8; 100] = [b'x'; 100];
+
+fn raw_produce(bootstrap: &str, topic: &str, n: u64) -> Duration {
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut r = BaseRecord::<(), [u8]>::to(topic).payload(&PAYLOAD[..]);
+        loop {
+            match p.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    r = back;
+                    p.poll(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(120)).unwrap();
+    start.elapsed()
+}
+
+fn raw_consume(bootstrap: &str, topic: &str, n: u64) -> Duration {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-raw")
+        .set("enable.auto.commit", "false")
+        .set("queued.min.messages", "1000000")
+        .set("fetch.max.bytes", "104857600")
+        .set("max.partition.fetch.bytes", "8388608")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let start = Instant::now();
+    let mut got = 0_u64;
+    let mut bytes = 0_usize;
+    while got < n {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            bytes += m.payload().map_or(0, |p| p.to_vec().len());
+            got += 1;
+        }
+    }
+    assert!(bytes > 0);
+    start.elapsed()
+}
+
+async fn weir_consume(bootstrap: &str, topic: &str, n: u64) -> Duration {
+    let source = KafkaSource::builder()
+        .bootstrap_servers(bootstrap)
+        .topics([topic])
+        .starting_offsets(StartingOffsets::Earliest)
+        .bounded(StoppingOffsets::Latest)
+        .deserializer(RawBytesDeserializer)
+        .build()
+        .unwrap();
+    let env = StreamEnvironment::new(JobConfig::new("bench-source"));
+    let sink = BlackholeSink::new();
+    let seen = sink.counter();
+    env.from_source(source, WatermarkStrategy::no_watermarks(), "kafka")
+        .uid("kafka")
+        .sink_to(sink);
+    let start = Instant::now();
+    let r = env.build().unwrap().execute().await;
+    assert!(r.is_finished(), "{:?}", r.status);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), n);
+    start.elapsed()
+}
+
+async fn weir_produce(
+    bootstrap: &str,
+    topic: &str,
+    n: u64,
+    g: DeliveryGuarantee,
+    cp: Duration,
+) -> Duration {
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(bootstrap)
+        .topic(topic)
+        .delivery_guarantee(g)
+        .transactional_id_prefix(format!("bench-{topic}"))
+        .serializer(RecordSerializer::<Vec<u8>>::bytes())
+        .build()
+        .unwrap();
+    let env = StreamEnvironment::new(
+        JobConfig::new("bench-sink").checkpointing(CheckpointConfig::every(cp)),
+    );
+    env.from_source(
+        DataGeneratorSource::new(|_| PAYLOAD.to_vec(), Some(n), RateLimiterStrategy::no_op()),
+        WatermarkStrategy::no_watermarks(),
+        "gen",
+    )
+    .uid("gen")
+    .sink_to(sink);
+    let start = Instant::now();
+    let r = env.build().unwrap().execute().await;
+    assert!(r.is_finished(), "{:?}", r.status);
+    start.elapsed()
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn main() {
+    let n: u64 = std::env::var("WEIR_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let server = weir_testkit::servers::NoidaDb::start().unwrap();
+    let bs = server.kafka_bootstrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
+    rt.block_on(async {
+        for t in ["src", "raw-out", "alo-out", "eo-out", "alo2-out"] {
+            admin
+                .create_topics(
+                    &[NewTopic::new(t, 1, TopicReplication::Fixed(1))],
+                    &AdminOptions::new(),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let fill = raw_produce(&bs, "src", n);
+    println!("filled {n} records of 100 bytes in {fill:?}");
+    let mut rows = Vec::new();
+    for round in 0..3 {
+        let raw = raw_consume(&bs, "src", n);
+        let weir = rt.block_on(weir_consume(&bs, "src", n));
+        rows.push(("source", round, rate(n, raw), rate(n, weir)));
+        let raw_p = raw_produce(&bs, "raw-out", n);
+        let alo = rt.block_on(weir_produce(
+            &bs,
+            "alo-out",
+            n,
+            DeliveryGuarantee::AtLeastOnce,
+            Duration::from_secs(1),
+        ));
+        rows.push((
+            "sink at-least-once vs raw producer",
+            round,
+            rate(n, raw_p),
+            rate(n, alo),
+        ));
+        let alo2 = rt.block_on(weir_produce(
+            &bs,
+            "alo2-out",
+            n,
+            DeliveryGuarantee::AtLeastOnce,
+            Duration::from_secs(1),
+        ));
+        let eo = rt.block_on(weir_produce(
+            &bs,
+            "eo-out",
+            n,
+            DeliveryGuarantee::ExactlyOnce,
+            Duration::from_secs(1),
+        ));
+        rows.push((
+            "sink exactly-once vs at-least-once (1 s checkpoints)",
+            round,
+            rate(n, alo2),
+            rate(n, eo),
+        ));
+    }
+    println!("| comparison | round | baseline rec/s | weir rec/s | ratio |");
+    println!("|---|---|---|---|---|");
+    for (what, round, base, weir) in rows {
+        println!(
+            "| {what} | {round} | {base:.0} | {weir:.0} | {:.3} |",
+            weir / base
+        );
+    }
+}
