@@ -26,7 +26,9 @@ use crate::error::{Result, RuntimeError};
 use crate::exchange::{CheckpointingMode, EdgeId, ExchangeOutput, InputGate, Partitioning, Wiring};
 use crate::fault::FaultInjector;
 use crate::job::{Job, JobConfig};
-use crate::operator::{BoxOutput, Counted, FilterFn, FlatMapFn, MapFn, TaskCx, TransformOperator};
+use crate::operator::{
+    BoxOutput, Counted, FilterFn, FlatMapFn, MapFn, TaskCx, Transform, TransformOperator,
+};
 use crate::sink::committer_op::{CommitterOperator, COMMITTABLES_STATE};
 use crate::sink::stage_op::StageOperator;
 use crate::sink::writer_op::WriterOperator;
@@ -443,16 +445,14 @@ impl<T: Send + 'static> DataStream<T> {
         }
     }
 
-    /// Transforms every record.
-    pub fn map<U: Send + 'static>(
-        self,
-        f: impl Fn(T) -> U + Send + Sync + 'static,
-    ) -> DataStream<U> {
-        let f = Arc::new(f);
+    /// Chains a stateless batch transformation (cloned into every subtask).
+    fn transform<U: Send + 'static, X>(self, transform: X) -> DataStream<U>
+    where
+        X: Transform<T, U> + Clone + Sync,
+    {
         self.chain(move |next: BoxOutput<U>| {
-            let f = Arc::clone(&f);
             Box::new(TransformOperator {
-                transform: MapFn(move |x| f(x)),
+                transform: transform.clone(),
                 buffer: Vec::new(),
                 next,
                 _input: PhantomData,
@@ -460,18 +460,17 @@ impl<T: Send + 'static> DataStream<T> {
         })
     }
 
+    /// Transforms every record.
+    pub fn map<U: Send + 'static>(
+        self,
+        f: impl Fn(T) -> U + Send + Sync + 'static,
+    ) -> DataStream<U> {
+        self.transform(MapFn(Arc::new(f)))
+    }
+
     /// Keeps the records for which `f` is true.
     pub fn filter(self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> DataStream<T> {
-        let f = Arc::new(f);
-        self.chain(move |next: BoxOutput<T>| {
-            let f = Arc::clone(&f);
-            Box::new(TransformOperator {
-                transform: FilterFn(move |x: &T| f(x)),
-                buffer: Vec::new(),
-                next,
-                _input: PhantomData,
-            })
-        })
+        self.transform(FilterFn(Arc::new(f)))
     }
 
     /// Turns every record into zero or more records.
@@ -479,16 +478,7 @@ impl<T: Send + 'static> DataStream<T> {
         self,
         f: impl Fn(T) -> I + Send + Sync + 'static,
     ) -> DataStream<U> {
-        let f = Arc::new(f);
-        self.chain(move |next: BoxOutput<U>| {
-            let f = Arc::clone(&f);
-            Box::new(TransformOperator {
-                transform: FlatMapFn(move |x| f(x)),
-                buffer: Vec::new(),
-                next,
-                _input: PhantomData,
-            })
-        })
+        self.transform(FlatMapFn(Arc::new(f)))
     }
 
     /// Repartitions by key: records with equal keys reach the same subtask of the next stage.

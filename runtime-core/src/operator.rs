@@ -136,30 +136,42 @@ pub(crate) trait Transform<I, O>: Send + 'static {
     fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>);
 }
 
-pub(crate) struct MapFn<F>(pub(crate) F);
+/// Declares a transform over a shared user function (cloned into every subtask).
+macro_rules! shared_fn {
+    ($name:ident) => {
+        pub(crate) struct $name<F>(pub(crate) std::sync::Arc<F>);
+        impl<F> Clone for $name<F> {
+            fn clone(&self) -> Self {
+                $name(std::sync::Arc::clone(&self.0))
+            }
+        }
+    };
+}
+
+shared_fn!(MapFn);
 impl<I, O, F> Transform<I, O> for MapFn<F>
 where
-    F: FnMut(I) -> O + Send + 'static,
+    F: Fn(I) -> O + Send + Sync + 'static,
 {
     fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>) {
-        output.extend(input.drain(..).map(&mut self.0));
+        output.extend(input.drain(..).map(|x| (self.0)(x)));
     }
 }
 
-pub(crate) struct FilterFn<F>(pub(crate) F);
+shared_fn!(FilterFn);
 impl<I, F> Transform<I, I> for FilterFn<F>
 where
-    F: FnMut(&I) -> bool + Send + 'static,
+    F: Fn(&I) -> bool + Send + Sync + 'static,
 {
     fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<I>) {
-        output.extend(input.drain(..).filter(&mut self.0));
+        output.extend(input.drain(..).filter(|x| (self.0)(x)));
     }
 }
 
-pub(crate) struct FlatMapFn<F>(pub(crate) F);
+shared_fn!(FlatMapFn);
 impl<I, O, It, F> Transform<I, O> for FlatMapFn<F>
 where
-    F: FnMut(I) -> It + Send + 'static,
+    F: Fn(I) -> It + Send + Sync + 'static,
     It: IntoIterator<Item = O>,
 {
     fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>) {

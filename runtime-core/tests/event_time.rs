@@ -113,6 +113,10 @@ impl Drift {
     }
 }
 
+/// These tests compare wall-clock behaviour (who runs ahead, who finishes first): run them one
+/// at a time so they do not compete for the two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const MAX_DRIFT_MS: i64 = 1_000;
 const UPDATE_MS: u64 = 20;
 const FAST_RATE: f64 = 10_000.0; // records/s, 1 ms of event time each
@@ -220,6 +224,7 @@ async fn two_sources(aligned: bool) -> (i64, i64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_of_different_speeds_stay_within_the_drift_and_bound_window_state() {
+    let _serial = SERIAL.lock().await;
     common::init_logs();
     let (aligned_drift, aligned_peak, paused_ms) = two_sources(true).await;
     let (free_drift, free_peak, _) = two_sources(false).await;
@@ -294,6 +299,7 @@ async fn split_speeds(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_level_alignment_pauses_only_the_split_that_runs_ahead() {
+    let _serial = SERIAL.lock().await;
     let (aligned, aligned_drift) = split_speeds(true, true, UnalignedSplits::Fail).await;
     assert!(aligned.is_finished(), "{:?}", aligned.status);
     let (free, free_drift) = split_speeds(false, true, UnalignedSplits::Fail).await;
@@ -308,6 +314,7 @@ async fn split_level_alignment_pauses_only_the_split_that_runs_ahead() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alignment_without_split_pausing_fails_clearly_unless_task_level_is_allowed() {
+    let _serial = SERIAL.lock().await;
     let (refused, _) = split_speeds(true, false, UnalignedSplits::Fail).await;
     match refused.status {
         JobStatus::Failed(RuntimeError::InvalidJob(problems)) => {
@@ -394,6 +401,7 @@ async fn steady_and_bursty(idleness: Option<Duration>) -> (JobResult, Duration, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_aligned_source_neither_blocks_the_group_nor_stays_stuck() {
+    let _serial = SERIAL.lock().await;
     let (with_idleness, steady_free, bursty) =
         steady_and_bursty(Some(Duration::from_millis(30))).await;
     assert!(with_idleness.is_finished(), "{:?}", with_idleness.status);
@@ -415,6 +423,7 @@ async fn an_idle_aligned_source_neither_blocks_the_group_nor_stays_stuck() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_state_follows_its_keys_across_a_rescale() {
+    let _serial = SERIAL.lock().await;
     use common::{FakeTransactionStore, TwoPhaseSink};
     let store = Arc::new(FakeTransactionStore::default());
     let dir = tempfile::tempdir().unwrap();

@@ -436,18 +436,22 @@ async fn checkpoints_that_time_out_fail_the_job_beyond_the_tolerated_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_continue_after_some_subtasks_finished_and_mark_them() {
-    // 4 readers but 3 records: one reader has no split and finishes at once; the others are
-    // paced, so checkpoints and a savepoint happen while it is finished.
+    // 4 readers, but every split goes to reader 0 (2 000 records at 1 per ms): readers 1 to 3
+    // finish at once, so checkpoints and a savepoint happen while they are finished.
     let store = Arc::new(FakeTransactionStore::default());
     let dir = tempfile::tempdir().unwrap();
     let make = |config: JobConfig, store: &Arc<FakeTransactionStore>| {
         let env = StreamEnvironment::new(config);
         env.from_source(
-            numbers(3, 6.0),
+            common::speeds::SpeedSource {
+                splits: vec![(2_000, 1)],
+                pausable: true,
+            },
             WatermarkStrategy::no_watermarks(),
             "numbers",
         )
         .uid("numbers")
+        .map(|(_, n): (u64, u64)| n)
         .sink_to(TwoPhaseSink {
             store: Arc::clone(store),
         });
@@ -460,7 +464,7 @@ async fn checkpoints_continue_after_some_subtasks_finished_and_mark_them() {
         &store,
     )
     .start();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     running
         .stop_with_savepoint(dir.path().join("sp"), StopMode::NoDrain)
         .await
@@ -474,10 +478,10 @@ async fn checkpoints_continue_after_some_subtasks_finished_and_mark_them() {
     let savepoint = read_savepoint(&dir.path().join("sp")).await.unwrap();
     let source = &savepoint.operators["numbers"];
     let finished: Vec<bool> = source.subtasks.iter().map(|s| s.finished).collect();
-    let done = finished.iter().filter(|f| **f).count();
-    assert!(
-        (1..4).contains(&done),
-        "some subtasks finished, some still running: {finished:?}"
+    assert_eq!(
+        finished,
+        vec![false, true, true, true],
+        "readers 1 to 3 are marked finished"
     );
     assert!(!source.finished, "the operator as a whole is still running");
     let resumed = make(
@@ -489,7 +493,7 @@ async fn checkpoints_continue_after_some_subtasks_finished_and_mark_them() {
     .execute()
     .await;
     assert!(resumed.is_finished(), "{:?}", resumed.status);
-    assert_eq!(store.records(), vec![0, 1, 2]);
+    assert_eq!(store.records(), (0..2_000).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
