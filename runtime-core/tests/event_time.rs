@@ -423,8 +423,8 @@ async fn an_idle_aligned_source_neither_blocks_the_group_nor_stays_stuck() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_state_follows_its_keys_across_a_rescale() {
-    let _serial = SERIAL.lock().await;
     use common::{FakeTransactionStore, TwoPhaseSink};
+    let _serial = SERIAL.lock().await;
     let store = Arc::new(FakeTransactionStore::default());
     let dir = tempfile::tempdir().unwrap();
     let make = |windows: usize, restore: RestoreFrom| {
