@@ -81,6 +81,10 @@ pub const SERVERS: [Server; 3] = [
     },
 ];
 
+/// Python packages the tests use besides the servers: pyarrow reads the files connector's
+/// Parquet and ORC output as an independent reader.
+pub const TEST_PACKAGES: [&str; 1] = ["pyarrow==26.0.1"];
+
 /// How long a version probe or a locate query may take before it is considered hung.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -138,7 +142,12 @@ pub struct Installed {
 
 /// The marker's content: one pin per line.
 pub fn marker_text() -> String {
-    SERVERS.iter().map(|s| s.pin() + "\n").collect()
+    SERVERS
+        .iter()
+        .map(Server::pin)
+        .chain(TEST_PACKAGES.iter().map(|p| (*p).to_owned()))
+        .map(|pin| pin + "\n")
+        .collect()
 }
 
 /// Installs (or reuses) the pinned servers under `root/target/test-servers`, checks that each
@@ -227,6 +236,7 @@ fn pins_summary() -> String {
     SERVERS
         .iter()
         .map(Server::pin)
+        .chain(TEST_PACKAGES.iter().map(|p| (*p).to_owned()))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -269,6 +279,7 @@ fn pip_install(python: &Path) -> Result<()> {
             "--no-input",
         ])
         .args(SERVERS.iter().map(Server::pin))
+        .args(TEST_PACKAGES)
         .stdin(Stdio::null())
         .status()
         .with_context(|| format!("cannot run {}", python.display()))?;
@@ -510,7 +521,7 @@ mod tests {
     fn the_marker_lists_the_pins() {
         assert_eq!(
             marker_text(),
-            "noida-db==0.2.3\nseaweedfs-bin==4.48\nosmem-server==0.1.6\n"
+            "noida-db==0.2.3\nseaweedfs-bin==4.48\nosmem-server==0.1.6\npyarrow==26.0.1\n"
         );
     }
 

@@ -1,0 +1,155 @@
+//! Bucket assigners: which directory (relative to the sink's base path) a record goes to.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+/// What an assigner may look at besides the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketContext {
+    /// The writer's processing time, milliseconds since the epoch (refreshed every few records).
+    pub processing_time_millis: i64,
+    /// The record's event time, if it has one.
+    pub timestamp: Option<i64>,
+    /// The writer's current watermark.
+    pub watermark: i64,
+}
+
+/// Assigns records to buckets (sub-directories of the base path; `""` is the base path).
+pub trait BucketAssigner<T>: Send + Sync + 'static {
+    /// The bucket of `element`.
+    fn bucket_id(&self, element: &T, ctx: &BucketContext) -> String;
+}
+
+impl<T, F> BucketAssigner<T> for F
+where
+    F: Fn(&T, &BucketContext) -> String + Send + Sync + 'static,
+{
+    fn bucket_id(&self, element: &T, ctx: &BucketContext) -> String {
+        self(element, ctx)
+    }
+}
+
+/// Every record goes to the base path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BasePathBucketAssigner;
+
+impl<T> BucketAssigner<T> for BasePathBucketAssigner {
+    fn bucket_id(&self, _element: &T, _ctx: &BucketContext) -> String {
+        String::new()
+    }
+}
+
+/// Which clock a [`DateTimeBucketAssigner`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeSource {
+    /// The writer's processing time (Flink's default).
+    ProcessingTime,
+    /// The record's event time (processing time for records without one).
+    EventTime,
+}
+
+weir_connector_api::config_enum!(TimeSource {
+    "processing-time" => ProcessingTime,
+    "event-time" => EventTime,
+});
+
+/// Buckets named by formatting a time in UTC with a `chrono` format string, default
+/// `%Y-%m-%d--%H` (Flink's `yyyy-MM-dd--HH`): one directory per hour.
+#[derive(Debug)]
+pub struct DateTimeBucketAssigner {
+    format: String,
+    source: TimeSource,
+    /// The last formatted second, to format once per second rather than per record.
+    cache: Mutex<(i64, String)>,
+}
+
+impl Default for DateTimeBucketAssigner {
+    fn default() -> Self {
+        Self::new("%Y-%m-%d--%H")
+    }
+}
+
+impl Clone for DateTimeBucketAssigner {
+    fn clone(&self) -> Self {
+        DateTimeBucketAssigner::new(&self.format).time_source(self.source)
+    }
+}
+
+impl DateTimeBucketAssigner {
+    /// An assigner with a `chrono` format string (processing time).
+    pub fn new(format: &str) -> Self {
+        DateTimeBucketAssigner {
+            format: format.to_owned(),
+            source: TimeSource::ProcessingTime,
+            cache: Mutex::new((i64::MIN, String::new())),
+        }
+    }
+
+    /// Sets the clock.
+    pub fn time_source(mut self, source: TimeSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Checks the format string: an invalid one is reported rather than producing garbage.
+    pub fn validate(format: &str) -> Result<(), String> {
+        use chrono::format::{Item, StrftimeItems};
+        if StrftimeItems::new(format).any(|i| matches!(i, Item::Error)) {
+            Err(format!("`{format}` is not a valid chrono format string"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn format_millis(&self, millis: i64) -> String {
+        let second = millis.div_euclid(1000);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.0 != second {
+            let time: DateTime<Utc> = DateTime::from_timestamp(second, 0).unwrap_or_default();
+            let mut text = String::new();
+            if write!(text, "{}", time.format(&self.format)).is_err() {
+                text = time.format("%Y-%m-%d--%H").to_string();
+            }
+            *cache = (second, text);
+        }
+        cache.1.clone()
+    }
+}
+
+impl<T> BucketAssigner<T> for DateTimeBucketAssigner {
+    fn bucket_id(&self, _element: &T, ctx: &BucketContext) -> String {
+        let millis = match self.source {
+            TimeSource::ProcessingTime => ctx.processing_time_millis,
+            TimeSource::EventTime => ctx.timestamp.unwrap_or(ctx.processing_time_millis),
+        };
+        self.format_millis(millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_time_buckets_format_utc() {
+        let a = DateTimeBucketAssigner::default();
+        let ctx = BucketContext {
+            processing_time_millis: 1_709_210_096_000,
+            timestamp: Some(0),
+            watermark: 0,
+        };
+        assert_eq!(
+            BucketAssigner::<u8>::bucket_id(&a, &0, &ctx),
+            "2024-02-29--12"
+        );
+        let e = DateTimeBucketAssigner::new("%Y/%m/%d").time_source(TimeSource::EventTime);
+        assert_eq!(BucketAssigner::<u8>::bucket_id(&e, &0, &ctx), "1970/01/01");
+        assert!(DateTimeBucketAssigner::validate("%Y-%Q").is_err());
+        assert!(DateTimeBucketAssigner::validate("%Y-%m").is_ok());
+    }
+}

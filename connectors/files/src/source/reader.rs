@@ -1,0 +1,414 @@
+//! The split reader (reads splits one after another, in assignment order) and the source reader
+//! that asks the enumerator for a new split whenever it has none.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arrow_array::RecordBatch;
+use parquet::arrow::async_reader::ParquetRecordBatchStream;
+use tokio::io::AsyncReadExt;
+use weir_connector_api::base::reader::{
+    RecordEmitter, RecordsBySplits, SourceReaderBase, SplitReader, SplitsChange,
+};
+use weir_connector_api::checkpoint::CheckpointId;
+use weir_connector_api::error::Result;
+use weir_connector_api::source::{
+    InputStatus, ReaderOutput, SourceEvent, SourceOutput, SourceReader, SourceReaderContext,
+};
+
+use super::split::{FilePosition, FileSourceSplit};
+use crate::format::parquet::{next_batch, open_stream, FsParquetReader};
+use crate::format::{BulkKind, Decoded, FromBatch, RowDecoder, SourceFormat};
+use crate::fs::{ByteReader, FileSystem};
+
+/// Records per fetched batch.
+const FETCH_RECORDS: usize = 4096;
+/// Bytes read at once from a row-format file.
+const READ_CHUNK: usize = 256 * 1024;
+
+enum Open<T> {
+    Row {
+        reader: ByteReader,
+        decoder: Box<dyn RowDecoder<T>>,
+        buf: Vec<u8>,
+        /// The file offset of `buf[0]`.
+        buf_offset: u64,
+        eof: bool,
+    },
+    Parquet {
+        stream: Box<ParquetRecordBatchStream<FsParquetReader>>,
+        rows: u64,
+        decode: Arc<dyn FromBatch<T>>,
+    },
+    Orc {
+        batches: VecDeque<RecordBatch>,
+        rows: u64,
+        decode: Arc<dyn FromBatch<T>>,
+    },
+}
+
+/// Reads the assigned splits in order, one at a time.
+pub struct FileSplitReader<T> {
+    fs: Arc<dyn FileSystem>,
+    format: SourceFormat<T>,
+    queue: VecDeque<FileSourceSplit>,
+    open: Option<Open<T>>,
+    /// Decoded records not yet returned (kept here so a dropped fetch loses nothing).
+    out: Vec<(T, FilePosition)>,
+    finished: Vec<String>,
+    chunk: Vec<u8>,
+}
+
+impl<T: Send + 'static> FileSplitReader<T> {
+    pub(crate) fn new(fs: Arc<dyn FileSystem>, format: SourceFormat<T>) -> Self {
+        FileSplitReader {
+            fs,
+            format,
+            queue: VecDeque::new(),
+            open: None,
+            out: Vec::new(),
+            finished: Vec::new(),
+            chunk: vec![0; READ_CHUNK],
+        }
+    }
+
+    async fn open_front(&mut self) -> Result<()> {
+        let Some(split) = self.queue.front() else {
+            return Ok(());
+        };
+        let open = match &self.format {
+            SourceFormat::Row(format) => Open::Row {
+                reader: self
+                    .fs
+                    .open_read(&split.path, split.position.offset)
+                    .await?,
+                decoder: format.create_decoder(split.position.offset == 0)?,
+                buf: Vec::new(),
+                buf_offset: split.position.offset,
+                eof: false,
+            },
+            SourceFormat::Bulk {
+                kind: BulkKind::Parquet,
+                decode,
+                batch_size,
+            } => Open::Parquet {
+                stream: Box::new(
+                    open_stream(
+                        &self.fs,
+                        &split.path,
+                        split.file_len,
+                        split.row_group.map(|g| g as usize),
+                        split.position.records,
+                        *batch_size,
+                    )
+                    .await?,
+                ),
+                rows: split.position.records,
+                decode: Arc::clone(decode),
+            },
+            SourceFormat::Bulk {
+                kind: BulkKind::Orc,
+                decode,
+                batch_size,
+            } => {
+                let bytes = self.fs.read_range(&split.path, 0..split.file_len).await?;
+                let batch_size = *batch_size;
+                let batches = tokio::task::spawn_blocking(move || {
+                    crate::format::orc::read_batches(bytes, batch_size)
+                })
+                .await
+                .map_err(|e| {
+                    weir_connector_api::ConnectorError::Contract(format!("ORC read task: {e}"))
+                })??;
+                // Skip the rows emitted before a restore.
+                let mut skip = split.position.records;
+                let mut kept = VecDeque::with_capacity(batches.len());
+                for b in batches {
+                    let n = b.num_rows() as u64;
+                    if skip >= n {
+                        skip -= n;
+                    } else {
+                        kept.push_back(b.slice(skip as usize, (n - skip) as usize));
+                        skip = 0;
+                    }
+                }
+                Open::Orc {
+                    batches: kept,
+                    rows: split.position.records,
+                    decode: Arc::clone(decode),
+                }
+            }
+        };
+        self.open = Some(open);
+        Ok(())
+    }
+
+    fn finish_front(&mut self) {
+        self.open = None;
+        if let Some(split) = self.queue.pop_front() {
+            self.finished.push(split.id);
+        }
+    }
+
+    /// Reads from the open split until `FETCH_RECORDS` records are decoded or it ends.
+    async fn read_open(&mut self) -> Result<()> {
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        match open {
+            Open::Row {
+                reader,
+                decoder,
+                buf,
+                buf_offset,
+                eof,
+            } => {
+                let mut at = 0;
+                loop {
+                    if self.out.len() >= FETCH_RECORDS {
+                        break;
+                    }
+                    match decoder.decode(buf.get(at..).unwrap_or_default(), *eof)? {
+                        Decoded::Record(record, used) => {
+                            at += used;
+                            self.out.push((
+                                record,
+                                FilePosition {
+                                    offset: *buf_offset + at as u64,
+                                    records: 0,
+                                },
+                            ));
+                        }
+                        Decoded::Skip(used) => at += used,
+                        Decoded::NeedMore => {
+                            if *eof {
+                                buf.clear();
+                                self.finish_front();
+                                return Ok(());
+                            }
+                            buf.drain(..at);
+                            *buf_offset += at as u64;
+                            at = 0;
+                            let n = reader
+                                .read(&mut self.chunk)
+                                .await
+                                .map_err(|e| crate::fs::io_error("reading a source file", e))?;
+                            if n == 0 {
+                                *eof = true;
+                            } else {
+                                buf.extend_from_slice(self.chunk.get(..n).unwrap_or_default());
+                            }
+                            if !self.out.is_empty() {
+                                break; // hand over what is decoded before waiting again
+                            }
+                        }
+                    }
+                }
+                buf.drain(..at);
+                *buf_offset += at as u64;
+            }
+            Open::Parquet {
+                stream,
+                rows,
+                decode,
+            } => {
+                let path = self
+                    .queue
+                    .front()
+                    .map(|s| s.path.clone())
+                    .unwrap_or_default();
+                match next_batch(stream, &path).await? {
+                    Some(batch) => emit_batch(batch, rows, decode.as_ref(), &mut self.out)?,
+                    None => self.finish_front(),
+                }
+            }
+            Open::Orc {
+                batches,
+                rows,
+                decode,
+            } => match batches.pop_front() {
+                Some(batch) => emit_batch(batch, rows, decode.as_ref(), &mut self.out)?,
+                None => self.finish_front(),
+            },
+        }
+        Ok(())
+    }
+}
+
+fn emit_batch<T: 'static>(
+    batch: RecordBatch,
+    rows: &mut u64,
+    decode: &dyn FromBatch<T>,
+    out: &mut Vec<(T, FilePosition)>,
+) -> Result<()> {
+    let mut elements = Vec::with_capacity(batch.num_rows());
+    decode.decode_batch(batch, &mut elements)?;
+    for (element, covered) in elements {
+        *rows += covered as u64;
+        out.push((
+            element,
+            FilePosition {
+                offset: 0,
+                records: *rows,
+            },
+        ));
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl<T: Send + 'static> SplitReader for FileSplitReader<T> {
+    type Split = FileSourceSplit;
+    type Records = RecordsBySplits<(T, FilePosition)>;
+
+    async fn fetch(&mut self) -> Result<Self::Records> {
+        loop {
+            if self.open.is_none() && !self.queue.is_empty() {
+                self.open_front().await?;
+            }
+            if self.open.is_some() {
+                self.read_open().await?;
+            }
+            if !self.out.is_empty() || !self.finished.is_empty() || self.queue.is_empty() {
+                break;
+            }
+        }
+        let mut batch = RecordsBySplits::new();
+        // Records belong to the split at the front, or to the one that just finished.
+        let owner = self
+            .finished
+            .last()
+            .cloned()
+            .or_else(|| self.queue.front().map(|s| s.id.clone()));
+        if let Some(owner) = owner {
+            let records = std::mem::replace(&mut self.out, Vec::with_capacity(FETCH_RECORDS));
+            batch.add_all(owner, records);
+        }
+        for id in self.finished.drain(..) {
+            batch.add_finished_split(id);
+        }
+        Ok(batch)
+    }
+
+    fn handle_splits_change(&mut self, change: SplitsChange<FileSourceSplit>) -> Result<()> {
+        match change {
+            SplitsChange::Add(splits) => self.queue.extend(splits),
+            SplitsChange::Remove(ids) => {
+                if self.queue.front().is_some_and(|s| ids.contains(&s.id)) {
+                    self.open = None;
+                    self.out.clear();
+                }
+                self.queue.retain(|s| !ids.contains(&s.id));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Updates a split's position as its records are emitted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileRecordEmitter;
+
+impl<T: Send + 'static> RecordEmitter<(T, FilePosition), T, FileSourceSplit> for FileRecordEmitter {
+    fn emit_record<O: SourceOutput<T>>(
+        &mut self,
+        (record, position): (T, FilePosition),
+        output: &mut O,
+        split: &mut FileSourceSplit,
+    ) -> Result<()> {
+        output.collect(record);
+        split.position = position;
+        Ok(())
+    }
+}
+
+type Base<T> = SourceReaderBase<FileSplitReader<T>, FileRecordEmitter, FileSourceSplit, T>;
+
+/// The file source's reader: a [`SourceReaderBase`] over a [`FileSplitReader`] that asks for the
+/// next split whenever it has none (one split at a time, like Flink's file source).
+pub struct FileSourceReader<T: Send + 'static> {
+    base: Base<T>,
+    ctx: Arc<dyn SourceReaderContext>,
+    requested: bool,
+    no_more: bool,
+}
+
+impl<T: Send + 'static> FileSourceReader<T> {
+    pub(crate) fn new(
+        ctx: Arc<dyn SourceReaderContext>,
+        fs: Arc<dyn FileSystem>,
+        format: SourceFormat<T>,
+        max_records_per_poll: usize,
+    ) -> Self {
+        let base = SourceReaderBase::single_fetcher(
+            Arc::clone(&ctx),
+            FileSplitReader::new(fs, format),
+            FileRecordEmitter,
+        )
+        .with_max_records_per_poll(max_records_per_poll);
+        FileSourceReader {
+            base,
+            ctx,
+            requested: false,
+            no_more: false,
+        }
+    }
+
+    fn request_if_idle(&mut self) -> Result<()> {
+        if !self.requested && !self.no_more && self.base.assigned_splits().next().is_none() {
+            self.requested = true;
+            self.ctx.send_split_request()?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Send + 'static> SourceReader for FileSourceReader<T> {
+    type Output = T;
+    type Split = FileSourceSplit;
+
+    fn start(&mut self) -> Result<()> {
+        self.base.start()?;
+        self.request_if_idle()
+    }
+
+    fn poll_next<O: ReaderOutput<T>>(&mut self, output: &mut O) -> Result<InputStatus> {
+        let status = self.base.poll_next(output)?;
+        self.request_if_idle()?;
+        Ok(status)
+    }
+
+    fn poll_available(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.base.poll_available(cx)
+    }
+
+    fn snapshot_state(&mut self, checkpoint_id: CheckpointId) -> Result<Vec<FileSourceSplit>> {
+        self.base.snapshot_state(checkpoint_id)
+    }
+
+    fn add_splits(&mut self, splits: Vec<FileSourceSplit>) -> Result<()> {
+        if !splits.is_empty() {
+            self.requested = false;
+        }
+        self.base.add_splits(splits)
+    }
+
+    fn notify_no_more_splits(&mut self) {
+        self.no_more = true;
+        self.base.notify_no_more_splits();
+    }
+
+    fn handle_source_event(&mut self, event: SourceEvent) -> Result<()> {
+        self.base.handle_source_event(event)
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
+        self.base.notify_checkpoint_complete(checkpoint_id)
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.base.close().await
+    }
+}

@@ -1,0 +1,66 @@
+//! Options and the README table.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use weir_connector_s3::config::{file_sink, s3_options, sink_options, source_options};
+use weir_connector_s3::S3Options;
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn options_are_read_and_checked() {
+    let o = S3Options::from_map(&map(&[
+        ("s3.endpoint", "http://127.0.0.1:9000"),
+        ("s3.access-key", "a"),
+        ("s3.secret-key", "b"),
+        ("s3.upload.part-size", "16mb"),
+    ]))
+    .unwrap();
+    assert_eq!(o.upload.part_size, 16 << 20);
+    assert!(!format!("{o:?}").contains("\"b\""), "the secret is masked");
+    let e = S3Options::from_map(&map(&[("s3.upload.part-size", "1mb"), ("s3.endpont", "x")]))
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("5 mb") && text.contains("s3.endpoint"),
+        "{text}"
+    );
+    // Sinks need an s3:// path.
+    let err = file_sink::<u64>(&map(&[
+        ("path", "/local"),
+        ("format", "json"),
+        ("s3.access-key", "a"),
+        ("s3.secret-key", "b"),
+    ]))
+    .unwrap_err();
+    assert!(err.to_string().contains("s3://"), "{err}");
+    assert!(sink_options().keys().any(|k| k == "compaction.enabled"));
+    assert!(source_options()
+        .keys()
+        .any(|k| k == "source.monitor-interval"));
+}
+
+#[test]
+fn readme_contains_exactly_the_generated_options_table() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let start = "<!-- s3-options:start -->\n";
+    let end = "<!-- s3-options:end -->";
+    let from = readme.find(start).unwrap() + start.len();
+    let to = readme.find(end).unwrap();
+    let table = s3_options().to_markdown();
+    if readme[from..to] != table {
+        if std::env::var_os("WEIR_REGENERATE_README").is_some() {
+            std::fs::write(path, format!("{}{table}{}", &readme[..from], &readme[to..])).unwrap();
+        } else {
+            panic!("the README's options table is out of date: run with WEIR_REGENERATE_README=1");
+        }
+    }
+}
