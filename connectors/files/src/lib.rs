@@ -3,7 +3,7 @@
 //! A file source and an exactly-once file sink over any [`fs::FileSystem`] (local disk here;
 //! S3 in `weir-connector-s3`), Weir's version of Flink's `FileSource` / `FileSink`.
 //!
-//! - **Formats** ([`format`]): row formats — text lines, CSV, JSON lines — and bulk formats —
+//! - **Formats** ([`mod@format`]): row formats — text lines, CSV, JSON lines — and bulk formats —
 //!   Parquet and ORC through Arrow `RecordBatch`es, with typed records mapped by `serde_arrow`.
 //! - **FileSource** ([`source`]): bounded (enumerate files under paths with glob filters; one
 //!   split per file, or per Parquet row group) or continuous (monitor paths every interval, new

@@ -30,7 +30,8 @@ pub struct FileEnumeratorState {
     pub watermark: i64,
     /// Bounded mode: discovery finished.
     pub discovered: bool,
-    /// Directories with a split assigned and not known to be finished (ordered reading).
+    /// Ordered reading: directories whose files were assigned (informational; after a restore
+    /// the enumerator waits until the restored splits are read and committed).
     pub in_flight: BTreeSet<String>,
 }
 
@@ -111,10 +112,22 @@ pub struct FileEnumerator {
     watermark: Arc<Mutex<i64>>,
     discovered: bool,
     waiting: BTreeSet<usize>,
-    /// Ordered reading: directory → the reader holding its split (`None`: unknown, restored).
-    in_flight: HashMap<String, Option<usize>>,
-    /// Readers that asked for a split since the restore (to release restored groups).
-    asked_since_restore: HashSet<usize>,
+    /// Ordered reading: the reader each directory's files go to.
+    affinity: HashMap<String, usize>,
+    /// Ordered reading after a restore: who read the restored files is unknown.
+    restore: RestorePhase,
+}
+
+/// Ordered reading after a restore: no file of a directory may be read while an earlier one
+/// (restored in some reader) has records that are not committed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RestorePhase {
+    /// Assign freely (respecting affinity).
+    Done,
+    /// Waiting until every reader has asked for a split (so the restored splits are read).
+    WaitReaders(HashSet<usize>),
+    /// Waiting for a checkpoint to complete (so their records are committed).
+    WaitCheckpoint,
 }
 
 impl FileEnumerator {
@@ -122,7 +135,9 @@ impl FileEnumerator {
         ctx: EnumeratorContext<FileSourceSplit, DiscoveryResult>,
         discovery: Arc<Discovery>,
         state: FileEnumeratorState,
+        restored: bool,
     ) -> Self {
+        let ordered = discovery.ordered;
         FileEnumerator {
             ctx,
             discovery,
@@ -131,8 +146,12 @@ impl FileEnumerator {
             watermark: Arc::new(Mutex::new(state.watermark)),
             discovered: state.discovered,
             waiting: BTreeSet::new(),
-            in_flight: state.in_flight.into_iter().map(|g| (g, None)).collect(),
-            asked_since_restore: HashSet::new(),
+            affinity: HashMap::new(),
+            restore: if restored && ordered {
+                RestorePhase::WaitReaders(HashSet::new())
+            } else {
+                RestorePhase::Done
+            },
         }
     }
 
@@ -140,32 +159,37 @@ impl FileEnumerator {
         parent(&split.path).to_owned()
     }
 
-    fn next_for(&mut self) -> Option<FileSourceSplit> {
+    fn next_for(&mut self, subtask: usize) -> Option<FileSourceSplit> {
         if !self.discovery.ordered {
             return self.pending.pop_front();
         }
-        let idx = self
-            .pending
-            .iter()
-            .position(|s| !self.in_flight.contains_key(&Self::group(s)))?;
+        // Every file of a directory goes to the same reader, which reads its splits in order.
+        let idx = self.pending.iter().position(|s| {
+            self.affinity
+                .get(&Self::group(s))
+                .map_or(true, |r| *r == subtask)
+        })?;
         self.pending.remove(idx)
     }
 
     fn serve(&mut self, subtask: usize) -> Result<bool> {
         if self.discovery.ordered {
-            self.in_flight.retain(|_, holder| *holder != Some(subtask));
-            if self.in_flight.values().any(Option::is_none) {
-                self.asked_since_restore.insert(subtask);
-                let all = (0..self.ctx.current_parallelism())
-                    .all(|s| self.asked_since_restore.contains(&s));
-                if all {
-                    self.in_flight.retain(|_, holder| holder.is_some());
+            match &mut self.restore {
+                RestorePhase::Done => {}
+                RestorePhase::WaitReaders(asked) => {
+                    asked.insert(subtask);
+                    let p = self.ctx.current_parallelism();
+                    if (0..p).all(|s| asked.contains(&s)) {
+                        self.restore = RestorePhase::WaitCheckpoint;
+                    }
+                    return Ok(false);
                 }
+                RestorePhase::WaitCheckpoint => return Ok(false),
             }
         }
-        if let Some(split) = self.next_for() {
+        if let Some(split) = self.next_for(subtask) {
             if self.discovery.ordered {
-                self.in_flight.insert(Self::group(&split), Some(subtask));
+                self.affinity.insert(Self::group(&split), subtask);
             }
             self.ctx
                 .assign_splits(SplitsAssignment::single(subtask, split))?;
@@ -226,8 +250,19 @@ impl SplitEnumerator for FileEnumerator {
     }
 
     fn handle_split_request(&mut self, subtask: usize) -> Result<()> {
-        if !self.serve(subtask)? {
+        if self.serve(subtask)? {
+            // Others may now be told there is nothing more.
+            self.serve_waiting()
+        } else {
             self.waiting.insert(subtask);
+            Ok(())
+        }
+    }
+
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: CheckpointId) -> Result<()> {
+        if self.restore == RestorePhase::WaitCheckpoint {
+            self.restore = RestorePhase::Done;
+            return self.serve_waiting();
         }
         Ok(())
     }
@@ -236,7 +271,7 @@ impl SplitEnumerator for FileEnumerator {
         for split in splits.into_iter().rev() {
             self.pending.push_front(split);
         }
-        self.in_flight.retain(|_, holder| *holder != Some(subtask));
+        self.affinity.retain(|_, reader| *reader != subtask);
         self.serve_waiting()
     }
 
@@ -259,7 +294,7 @@ impl SplitEnumerator for FileEnumerator {
             seen,
             watermark,
             discovered: self.discovered,
-            in_flight: self.in_flight.keys().cloned().collect(),
+            in_flight: self.affinity.keys().cloned().collect(),
         })
     }
 

@@ -29,9 +29,11 @@
 //!   enumerator's state, bounded by [`FileSourceBuilder::retention`] (files older than the
 //!   newest file minus the retention are forgotten and ignored).
 //! - **Readers** ask for one split at a time and read it sequentially. With
-//!   [`FileSourceBuilder::ordered_per_directory`], the files of one directory are read one after
-//!   another in order, never by two readers at once (also across restores and rescaling): per
-//!   directory order, like a log partition.
+//!   [`FileSourceBuilder::ordered_per_directory`], all files of one directory go to one reader
+//!   (affinity), which reads them one after another in order: per-directory order, like a log
+//!   partition. After a restore, nothing new is assigned until every reader has finished its
+//!   restored splits and a checkpoint has completed, so a directory's next file never overtakes
+//!   the rest of an earlier one (also when the parallelism changed).
 
 pub mod enumerator;
 pub mod reader;
@@ -352,6 +354,7 @@ impl<T: Send + 'static> Source for FileSource<T> {
             ctx,
             Arc::clone(&self.discovery),
             FileEnumeratorState::default(),
+            false,
         ))
     }
 
@@ -360,7 +363,12 @@ impl<T: Send + 'static> Source for FileSource<T> {
         ctx: EnumeratorContextOf<Self>,
         state: FileEnumeratorState,
     ) -> Result<FileEnumerator> {
-        Ok(FileEnumerator::new(ctx, Arc::clone(&self.discovery), state))
+        Ok(FileEnumerator::new(
+            ctx,
+            Arc::clone(&self.discovery),
+            state,
+            true,
+        ))
     }
 
     fn split_serializer(&self) -> Arc<dyn VersionedSerializer<FileSourceSplit>> {
