@@ -561,7 +561,7 @@ impl<T: Send + 'static> DataStream<T> {
             input: vec![edge],
             source: None,
             uids: Vec::new(),
-            build: input_head::<T>(vec![edge]),
+            build: input_head::<T>(vec![edge], Alignment::JobMode),
         }
     }
 
@@ -585,7 +585,7 @@ impl<T: Send + 'static> DataStream<T> {
             input: vec![a, b],
             source: None,
             uids: Vec::new(),
-            build: input_head::<T>(vec![a, b]),
+            build: input_head::<T>(vec![a, b], Alignment::JobMode),
         }
     }
 
@@ -960,18 +960,33 @@ fn committable_partitioning(
     }
 }
 
+/// How a stage's inputs treat barriers.
+#[derive(Clone, Copy)]
+enum Alignment {
+    /// As the job's checkpointing mode says.
+    JobMode,
+    /// Always aligned: committable edges. In at-least-once mode an unaligned committer or
+    /// topology stage could snapshot committables a writer produced after its own barrier, which
+    /// the writer's restore would then treat as its own leftovers. Committables are few, so
+    /// aligning costs nothing.
+    Always,
+}
+
 /// The head of a stage that reads from channel edges.
-fn input_head<T: Send + 'static>(edges: Vec<EdgeId>) -> ChainBuilder<T> {
+fn input_head<T: Send + 'static>(edges: Vec<EdgeId>, alignment: Alignment) -> ChainBuilder<T> {
     Arc::new(move |setup: &mut SubtaskSetup<'_>, chain: BoxOutput<T>| {
         let mut receivers = Vec::new();
         for edge in &edges {
             receivers.extend(setup.wiring.take_receivers::<T>(*edge, setup.key.subtask)?);
         }
-        let mode = setup
-            .config
-            .checkpointing
-            .as_ref()
-            .map_or(CheckpointingMode::ExactlyOnce, |c| c.mode);
+        let mode = match alignment {
+            Alignment::Always => CheckpointingMode::ExactlyOnce,
+            Alignment::JobMode => setup
+                .config
+                .checkpointing
+                .as_ref()
+                .map_or(CheckpointingMode::ExactlyOnce, |c| c.mode),
+        };
         let task = OneInputTask {
             key: setup.key,
             gate: InputGate::new(receivers, mode),
@@ -998,7 +1013,7 @@ fn add_message_group(
     uid: String,
     operator: MessageOperatorFactory,
 ) -> usize {
-    let head = input_head::<Message>(edge.into_iter().collect());
+    let head = input_head::<Message>(edge.into_iter().collect(), Alignment::Always);
     let mut g = lock(graph);
     let group = g.groups.len();
     if let Some(e) = edge.and_then(|edge| g.edges.get_mut(edge)) {
