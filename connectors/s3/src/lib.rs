@@ -11,7 +11,7 @@
 //!   resumed from there. Commit = `CompleteMultipartUpload`, idempotent (a repeated commit finds
 //!   the object and reports it already committed). Orphaned uploads (of the sink's prefix, that
 //!   no checkpoint references) are aborted when the sink restores.
-//! - [`S3CheckpointStorage`] (feature `checkpoint-storage`): checkpoints of a Weir job in a
+//! - `S3CheckpointStorage` (feature `checkpoint-storage`): checkpoints of a Weir job in a
 //!   bucket.
 //! - [`config`]: typed options (`s3.endpoint`, credentials, part size …) and `from_config`
 //!   constructors of S3 file sinks and sources.

@@ -17,7 +17,6 @@ use weir_connector_files::sink::compaction::{FileCompactStrategy, FileCompactor}
 use weir_connector_files::sink::rolling::RollingPolicy;
 use weir_connector_files::{FileSink, FileSource, JsonLinesFormat, ParquetFormat};
 use weir_testkit::prelude::*;
-use weir_testkit::SinkCase;
 
 /// What the sink under test writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,32 +108,7 @@ impl SinkContext for FileSinkContext {
     }
 
     fn support(&self) -> SinkSupport {
-        let support = SinkSupport::exactly_once();
-        // Known limitation, not a lack of support (issue 7 stays open until it is fixed): in
-        // at-least-once mode the runtime lets a multi-input stage (committer, compact
-        // coordinator) snapshot committables a writer produced after its own barrier; the
-        // writer's restore then resumes or sweeps those part files (epochs above the restored
-        // checkpoint, or a second upload of a resumed key on S3), and the job fails loudly
-        // ("data loss") instead of producing duplicates. Aligning barriers on committable edges
-        // in at-least-once mode (cheap: committables are few) would remove it.
-        let alo_reason = "KNOWN LIMITATION (issue 7 open): in at-least-once mode a stage snapshot \
-                          can hold part files a writer closed after its own checkpoint, which the \
-                          writer's restore resumes or sweeps: the job fails loudly ('data loss') \
-                          instead of writing duplicates";
-        let s3 = self.name.starts_with("files-s3");
-        match self.kind {
-            SinkKind::CompactedParquet | SinkKind::CompactedJson => support
-                .not_applicable(SinkCase::AtLeastOnceUnderFaults, alo_reason)
-                .not_applicable(
-                    SinkCase::StartFromSavepoint,
-                    "KNOWN LIMITATION (issue 7 open): the same, when the at-least-once \
-                     savepoint case restores with compaction",
-                ),
-            SinkKind::Json | SinkKind::Parquet if s3 => {
-                support.not_applicable(SinkCase::AtLeastOnceUnderFaults, alo_reason)
-            }
-            SinkKind::Json | SinkKind::Parquet => support,
-        }
+        SinkSupport::exactly_once()
     }
 
     fn create_sink(&self, settings: &SinkSettings) -> Result<Self::Sink, ContextError> {
