@@ -39,6 +39,10 @@ pub struct SuiteConfig {
     /// How long a paced job should take (default 300 ms), so stops and failures land
     /// mid-stream.
     pub paced_run: Duration,
+    /// How long the paced job of one sink fault trial should take (default 80 ms, with 5 ms
+    /// checkpoints); a sink whose first checkpoint is slow (a producer that starts slowly)
+    /// needs longer, or the trials end before their failure point.
+    pub trial_run: Duration,
     /// How long to wait for any one thing (records, a stop, a restart) before giving up
     /// (default 30 s).
     pub wait_timeout: Duration,
@@ -56,6 +60,7 @@ impl Default for SuiteConfig {
             records_per_split: 500,
             checkpoint_interval: Duration::from_millis(10),
             paced_run: Duration::from_millis(300),
+            trial_run: Duration::from_millis(80),
             wait_timeout: Duration::from_secs(30),
             seed: 0x5EED_2024,
             write_reports: true,
@@ -107,6 +112,12 @@ impl SuiteConfig {
     /// Sets how long a paced job should take.
     pub fn paced_run(mut self, run: Duration) -> Self {
         self.paced_run = run.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Sets how long the paced job of one sink fault trial should take.
+    pub fn trial_run(mut self, run: Duration) -> Self {
+        self.trial_run = run.max(Duration::from_millis(10));
         self
     }
 
@@ -334,6 +345,21 @@ impl RunningJob {
         loop {
             if done() {
                 return Ok(());
+            }
+            if self.handle.as_ref().is_some_and(JobHandle::is_finished) {
+                let end = self.abandon().await;
+                let kind = if end.starts_with("finished") {
+                    FindingKind::Inconclusive
+                } else {
+                    FindingKind::JobFailed
+                };
+                return Err(Finding::new(
+                    kind,
+                    format!(
+                        "the job ended before {what}: {end} (give the case more records or a \
+                         longer SuiteConfig::paced_run if the connector starts slowly)"
+                    ),
+                ));
             }
             if Instant::now() > deadline {
                 let end = self.abandon().await;

@@ -510,8 +510,8 @@ async fn fault_trials<C: SinkContext>(
         let mut run = SinkRun::new(&mut *ctx, semantic, support, config, settings);
         run.interval = Duration::from_millis(5);
         run.generate(parallelism, per_split);
-        // Paced to take about 80 ms, so the job spans many 5 ms checkpoints.
-        run.rate = Some(run.total() as f64 / 0.08);
+        // Paced to take `trial_run` (80 ms by default), so the job spans many 5 ms checkpoints.
+        run.rate = Some(run.total() as f64 / config.trial_run.as_secs_f64().max(0.01));
         let monitor = JobMonitor::new(Some(Arc::clone(&fault) as Arc<dyn FaultInjector>));
         let mut findings = match run.job(
             parallelism,

@@ -11,7 +11,7 @@ use weir_connector_api::sink::{CommitRequest, Committer};
 
 use super::producer::{pool_put, pool_take, reap, remember_committed, was_committed};
 use super::KafkaCommittable;
-use crate::error::{class_of, kafka_error};
+use crate::error::class_of;
 use crate::protocol::{codes, WireClient};
 
 /// Metric: transactions committed by resuming them over the wire (their producer was gone).
@@ -51,8 +51,11 @@ impl KafkaCommitter {
                     Outcome::Retry(reason)
                 }
                 Err(e) => {
+                    // The coordinator knows what became of the transaction (another process
+                    // may have committed it): ask it rather than guess from the local error.
+                    tracing::warn!(id = %id, "committing through the open producer failed: {e}");
                     reap(p.producer);
-                    Outcome::Lost(kafka_error(&format!("committing transaction {id}"), &e))
+                    self.resume(c)
                 }
             };
         }
@@ -112,7 +115,19 @@ impl KafkaCommitter {
                     )
                 ) =>
             {
-                Outcome::Lost(lost(c, "fenced", c.epoch))
+                // Ended concurrently by someone else (a committer of an earlier attempt)?
+                match self.wire.describe_transaction(id) {
+                    Ok(d)
+                        if d.producer_id == c.producer_id
+                            && d.producer_epoch == c.epoch
+                            && d.state.contains("Commit") =>
+                    {
+                        remember_committed(id);
+                        Outcome::AlreadyCommitted
+                    }
+                    Ok(d) => Outcome::Lost(lost(c, &d.state, d.producer_epoch)),
+                    Err(_) => Outcome::Lost(lost(c, "fenced", c.epoch)),
+                }
             }
             Err(e) => Outcome::Retry(e.to_string()),
         }

@@ -305,6 +305,53 @@ pub(crate) fn unregister_prefix(prefix: &str, instance: u64) {
     }
 }
 
+/// Which writer may initialise the transactional ids of one `(prefix, subtask)`: the newest.
+///
+/// Transactions are created and aborted on helper threads that outlive their writer when a job
+/// attempt fails. Without this, such a thread of a failed attempt could initialise an id after
+/// the restarted attempt had prepared a transaction under it — fencing it and aborting records
+/// of a completed checkpoint. Every writer takes a [`generation`] when created; a thread
+/// initialises an id only while holding its `(prefix, subtask)` slot and only if no newer
+/// generation has claimed the slot.
+static CLAIMS: LazyLock<Mutex<HashMap<(String, usize), ClaimSlot>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The newest generation that initialised ids of one `(prefix, subtask)`.
+type ClaimSlot = Arc<Mutex<u64>>;
+
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+/// A new writer generation, newer than every earlier one in this process.
+pub(crate) fn generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Runs `init` holding the claim of `(prefix, subtask)` for `generation`; fails without
+/// running it when a newer generation has claimed the slot.
+fn with_claim<R>(
+    prefix: &str,
+    subtask: usize,
+    generation: u64,
+    init: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    let slot = Arc::clone(
+        CLAIMS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((prefix.to_owned(), subtask))
+            .or_default(),
+    );
+    let mut owner = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if *owner > generation {
+        return Err(ConnectorError::retryable(
+            format!("initialising a transactional id of {prefix}-{subtask}"),
+            "a newer writer (of a restarted attempt) owns these transactional ids",
+        ));
+    }
+    *owner = generation;
+    init()
+}
+
 /// `<prefix>-<subtask>-<counter>`.
 pub(crate) fn transactional_id(prefix: &str, subtask: usize, counter: u64) -> String {
     format!("{prefix}-{subtask}-{counter}")
@@ -324,6 +371,32 @@ pub(crate) fn parse_transactional_id(prefix: &str, id: &str) -> Option<(usize, u
 /// transaction of the id and fences older producers) and reads its producer id and epoch.
 #[allow(clippy::too_many_arguments)] // the transaction's identity and its timeouts
 pub(crate) fn init_transactional(
+    config: &ClientConfig,
+    (prefix, generation): (&str, u64),
+    counter: u64,
+    partitioner: SinkPartitioner,
+    subtask: usize,
+    metrics: ProducerMetrics,
+    wire: &WireClient,
+    timeout: Duration,
+) -> Result<TxnProducer> {
+    let id = transactional_id(prefix, subtask, counter);
+    with_claim(prefix, subtask, generation, || {
+        init_claimed(
+            config,
+            &id,
+            counter,
+            partitioner,
+            subtask,
+            metrics,
+            wire,
+            timeout,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn init_claimed(
     config: &ClientConfig,
     id: &str,
     counter: u64,
@@ -360,12 +433,13 @@ pub(crate) fn init_transactional(
 /// `after` — those can only hold records of checkpoints that did not complete. Transactions
 /// with a counter up to `after` belong to completed checkpoints: the committer commits them.
 /// Blocking.
+#[allow(clippy::too_many_arguments)] // the writer's identity and its timeouts
 pub(crate) fn abort_lingering(
     config: &ClientConfig,
     wire: &WireClient,
     prefixes: &[String],
-    subtask: usize,
-    parallelism: usize,
+    (subtask, parallelism): (usize, usize),
+    generation: u64,
     after: u64,
     timeout: Duration,
 ) -> Result<usize> {
@@ -377,15 +451,18 @@ pub(crate) fn abort_lingering(
         let owned = prefixes.iter().find_map(|p| {
             parse_transactional_id(p, &t.transactional_id)
                 .filter(|(s, c)| s % parallelism.max(1) == subtask && *c > after)
+                .map(|(s, _)| (p, s))
         });
-        if owned.is_none() {
+        let Some((prefix, owner)) = owned else {
             continue;
-        }
+        };
         tracing::info!(id = %t.transactional_id, "aborting a lingering transaction");
-        if let Some(p) = pool_take(&t.transactional_id) {
-            let _ = p.producer.abort_transaction(timeout);
-            reap(p.producer);
-        } else {
+        with_claim(prefix, owner, generation, || {
+            if let Some(p) = pool_take(&t.transactional_id) {
+                let _ = p.producer.abort_transaction(timeout);
+                reap(p.producer);
+                return Ok(());
+            }
             let mut config = config.clone();
             config.set("transactional.id", &t.transactional_id);
             let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = config
@@ -396,8 +473,8 @@ pub(crate) fn abort_lingering(
                     &format!("aborting lingering transaction {}", t.transactional_id),
                     &e,
                 )
-            })?;
-        }
+            })
+        })?;
         aborted += 1;
     }
     Ok(aborted)
@@ -416,6 +493,20 @@ mod tests {
         assert_eq!(parse_transactional_id("my-job-3", &id), None);
         assert_eq!(parse_transactional_id("other", &id), None);
         assert_eq!(parse_transactional_id("my-job", "my-job-x-1"), None);
+    }
+
+    #[test]
+    fn an_older_generation_may_not_initialise_ids_a_newer_one_claimed() {
+        let (old, new) = (generation(), generation());
+        let ran = |g| with_claim("claims-test", 0, g, || Ok(())).is_ok();
+        assert!(ran(old), "the first claim succeeds");
+        assert!(ran(new), "a newer generation takes the slot over");
+        assert!(!ran(old), "the stale generation is refused");
+        assert!(ran(new), "the owner keeps it");
+        assert!(
+            with_claim("claims-test", 1, old, || Ok(())).is_ok(),
+            "slots are per subtask"
+        );
     }
 
     #[test]

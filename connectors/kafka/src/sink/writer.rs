@@ -20,8 +20,7 @@ use weir_connector_api::sink::{
 
 use super::producer::{
     abort_lingering, create_producer, init_transactional, pool_put, reap, reap_aborting,
-    transactional_id, unregister_prefix, DeliveryState, ProducerMetrics, SinkPartitioner,
-    SinkProducer, TxnProducer,
+    unregister_prefix, DeliveryState, ProducerMetrics, SinkPartitioner, SinkProducer, TxnProducer,
 };
 use super::serializer::{KafkaRecordBuf, KafkaRecordSerializer, SerializeContext};
 use super::{DeliveryGuarantee, KafkaCommittable, KafkaWriterState};
@@ -62,6 +61,8 @@ struct Transactions {
     creating: Option<(u64, Creation)>,
     wire: WireClient,
     registered: bool,
+    /// This writer's claim on its transactional ids (see `producer::generation`).
+    generation: u64,
 }
 
 /// Writes records to Kafka; see the [sink module](super) for the guarantees.
@@ -140,6 +141,7 @@ impl<T: Send + 'static> KafkaWriter<T> {
                     creating: None,
                     wire: WireClient::new(&settings.bootstrap, Duration::from_secs(10)),
                     registered: true,
+                    generation: super::producer::generation(),
                 });
             }
         }
@@ -154,7 +156,8 @@ impl<T: Send + 'static> KafkaWriter<T> {
         let counter = txn.last_barrier + 1;
         let (tx, rx) = oneshot::channel();
         let config = self.settings.config.clone();
-        let id = transactional_id(&txn.prefix, self.subtask, counter);
+        let prefix = txn.prefix.clone();
+        let generation = txn.generation;
         let wire = txn.wire.clone();
         let recover = (!txn.recovered).then(|| txn.abort_prefixes.clone());
         let (subtask, parallelism, after) = (self.subtask, self.parallelism, txn.last_barrier);
@@ -170,8 +173,8 @@ impl<T: Send + 'static> KafkaWriter<T> {
                             &config,
                             &wire,
                             &prefixes,
-                            subtask,
-                            parallelism,
+                            (subtask, parallelism),
+                            generation,
                             after,
                             timeout,
                         )?;
@@ -181,7 +184,7 @@ impl<T: Send + 'static> KafkaWriter<T> {
                     }
                     init_transactional(
                         &config,
-                        &id,
+                        (&prefix, generation),
                         counter,
                         partitioner,
                         subtask,
