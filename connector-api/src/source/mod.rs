@@ -127,6 +127,7 @@
 //! ```
 
 mod enumerator;
+mod flatten;
 mod output;
 mod reader;
 
@@ -137,6 +138,7 @@ use std::sync::Arc;
 pub use enumerator::{
     EnumeratorContext, SplitEnumerator, SplitEnumeratorContext, SplitsAssignment,
 };
+pub use flatten::{FlattenOutput, FlattenReader, FlattenSource};
 pub use output::{
     CollectedEvent, CollectingOutput, ReaderOutput, SourceOutput, SplitOutput, SplitOutputId,
 };

@@ -1,8 +1,8 @@
 //! The kafka connector (in progress).
-#![allow(dead_code)]
 
 pub mod config;
 pub mod error;
+pub mod factory;
 mod protocol;
 pub mod sink;
 pub mod source;

@@ -138,7 +138,6 @@ pub struct KafkaSourceEnumerator {
     ctx: EnumeratorContext<KafkaPartitionSplit, DiscoveryResult>,
     discovery: Arc<Discovery>,
     interval: Option<Duration>,
-    bounded: bool,
     /// Every partition handed to a reader (or pending, or being resolved).
     known: BTreeSet<(String, i32)>,
     assigned: BTreeSet<(String, i32)>,
@@ -160,7 +159,6 @@ impl KafkaSourceEnumerator {
             ctx,
             discovery,
             interval: if bounded { None } else { interval },
-            bounded,
             known: BTreeSet::new(),
             assigned: BTreeSet::new(),
             pending: BTreeMap::new(),

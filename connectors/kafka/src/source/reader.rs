@@ -584,10 +584,6 @@ impl<T: Send + 'static> KafkaSplitReader<T> {
         })
     }
 
-    pub(crate) fn commands(&self) -> std_mpsc::Sender<Command> {
-        self.commands.clone()
-    }
-
     fn send(&self, cmd: Command) -> Result<()> {
         self.commands
             .send(cmd)

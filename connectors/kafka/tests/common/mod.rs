@@ -114,6 +114,23 @@ impl Kafka {
 
     /// Every committed record of `topic` (read_committed), per partition in offset order.
     pub fn read_committed(&self, topic: &str) -> Vec<(i32, i64, Vec<u8>)> {
+        self.read_committed_records(topic)
+            .into_iter()
+            .map(|(p, o, _, v)| (p, o, v))
+            .collect()
+    }
+
+    /// Every committed record's key and value, per partition in offset order.
+    #[allow(dead_code)] // not every test file reads keys
+    pub fn read_committed_keys(&self, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.read_committed_records(topic)
+            .into_iter()
+            .map(|(_, _, k, v)| (k, v))
+            .collect()
+    }
+
+    /// Partition, offset, key and value of every committed record.
+    fn read_committed_records(&self, topic: &str) -> Vec<(i32, i64, Vec<u8>, Vec<u8>)> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.bootstrap())
             .set("isolation.level", "read_committed")
@@ -154,6 +171,7 @@ impl Kafka {
                     out.push((
                         m.partition(),
                         m.offset(),
+                        m.key().unwrap_or_default().to_vec(),
                         m.payload().unwrap_or_default().to_vec(),
                     ));
                 }
@@ -180,7 +198,7 @@ impl Kafka {
             partitions.len(),
             "read_committed did not reach the end of every partition (an open transaction?)"
         );
-        out.sort_by_key(|(p, o, _)| (*p, *o));
+        out.sort_by_key(|(p, o, _, _)| (*p, *o));
         out
     }
 }

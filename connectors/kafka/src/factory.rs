@@ -1,0 +1,204 @@
+//! The `kafka` connector factory for pipeline files: a source and a sink of rows, with the
+//! Flink keys of [`source_options`](crate::config::source_options) and
+//! [`sink_options`](crate::config::sink_options) plus `key.fields`.
+//!
+//! The record value is the row in the pipeline's `format` (required: `json`, `csv`, `raw`,
+//! `debezium-json`, `canal-json`, ... — any registered format). The source decodes each
+//! record's value into zero or more rows (a changelog update becomes `-U` and `+U`, a
+//! tombstone becomes nothing); the rows of one record are emitted together, never split by a
+//! checkpoint. The sink encodes each row as a record value; with `key.fields` the key is the
+//! same format over just those fields (Flink's `key.fields` with the value format as key
+//! format), so records of one key go to one partition.
+
+use std::sync::LazyLock;
+
+use weir_connector_api::config::{
+    ConfigError, ConfigErrors, ConfigOption, OptionSet, ValidatedConfig,
+};
+use weir_connector_api::erased::{BoxedSink, BoxedSource};
+use weir_connector_api::error::{ConnectorError, Result};
+use weir_connector_api::factory::{
+    ConnectorFactory, ConnectorInfo, FactoryContext, SinkFactory, SourceFactory,
+};
+use weir_connector_api::format::{find_format, RowDecoder, RowEncoder};
+use weir_connector_api::row::{Row, Schema};
+use weir_connector_api::source::FlattenSource;
+
+use crate::config::{sink_options, source_options};
+use crate::sink::{KafkaRecordBuf, KafkaRecordSerializer, SerializeContext};
+use crate::source::{KafkaDeserializer, KafkaRecord};
+use crate::{KafkaSink, KafkaSource};
+
+/// `key.fields`: the fields that make the record key (sink).
+pub static KEY_FIELDS: LazyLock<ConfigOption<Vec<String>>> = LazyLock::new(|| {
+    ConfigOption::new("key.fields").optional().description(
+        "Fields that form the record key, separated by `;`, encoded with the value's format \
+         (records of one key go to one partition). No key when unset.",
+    )
+});
+
+/// The options of the `kafka` sink in pipeline files.
+pub fn row_sink_options() -> OptionSet {
+    sink_options().option(&KEY_FIELDS)
+}
+
+/// The `kafka` connector factory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KafkaFactory;
+
+/// The registered instance.
+pub static KAFKA: KafkaFactory = KafkaFactory;
+weir_connector_api::register_connector!(KAFKA);
+
+impl ConnectorFactory for KafkaFactory {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo {
+            identifier: "kafka",
+            crate_name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            description: "reads and writes Kafka topics; exactly-once with transactions",
+        }
+    }
+    fn as_source(&self) -> Option<&dyn SourceFactory> {
+        Some(self)
+    }
+    fn as_sink(&self) -> Option<&dyn SinkFactory> {
+        Some(self)
+    }
+}
+
+fn missing_format(set: &str) -> ConnectorError {
+    ConnectorError::Config(ConfigErrors::new(
+        set,
+        vec![ConfigError::conflict(
+            ["format"],
+            "Kafka records are bytes: set the row format of the values, e.g. `format = \"json\"`",
+        )],
+    ))
+}
+
+fn unknown_format(id: &str) -> ConnectorError {
+    ConnectorError::fatal(
+        "building the Kafka connector",
+        format!("format `{id}` is not linked into this program"),
+    )
+}
+
+/// Record values decoded into rows by a pipeline format.
+struct RowsDeserializer(Box<dyn RowDecoder>);
+
+impl KafkaDeserializer<Vec<Row>> for RowsDeserializer {
+    fn deserialize(&self, record: &KafkaRecord<'_>) -> std::result::Result<Vec<Row>, String> {
+        let mut rows = Vec::new();
+        if let Some(value) = record.value() {
+            self.0.decode(value, &mut rows).map_err(|e| e.to_string())?;
+        }
+        Ok(rows)
+    }
+}
+
+impl SourceFactory for KafkaFactory {
+    fn source_options(&self) -> OptionSet {
+        source_options()
+    }
+
+    fn create_source(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+    ) -> Result<BoxedSource<Row>> {
+        let (id, format_config) = ctx.format.ok_or_else(|| missing_format("kafka source"))?;
+        let format = find_format(id).ok_or_else(|| unknown_format(id))?;
+        let decoder = format.decoder(ctx.schema, format_config)?;
+        let source = KafkaSource::from_config(config, RowsDeserializer(decoder))?;
+        Ok(BoxedSource::new(FlattenSource::new(source)))
+    }
+}
+
+/// Rows encoded into record values (and keys) by a pipeline format.
+struct RowSerializer {
+    value: Box<dyn RowEncoder>,
+    /// The key's encoder and the positions of its fields.
+    key: Option<(Box<dyn RowEncoder>, Vec<usize>)>,
+}
+
+impl KafkaRecordSerializer<Row> for RowSerializer {
+    fn serialize(
+        &self,
+        row: &Row,
+        _ctx: &SerializeContext,
+        out: &mut KafkaRecordBuf,
+    ) -> std::result::Result<(), String> {
+        self.value
+            .encode(row, out.value_mut())
+            .map_err(|e| e.to_string())?;
+        if let Some((encoder, fields)) = &self.key {
+            let projected = Row::with_kind(
+                row.kind,
+                fields
+                    .iter()
+                    .filter_map(|&i| row.get(i).cloned())
+                    .collect(),
+            );
+            encoder
+                .encode(&projected, out.key_mut())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+impl SinkFactory for KafkaFactory {
+    fn sink_options(&self) -> OptionSet {
+        row_sink_options()
+    }
+
+    fn create_sink(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+    ) -> Result<BoxedSink<Row>> {
+        let (id, format_config) = ctx.format.ok_or_else(|| missing_format("kafka sink"))?;
+        let format = find_format(id).ok_or_else(|| unknown_format(id))?;
+        let value = format.encoder(ctx.schema, format_config)?;
+        let key = match config.get_optional(&KEY_FIELDS) {
+            None => None,
+            Some(names) => {
+                let mut positions = Vec::new();
+                let mut unknown = Vec::new();
+                for name in &names {
+                    match ctx.schema.index_of(name) {
+                        Some(i) => positions.push(i),
+                        None => unknown.push(ConfigError::conflict(
+                            ["key.fields"],
+                            format!(
+                                "`{name}` is not a field of the sink's input (fields: {})",
+                                ctx.schema
+                                    .fields
+                                    .iter()
+                                    .map(|f| f.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )),
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Err(ConnectorError::Config(ConfigErrors::new(
+                        "kafka sink",
+                        unknown,
+                    )));
+                }
+                let schema = Schema::new(
+                    positions
+                        .iter()
+                        .filter_map(|&i| ctx.schema.fields.get(i).cloned())
+                        .collect(),
+                );
+                Some((format.encoder(&schema, format_config)?, positions))
+            }
+        };
+        let sink = KafkaSink::from_config(config, RowSerializer { value, key })?;
+        Ok(BoxedSink::new(sink))
+    }
+}
