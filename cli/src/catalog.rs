@@ -15,10 +15,14 @@ use crate::Exit;
 pub fn link() {
     use weir_connector_blackhole as _;
     use weir_connector_datagen as _;
+    use weir_connector_files as _;
+    use weir_connector_kafka as _;
     weir_formats::link();
     std::hint::black_box((
         &weir_connector_datagen::factory::DATAGEN,
         &weir_connector_blackhole::factory::BLACKHOLE,
+        &weir_connector_files::factory::FILES,
+        &weir_connector_kafka::factory::KAFKA,
     ));
 }
 

@@ -14,16 +14,31 @@ fn connectors_are_listed_with_versions_and_api_lines() {
     let (code, out, _) = run(weir().arg("connectors"));
     assert_eq!(code, 0);
     let lines: Vec<&str> = out.lines().collect();
+    // Column widths follow the longest cell, so compare with the padding squeezed.
+    let squeezed: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            l.split("  ")
+                .filter(|c| !c.is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect();
     assert_eq!(
-        lines[0],
-        "CONNECTOR  KIND    CRATE                     VERSION    API  DESCRIPTION"
+        squeezed[0],
+        "CONNECTOR | KIND | CRATE | VERSION | API | DESCRIPTION"
     );
-    assert!(lines.contains(
-        &"datagen    source  weir-connector-datagen    1.0.0-1.0  1.0  generates rows: sequences and seeded random values per field"
-    ));
-    assert!(lines.contains(
-        &"blackhole  sink    weir-connector-blackhole  1.0.0-1.0  1.0  discards every row and counts it"
-    ));
+    for row in [
+        "datagen | source | weir-connector-datagen | 1.0.0-1.0 | 1.0 | generates rows: sequences and \
+         seeded random values per field",
+        "blackhole | sink | weir-connector-blackhole | 1.0.0-1.0 | 1.0 | discards every row and \
+         counts it",
+        "files | source, sink | weir-connector-files | 1.0.0-1.0 | 1.0 | local files: Parquet, ORC, \
+         CSV, JSON lines, text; exactly-once part files with compaction",
+    ] {
+        assert!(squeezed.iter().any(|l| l == row), "{row} missing from:\n{out}");
+    }
     for format in ["json", "csv", "raw", "debezium-json", "canal-json"] {
         assert!(
             lines.iter().any(|l| l.starts_with(&format!("{format} "))),
@@ -46,6 +61,29 @@ fn a_connectors_options_table_comes_from_its_option_set() {
         out.contains("| `field-delimiter` | String | `,` | no |"),
         "{out}"
     );
+    let (code, out, _) = run(weir().args(["connectors", "files"]));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("# files (source, sink)\n"), "{out}");
+    let (source, sink) = out.split_once("## Sink options").unwrap();
+    assert!(
+        source.contains("## Source options\n\n| Key | Type | Default | Required | Description |")
+    );
+    assert!(
+        source.contains("| `source.monitor-interval` | Duration | (none) | no |"),
+        "{out}"
+    );
+    for row in [
+        "| `path` | String | (none) | yes |",
+        "| `format` | Enum | (none) | no | The file format: `parquet` and `orc`",
+        "Possible values: `json`, `csv`, `parquet`, `orc`, `text`.",
+        "| `codec` | Enum | `snappy` | no |",
+        "| `sink.rolling-policy.file-size` | MemorySize | `128 mb` | no |",
+        "| `bucket.assigner` | Enum | `date-time` | no |",
+        "| `compaction.enabled` | bool | `false` | no |",
+        "| `compaction.file-size` | MemorySize | (none) | no |",
+    ] {
+        assert!(sink.contains(row), "{row} missing from:\n{sink}");
+    }
     let (code, out, err) = run(weir().args(["connectors", "datagne"]));
     assert_eq!((code, out.as_str()), (2, ""));
     assert_eq!(

@@ -1,5 +1,6 @@
-//! `weir run` through the real binary: the quickstart pipeline's output checked row by row,
-//! Ctrl-C → savepoint → resume, progress lines, the Prometheus endpoint, the summary.
+//! `weir run` through the real binary: the quickstart jobs' output checked row by row (Parquet
+//! files with compaction, and the blackhole job printing), Ctrl-C → savepoint → resume,
+//! progress lines, the Prometheus endpoint, the summary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,6 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -21,27 +23,9 @@ fn row_text(line: &str) -> &str {
     line.split_once("> ").map_or(line, |(_, rest)| rest)
 }
 
-#[test]
-fn the_quickstart_pipeline_output_is_checked_row_by_row() {
-    let tmp = tempfile::tempdir().unwrap();
-    let quickstart = fs::read_to_string(repo().join("examples/quickstart.toml")).unwrap();
-    // The same job, smaller, printing instead of discarding, checkpointing into the temp dir.
-    let rows = 3_000;
-    let text = quickstart
-        .replace(
-            "number-of-rows = 50_000_000",
-            &format!("number-of-rows = {rows}"),
-        )
-        .replace("connector = \"blackhole\"", "connector = \"print\"")
-        .replace("\"./out/checkpoints\"", "\"chk\"");
-    assert_ne!(text, quickstart);
-    fs::write(tmp.path().join("quickstart.toml"), &text).unwrap();
-    let (code, out, err) = run(weir()
-        .args(["run", "quickstart.toml", "--progress", "quiet"])
-        .current_dir(tmp.path()));
-    assert_eq!(code, 0, "{err}");
-
-    // What the quickstart's generators and transform must produce.
+/// The rows the quickstart's generators and transform produce from the first `rows` orders:
+/// `[id, customer, amount, at]`, in id order.
+fn quickstart_expected(rows: u64) -> Vec<Row> {
     let schema = Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("customer", DataType::String, false),
@@ -65,36 +49,204 @@ fn the_quickstart_pipeline_output_is_checked_row_by_row() {
     let mut errors = Vec::new();
     let generator = RowGenerator::new(&schema, &options, 42, &mut errors);
     assert!(errors.is_empty());
-    let mut expected: Vec<String> = (0..rows)
+    let expected: Vec<Row> = (0..rows)
         .map(|n| generator.row(n))
         .filter(|r| matches!(&r.values[2], Value::String(s) if s == "paid" || s == "shipped"))
         .map(|r| {
-            render(&Row::insert(vec![
+            Row::insert(vec![
                 r.values[0].clone(),
                 r.values[1].clone(),
                 r.values[3].clone(),
                 r.values[4].clone(),
-            ]))
+            ])
         })
         .collect();
-    let mut actual: Vec<String> = out.lines().map(|l| row_text(l).to_owned()).collect();
-    expected.sort();
-    actual.sort();
     assert!(
         expected.len() > rows as usize / 3,
         "the filter keeps about half"
     );
+    expected
+}
+
+#[test]
+fn the_blackhole_quickstart_pipeline_output_is_checked_row_by_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let quickstart = fs::read_to_string(repo().join("examples/quickstart-blackhole.toml")).unwrap();
+    // The same job, smaller, printing instead of discarding, checkpointing into the temp dir.
+    let rows = 3_000;
+    let text = quickstart
+        .replace(
+            "number-of-rows = 50_000_000",
+            &format!("number-of-rows = {rows}"),
+        )
+        .replace("connector = \"blackhole\"", "connector = \"print\"")
+        .replace("\"./out/checkpoints\"", "\"chk\"");
+    assert_ne!(text, quickstart);
+    fs::write(tmp.path().join("quickstart.toml"), &text).unwrap();
+    let (code, out, err) = run(weir()
+        .args(["run", "quickstart.toml", "--progress", "quiet"])
+        .current_dir(tmp.path()));
+    assert_eq!(code, 0, "{err}");
+
+    let mut expected: Vec<String> = quickstart_expected(rows).iter().map(render).collect();
+    let mut actual: Vec<String> = out.lines().map(|l| row_text(l).to_owned()).collect();
+    expected.sort();
+    actual.sort();
     assert_eq!(actual.len(), expected.len(), "every row exactly once");
     for (a, e) in actual.iter().zip(&expected) {
         assert_eq!(a, e);
     }
-    assert!(err.contains("weir: job `quickstart` finished in"), "{err}");
+    assert!(
+        err.contains("weir: job `quickstart-blackhole` finished in"),
+        "{err}"
+    );
     assert!(err.contains(&format!("  records in   {rows} (")), "{err}");
     assert!(
         err.contains(&format!("  records out  {}\n", expected.len())),
         "{err}"
     );
     assert!(err.contains("  attempts     1\n"), "{err}");
+    assert!(tmp.path().join("chk").is_dir(), "checkpoints were written");
+}
+
+/// Every file under `dir`, relative to it, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The rows of a Parquet file of the quickstart's output, read with the `parquet` crate.
+fn read_quickstart_parquet(path: &Path) -> Vec<Row> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap()).unwrap();
+    let fields: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("{} {} {}", f.name(), f.data_type(), f.is_nullable()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "id Int64 false",
+            "customer Utf8 false",
+            "amount Float64 false",
+            "at Timestamp(ms, \"UTC\") false",
+        ],
+        "{}",
+        path.display()
+    );
+    let mut rows = Vec::new();
+    for batch in builder.build().unwrap() {
+        let batch = batch.unwrap();
+        let id = batch.column(0).as_primitive::<Int64Type>();
+        let customer = batch.column(1).as_string::<i32>();
+        let amount = batch.column(2).as_primitive::<Float64Type>();
+        let at = batch.column(3).as_primitive::<TimestampMillisecondType>();
+        for i in 0..batch.num_rows() {
+            rows.push(Row::insert(vec![
+                Value::Int64(id.value(i)),
+                Value::String(customer.value(i).to_owned()),
+                Value::Float64(amount.value(i)),
+                Value::TimestampMillis(at.value(i)),
+            ]));
+        }
+    }
+    rows
+}
+
+#[test]
+fn the_quickstart_job_writes_compacted_parquet_checked_row_by_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let quickstart = fs::read_to_string(repo().join("examples/quickstart.toml")).unwrap();
+    // The same job, smaller and paced so that several checkpoints complete, into the temp dir.
+    let rows = 30_000;
+    let mut text = quickstart.clone();
+    for (from, to) in [
+        (
+            "number-of-rows = 10_000_000".to_owned(),
+            format!("number-of-rows = {rows}\nrows-per-second = 20_000"),
+        ),
+        (
+            "interval = \"1s\"".to_owned(),
+            "interval = \"200ms\"".to_owned(),
+        ),
+        ("\"./out/checkpoints\"".to_owned(), "\"chk\"".to_owned()),
+        ("\"./out/orders\"".to_owned(), "\"orders\"".to_owned()),
+    ] {
+        assert!(text.contains(&from), "the quickstart has {from}");
+        text = text.replace(&from, &to);
+    }
+    fs::write(tmp.path().join("quickstart.toml"), &text).unwrap();
+    let (code, _, err) = run(weir()
+        .args(["run", "quickstart.toml", "--progress", "quiet"])
+        .current_dir(tmp.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("weir: job `quickstart` finished in"), "{err}");
+    let expected = quickstart_expected(rows);
+    assert!(err.contains(&format!("  records in   {rows} (")), "{err}");
+    assert!(
+        err.contains(&format!("  records out  {}\n", expected.len())),
+        "{err}"
+    );
+    let checkpoints: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("  checkpoints  "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no checkpoint count in:\n{err}"));
+
+    // No hidden or in-progress file is left; one bucket per day of event time; every part file
+    // of the writers (two per checkpoint, without compaction) became one compacted file, since
+    // the data stays below `compaction.file-size`.
+    let files = files_under(&tmp.path().join("orders"));
+    assert!(!files.is_empty(), "no output");
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("compacted-part-") && name.ends_with(".parquet"),
+            "{files:?}"
+        );
+    }
+    let buckets: BTreeSet<&Path> = files.iter().filter_map(|f| f.parent()).collect();
+    assert_eq!(
+        buckets.into_iter().collect::<Vec<_>>(),
+        [Path::new("2024-01-01")]
+    );
+    assert!(
+        checkpoints >= 3,
+        "several checkpoints, so that there were small files to compact: {err}"
+    );
+    assert_eq!(files.len(), 1, "{files:?} after {checkpoints} checkpoints");
+
+    // Row by row: every order exactly once, with the generated values.
+    let mut actual: Vec<Row> = files
+        .iter()
+        .flat_map(|f| read_quickstart_parquet(&tmp.path().join("orders").join(f)))
+        .collect();
+    actual.sort_by_key(|r| match r.values[0] {
+        Value::Int64(id) => id,
+        _ => i64::MIN,
+    });
+    assert_eq!(actual.len(), expected.len(), "every row exactly once");
+    for (a, e) in actual.iter().zip(&expected) {
+        assert_eq!(a, e);
+    }
     assert!(tmp.path().join("chk").is_dir(), "checkpoints were written");
 }
 

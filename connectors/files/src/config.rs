@@ -1,6 +1,7 @@
 //! Typed options of the file source and sink, for pipeline files and `from_config`
-//! constructors. The README's tables are generated from [`sink_options`] and
-//! [`source_options`] (a test keeps them in sync).
+//! constructors. The README's tables are generated from the pipeline factory's sets,
+//! [`crate::factory::row_sink_options`] and [`crate::factory::row_source_options`] (these sets
+//! plus an optional `format` and `bucket.time-field`; a test keeps them in sync).
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -31,11 +32,13 @@ use weir_connector_api::config::{
 use weir_connector_api::error::{ConnectorError, Result};
 
 use crate::format::arrow::SerdeRecords;
+use crate::format::row::SerdeTextFormat;
 use crate::sink::bucket::{BasePathBucketAssigner, DateTimeBucketAssigner, TimeSource};
 use crate::sink::compaction::{FileCompactStrategy, FileCompactor};
 use crate::sink::rolling::RollingPolicy;
 use crate::{
-    Codec, CsvFormat, FileSink, FileSource, FileSystem, JsonLinesFormat, OrcFormat, ParquetFormat,
+    Codec, CsvFormat, FileSink, FileSinkBuilder, FileSource, FileSourceBuilder, FileSystem,
+    JsonLinesFormat, OrcFormat, ParquetFormat,
 };
 
 /// A file format, as pipeline files name it.
@@ -49,6 +52,9 @@ pub enum FileFormatKind {
     Parquet,
     /// Apache ORC.
     Orc,
+    /// Text lines: one string per line (records whose serde form is a string; pipeline rows
+    /// of one string or bytes field).
+    Text,
 }
 
 weir_connector_api::config_enum!(FileFormatKind {
@@ -56,6 +62,7 @@ weir_connector_api::config_enum!(FileFormatKind {
     "csv" => Csv,
     "parquet" => Parquet,
     "orc" => Orc,
+    "text" => Text,
 });
 
 /// How records are assigned to buckets.
@@ -547,11 +554,38 @@ impl FileSourceOptions {
     }
 }
 
+impl<T: Send + 'static> FileSinkBuilder<T> {
+    /// Applies the format-independent settings of `o` (part names, rolling, buckets,
+    /// compaction); the format was chosen when the builder was made.
+    pub fn with_options(mut self, o: &FileSinkOptions) -> Self {
+        self = self
+            .prefix(o.prefix.clone())
+            .suffix(o.suffix.clone())
+            .rolling_policy(o.rolling);
+        self = match o.assigner {
+            BucketAssignerKind::BasePath => self.bucket_assigner(BasePathBucketAssigner),
+            BucketAssignerKind::DateTime => self.bucket_assigner(
+                DateTimeBucketAssigner::new(&o.bucket_format).time_source(o.bucket_time),
+            ),
+        };
+        if let Some(c) = &o.compaction {
+            let compactor = match c.compactor {
+                CompactorKind::Concat => FileCompactor::Concat,
+                CompactorKind::RecordWise => FileCompactor::RecordWise,
+            };
+            self = self.enable_compaction(c.strategy, compactor);
+        } else if o.keep_compaction_stages {
+            self = self.disable_compaction();
+        }
+        self
+    }
+}
+
 impl<T: Serialize + DeserializeOwned + Send + 'static> FileSink<T> {
     /// A sink of serde records from options (see [`sink_options`]) on `fs`.
     pub fn from_options(fs: Arc<dyn FileSystem>, o: &FileSinkOptions) -> Result<FileSink<T>> {
         let f = &o.format_options;
-        let mut b = match o.format {
+        let b = match o.format {
             FileFormatKind::Json => FileSink::row(fs, o.path.clone(), JsonLinesFormat::<T>::new()),
             FileFormatKind::Csv => FileSink::row(
                 fs,
@@ -560,6 +594,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> FileSink<T> {
                     .delimiter(f.csv_delimiter)
                     .headers(f.csv_header),
             ),
+            FileFormatKind::Text => FileSink::row(fs, o.path.clone(), SerdeTextFormat::<T>::new()),
             FileFormatKind::Parquet => FileSink::bulk(
                 fs,
                 o.path.clone(),
@@ -575,26 +610,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> FileSink<T> {
                     .stripe_bytes(f.stripe_size.bytes() as usize),
             ),
         };
-        b = b
-            .prefix(o.prefix.clone())
-            .suffix(o.suffix.clone())
-            .rolling_policy(o.rolling);
-        b = match o.assigner {
-            BucketAssignerKind::BasePath => b.bucket_assigner(BasePathBucketAssigner),
-            BucketAssignerKind::DateTime => b.bucket_assigner(
-                DateTimeBucketAssigner::new(&o.bucket_format).time_source(o.bucket_time),
-            ),
-        };
-        if let Some(c) = &o.compaction {
-            let compactor = match c.compactor {
-                CompactorKind::Concat => FileCompactor::Concat,
-                CompactorKind::RecordWise => FileCompactor::RecordWise,
-            };
-            b = b.enable_compaction(c.strategy, compactor);
-        } else if o.keep_compaction_stages {
-            b = b.disable_compaction();
-        }
-        b.build()
+        b.with_options(o).build()
     }
 
     /// A sink from raw options (validated against [`sink_options`]) on `fs`.
@@ -607,12 +623,36 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> FileSink<T> {
     }
 }
 
+impl<T: Send + 'static> FileSourceBuilder<T> {
+    /// Applies the format-independent settings of `o` (globs, splitting, ordering, batch
+    /// size, continuous monitoring); the format was chosen when the builder was made.
+    pub fn with_options(mut self, o: &FileSourceOptions) -> Result<Self> {
+        for g in &o.include {
+            self = self.include(g)?;
+        }
+        for g in &o.exclude {
+            self = self.exclude(g)?;
+        }
+        self = self
+            .split_row_groups(o.split_row_groups)
+            .ordered_per_directory(o.ordered)
+            .batch_size(o.batch_size);
+        if let Some(i) = o.monitor_interval {
+            self = self.monitor_continuously(i);
+        }
+        if let Some(r) = o.retention {
+            self = self.retention(r);
+        }
+        Ok(self)
+    }
+}
+
 impl<T: Serialize + DeserializeOwned + Send + 'static> FileSource<T> {
     /// A source of serde records from options (see [`source_options`]) on `fs`.
     pub fn from_options(fs: Arc<dyn FileSystem>, o: &FileSourceOptions) -> Result<FileSource<T>> {
         let f = &o.format_options;
         let paths = o.paths.clone();
-        let mut b = match f.format {
+        let b = match f.format {
             FileFormatKind::Json => FileSource::row(fs, paths, JsonLinesFormat::<T>::new()),
             FileFormatKind::Csv => FileSource::row(
                 fs,
@@ -621,26 +661,11 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> FileSource<T> {
                     .delimiter(f.csv_delimiter)
                     .headers(f.csv_header),
             ),
+            FileFormatKind::Text => FileSource::row(fs, paths, SerdeTextFormat::<T>::new()),
             FileFormatKind::Parquet => FileSource::parquet(fs, paths, SerdeRecords::<T>::traced()?),
             FileFormatKind::Orc => FileSource::orc(fs, paths, SerdeRecords::<T>::traced()?),
         };
-        for g in &o.include {
-            b = b.include(g)?;
-        }
-        for g in &o.exclude {
-            b = b.exclude(g)?;
-        }
-        b = b
-            .split_row_groups(o.split_row_groups)
-            .ordered_per_directory(o.ordered)
-            .batch_size(o.batch_size);
-        if let Some(i) = o.monitor_interval {
-            b = b.monitor_continuously(i);
-        }
-        if let Some(r) = o.retention {
-            b = b.retention(r);
-        }
-        b.build()
+        b.with_options(o)?.build()
     }
 
     /// A source from raw options (validated against [`source_options`]) on `fs`.

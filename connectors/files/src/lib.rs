@@ -19,8 +19,12 @@
 //!   trigger through the sink's pre-commit topology.
 //! - **Options** ([`config`]): typed options for pipeline files, with `from_config`
 //!   constructors; the README's table is generated from them.
+//! - **Pipeline files** ([`factory`]): the `files` connector of `weir run`, a source and a sink
+//!   of pipeline rows (Parquet and ORC through Arrow, CSV, JSON lines, text, or any registered
+//!   row format) on the local disk.
 
 pub mod config;
+pub mod factory;
 pub mod format;
 pub mod fs;
 pub mod sink;

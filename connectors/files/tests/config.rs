@@ -1,4 +1,5 @@
-//! Options: validation, constructors, and the README tables generated from the option sets.
+//! Options: validation, constructors, and the README tables generated from the option sets of
+//! the pipeline factory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -6,9 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weir_connector_api::source::{Boundedness, Source};
-use weir_connector_files::config::{
-    sink_options, source_options, FileFormatKind, FileSinkOptions, FileSourceOptions,
-};
+use weir_connector_files::config::{FileFormatKind, FileSinkOptions, FileSourceOptions};
+use weir_connector_files::factory::{row_sink_options, row_source_options};
 use weir_connector_files::{FileSink, FileSource, LocalFileSystem};
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -105,9 +105,10 @@ fn readme_contains_exactly_the_generated_options_tables() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
     let mut readme = std::fs::read_to_string(path).unwrap();
     let mut stale = Vec::new();
+    // The tables of the pipeline factory: what `weir connectors files` prints.
     for (name, table) in [
-        ("sink-options", sink_options().to_markdown()),
-        ("source-options", source_options().to_markdown()),
+        ("sink-options", row_sink_options().to_markdown()),
+        ("source-options", row_source_options().to_markdown()),
     ] {
         if let Some(updated) = check_table(&readme, name, &table) {
             stale.push(name);

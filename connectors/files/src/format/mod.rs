@@ -10,6 +10,7 @@ pub mod arrow;
 pub mod orc;
 pub mod parquet;
 pub mod row;
+pub mod rows;
 
 use std::sync::Arc;
 
@@ -41,7 +42,9 @@ pub trait RowEncoder<T>: Send {
 /// What a [`RowDecoder`] found at the start of a buffer.
 #[derive(Debug)]
 pub enum Decoded<T> {
-    /// A record that used `usize` bytes.
+    /// A record that used `usize` bytes. `0` when more records of the same message follow:
+    /// the decoder returns them from its own state on the next calls, the last one with the
+    /// bytes the message used (so a position can count the records emitted at an offset).
     Record(T, usize),
     /// Bytes that hold no record (an empty line, a header), to skip.
     Skip(usize),

@@ -290,7 +290,7 @@ fn recode_rows<T: 'static>(format: &dyn RowFormat<T>, inputs: &[bytes::Bytes]) -
             match decoder.decode(rest, true)? {
                 Decoded::Record(r, n) => {
                     encoder.encode(&r, &mut out)?;
-                    at += n.max(1);
+                    at += n; // 0: more records of the same message follow
                 }
                 Decoded::Skip(n) => at += n.max(1),
                 Decoded::NeedMore => break,

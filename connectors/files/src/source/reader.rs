@@ -35,6 +35,11 @@ enum Open<T> {
         /// The file offset of `buf[0]`.
         buf_offset: u64,
         eof: bool,
+        /// Records decoded at the current offset without consuming bytes (the first rows of a
+        /// message that decodes into several), so the position can say how many to skip.
+        at_offset: u64,
+        /// Records at the restored offset emitted before the restore: decoded and dropped.
+        skip: u64,
     },
     Parquet {
         stream: Box<ParquetRecordBatchStream<FsParquetReader>>,
@@ -87,6 +92,8 @@ impl<T: Send + 'static> FileSplitReader<T> {
                 buf: Vec::new(),
                 buf_offset: split.position.offset,
                 eof: false,
+                at_offset: 0,
+                skip: split.position.records,
             },
             SourceFormat::Bulk {
                 kind: BulkKind::Parquet,
@@ -163,6 +170,8 @@ impl<T: Send + 'static> FileSplitReader<T> {
                 buf,
                 buf_offset,
                 eof,
+                at_offset,
+                skip,
             } => {
                 let mut at = 0;
                 loop {
@@ -172,11 +181,18 @@ impl<T: Send + 'static> FileSplitReader<T> {
                     match decoder.decode(buf.get(at..).unwrap_or_default(), *eof)? {
                         Decoded::Record(record, used) => {
                             at += used;
+                            // For row formats, `records` counts the records already emitted
+                            // at `offset` (more records of one message follow).
+                            *at_offset = if used == 0 { *at_offset + 1 } else { 0 };
+                            if *skip > 0 {
+                                *skip -= 1;
+                                continue;
+                            }
                             self.out.push((
                                 record,
                                 FilePosition {
                                     offset: *buf_offset + at as u64,
-                                    records: 0,
+                                    records: *at_offset,
                                 },
                             ));
                         }
@@ -410,5 +426,107 @@ impl<T: Send + 'static> SourceReader for FileSourceReader<T> {
 
     async fn close(&mut self) -> Result<()> {
         self.base.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use weir_connector_api::base::reader::RecordsWithSplitIds;
+    use weir_connector_api::row::{Row, Value};
+
+    use super::*;
+    use crate::format::rows::{Framing, MessageRows};
+    use crate::LocalFileSystem;
+
+    /// A row format whose messages hold several rows separated by `|`.
+    struct Pipes;
+
+    impl weir_connector_api::format::RowDecoder for Pipes {
+        fn decode(&self, bytes: &[u8], out: &mut Vec<Row>) -> Result<()> {
+            for part in bytes.split(|b| *b == b'|') {
+                let text = String::from_utf8_lossy(part).into_owned();
+                out.push(Row::insert(vec![Value::String(text)]));
+            }
+            Ok(())
+        }
+    }
+
+    impl weir_connector_api::format::RowEncoder for Pipes {
+        fn encode(&self, _row: &Row, _out: &mut Vec<u8>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn read(path: &str, len: u64, position: FilePosition) -> Vec<(String, FilePosition)> {
+        let format = MessageRows::new("pipes", Box::new(Pipes), Box::new(Pipes), Framing::Lines);
+        let mut reader = FileSplitReader::new(
+            Arc::new(LocalFileSystem::new()),
+            SourceFormat::Row(Arc::new(format)),
+        );
+        let mut split = FileSourceSplit::file(path, len, 0);
+        split.position = position;
+        reader
+            .handle_splits_change(SplitsChange::Add(vec![split]))
+            .unwrap();
+        let mut out = Vec::new();
+        loop {
+            let mut batch = reader.fetch().await.unwrap();
+            let mut done = !batch.finished_splits().is_empty();
+            while batch.next_split().is_some() {
+                while let Some((row, position)) = batch.next_record_from_split() {
+                    let Some(Value::String(s)) = row.values.first().cloned() else {
+                        panic!("a string row");
+                    };
+                    out.push((s, position));
+                }
+            }
+            done |= reader.queue.is_empty();
+            if done {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_of_several_rows_resume_at_the_next_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.txt");
+        std::fs::write(&path, "a|b\nc\n\nd|e|f\ng").unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        let len = std::fs::metadata(&path).unwrap().len();
+        let all = read(&path, len, FilePosition::default()).await;
+        let names: Vec<&str> = all.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "d", "e", "f", "g"]);
+        // The first rows of a message keep the message's offset and count what was emitted.
+        assert_eq!(
+            all[0].1,
+            FilePosition {
+                offset: 0,
+                records: 1
+            }
+        );
+        assert_eq!(
+            all[1].1,
+            FilePosition {
+                offset: 4,
+                records: 0
+            }
+        );
+        assert_eq!(
+            all[4].1,
+            FilePosition {
+                offset: 7,
+                records: 2
+            }
+        );
+        // Resuming from any position reads exactly the rows after it.
+        for (i, (_, position)) in all.iter().enumerate() {
+            let rest = read(&path, len, *position).await;
+            let names: Vec<&str> = rest.iter().map(|(s, _)| s.as_str()).collect();
+            let expected: Vec<&str> = all[i + 1..].iter().map(|(s, _)| s.as_str()).collect();
+            assert_eq!(names, expected, "resuming after row {i} at {position:?}");
+        }
     }
 }

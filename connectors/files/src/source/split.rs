@@ -8,7 +8,8 @@ use weir_connector_api::state::{StateError, StateReader, StateWriter, VersionedS
 pub struct FilePosition {
     /// Row formats: the byte offset of the next record. Bulk formats: unused (0).
     pub offset: u64,
-    /// Bulk formats: the rows of the split already emitted. Row formats: unused (0).
+    /// Bulk formats: the rows of the split already emitted. Row formats: the records already
+    /// emitted of the message at `offset` (one that decodes into several records), usually 0.
     pub records: u64,
 }
 

@@ -1,0 +1,560 @@
+//! The `files` connector factory for pipeline files: a bounded or continuous file source and an
+//! exactly-once file sink of pipeline rows on the local disk, with the options of [`crate::config`]
+//! (see the README's "Pipeline files" section for the table, generated from
+//! [`row_sink_options`] and [`row_source_options`]).
+//!
+//! Formats (`format` in the options):
+//!
+//! | `format` | rows in files |
+//! |---|---|
+//! | `parquet`, `orc` | columns through Arrow ([`RowBatches`]: int64, float64, boolean, string, binary, timestamp in ms UTC); `codec`, `parquet.row-group-rows`, `orc.stripe-size` |
+//! | `csv` | the registered `csv` row format, one record per line, with a header line unless `csv.header = false`; `csv.delimiter` |
+//! | `json` | the registered `json` row format, one object per line |
+//! | `text` | one string (or bytes) field per line |
+//!
+//! Instead of `options.format`, the pipeline's own `format = ...` (any registered row format
+//! with its options, e.g. `{ type = "debezium-json" }` or `"raw"`) writes and reads one message
+//! per line. The registered formats come from `weir-formats`, which the `weir` binary links.
+//!
+//! Date-time buckets by event time read the time from a row field (`bucket.time-field`): sinks
+//! get no record timestamps from the runtime.
+//!
+//! Paths are local: absolute, relative to the working directory, or `file://` URLs. `s3://`
+//! paths are refused with an error: the S3 filesystem is in `weir-connector-s3`, which depends
+//! on this crate, so this factory cannot reach it.
+//!
+//! The factory only builds objects: it neither touches the disk nor checks that paths exist.
+
+use std::sync::{Arc, LazyLock};
+
+use weir_connector_api::config::{
+    non_empty, ConfigEnum, ConfigError, ConfigErrors, ConfigOption, OptionSet, ValidatedConfig,
+};
+use weir_connector_api::erased::{BoxedSink, BoxedSource};
+use weir_connector_api::error::{ConnectorError, Result};
+use weir_connector_api::factory::{
+    ConnectorFactory, ConnectorInfo, FactoryContext, SinkFactory, SourceFactory,
+};
+use weir_connector_api::format::{find_format, FormatFactory};
+use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
+
+use crate::config::{
+    sink_options, source_options, BucketAssignerKind, CompactorKind, FileFormatKind,
+    FileSinkOptions, FileSourceOptions, FormatOptions, BUCKET_ASSIGNER, BUCKET_TIME,
+    COMPACTION_COMPACTOR, CSV_HEADER, EXCLUDE, INCLUDE, PATH, PATHS,
+};
+use crate::format::rows::{Framing, MessageRows, RowBatches, TextRows};
+use crate::sink::bucket::{BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource};
+use crate::{FileSink, FileSource, FileSystem, LocalFileSystem, OrcFormat, ParquetFormat};
+
+/// The name of the sink's option set (in error headers).
+pub const SINK_SET_NAME: &str = "file sink";
+/// The name of the source's option set (in error headers).
+pub const SOURCE_SET_NAME: &str = "file source";
+
+/// `format` for pipeline files: optional, because the pipeline's own `format` may name a row
+/// format instead.
+pub static FORMAT: LazyLock<ConfigOption<FileFormatKind>> = LazyLock::new(|| {
+    ConfigOption::new("format").optional().description(
+        "The file format: `parquet` and `orc` (columns through Arrow), `csv` (with a header \
+         line unless `csv.header = false`) and `json` (the pipeline formats of the same name, \
+         one row per line), `text` (one string or bytes field per line). Leave it out to use \
+         the pipeline's own `format` (any row format, one message per line).",
+    )
+});
+
+/// `bucket.time-field`: the row field whose time names date-time buckets.
+pub static BUCKET_TIME_FIELD: LazyLock<ConfigOption<String>> = LazyLock::new(|| {
+    ConfigOption::new("bucket.time-field")
+        .optional()
+        .description(
+            "Date-time buckets by event time: the `timestamp` (or `int64`, epoch milliseconds) \
+             field of the rows whose value names the bucket (a null value uses processing time). \
+             Pipeline sinks get the event time from this field only, so `bucket.time-source = \
+             \"event-time\"` needs it.",
+        )
+        .validator(non_empty())
+});
+
+/// The options of the `files` sink in pipeline files: [`crate::config::sink_options`] with
+/// [`FORMAT`] and [`BUCKET_TIME_FIELD`].
+pub fn row_sink_options() -> OptionSet {
+    sink_options().option(&FORMAT).option(&BUCKET_TIME_FIELD)
+}
+
+/// The options of the `files` source in pipeline files: [`crate::config::source_options`] with
+/// [`FORMAT`].
+pub fn row_source_options() -> OptionSet {
+    source_options().option(&FORMAT)
+}
+
+/// The `files` connector factory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FilesFactory;
+
+/// The registered instance.
+pub static FILES: FilesFactory = FilesFactory;
+weir_connector_api::register_connector!(FILES);
+
+impl ConnectorFactory for FilesFactory {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo {
+            identifier: "files",
+            crate_name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            description: "local files: Parquet, ORC, CSV, JSON lines, text; exactly-once part \
+                          files with compaction",
+        }
+    }
+    fn as_source(&self) -> Option<&dyn SourceFactory> {
+        Some(self)
+    }
+    fn as_sink(&self) -> Option<&dyn SinkFactory> {
+        Some(self)
+    }
+}
+
+/// What the S3 scheme needs, said once.
+const S3_MISSING: &str = "`s3://` paths need the S3 filesystem of `weir-connector-s3`, which the \
+     `files` connector cannot use (weir-connector-s3 depends on weir-connector-files); use a \
+     local path, or `S3Options::filesystem` with `FileSink`/`FileSource` from Rust";
+
+/// A local path from a `path` value: `file://` URLs are accepted; other schemes are errors.
+/// Relative paths are resolved against the working directory, so state holds absolute paths.
+fn local_path(key: &str, raw: &str, errors: &mut Vec<ConfigError>) -> Option<String> {
+    let trimmed = raw.trim();
+    let reject = |reason: &str| ConfigError::Rejected {
+        key: key.to_owned(),
+        value: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let path = match trimmed.split_once("://") {
+        Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+            "file" => rest,
+            "s3" | "s3a" | "s3n" => {
+                errors.push(reject(S3_MISSING));
+                return None;
+            }
+            other => {
+                errors.push(reject(&format!(
+                    "the `{other}` filesystem is not supported: the `files` connector reads and \
+                     writes local paths (or `file://` URLs)"
+                )));
+                return None;
+            }
+        },
+        None => trimmed,
+    };
+    if path.is_empty() {
+        errors.push(reject("must not be empty"));
+        return None;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.into());
+    let Some(text) = absolute.to_str() else {
+        errors.push(reject("must be valid UTF-8"));
+        return None;
+    };
+    let text = text.trim_end_matches('/');
+    Some(if text.is_empty() { "/" } else { text }.to_owned())
+}
+
+/// The resolved format of a sink or source of rows.
+enum RowsFormat {
+    Parquet,
+    Orc,
+    Text(TextRows),
+    Messages(MessageRows),
+}
+
+fn format_conflict(reason: impl Into<String>) -> ConfigError {
+    ConfigError::conflict(["format"], reason)
+}
+
+/// The errors of a format factory, reported on `format`.
+fn format_errors(id: &str, error: ConnectorError, errors: &mut Vec<ConfigError>) {
+    match error {
+        ConnectorError::Config(found) => {
+            for e in found.into_errors() {
+                errors.push(match e {
+                    ConfigError::Conflict { reason, .. } => format_conflict(reason),
+                    other => format_conflict(format!("format `{id}`: {other}")),
+                });
+            }
+        }
+        other => errors.push(format_conflict(format!("format `{id}`: {other}"))),
+    }
+}
+
+/// A registered row format, or an error saying how to link it.
+fn registered(id: &str, errors: &mut Vec<ConfigError>) -> Option<&'static dyn FormatFactory> {
+    let found = find_format(id);
+    if found.is_none() {
+        errors.push(format_conflict(format!(
+            "the `{id}` row format is not linked into this program: depend on `weir-formats` \
+             (and call `weir_formats::link()`)"
+        )));
+    }
+    found
+}
+
+/// Rows of `schema` as messages of a registered format, one per line (CSV: one record each).
+fn messages(
+    format: &'static dyn FormatFactory,
+    config: &ValidatedConfig,
+    schema: &Schema,
+    header: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Option<MessageRows> {
+    let id = format.identifier();
+    let (encoder, decoder) = match (
+        format.encoder(schema, config),
+        format.decoder(schema, config),
+    ) {
+        (Ok(e), Ok(d)) => (e, d),
+        (Err(e), _) | (_, Err(e)) => {
+            format_errors(id, e, errors);
+            return None;
+        }
+    };
+    let framing = if id == "csv" {
+        let given = config.to_map();
+        let byte = |key: &str, default: u8| match given.get(key).map(String::as_str) {
+            Some("\\t") => b'\t',
+            Some(v) => v.bytes().next().unwrap_or(default),
+            None => default,
+        };
+        Framing::Csv {
+            delimiter: byte("field-delimiter", b','),
+            quote: byte("quote-character", b'"'),
+        }
+    } else {
+        Framing::Lines
+    };
+    let mut rows = MessageRows::new(id, encoder, decoder, framing);
+    if header {
+        // The header is the field names, quoted like any cell: a row of an all-string schema.
+        let names = Schema::new(
+            schema
+                .fields
+                .iter()
+                .map(|f| Field::new(f.name.clone(), DataType::String, false))
+                .collect(),
+        );
+        let row = Row::insert(
+            schema
+                .fields
+                .iter()
+                .map(|f| Value::String(f.name.clone()))
+                .collect(),
+        );
+        let mut line = Vec::new();
+        match format
+            .encoder(&names, config)
+            .and_then(|e| e.encode(&row, &mut line))
+        {
+            Ok(()) => rows = rows.with_header(line),
+            Err(e) => {
+                format_errors(id, e, errors);
+                return None;
+            }
+        }
+    }
+    Some(rows)
+}
+
+/// The format of rows from `options.format` or the pipeline's `format`; problems go to `errors`.
+fn rows_format(
+    config: &ValidatedConfig,
+    ctx: &FactoryContext<'_>,
+    f: &FormatOptions,
+    errors: &mut Vec<ConfigError>,
+) -> Option<RowsFormat> {
+    match (config.get_optional(&FORMAT), ctx.format) {
+        (Some(kind), Some((id, _))) => {
+            errors.push(format_conflict(format!(
+                "the file format is set twice, as `format = \"{}\"` in the options and as the \
+                 pipeline's `format = \"{id}\"`: keep one",
+                kind.config_name()
+            )));
+            None
+        }
+        (None, None) => {
+            errors.push(format_conflict(
+                "no file format: set `format` in the options (`parquet`, `orc`, `csv`, `json`, \
+                 `text`) or the pipeline's `format` (a row format)",
+            ));
+            None
+        }
+        (None, Some((id, format_config))) => {
+            let format = registered(id, errors)?;
+            messages(format, format_config, ctx.schema, false, errors).map(RowsFormat::Messages)
+        }
+        (Some(FileFormatKind::Parquet), None) => Some(RowsFormat::Parquet),
+        (Some(FileFormatKind::Orc), None) => Some(RowsFormat::Orc),
+        (Some(FileFormatKind::Text), None) => match TextRows::new(ctx.schema) {
+            Ok(text) => Some(RowsFormat::Text(text)),
+            Err(reason) => {
+                errors.push(format_conflict(reason));
+                None
+            }
+        },
+        (Some(FileFormatKind::Json), None) => {
+            let format = registered("json", errors)?;
+            let config = default_config(format, &[], errors)?;
+            messages(format, &config, ctx.schema, false, errors).map(RowsFormat::Messages)
+        }
+        (Some(FileFormatKind::Csv), None) => {
+            let format = registered("csv", errors)?;
+            let delimiter = char::from(f.csv_delimiter).to_string();
+            let config = default_config(format, &[("field-delimiter", &delimiter)], errors)?;
+            messages(format, &config, ctx.schema, f.csv_header, errors).map(RowsFormat::Messages)
+        }
+    }
+}
+
+/// A registered format's configuration from a few options.
+fn default_config(
+    format: &'static dyn FormatFactory,
+    given: &[(&str, &str)],
+    errors: &mut Vec<ConfigError>,
+) -> Option<ValidatedConfig> {
+    let input = given
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    match format.options().validate(&input) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            format_errors(format.identifier(), ConnectorError::Config(e), errors);
+            None
+        }
+    }
+}
+
+fn local_fs() -> Arc<dyn FileSystem> {
+    Arc::new(LocalFileSystem::new())
+}
+
+impl SinkFactory for FilesFactory {
+    fn sink_options(&self) -> OptionSet {
+        row_sink_options()
+    }
+
+    fn create_sink(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+    ) -> Result<BoxedSink<Row>> {
+        let mut errors = Vec::new();
+        let o = FileSinkOptions::from_config(config);
+        let path = local_path(PATH.key(), &o.path, &mut errors);
+        let format = rows_format(config, ctx, &o.format_options, &mut errors);
+        if let (Some(c), Some(format)) = (&o.compaction, &format) {
+            if c.compactor == CompactorKind::Concat {
+                match format {
+                    RowsFormat::Parquet | RowsFormat::Orc => errors.push(ConfigError::conflict(
+                        [COMPACTION_COMPACTOR.key(), "format"],
+                        "Parquet and ORC files cannot be concatenated: use the `record-wise` \
+                         compactor",
+                    )),
+                    RowsFormat::Messages(_)
+                        if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv)
+                            && o.format_options.csv_header =>
+                    {
+                        errors.push(ConfigError::conflict(
+                            [COMPACTION_COMPACTOR.key(), CSV_HEADER.key()],
+                            "concatenating CSV files with header lines repeats the header: use \
+                             the `record-wise` compactor or `csv.header = false`",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let rows = match RowBatches::try_new(ctx.schema) {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                if matches!(format, Some(RowsFormat::Parquet | RowsFormat::Orc)) {
+                    errors.push(format_conflict(e.to_string()));
+                }
+                None
+            }
+        };
+        let time_field = time_field(config, &o, ctx.schema, &mut errors);
+        let (Some(path), Some(format), true) = (path, format, errors.is_empty()) else {
+            return Err(ConnectorError::Config(ConfigErrors::new(
+                SINK_SET_NAME,
+                errors,
+            )));
+        };
+        let f = &o.format_options;
+        let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
+        let builder = match format {
+            RowsFormat::Parquet => FileSink::bulk(
+                local_fs(),
+                path,
+                ParquetFormat::new(rows.to_batches())
+                    .with_schema(rows.arrow_schema())
+                    .codec(f.codec)
+                    .row_group_rows(f.row_group_rows),
+            ),
+            RowsFormat::Orc => FileSink::bulk(
+                local_fs(),
+                path,
+                OrcFormat::new(rows.to_batches())
+                    .with_schema(rows.arrow_schema())
+                    .codec(f.codec)
+                    .stripe_bytes(f.stripe_size.bytes() as usize),
+            ),
+            RowsFormat::Text(text) => FileSink::row(local_fs(), path, text),
+            RowsFormat::Messages(messages) => FileSink::row(local_fs(), path, messages),
+        };
+        let mut builder = builder.with_options(&o);
+        if let Some(index) = time_field {
+            builder = builder.bucket_assigner(RowTimeBuckets {
+                inner: DateTimeBucketAssigner::new(&o.bucket_format)
+                    .time_source(TimeSource::EventTime),
+                index,
+            });
+        }
+        Ok(BoxedSink::new(builder.build()?))
+    }
+}
+
+/// The position of `bucket.time-field` in the schema, checked against the bucket options.
+fn time_field(
+    config: &ValidatedConfig,
+    o: &FileSinkOptions,
+    schema: &Schema,
+    errors: &mut Vec<ConfigError>,
+) -> Option<usize> {
+    let date_time = o.assigner == BucketAssignerKind::DateTime;
+    let Some(name) = config.get_optional(&BUCKET_TIME_FIELD) else {
+        if date_time && o.bucket_time == TimeSource::EventTime {
+            errors.push(ConfigError::conflict(
+                [BUCKET_TIME.key(), BUCKET_TIME_FIELD.key()],
+                "a pipeline sink gets no event time with its rows: name the row's time field \
+                 with `bucket.time-field`",
+            ));
+        }
+        return None;
+    };
+    if !date_time {
+        errors.push(ConfigError::conflict(
+            [BUCKET_TIME_FIELD.key(), BUCKET_ASSIGNER.key()],
+            "only date-time buckets have a time field: set `bucket.assigner = \"date-time\"` or \
+             remove `bucket.time-field`",
+        ));
+        return None;
+    }
+    let found = schema.index_of(&name).filter(|i| {
+        schema
+            .fields
+            .get(*i)
+            .is_some_and(|f| matches!(f.data_type, DataType::TimestampMillis | DataType::Int64))
+    });
+    if found.is_none() {
+        let candidates: Vec<String> = schema
+            .fields
+            .iter()
+            .filter(|f| matches!(f.data_type, DataType::TimestampMillis | DataType::Int64))
+            .map(|f| format!("`{}`", f.name))
+            .collect();
+        errors.push(ConfigError::Rejected {
+            key: BUCKET_TIME_FIELD.key().to_owned(),
+            value: name,
+            reason: if candidates.is_empty() {
+                "the schema has no timestamp or int64 field".to_owned()
+            } else {
+                format!(
+                    "not a timestamp or int64 field of the schema; those are {}",
+                    candidates.join(", ")
+                )
+            },
+        });
+    }
+    found
+}
+
+/// Date-time buckets named by a row field's time.
+struct RowTimeBuckets {
+    inner: DateTimeBucketAssigner,
+    index: usize,
+}
+
+impl BucketAssigner<Row> for RowTimeBuckets {
+    fn bucket_id(&self, element: &Row, ctx: &BucketContext) -> String {
+        let timestamp = match element.values.get(self.index) {
+            Some(Value::TimestampMillis(t) | Value::Int64(t)) => Some(*t),
+            _ => None,
+        };
+        self.inner
+            .bucket_id(element, &BucketContext { timestamp, ..*ctx })
+    }
+}
+
+/// Reports the globs that do not parse.
+fn check_globs(key: &str, globs: &[String], errors: &mut Vec<ConfigError>) {
+    for g in globs {
+        if let Err(e) = glob::Pattern::new(g) {
+            errors.push(ConfigError::Rejected {
+                key: key.to_owned(),
+                value: g.clone(),
+                reason: format!("not a valid glob pattern: {e}"),
+            });
+        }
+    }
+}
+
+impl SourceFactory for FilesFactory {
+    fn source_options(&self) -> OptionSet {
+        row_source_options()
+    }
+
+    fn create_source(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+    ) -> Result<BoxedSource<Row>> {
+        let mut errors = Vec::new();
+        let o = FileSourceOptions::from_config(config);
+        let paths: Vec<String> = o
+            .paths
+            .iter()
+            .filter_map(|p| local_path(PATHS.key(), p, &mut errors))
+            .collect();
+        if o.paths.is_empty() {
+            errors.push(ConfigError::Rejected {
+                key: PATHS.key().to_owned(),
+                value: String::new(),
+                reason: "must name at least one file or directory".to_owned(),
+            });
+        }
+        check_globs(INCLUDE.key(), &o.include, &mut errors);
+        check_globs(EXCLUDE.key(), &o.exclude, &mut errors);
+        let format = rows_format(config, ctx, &o.format_options, &mut errors);
+        let rows = match RowBatches::try_new(ctx.schema) {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                if matches!(format, Some(RowsFormat::Parquet | RowsFormat::Orc)) {
+                    errors.push(format_conflict(e.to_string()));
+                }
+                None
+            }
+        };
+        let (Some(format), true) = (format, errors.is_empty()) else {
+            return Err(ConnectorError::Config(ConfigErrors::new(
+                SOURCE_SET_NAME,
+                errors,
+            )));
+        };
+        let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
+        let builder = match format {
+            RowsFormat::Parquet => FileSource::parquet(local_fs(), paths, rows),
+            RowsFormat::Orc => FileSource::orc(local_fs(), paths, rows),
+            RowsFormat::Text(text) => FileSource::row(local_fs(), paths, text),
+            RowsFormat::Messages(messages) => FileSource::row(local_fs(), paths, messages),
+        };
+        Ok(BoxedSource::new(builder.with_options(&o)?.build()?))
+    }
+}
