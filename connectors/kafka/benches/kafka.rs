@@ -2,7 +2,12 @@
 //! source vs a raw `BaseConsumer` poll loop, at-least-once sink vs a raw producer, and the cost
 //! of exactly-once vs at-least-once at 1 s checkpoints.
 //!
-//! `cargo bench -p weir-connector-kafka --bench kafka` (`WEIR_BENCH_RECORDS`, default 1000000).
+//! `cargo bench -p weir-connector-kafka --bench kafka` (`WEIR_BENCH_RECORDS`, default 750000;
+//! `WEIR_BENCH_ROUNDS`, default 5). noida-db 0.2.3 fails fetches once a topic holds more than
+//! roughly 100 MB (1M records of 100 bytes, in one partition or spread over four: `Bad message
+//! format`, then dropped connections, for a bare librdkafka consumer too), so runs stay below
+//! that and sink topics are fresh each round. Source and sink run at parallelism 1, like the
+//! single-threaded raw loops.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -24,6 +29,8 @@ use weir_connector_kafka::{DeliveryGuarantee, KafkaSink, KafkaSource};
 use weir_runtime::{CheckpointConfig, JobConfig, StreamEnvironment};
 
 const PAYLOAD: [u8; 100] = [b'x'; 100];
+/// Partitions per topic.
+const PARTITIONS: i32 = 4;
 
 fn raw_produce(bootstrap: &str, topic: &str, n: u64) -> Duration {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
@@ -62,17 +69,28 @@ fn raw_consume(bootstrap: &str, topic: &str, n: u64) -> Duration {
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
     c.assign(&tpl).unwrap();
     let start = Instant::now();
     let mut got = 0_u64;
     let mut bytes = 0_usize;
+    let deadline = Instant::now() + Duration::from_secs(120);
     while got < n {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            bytes += m.payload().map_or(0, |p| p.to_vec().len());
-            got += 1;
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                bytes += m.payload().map_or(0, |p| p.to_vec().len());
+                got += 1;
+            }
+            Some(Err(e)) => eprintln!("raw consumer: {e}"),
+            None => {}
         }
+        assert!(
+            Instant::now() < deadline,
+            "the raw consumer read {got} of {n} records in 120 s"
+        );
     }
     assert!(bytes > 0);
     start.elapsed()
@@ -139,7 +157,11 @@ fn main() {
     let n: u64 = std::env::var("WEIR_BENCH_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(750_000);
+    let rounds: usize = std::env::var("WEIR_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let server = weir_testkit::servers::NoidaDb::start().unwrap();
     let bs = server.kafka_bootstrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -151,28 +173,41 @@ fn main() {
         .set("bootstrap.servers", &bs)
         .create()
         .unwrap();
-    rt.block_on(async {
-        for t in ["src", "raw-out", "alo-out", "eo-out", "alo2-out"] {
-            admin
-                .create_topics(
-                    &[NewTopic::new(t, 1, TopicReplication::Fixed(1))],
-                    &AdminOptions::new(),
-                )
-                .await
-                .unwrap();
-        }
-    });
+    let create = |names: &[String]| {
+        rt.block_on(async {
+            for t in names {
+                admin
+                    .create_topics(
+                        &[NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(1))],
+                        &AdminOptions::new(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
+    };
+    let delete = |names: &[String]| {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        rt.block_on(admin.delete_topics(&names, &AdminOptions::new()))
+            .unwrap();
+    };
+    create(&["src".to_owned()]);
     let fill = raw_produce(&bs, "src", n);
     println!("filled {n} records of 100 bytes in {fill:?}");
     let mut rows = Vec::new();
-    for round in 0..3 {
+    for round in 0..rounds {
+        let outs: Vec<String> = ["raw-out", "alo-out", "eo-out", "alo2-out"]
+            .iter()
+            .map(|t| format!("{t}-{round}"))
+            .collect();
+        create(&outs);
         let raw = raw_consume(&bs, "src", n);
         let weir = rt.block_on(weir_consume(&bs, "src", n));
         rows.push(("source", round, rate(n, raw), rate(n, weir)));
-        let raw_p = raw_produce(&bs, "raw-out", n);
+        let raw_p = raw_produce(&bs, &outs[0], n);
         let alo = rt.block_on(weir_produce(
             &bs,
-            "alo-out",
+            &outs[1],
             n,
             DeliveryGuarantee::AtLeastOnce,
             Duration::from_secs(1),
@@ -185,14 +220,14 @@ fn main() {
         ));
         let alo2 = rt.block_on(weir_produce(
             &bs,
-            "alo2-out",
+            &outs[3],
             n,
             DeliveryGuarantee::AtLeastOnce,
             Duration::from_secs(1),
         ));
         let eo = rt.block_on(weir_produce(
             &bs,
-            "eo-out",
+            &outs[2],
             n,
             DeliveryGuarantee::ExactlyOnce,
             Duration::from_secs(1),
@@ -203,13 +238,34 @@ fn main() {
             rate(n, alo2),
             rate(n, eo),
         ));
+        delete(&outs);
     }
     println!("| comparison | round | baseline rec/s | weir rec/s | ratio |");
     println!("|---|---|---|---|---|");
-    for (what, round, base, weir) in rows {
+    for (what, round, base, weir) in &rows {
         println!(
             "| {what} | {round} | {base:.0} | {weir:.0} | {:.3} |",
             weir / base
+        );
+    }
+    println!();
+    println!("| comparison | median baseline ns/record | median weir ns/record | median ratio |");
+    println!("|---|---|---|---|");
+    let mut names: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    names.dedup();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let of = |f: &dyn Fn(&(&str, usize, f64, f64)) -> f64| {
+            let mut v: Vec<f64> = rows.iter().filter(|r| r.0 == name).map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.3} |",
+            of(&|r| 1e9 / r.2),
+            of(&|r| 1e9 / r.3),
+            of(&|r| r.3 / r.2)
         );
     }
 }
