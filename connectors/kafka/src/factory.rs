@@ -135,10 +135,7 @@ impl KafkaRecordSerializer<Row> for RowSerializer {
         if let Some((encoder, fields)) = &self.key {
             let projected = Row::with_kind(
                 row.kind,
-                fields
-                    .iter()
-                    .filter_map(|&i| row.get(i).cloned())
-                    .collect(),
+                fields.iter().filter_map(|&i| row.get(i).cloned()).collect(),
             );
             encoder
                 .encode(&projected, out.key_mut())

@@ -68,7 +68,9 @@ fn tagged(r: &KafkaRecord<'_>) -> std::result::Result<String, String> {
 }
 
 fn values(prefix: &str, range: std::ops::Range<u32>) -> Vec<Vec<u8>> {
-    range.map(|i| format!("{prefix}{i:03}").into_bytes()).collect()
+    range
+        .map(|i| format!("{prefix}{i:03}").into_bytes())
+        .collect()
 }
 
 fn expected(topic: &str, partition: i32, prefix: &str, range: std::ops::Range<u32>) -> Vec<String> {
@@ -147,9 +149,23 @@ async fn discovery_finds_new_partitions_and_topics_and_reads_them_from_the_start
 async fn bounded_modes_stop_where_they_say() {
     let kafka = Kafka::start();
     kafka.create_topic("bnd", 2).await;
+    // Recent timestamps: the broker's retention deletes records older than a week.
+    let base = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+        - 60_000;
     let stamped = |p: &str| -> Vec<(Vec<u8>, i64)> {
         (0..20u32)
-            .map(|i| (format!("{p}{i:03}").into_bytes(), 1_000_000 + i64::from(i) * 1000))
+            .map(|i| {
+                (
+                    format!("{p}{i:03}").into_bytes(),
+                    base + i64::from(i) * 1000,
+                )
+            })
             .collect()
     };
     kafka.produce_with_timestamps("bnd", 0, &stamped("x"));
@@ -172,7 +188,7 @@ async fn bounded_modes_stop_where_they_say() {
     let before = run_bounded(
         builder(&kafka)
             .topics(["bnd"])
-            .bounded(StoppingOffsets::Timestamp(1_000_000 + 12 * 1000))
+            .bounded(StoppingOffsets::Timestamp(base + 12 * 1000))
             .build()
             .unwrap(),
     )
@@ -201,7 +217,7 @@ async fn bounded_modes_stop_where_they_say() {
     let from = run_bounded(
         builder(&kafka)
             .topics(["bnd"])
-            .starting_offsets(StartingOffsets::Timestamp(1_000_000 + 15 * 1000))
+            .starting_offsets(StartingOffsets::Timestamp(base + 15 * 1000))
             .bounded(StoppingOffsets::Latest)
             .build()
             .unwrap(),
@@ -299,8 +315,7 @@ async fn completed_checkpoints_commit_offsets_to_the_group_and_group_offsets_res
         .unwrap();
     let (result, out) = run(
         source,
-        JobConfig::new("grp")
-            .checkpointing(CheckpointConfig::every(Duration::from_millis(20))),
+        JobConfig::new("grp").checkpointing(CheckpointConfig::every(Duration::from_millis(20))),
     )
     .await;
     assert!(result.is_finished(), "{:?}", result.status);
@@ -320,7 +335,13 @@ async fn completed_checkpoints_commit_offsets_to_the_group_and_group_offsets_res
         .find_partition("grp", 0)
         .map(|e| e.offset())
         .unwrap();
-    assert_eq!(offset, Offset::Offset(30), "the final checkpoint commits the end");
+    assert_eq!(
+        offset,
+        Offset::Offset(30),
+        "the final checkpoint commits the end (commits succeeded {}, failed {})",
+        result.counter("kafka", "commitsSucceeded"),
+        result.counter("kafka", "commitsFailed")
+    );
 
     // A group-offsets source starts where the group is.
     kafka.produce("grp", 0, &values("g", 30..35));

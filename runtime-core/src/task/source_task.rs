@@ -479,7 +479,9 @@ impl<S: Source> SourceTask<S> {
             TaskCommand::TriggerBarrier(barrier) => self.snapshot(barrier, phase).await?,
             TaskCommand::Notify(n) => {
                 self.chain.notify(n, &mut self.cx).await?;
-                if let (Some(reader), Phase::Running) = (self.reader.as_mut(), *phase) {
+                // Finished readers too (FLIP-147): the checkpoint after their end of input is
+                // what makes their final positions durable (e.g. Kafka commits them then).
+                if let Some(reader) = self.reader.as_mut() {
                     let r = match n {
                         Notification::CheckpointComplete(id) => {
                             reader.notify_checkpoint_complete(id)
@@ -503,7 +505,9 @@ impl<S: Source> SourceTask<S> {
                 let splits = splits
                     .downcast::<Vec<S::Split>>()
                     .map_err(|_| RuntimeError::Lost("splits of an unexpected type".into()))?;
-                if let (Some(reader), Phase::Running) = (self.reader.as_mut(), *phase) {
+                // Finished readers too (FLIP-147): the checkpoint after their end of input is
+                // what makes their final positions durable (e.g. Kafka commits them then).
+                if let Some(reader) = self.reader.as_mut() {
                     reader.add_splits(*splits).map_err(|e| self.fail(e))?;
                 }
             }

@@ -115,6 +115,8 @@ impl ConsumerContext for ReaderContext {}
 /// commits are skipped). For monitoring only: failures are logged and counted.
 pub(crate) struct OffsetCommitter {
     tx: std_mpsc::Sender<Vec<(String, i32, i64)>>,
+    /// Resolves when the thread has sent every commit handed to it and ended.
+    done: futures::channel::oneshot::Receiver<()>,
 }
 
 impl OffsetCommitter {
@@ -124,6 +126,7 @@ impl OffsetCommitter {
         metrics: &Arc<dyn MetricGroup>,
     ) -> Result<Self> {
         let (tx, rx) = std_mpsc::channel::<Vec<(String, i32, i64)>>();
+        let (done_tx, done) = futures::channel::oneshot::channel();
         let failed = metrics.counter(COMMITS_FAILED);
         let succeeded = metrics.counter(COMMITS_SUCCEEDED);
         std::thread::Builder::new()
@@ -155,9 +158,16 @@ impl OffsetCommitter {
                         }
                     }
                 }
+                let _ = done_tx.send(());
             })
             .map_err(|e| ConnectorError::fatal("starting the offset commit thread", e))?;
-        Ok(OffsetCommitter { tx })
+        Ok(OffsetCommitter { tx, done })
+    }
+
+    /// Lets the thread send what it was given (at most `timeout`), then ends it.
+    async fn finish(self, timeout: Duration) {
+        drop(self.tx);
+        let _ = tokio::time::timeout(timeout, self.done).await;
     }
 }
 
@@ -694,6 +704,9 @@ pub struct KafkaSourceReader<T: Send + 'static> {
     throttle: Option<Throttle>,
     committer: Option<OffsetCommitter>,
     to_commit: BTreeMap<CheckpointId, Vec<(String, i32, i64)>>,
+    /// Final offsets of splits that finished since the last snapshot: a finished split is in no
+    /// snapshot any more, yet its end belongs in the group's committed offsets (as in Flink).
+    finished: Arc<Mutex<Vec<(String, i32, i64)>>>,
 }
 
 impl<T: Send + 'static> KafkaSourceReader<T> {
@@ -720,7 +733,26 @@ impl<T: Send + 'static> KafkaSourceReader<T> {
         if let Some(evaluator) = evaluator {
             base = base.with_record_evaluator(move |r: &T| evaluator.is_end_of_stream(r));
         }
+        let finished = Arc::new(Mutex::new(Vec::new()));
+        if committer.is_some() {
+            let finished = Arc::clone(&finished);
+            base = base.with_split_finished_hook(
+                move |splits: BTreeMap<String, KafkaPartitionSplit>| {
+                    finished
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .extend(
+                            splits
+                                .values()
+                                .filter(|s| s.starting_offset >= 0)
+                                .map(|s| (s.topic().to_owned(), s.partition(), s.starting_offset)),
+                        );
+                    Ok(())
+                },
+            );
+        }
         KafkaSourceReader {
+            finished,
             base,
             throttle: rate.map(|per_sec| Throttle {
                 per_sec,
@@ -781,11 +813,12 @@ impl<T: Send + 'static> SourceReader for KafkaSourceReader<T> {
     fn snapshot_state(&mut self, checkpoint_id: CheckpointId) -> Result<Vec<KafkaPartitionSplit>> {
         let splits = self.base.snapshot_state(checkpoint_id)?;
         if self.committer.is_some() {
-            let offsets: Vec<(String, i32, i64)> = splits
+            let mut offsets: Vec<(String, i32, i64)> = splits
                 .iter()
                 .filter(|s| s.starting_offset >= 0)
                 .map(|s| (s.topic().to_owned(), s.partition(), s.starting_offset))
                 .collect();
+            offsets.extend(self.take_finished());
             self.to_commit.insert(checkpoint_id, offsets);
             // Bound the memory if checkpoints never complete.
             while self.to_commit.len() > 32 {
@@ -818,6 +851,14 @@ impl<T: Send + 'static> SourceReader for KafkaSourceReader<T> {
             }
             latest = Some(entry.remove());
         }
+        if self.to_commit.is_empty() {
+            // Splits that finished after the last snapshot (a reader at end of input is not
+            // snapshotted again): their ends are final.
+            let finished = self.take_finished();
+            if !finished.is_empty() {
+                latest.get_or_insert_with(Vec::new).extend(finished);
+            }
+        }
         if let (Some(offsets), Some(c)) = (latest, &self.committer) {
             if !offsets.is_empty() {
                 let _ = c.tx.send(offsets);
@@ -836,7 +877,18 @@ impl<T: Send + 'static> SourceReader for KafkaSourceReader<T> {
     }
 
     async fn close(&mut self) -> Result<()> {
-        self.base.close().await
+        let closed = self.base.close().await;
+        if let Some(c) = self.committer.take() {
+            // The last completed checkpoint's offsets are usually still being sent.
+            c.finish(Duration::from_secs(10)).await;
+        }
+        closed
+    }
+}
+
+impl<T: Send + 'static> KafkaSourceReader<T> {
+    fn take_finished(&mut self) -> Vec<(String, i32, i64)> {
+        std::mem::take(&mut *self.finished.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

@@ -12,7 +12,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicRe
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -87,8 +87,19 @@ impl Kafka {
             loop {
                 match self.producer.send(record) {
                     Ok(()) => break,
-                    Err((_, r)) => {
+                    Err((e, r)) => {
                         record = r;
+                        if !matches!(
+                            e,
+                            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+                        ) {
+                            // A partition or topic created since the producer's last metadata
+                            // refresh (every 5 minutes by default): refresh now.
+                            let _ = self
+                                .producer
+                                .client()
+                                .fetch_metadata(Some(topic), Duration::from_secs(5));
+                        }
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
