@@ -68,7 +68,9 @@ where
     }
 
     fn create_reader(&self, ctx: Arc<dyn SourceReaderContext>) -> Result<Self::Reader> {
-        self.inner.create_reader(ctx).map(|inner| FlattenReader { inner })
+        self.inner
+            .create_reader(ctx)
+            .map(|inner| FlattenReader { inner })
     }
 
     fn create_enumerator(&self, ctx: EnumeratorContextOf<Self>) -> Result<Self::Enumerator> {

@@ -149,6 +149,9 @@ async fn weir_produce(
     start.elapsed()
 }
 
+/// A result: comparison, round, baseline records/s, Weir records/s.
+type Row = (&'static str, usize, f64, f64);
+
 fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -194,7 +197,7 @@ fn main() {
     create(&["src".to_owned()]);
     let fill = raw_produce(&bs, "src", n);
     println!("filled {n} records of 100 bytes in {fill:?}");
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for round in 0..rounds {
         let outs: Vec<String> = ["raw-out", "alo-out", "eo-out", "alo2-out"]
             .iter()
@@ -256,7 +259,7 @@ fn main() {
     names.sort_unstable();
     names.dedup();
     for name in names {
-        let of = |f: &dyn Fn(&(&str, usize, f64, f64)) -> f64| {
+        let of = |f: &dyn Fn(&Row) -> f64| {
             let mut v: Vec<f64> = rows.iter().filter(|r| r.0 == name).map(f).collect();
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
