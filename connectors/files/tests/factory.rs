@@ -637,3 +637,47 @@ async fn date_time_buckets_take_the_time_of_a_row_field() {
         "{buckets:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_file_without_the_expected_header_is_an_error_not_a_lost_row() {
+    let s = Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::String, false),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("in")).unwrap();
+    std::fs::write(dir.path().join("in/no-header.csv"), "1,a\n2,b\n").unwrap();
+    let base = format!("{}/in", dir.path().display());
+    let source = build_source(&[("path", &base), ("format", "csv")], &s, None).unwrap();
+    let env = weir_runtime::StreamEnvironment::new(weir_runtime::JobConfig::new("header"));
+    env.from_source(
+        source,
+        weir_connector_api::watermark::WatermarkStrategy::no_watermarks(),
+        "files",
+    )
+    .sink_to(common::Collect::<Row>::default());
+    let result = env.build().unwrap().execute().await;
+    let failure = format!("{:?} {:?}", result.status, result.failures);
+    assert!(
+        !result.is_finished()
+            && failure.contains("`1,a`")
+            && failure.contains("csv.header = false"),
+        "{failure}"
+    );
+
+    let source = build_source(
+        &[("path", &base), ("format", "csv"), ("csv.header", "false")],
+        &s,
+        None,
+    )
+    .unwrap();
+    let mut read = common::read_all(source, 1).await;
+    read.sort_by(|a, b| format!("{:?}", a.values).cmp(&format!("{:?}", b.values)));
+    assert_eq!(
+        read,
+        vec![
+            Row::insert(vec![Value::Int64(1), Value::String("a".into())]),
+            Row::insert(vec![Value::Int64(2), Value::String("b".into())]),
+        ]
+    );
+}

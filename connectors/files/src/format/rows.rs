@@ -711,7 +711,8 @@ impl RowEncoder<Row> for MessageEncoderState {
 struct MessageDecoderState {
     decoder: Arc<dyn MessageDecoder>,
     framing: Framing,
-    skip_header: bool,
+    /// The header line (with its `\n`) the next message must be, at the start of a file.
+    skip_header: Option<Arc<[u8]>>,
     skip_blank: bool,
     /// Rows of the last message not returned yet, and the bytes that message used.
     pending: VecDeque<Row>,
@@ -783,8 +784,26 @@ impl RowDecoder<Row> for MessageDecoderState {
         let Some((message, used)) = frame else {
             return Ok(Decoded::NeedMore);
         };
-        if self.skip_header {
-            self.skip_header = false;
+        if let Some(header) = self.skip_header.take() {
+            let trim = |b: &[u8]| -> Vec<u8> {
+                let mut v = b.to_vec();
+                while v.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
+                    v.pop();
+                }
+                v
+            };
+            if trim(message) != trim(&header) {
+                // Skipping it would silently drop a row of a file without a header.
+                return Err(malformed(
+                    "the first line of a CSV file",
+                    format!(
+                        "it is `{}`, not the header `{}` (the field names): set \
+                         `csv.header = false` for files without a header line",
+                        String::from_utf8_lossy(&trim(message)),
+                        String::from_utf8_lossy(&trim(&header))
+                    ),
+                ));
+            }
             return Ok(Decoded::Skip(used));
         }
         if self.skip_blank && message.iter().all(u8::is_ascii_whitespace) {
@@ -829,7 +848,7 @@ impl RowFormat<Row> for MessageRows {
         Ok(Box::new(MessageDecoderState {
             decoder: Arc::clone(&self.decoder),
             framing: self.framing,
-            skip_header: self.header.is_some() && at_file_start,
+            skip_header: self.header.clone().filter(|_| at_file_start),
             skip_blank: self.skip_blank,
             pending: VecDeque::new(),
             pending_used: 0,
