@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{repo, run, weir};
+use common::{files_under, repo, run, weir};
 
 /// An example with its broker address replaced and `extra` applied (old → new pairs).
 fn example(name: &str, bootstrap: &str, extra: &[(&str, &str)]) -> String {
@@ -24,23 +24,6 @@ fn example(name: &str, bootstrap: &str, extra: &[(&str, &str)]) -> String {
         text = text.replace(old, new);
     }
     text
-}
-
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// `id,customer,amount,at(ms)` of every row of a Parquet file.
@@ -129,7 +112,8 @@ fn files_to_kafka_then_kafka_to_files_copies_every_row_exactly_once() {
     let (code, out, err) = run(weir().current_dir(dir).args(["run", "kafka-to-files.toml"]));
     assert_eq!(code, 0, "kafka-to-files failed:\n{out}\n{err}");
 
-    let files = parquet_files(&dir.join("out/orders"));
+    let out = dir.join("out/orders");
+    let files: Vec<PathBuf> = files_under(&out).iter().map(|f| out.join(f)).collect();
     assert!(!files.is_empty(), "no output under out/orders");
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy();

@@ -9,11 +9,11 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{repo, run, weir};
+use common::{files_under, repo, run, weir};
 use weir_cli::print::render;
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 use weir_connector_datagen::factory::RowGenerator;
@@ -107,24 +107,6 @@ fn the_blackhole_quickstart_pipeline_output_is_checked_row_by_row() {
     );
     assert!(err.contains("  attempts     1\n"), "{err}");
     assert!(tmp.path().join("chk").is_dir(), "checkpoints were written");
-}
-
-/// Every file under `dir`, relative to it, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(dir).unwrap().to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The rows of a Parquet file of the quickstart's output, read with the `parquet` crate.

@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -58,7 +59,14 @@ fn raw_produce(bootstrap: &str, topic: &str, n: u64) -> Duration {
     start.elapsed()
 }
 
-fn raw_consume(bootstrap: &str, topic: &str, n: u64) -> Duration {
+/// Times of a consuming run: start to end, and first record to last record (steady state).
+struct Timing {
+    total: Duration,
+    steady: Duration,
+}
+
+fn raw_consume(bootstrap: &str, topic: &str, n: u64) -> Timing {
+    let start = Instant::now();
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "bench-raw")
@@ -74,13 +82,14 @@ fn raw_consume(bootstrap: &str, topic: &str, n: u64) -> Duration {
             .unwrap();
     }
     c.assign(&tpl).unwrap();
-    let start = Instant::now();
     let mut got = 0_u64;
     let mut bytes = 0_usize;
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut first = None;
     while got < n {
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
                 bytes += m.payload().map_or(0, |p| p.to_vec().len());
                 got += 1;
             }
@@ -93,10 +102,14 @@ fn raw_consume(bootstrap: &str, topic: &str, n: u64) -> Duration {
         );
     }
     assert!(bytes > 0);
-    start.elapsed()
+    let end = Instant::now();
+    Timing {
+        total: end - start,
+        steady: end - first.unwrap_or(end),
+    }
 }
 
-async fn weir_consume(bootstrap: &str, topic: &str, n: u64) -> Duration {
+async fn weir_consume(bootstrap: &str, topic: &str, n: u64) -> Timing {
     let source = KafkaSource::builder()
         .bootstrap_servers(bootstrap)
         .topics([topic])
@@ -108,14 +121,31 @@ async fn weir_consume(bootstrap: &str, topic: &str, n: u64) -> Duration {
     let env = StreamEnvironment::new(JobConfig::new("bench-source"));
     let sink = BlackholeSink::new();
     let seen = sink.counter();
+    // First and last record times, in ns after `start` (0: none yet).
+    let start = Instant::now();
+    let marks = std::sync::Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let m = std::sync::Arc::clone(&marks);
     env.from_source(source, WatermarkStrategy::no_watermarks(), "kafka")
         .uid("kafka")
+        .map(move |r: Vec<u8>| {
+            let now = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let _ = m[0].compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+            m[1].store(now, Ordering::Relaxed);
+            r
+        })
         .sink_to(sink);
-    let start = Instant::now();
     let r = env.build().unwrap().execute().await;
     assert!(r.is_finished(), "{:?}", r.status);
-    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), n);
-    start.elapsed()
+    assert_eq!(seen.load(Ordering::Relaxed), n);
+    let total = start.elapsed();
+    let (first, last) = (
+        marks[0].load(Ordering::Relaxed),
+        marks[1].load(Ordering::Relaxed),
+    );
+    Timing {
+        total,
+        steady: Duration::from_nanos(last.saturating_sub(first)),
+    }
 }
 
 async fn weir_produce(
@@ -206,7 +236,13 @@ fn main() {
         create(&outs);
         let raw = raw_consume(&bs, "src", n);
         let weir = rt.block_on(weir_consume(&bs, "src", n));
-        rows.push(("source", round, rate(n, raw), rate(n, weir)));
+        rows.push(("source", round, rate(n, raw.total), rate(n, weir.total)));
+        rows.push((
+            "source, first to last record (steady state)",
+            round,
+            rate(n, raw.steady),
+            rate(n, weir.steady),
+        ));
         let raw_p = raw_produce(&bs, &outs[0], n);
         let alo = rt.block_on(weir_produce(
             &bs,

@@ -381,50 +381,28 @@ pub(crate) fn init_transactional(
     timeout: Duration,
 ) -> Result<TxnProducer> {
     let id = transactional_id(prefix, subtask, counter);
+    let id = id.as_str();
     with_claim(prefix, subtask, generation, || {
-        init_claimed(
-            config,
-            &id,
+        let mut config = config.clone();
+        config.set("transactional.id", id);
+        let (producer, state) = create_producer(&config, partitioner, subtask, metrics)?;
+        producer
+            .init_transactions(timeout)
+            .map_err(|e| kafka_error(&format!("initialising transactional id {id}"), &e))?;
+        let description = wire.describe_transaction(id).map_err(|e| {
+            ConnectorError::retryable(format!("describing transaction {id}"), e.to_string())
+        })?;
+        producer
+            .begin_transaction()
+            .map_err(|e| kafka_error(&format!("beginning a transaction of {id}"), &e))?;
+        Ok(TxnProducer {
+            producer,
+            state,
+            transactional_id: id.to_owned(),
+            producer_id: description.producer_id,
+            epoch: description.producer_epoch,
             counter,
-            partitioner,
-            subtask,
-            metrics,
-            wire,
-            timeout,
-        )
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn init_claimed(
-    config: &ClientConfig,
-    id: &str,
-    counter: u64,
-    partitioner: SinkPartitioner,
-    subtask: usize,
-    metrics: ProducerMetrics,
-    wire: &WireClient,
-    timeout: Duration,
-) -> Result<TxnProducer> {
-    let mut config = config.clone();
-    config.set("transactional.id", id);
-    let (producer, state) = create_producer(&config, partitioner, subtask, metrics)?;
-    producer
-        .init_transactions(timeout)
-        .map_err(|e| kafka_error(&format!("initialising transactional id {id}"), &e))?;
-    let description = wire.describe_transaction(id).map_err(|e| {
-        ConnectorError::retryable(format!("describing transaction {id}"), e.to_string())
-    })?;
-    producer
-        .begin_transaction()
-        .map_err(|e| kafka_error(&format!("beginning a transaction of {id}"), &e))?;
-    Ok(TxnProducer {
-        producer,
-        state,
-        transactional_id: id.to_owned(),
-        producer_id: description.producer_id,
-        epoch: description.producer_epoch,
-        counter,
+        })
     })
 }
 
