@@ -172,6 +172,15 @@ impl<T: Send + 'static> ExchangeOutput<T> {
             .ok_or_else(|| RuntimeError::Lost(format!("channel {target}")))
     }
 
+    /// Queues records for `target` without sending them: the next flush or close sends them.
+    pub(crate) fn enqueue(&mut self, target: usize, batch: &mut Vec<T>) {
+        if let Some(buffer) = self.buffers.get_mut(target) {
+            buffer.append(batch);
+        } else {
+            batch.clear();
+        }
+    }
+
     async fn send_all(&mut self) -> Result<()> {
         for t in 0..self.buffers.len() {
             self.send(t).await?;

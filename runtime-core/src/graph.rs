@@ -30,6 +30,7 @@ use crate::operator::{
     BoxOutput, Counted, FilterFn, FlatMapFn, MapFn, TaskCx, Transform, TransformOperator,
 };
 use crate::sink::committer_op::{CommitterOperator, COMMITTABLES_STATE};
+use crate::sink::spread::{Spread, SpreadOutput};
 use crate::sink::stage_op::StageOperator;
 use crate::sink::writer_op::WriterOperator;
 use crate::sink::{Discard, Message};
@@ -852,13 +853,21 @@ impl NextHop {
                 let senders = setup
                     .wiring
                     .take_senders::<Message>(*edge, setup.key.subtask)?;
-                let partitioning =
-                    committable_partitioning(routing, setup.key.subtask, *parallelism);
-                Ok(Box::new(ExchangeOutput::new(
-                    senders,
-                    partitioning,
-                    setup.config.batch_size,
-                )))
+                Ok(
+                    match committable_partitioning(routing, setup.key.subtask, *parallelism) {
+                        CommittableRoute::Fixed(partitioning) => Box::new(ExchangeOutput::new(
+                            senders,
+                            partitioning,
+                            setup.config.batch_size,
+                        )),
+                        CommittableRoute::Spread(spread) => Box::new(SpreadOutput::new(
+                            senders,
+                            spread,
+                            setup.key.subtask,
+                            setup.config.batch_size,
+                        )),
+                    },
+                )
             }
             NextHop::Nowhere => Ok(Box::new(Discard)),
         }
@@ -945,18 +954,37 @@ fn stage_parallelism(p: StageParallelism, writer: usize) -> usize {
     }
 }
 
-/// Committables keep per-subtask summaries consistent only if all of a subtask's messages go to
-/// one downstream subtask, so every routing becomes a fixed target per upstream subtask.
+/// How the committables of one upstream subtask are routed over a committable edge.
+enum CommittableRoute {
+    /// All of them (and their summaries) to one downstream subtask.
+    Fixed(Partitioning<Message>),
+    /// Spread over the downstream subtasks, with summaries rewritten per target.
+    Spread(Spread),
+}
+
+/// The routing of a committable edge. Committables travel with per-upstream-subtask
+/// [`CommittableSummary`](weir_connector_api::sink::CommittableSummary)s that tell the
+/// downstream when it has every committable of a checkpoint, so:
+///
+/// - `Global` sends everything to subtask 0;
+/// - `Forward` sends everything of upstream subtask `i` to downstream subtask
+///   `i % downstream` (`i` to `i` when the parallelisms match);
+/// - `Rebalance` (round-robin) and `KeyBy` (by key hash) spread the committables themselves
+///   over every downstream subtask through a [`SpreadOutput`], which holds back a checkpoint's
+///   messages until its summaries and committables match, then sends every downstream subtask a
+///   summary counting exactly the committables it gets (0 if none), followed by them.
 fn committable_partitioning(
     routing: &Routing<AnyCommittable>,
     subtask: usize,
     downstream: usize,
-) -> Partitioning<Message> {
+) -> CommittableRoute {
     match routing {
-        Routing::Global => Partitioning::Fixed(0),
-        Routing::Forward | Routing::Rebalance | Routing::KeyBy(_) => {
-            Partitioning::Fixed(subtask % downstream.max(1))
+        Routing::Global => CommittableRoute::Fixed(Partitioning::Fixed(0)),
+        Routing::Forward => {
+            CommittableRoute::Fixed(Partitioning::Fixed(subtask % downstream.max(1)))
         }
+        Routing::Rebalance => CommittableRoute::Spread(Spread::RoundRobin),
+        Routing::KeyBy(key) => CommittableRoute::Spread(Spread::KeyBy(Arc::clone(key))),
     }
 }
 

@@ -20,8 +20,16 @@ use crate::checkpoint::{CheckpointId, VersionedBytes};
 use crate::error::{ConnectorError, Result};
 
 /// How records (or committables) are distributed to the subtasks of the next stage.
+///
+/// On committable edges (writer → pre-commit stages → committer → post-commit stages) the
+/// runtime keeps the [`CommittableSummary`](super::CommittableSummary)s consistent: with
+/// `Rebalance` and `KeyBy` it spreads the committables themselves and sends every downstream
+/// subtask, per checkpoint and upstream summary, a summary counting exactly the committables it
+/// received (0 if none). `Forward` sends all of upstream subtask `i`'s committables to downstream
+/// subtask `i % parallelism`, `Global` all of them to subtask 0.
 pub enum Routing<T> {
-    /// To the subtask with the same index (parallelism must match), else round-robin.
+    /// To the subtask with the same index (parallelism must match), else round-robin; on
+    /// committable edges, subtask `i` to subtask `i % parallelism`.
     Forward,
     /// Round-robin.
     Rebalance,

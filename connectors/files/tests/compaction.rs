@@ -16,6 +16,7 @@ use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 use weir_connector_files::fs::path::{file_name, parent};
 use weir_connector_files::fs::FileSystem;
 use weir_connector_files::sink::compaction::{FileCompactStrategy, FileCompactor};
+use weir_connector_files::sink::naming::parse_label;
 use weir_connector_files::sink::rolling::RollingPolicy;
 use weir_connector_files::{
     FileSink, FileSinkBuilder, JsonLinesFormat, LocalFileSystem, ParquetFormat, SerdeRecords,
@@ -252,4 +253,47 @@ async fn disabling_compaction_across_a_savepoint_loses_nothing() {
     let (_, records) = read_back(&base).await;
     assert_eq!(records.len(), data.len(), "records lost or duplicated");
     assert_eq!(records, *data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_requests_spread_over_every_compactor_subtask() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("{}/spread", dir.path().display());
+    let data: Vec<Order> = (0..6_000).map(Order::new).collect();
+    // One coordinator fires a request per bucket (3 buckets) at every checkpoint; they are
+    // routed round-robin to 3 compactor subtasks.
+    let sink = json_sink(&base)
+        .enable_compaction(
+            FileCompactStrategy::builder()
+                .enable_compaction_on_checkpoint(1)
+                .parallelism(3)
+                .build()
+                .unwrap(),
+            FileCompactor::Concat,
+        )
+        .build()
+        .unwrap();
+    common::write_all(
+        data.clone(),
+        sink,
+        2,
+        Duration::from_millis(50),
+        Some(30_000.0),
+    )
+    .await;
+    let (files, records) = read_back(&base).await;
+    assert_eq!(records, data, "compaction lost or duplicated records");
+    let names: Vec<&String> = files.values().flatten().collect();
+    let mut compactors = std::collections::BTreeSet::new();
+    for name in &names {
+        let rest = name
+            .strip_prefix("compacted-part-")
+            .unwrap_or_else(|| panic!("not a compacted file: {name}"));
+        let id = uuid::Uuid::parse_str(rest.get(..36).unwrap()).unwrap();
+        compactors.insert(parse_label(&id).unwrap().subtask);
+    }
+    assert!(
+        compactors.len() > 1,
+        "only compactor subtasks {compactors:?} wrote compacted files: {names:?}"
+    );
 }

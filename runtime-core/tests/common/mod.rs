@@ -51,6 +51,11 @@ impl FakeTransactionStore {
         all
     }
 
+    /// The ids of the committed transactions.
+    pub fn ids(&self) -> Vec<String> {
+        self.committed.lock().unwrap().keys().cloned().collect()
+    }
+
     pub fn transactions(&self) -> usize {
         self.committed.lock().unwrap().len()
     }

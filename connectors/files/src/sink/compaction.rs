@@ -7,7 +7,8 @@
 //! - With compaction enabled, writers name their part files hidden (`.part-…`).
 //! - The **coordinator** collects the pending files per bucket and, at a checkpoint barrier,
 //!   packs them into [`CompactorRequest`]s: as soon as a bucket holds `size_threshold` bytes, or
-//!   every `n` checkpoints. Files not yet packed are in its state.
+//!   every `n` checkpoints. Files not yet packed are in its state. Requests are routed
+//!   round-robin ([`Routing::Rebalance`]): the runtime spreads them over the compactor subtasks.
 //! - A **compactor** holds requests until their checkpoint completes, then compacts each into
 //!   one `compacted-<prefix>-<uuid>-<n><suffix>` file ([`FileCompactor::Concat`] for row formats,
 //!   [`FileCompactor::RecordWise`] re-encodes records or Arrow batches), and emits at the next
