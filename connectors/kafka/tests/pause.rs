@@ -95,6 +95,9 @@ async fn a_paused_partition_stops_and_resumes_exactly_where_it_was() {
         .expect("the Kafka reader pauses splits")
         .pause_or_resume_splits(std::slice::from_ref(&id0), &[])
         .unwrap();
+    // Pausing is a command to the fetcher thread, applied between two polls of the consumer
+    // (what one poll already fetched is still delivered): let it land before writing more.
+    assert!(drain(&mut reader, Duration::from_secs(1)).await.is_empty());
     kafka.produce("pz", 0, &values("a", 50..80));
     kafka.produce("pz", 1, &values("b", 50..80));
     let while_paused = drain(&mut reader, Duration::from_secs(2)).await;
