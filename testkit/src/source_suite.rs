@@ -360,7 +360,8 @@ impl<'a, C: SourceContext> SourceRun<'a, C> {
             .wait_for(
                 &format!("{target} records to be committed"),
                 self.config.wait_timeout,
-                || store.committed_len() >= target,
+                // Distinct: in at-least-once mode duplicates could reach the target first.
+                || store.committed_distinct_len() >= target,
             )
             .await?;
         tokio::time::sleep(self.config.checkpoint_interval * 5).await;
@@ -534,7 +535,7 @@ async fn run_case<C: SourceContext>(run: &mut SourceRun<'_, C>, case: SourceCase
                 .wait_for(
                     &format!("the first {target} records"),
                     run.config.wait_timeout,
-                    || store.committed_len() >= target,
+                    || store.committed_distinct_len() >= target,
                 )
                 .await?;
             let dir = run.savepoint_dir()?;

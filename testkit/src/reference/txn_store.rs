@@ -205,6 +205,20 @@ impl<T: Clone> FakeTransactionalStore<T> {
             .sum()
     }
 
+    /// How many distinct records are visible (duplicates, which at-least-once allows, once).
+    pub fn committed_distinct_len(&self) -> usize
+    where
+        T: Eq + std::hash::Hash,
+    {
+        let s = self.lock();
+        s.visible
+            .iter()
+            .filter_map(|(_, id)| s.txns.get(id))
+            .flat_map(|t| t.records.iter())
+            .collect::<std::collections::HashSet<&T>>()
+            .len()
+    }
+
     /// The records of every prepared or committed transaction (everything a job handed over
     /// for commit), in write order.
     pub fn prepared_or_committed(&self) -> Vec<T> {
