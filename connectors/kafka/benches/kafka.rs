@@ -3,11 +3,12 @@
 //! of exactly-once vs at-least-once at 1 s checkpoints.
 //!
 //! `cargo bench -p weir-connector-kafka --bench kafka` (`WEIR_BENCH_RECORDS`, default 750000;
-//! `WEIR_BENCH_ROUNDS`, default 5). noida-db 0.2.3 fails fetches once a topic holds more than
-//! roughly 100 MB (1M records of 100 bytes, in one partition or spread over four: `Bad message
-//! format`, then dropped connections, for a bare librdkafka consumer too), so runs stay below
-//! that and sink topics are fresh each round. Source and sink run at parallelism 1, like the
-//! single-threaded raw loops.
+//! `WEIR_BENCH_ROUNDS`, default 5; `WEIR_BENCH_ONLY=source` runs only the source comparison).
+//!
+//! noida-db 0.2.3 fails fetches once a topic holds more than roughly 100 MB (1M records of 100
+//! bytes, in one partition or spread over four: `Bad message format`, then dropped connections,
+//! for a bare librdkafka consumer too), so runs stay below that and sink topics are fresh each
+//! round. Source and sink run at parallelism 1, like the single-threaded raw loops.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -228,6 +229,8 @@ fn main() {
     let fill = raw_produce(&bs, "src", n);
     println!("filled {n} records of 100 bytes in {fill:?}");
     let mut rows: Vec<Row> = Vec::new();
+    // `WEIR_BENCH_ONLY=source`: only the source comparison (for profiling).
+    let source_only = std::env::var("WEIR_BENCH_ONLY").is_ok_and(|v| v == "source");
     for round in 0..rounds {
         let outs: Vec<String> = ["raw-out", "alo-out", "eo-out", "alo2-out"]
             .iter()
@@ -243,6 +246,10 @@ fn main() {
             rate(n, raw.steady),
             rate(n, weir.steady),
         ));
+        if source_only {
+            delete(&outs);
+            continue;
+        }
         let raw_p = raw_produce(&bs, &outs[0], n);
         let alo = rt.block_on(weir_produce(
             &bs,
