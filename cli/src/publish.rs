@@ -210,7 +210,7 @@ fn newest_file(dir: &Path) -> Option<(SystemTime, PathBuf)> {
                     stack.push(path);
                 }
             } else if let Ok(modified) = meta.modified() {
-                if newest.as_ref().map_or(true, |(t, _)| *t < modified) {
+                if newest.as_ref().is_none_or(|(t, _)| *t < modified) {
                     newest = Some((modified, path));
                 }
             }

@@ -1346,7 +1346,7 @@ impl Parser {
             let mut still = Vec::new();
             for index in pending {
                 let Some(raw) = raws.get(index) else { continue };
-                let ready = raw.inputs.as_ref().map_or(true, |inputs| {
+                let ready = raw.inputs.as_ref().is_none_or(|inputs| {
                     inputs
                         .iter()
                         .all(|(n, _)| streams.contains_key(n) || !names.contains(n))

@@ -303,7 +303,7 @@ impl RowGenerator {
             };
             let (spec, len) = Self::field(field, &mut opts);
             if let Some(len) = len {
-                if sequence_len.as_ref().map_or(true, |(_, l)| len < *l) {
+                if sequence_len.as_ref().is_none_or(|(_, l)| len < *l) {
                     sequence_len = Some((field.name.clone(), len));
                 }
             }

@@ -365,7 +365,7 @@ mod tests {
                 "target {t}"
             );
             assert!(
-                !per_cp.get(&1).map_or(true, |(_, v)| v.is_empty()),
+                !per_cp.get(&1).is_none_or(|(_, v)| v.is_empty()),
                 "target {t} got none of checkpoint 1's 4 committables"
             );
         }

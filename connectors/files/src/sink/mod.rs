@@ -340,7 +340,7 @@ pub async fn sweep_orphans(
             is_compacted == compacted
                 && label.subtask % parallelism.max(1) == subtask
                 && label.epoch > above
-                && attempts_below.map_or(true, |a| label.attempt < a)
+                && attempts_below.is_none_or(|a| label.attempt < a)
         })
     };
     let mut swept = 0;

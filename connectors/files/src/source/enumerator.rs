@@ -167,7 +167,7 @@ impl FileEnumerator {
         let idx = self.pending.iter().position(|s| {
             self.affinity
                 .get(&Self::group(s))
-                .map_or(true, |r| *r == subtask)
+                .is_none_or(|r| *r == subtask)
         })?;
         self.pending.remove(idx)
     }
