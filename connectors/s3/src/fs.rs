@@ -9,6 +9,7 @@ use bytes::Bytes;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_files::fs::{ByteReader, FileStatus, FileSystem, RecoverableWriter};
 
+use crate::copy::{copy_object, MAX_COPY_SIZE};
 use crate::error::{code, s3_error, status};
 use crate::writer::S3RecoverableWriter;
 
@@ -74,6 +75,8 @@ pub struct S3FileSystem {
     client: Client,
     bucket: String,
     writer: Arc<S3RecoverableWriter>,
+    /// Renames of objects larger than this copy them in parts of this size.
+    max_single_copy: u64,
 }
 
 impl S3FileSystem {
@@ -102,7 +105,16 @@ impl S3FileSystem {
             )),
             client,
             bucket,
+            max_single_copy: MAX_COPY_SIZE,
         }
+    }
+
+    /// Lowers the size above which a rename copies in parts (default and maximum: S3's 5 GiB
+    /// limit for one copy; at least 5 MiB, S3's smallest part). For stores with a lower limit,
+    /// and for tests.
+    pub fn with_max_single_copy(mut self, bytes: u64) -> Self {
+        self.max_single_copy = bytes.clamp(MIN_PART_SIZE as u64, MAX_COPY_SIZE);
+        self
     }
 
     /// The bucket.
@@ -254,23 +266,25 @@ impl FileSystem for S3FileSystem {
     }
 
     async fn rename(&self, from: &str, to: &str) -> Result<()> {
-        self.client
-            .copy_object()
+        let len = self
+            .client
+            .head_object()
             .bucket(&self.bucket)
-            .key(to)
-            .copy_source(format!("{}/{}", self.bucket, from))
+            .key(from)
             .send()
             .await
-            .map_err(|e| {
-                s3_error(
-                    format!(
-                        "copying {} to {}",
-                        self.describe_key(from),
-                        self.describe_key(to)
-                    ),
-                    e,
-                )
-            })?;
+            .map_err(|e| s3_error(format!("renaming {}", self.describe_key(from)), e))?
+            .content_length()
+            .unwrap_or(0)
+            .max(0) as u64;
+        copy_object(
+            &self.client,
+            &self.bucket,
+            (from, to),
+            len,
+            self.max_single_copy,
+        )
+        .await?;
         self.delete(from).await
     }
 

@@ -17,6 +17,7 @@
 //!   constructors of S3 file sinks and sources.
 
 pub mod config;
+pub mod copy;
 mod error;
 pub mod fs;
 pub mod writer;

@@ -33,6 +33,7 @@ use weir_connector_files::fs::{
     CommitStatus, InProgressEntry, Recoverable, RecoverableStream, RecoverableWriter,
 };
 
+use crate::copy::{copy_parts, MAX_COPY_SIZE};
 use crate::error::{code, s3_error, status};
 use crate::fs::{UploadSettings, MIN_PART_SIZE};
 
@@ -265,30 +266,26 @@ impl S3RecoverableWriter {
         let mut tail = Vec::new();
         if parts_len >= MIN_PART_SIZE as u64 {
             let id = shared.upload_id().await?;
-            let out = self
-                .client
-                .upload_part_copy()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&id)
-                .part_number(1)
-                .copy_source(format!("{}/{key}", self.bucket))
-                .copy_source_range(format!("bytes=0-{}", parts_len - 1))
-                .send()
-                .await
-                .map_err(|e| s3_error(format!("taking back {}", self.describe(key)), e))?;
-            let etag = out
-                .copy_part_result()
-                .and_then(|c| c.e_tag())
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    ConnectorError::fatal(format!("taking back {}", self.describe(key)), "no ETag")
-                })?;
-            parts.push(PartInfo {
-                number: 1,
+            // In parts of at most 5 GiB, S3's limit for one copy.
+            let copied = copy_parts(
+                &self.client,
+                &self.bucket,
+                key,
+                key,
+                &id,
+                1,
+                0..parts_len,
+                MAX_COPY_SIZE,
+            )
+            .await
+            .map_err(|e| {
+                ConnectorError::retryable(format!("taking back {}", self.describe(key)), e)
+            })?;
+            parts.extend(copied.into_iter().map(|(number, etag, len)| PartInfo {
+                number,
                 etag,
-                len: parts_len,
-            });
+                len,
+            }));
         } else if parts_len > 0 {
             let out = self
                 .client

@@ -159,3 +159,47 @@ async fn the_sweep_aborts_uploads_no_checkpoint_references() {
     kept.abort().await.unwrap();
     assert!(rw.list_in_progress(base).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_beyond_the_single_copy_limit_copies_in_parts() {
+    let s = server::server();
+    // S3 copies at most 5 GiB at once; with the limit lowered to 5 MiB, a 12 MiB object takes
+    // the multipart path a 6 GiB one takes on real S3.
+    let fs = server::filesystem(&s).with_max_single_copy(5 * MIB as u64);
+    let body = data(12 * MIB + 3, 9);
+    fs.write_atomic("copy-test/big.bin", body.clone().into())
+        .await
+        .unwrap();
+    fs.rename("copy-test/big.bin", "copy-test/moved.bin")
+        .await
+        .unwrap();
+    assert_eq!(
+        fs.read_all("copy-test/moved.bin").await.unwrap().as_ref(),
+        body.as_slice()
+    );
+    assert!(fs.status("copy-test/big.bin").await.unwrap().is_none());
+    // A small object still takes the single copy.
+    fs.write_atomic("copy-test/small.bin", data(1000, 4).into())
+        .await
+        .unwrap();
+    fs.rename("copy-test/small.bin", "copy-test/small-moved.bin")
+        .await
+        .unwrap();
+    assert_eq!(
+        fs.read_all("copy-test/small-moved.bin")
+            .await
+            .unwrap()
+            .as_ref(),
+        data(1000, 4).as_slice()
+    );
+    // No multipart upload is left open.
+    let open = fs
+        .client()
+        .list_multipart_uploads()
+        .bucket(fs.bucket())
+        .prefix("copy-test/")
+        .send()
+        .await
+        .unwrap();
+    assert!(open.uploads().is_empty(), "{:?}", open.uploads());
+}
