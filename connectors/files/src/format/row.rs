@@ -276,15 +276,45 @@ impl<T: Serialize> RowEncoder<T> for CsvEncoder<T> {
 }
 
 struct CsvDecoder<T> {
-    reader: csv_core::Reader,
+    framer: CsvFramer,
     skip_header: bool,
-    output: Vec<u8>,
-    ends: Vec<usize>,
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T: DeserializeOwned> RowDecoder<T> for CsvDecoder<T> {
-    fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<T>> {
+/// What [`CsvFramer::next`] found at the start of a buffer.
+pub(crate) enum CsvStep {
+    /// No complete record yet: more input is needed.
+    NeedMore,
+    /// The end of the input after `consumed` bytes that held no record (e.g. a final newline).
+    End(usize),
+    /// A record of `consumed` bytes; [`CsvFramer::fields`] gives its fields.
+    Record {
+        /// Bytes of input the record used, with its terminator.
+        consumed: usize,
+        /// Fields in the framer's output.
+        fields: usize,
+    },
+}
+
+/// Frames CSV records with `csv_core` (quotes, escaped line breaks), reusing its buffers.
+pub(crate) struct CsvFramer {
+    reader: csv_core::Reader,
+    output: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl CsvFramer {
+    /// A framer over `reader`'s dialect.
+    pub(crate) fn new(reader: csv_core::Reader) -> Self {
+        CsvFramer {
+            reader,
+            output: vec![0; 1024],
+            ends: vec![0; 32],
+        }
+    }
+
+    /// The next record at the start of `buf` (`eof`: no input follows `buf`).
+    pub(crate) fn next(&mut self, buf: &[u8], eof: bool) -> CsvStep {
         use csv_core::ReadRecordResult;
         self.reader.reset();
         let mut consumed = 0;
@@ -305,7 +335,7 @@ impl<T: DeserializeOwned> RowDecoder<T> for CsvDecoder<T> {
                     // Without more input the record is incomplete; at the end of the file an
                     // empty input (next round) tells the reader to finish the last record.
                     if !eof || input.is_empty() {
-                        return Ok(Decoded::NeedMore);
+                        return CsvStep::NeedMore;
                     }
                 }
                 ReadRecordResult::OutputFull => {
@@ -316,25 +346,52 @@ impl<T: DeserializeOwned> RowDecoder<T> for CsvDecoder<T> {
                     let len = self.ends.len().max(8);
                     self.ends.resize(len * 2, 0);
                 }
-                ReadRecordResult::Record => break,
+                ReadRecordResult::Record => {
+                    return CsvStep::Record {
+                        consumed,
+                        fields: ends_len,
+                    }
+                }
                 ReadRecordResult::End => {
-                    return Ok(if consumed > 0 {
-                        Decoded::Skip(consumed)
+                    return if consumed > 0 {
+                        CsvStep::End(consumed)
                     } else {
-                        Decoded::NeedMore
-                    });
+                        CsvStep::NeedMore
+                    };
                 }
             }
         }
+    }
+
+    /// The first `count` fields of the last record.
+    pub(crate) fn fields(&self, count: usize) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends
+            .get(..count)
+            .unwrap_or_default()
+            .iter()
+            .map(move |end| {
+                let field = self.output.get(start..*end).unwrap_or_default();
+                start = *end;
+                field
+            })
+    }
+}
+
+impl<T: DeserializeOwned> RowDecoder<T> for CsvDecoder<T> {
+    fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<T>> {
+        let (consumed, fields) = match self.framer.next(buf, eof) {
+            CsvStep::NeedMore => return Ok(Decoded::NeedMore),
+            CsvStep::End(consumed) => return Ok(Decoded::Skip(consumed)),
+            CsvStep::Record { consumed, fields } => (consumed, fields),
+        };
         if self.skip_header {
             self.skip_header = false;
             return Ok(Decoded::Skip(consumed));
         }
-        let mut record = csv::ByteRecord::with_capacity(out_len, ends_len);
-        let mut start = 0;
-        for end in self.ends.get(..ends_len).unwrap_or_default() {
-            record.push_field(self.output.get(start..*end).unwrap_or_default());
-            start = *end;
+        let mut record = csv::ByteRecord::with_capacity(consumed, fields);
+        for field in self.framer.fields(fields) {
+            record.push_field(field);
         }
         if record.len() == 1 && record.get(0).is_some_and(<[u8]>::is_empty) {
             return Ok(Decoded::Skip(consumed)); // an empty line
@@ -362,12 +419,12 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> RowFormat<T> for CsvForma
 
     fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RowDecoder<T>>> {
         Ok(Box::new(CsvDecoder {
-            reader: csv_core::ReaderBuilder::new()
-                .delimiter(self.delimiter)
-                .build(),
+            framer: CsvFramer::new(
+                csv_core::ReaderBuilder::new()
+                    .delimiter(self.delimiter)
+                    .build(),
+            ),
             skip_header: self.headers && at_file_start,
-            output: vec![0; 1024],
-            ends: vec![0; 32],
             _t: PhantomData,
         }))
     }

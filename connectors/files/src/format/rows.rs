@@ -54,6 +54,7 @@ use weir_connector_api::format::{RowDecoder as MessageDecoder, RowEncoder as Mes
 use weir_connector_api::row::{DataType, Field, Row, RowKind, Schema, Value};
 
 use super::arrow::DEFAULT_BATCH_SIZE;
+use super::row::{CsvFramer, CsvStep};
 use super::{Decoded, FromBatch, RowDecoder, RowEncoder, RowFormat, ToBatches, ToBatchesFactory};
 
 /// The time zone of written timestamps: pipeline timestamps are instants (epoch milliseconds).
@@ -718,51 +719,16 @@ struct MessageDecoderState {
     pending: VecDeque<Row>,
     pending_used: usize,
     scratch: Vec<Row>,
-    csv: Option<csv_core::Reader>,
-    output: Vec<u8>,
-    ends: Vec<usize>,
+    csv: Option<CsvFramer>,
 }
 
 impl MessageDecoderState {
     /// The next CSV record of `buf`: its bytes (with the terminator) and length.
     fn csv_frame<'b>(&mut self, buf: &'b [u8], eof: bool) -> Option<(&'b [u8], usize)> {
-        use csv_core::ReadRecordResult;
-        let reader = self.csv.as_mut()?;
-        reader.reset();
-        let mut consumed = 0;
-        let mut out_len = 0;
-        let mut ends_len = 0;
-        loop {
-            let input = buf.get(consumed..).unwrap_or_default();
-            let (result, nin, nout, nend) = reader.read_record(
-                input,
-                self.output.get_mut(out_len..).unwrap_or_default(),
-                self.ends.get_mut(ends_len..).unwrap_or_default(),
-            );
-            consumed += nin;
-            out_len += nout;
-            ends_len += nend;
-            match result {
-                ReadRecordResult::InputEmpty => {
-                    if !eof || input.is_empty() {
-                        return None;
-                    }
-                }
-                ReadRecordResult::OutputFull => {
-                    let len = self.output.len().max(64);
-                    self.output.resize(len * 2, 0);
-                }
-                ReadRecordResult::OutputEndsFull => {
-                    let len = self.ends.len().max(8);
-                    self.ends.resize(len * 2, 0);
-                }
-                ReadRecordResult::Record => break,
-                ReadRecordResult::End => {
-                    return (consumed > 0)
-                        .then(|| (buf.get(..consumed).unwrap_or_default(), consumed));
-                }
-            }
-        }
+        let consumed = match self.csv.as_mut()?.next(buf, eof) {
+            CsvStep::NeedMore => return None,
+            CsvStep::End(consumed) | CsvStep::Record { consumed, .. } => consumed,
+        };
         Some((buf.get(..consumed).unwrap_or_default(), consumed))
     }
 }
@@ -838,12 +804,12 @@ impl RowFormat<Row> for MessageRows {
     fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RowDecoder<Row>>> {
         let csv = match self.framing {
             Framing::Lines => None,
-            Framing::Csv { delimiter, quote } => Some(
+            Framing::Csv { delimiter, quote } => Some(CsvFramer::new(
                 csv_core::ReaderBuilder::new()
                     .delimiter(delimiter)
                     .quote(quote)
                     .build(),
-            ),
+            )),
         };
         Ok(Box::new(MessageDecoderState {
             decoder: Arc::clone(&self.decoder),
@@ -854,8 +820,6 @@ impl RowFormat<Row> for MessageRows {
             pending_used: 0,
             scratch: Vec::new(),
             csv,
-            output: vec![0; 1024],
-            ends: vec![0; 32],
         }))
     }
 
