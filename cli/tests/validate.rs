@@ -328,15 +328,14 @@ fn bad_11_event_time_settings() {
 fn bad_12_checkpoint_storage_and_restart_strategy() {
     invalid(
         &format!(
-            "[checkpointing]\ninterval = \"1s\"\nmode = \"exactly_once\"\nstorage = \"s3://bucket/chk\"\n\n\
+            "[checkpointing]\ninterval = \"1s\"\nmode = \"exactly_once\"\nstorage = \"gs://bucket/chk\"\n\n\
              [restart]\nstrategy = \"fixed-delay\"\nattempts = -1\ninitial-backoff = \"1s\"\n{SOURCE}{SINK}"
         ),
         &[
             "p.toml:3:8: error: `mode` in [checkpointing] must be \"exactly-once\" or \
              \"at-least-once\", not \"exactly_once\": did you mean `exactly-once`?",
-            "p.toml:4:11: error: checkpoint storage `s3://bucket/chk` needs the S3 checkpoint \
-             storage (weir-connector-s3 with its `checkpoint-storage` feature), which this build \
-             of weir does not include yet: use a local directory for now",
+            "p.toml:4:11: error: checkpoint storage scheme `gs://` is not supported: use a local \
+             directory, `file://…`, `s3://bucket/prefix`, or \"memory\"",
             "p.toml:8:12: error: `attempts` in [restart] must be between 0 and 4294967295, not -1",
             "p.toml:9:1: error: `initial-backoff` does not apply to the fixed-delay restart \
              strategy",

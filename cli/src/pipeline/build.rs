@@ -47,6 +47,32 @@ fn strategy(spec: Option<&WatermarkSpec>) -> WatermarkStrategy<Row> {
     strategy
 }
 
+/// Checkpoint storage in S3, the client configured from the environment: `AWS_ENDPOINT_URL`
+/// (for S3-compatible stores), `AWS_REGION` (default `us-east-1`), `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
+fn s3_storage(bucket: &str, prefix: &str) -> Result<StorageConfig, RuntimeError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut options = std::collections::BTreeMap::new();
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")) {
+        options.insert("s3.endpoint".to_owned(), endpoint);
+    }
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        options.insert("s3.region".to_owned(), region);
+    }
+    let invalid = |what: String| {
+        RuntimeError::InvalidJob(vec![format!(
+            "checkpoint storage s3://{bucket}/{prefix}: {what}"
+        )])
+    };
+    let client = weir_connector_s3::S3Options::from_map(&options)
+        .map_err(|e| invalid(e.to_string()))?
+        .client()
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(StorageConfig::Custom(std::sync::Arc::new(
+        weir_connector_s3::S3CheckpointStorage::new(client, bucket, prefix),
+    )))
+}
+
 /// Builds the job.
 pub fn build(pipeline: &Pipeline, restore: RestoreFrom) -> Result<(Job, JobLayout), RuntimeError> {
     let mut config = JobConfig::new(&pipeline.name)
@@ -58,6 +84,7 @@ pub fn build(pipeline: &Pipeline, restore: RestoreFrom) -> Result<(Job, JobLayou
         config = config.storage(match &c.storage {
             Storage::Memory => StorageConfig::Memory,
             Storage::Local(dir) => StorageConfig::Local(dir.clone()),
+            Storage::S3 { bucket, prefix } => s3_storage(bucket, prefix)?,
         });
     }
     if let Some(interval) = pipeline.watermark_interval {

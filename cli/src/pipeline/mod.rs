@@ -98,6 +98,14 @@ pub enum Storage {
     Memory,
     /// In a local directory.
     Local(PathBuf),
+    /// In an S3 bucket (`s3://bucket/prefix`), with the client configured from the
+    /// environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix.
+        prefix: String,
+    },
 }
 
 /// A source of the pipeline.

@@ -524,19 +524,22 @@ impl Parser {
         if let Some((scheme, _)) = text.split_once("://") {
             match scheme {
                 "file" => return Storage::Local(PathBuf::from(&text["file://".len()..])),
-                "s3" => self.d.error(
-                    span,
-                    format!(
-                        "checkpoint storage `{text}` needs the S3 checkpoint storage \
-                         (weir-connector-s3 with its `checkpoint-storage` feature), which this \
-                         build of weir does not include yet: use a local directory for now"
-                    ),
-                ),
+                "s3" => match weir_connector_s3::S3Location::parse(text) {
+                    Ok(l) => {
+                        return Storage::S3 {
+                            bucket: l.bucket,
+                            prefix: l.prefix,
+                        }
+                    }
+                    Err(e) => self
+                        .d
+                        .error(span, format!("checkpoint storage `{text}`: {e}")),
+                },
                 other => self.d.error(
                     span,
                     format!(
                         "checkpoint storage scheme `{other}://` is not supported: use a local \
-                         directory, `file://…`, or \"memory\""
+                         directory, `file://…`, `s3://bucket/prefix`, or \"memory\""
                     ),
                 ),
             }
