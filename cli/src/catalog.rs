@@ -17,12 +17,14 @@ pub fn link() {
     use weir_connector_datagen as _;
     use weir_connector_files as _;
     use weir_connector_kafka as _;
+    use weir_connector_s3 as _;
     weir_formats::link();
     std::hint::black_box((
         &weir_connector_datagen::factory::DATAGEN,
         &weir_connector_blackhole::factory::BLACKHOLE,
         &weir_connector_files::factory::FILES,
         &weir_connector_kafka::factory::KAFKA,
+        &weir_connector_s3::scheme::S3_SCHEME,
     ));
 }
 

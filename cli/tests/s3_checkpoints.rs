@@ -1,6 +1,7 @@
-//! `storage = "s3://bucket/prefix"` in `[checkpointing]`: the `weir` binary writes its
-//! checkpoints into a real S3 server (SeaweedFS), with the client configured from the standard
-//! AWS environment variables; a bad S3 URI is a validation error.
+//! S3 in pipeline files, against a real S3 server (SeaweedFS), the client configured from the
+//! standard AWS environment variables: `storage = "s3://bucket/prefix"` in `[checkpointing]`
+//! puts the checkpoints in a bucket, and `files` sinks write `s3://` paths (exactly-once part
+//! files); a bad S3 URI is a validation error.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,11 +32,12 @@ options = { number-of-rows = 20000, rows-per-second = 20000, fields.id.kind = "s
 [[sinks]]
 name = "out"
 input = "numbers"
-connector = "blackhole"
+connector = "files"
+options = { path = "s3://checkpoints/data/numbers", format = "json" }
 "#;
 
 #[test]
-fn checkpoints_go_to_an_s3_bucket() {
+fn checkpoints_and_part_files_go_to_an_s3_bucket() {
     let server = SeaweedS3::start().unwrap();
     server.create_bucket("checkpoints").unwrap();
     let c = server.credentials();
@@ -71,8 +73,25 @@ fn checkpoints_go_to_an_s3_bucket() {
         files.iter().map(|f| &f.path).collect::<Vec<_>>()
     );
     assert!(metadata.iter().all(|p| p.contains("/chk-")), "{metadata:?}");
-    // Nothing was written locally.
-    assert!(!dir.path().join("out").exists());
+    // The rows went to part files in the bucket: each id exactly once, nothing hidden left.
+    let parts = rt.block_on(s3.list_files("data/numbers")).unwrap();
+    assert!(!parts.is_empty());
+    let mut ids = Vec::new();
+    for part in &parts {
+        let name = part.path.rsplit('/').next().unwrap();
+        assert!(
+            !name.starts_with('.'),
+            "an in-progress file is visible: {}",
+            part.path
+        );
+        let text = rt.block_on(s3.read_all(&part.path)).unwrap();
+        for line in std::str::from_utf8(&text).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            ids.push(v["id"].as_i64().unwrap());
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (0..20_000).collect::<Vec<i64>>());
 }
 
 #[test]

@@ -51,20 +51,12 @@ fn strategy(spec: Option<&WatermarkSpec>) -> WatermarkStrategy<Row> {
 /// (for S3-compatible stores), `AWS_REGION` (default `us-east-1`), `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
 fn s3_storage(bucket: &str, prefix: &str) -> Result<StorageConfig, RuntimeError> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let mut options = std::collections::BTreeMap::new();
-    if let Some(endpoint) = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")) {
-        options.insert("s3.endpoint".to_owned(), endpoint);
-    }
-    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
-        options.insert("s3.region".to_owned(), region);
-    }
     let invalid = |what: String| {
         RuntimeError::InvalidJob(vec![format!(
             "checkpoint storage s3://{bucket}/{prefix}: {what}"
         )])
     };
-    let client = weir_connector_s3::S3Options::from_map(&options)
+    let client = weir_connector_s3::S3Options::from_env()
         .map_err(|e| invalid(e.to_string()))?
         .client()
         .map_err(|e| invalid(e.to_string()))?;

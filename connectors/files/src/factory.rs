@@ -19,9 +19,10 @@
 //! Date-time buckets by event time read the time from a row field (`bucket.time-field`): sinks
 //! get no record timestamps from the runtime.
 //!
-//! Paths are local: absolute, relative to the working directory, or `file://` URLs. `s3://`
-//! paths are refused with an error: the S3 filesystem is in `weir-connector-s3`, which depends
-//! on this crate, so this factory cannot reach it.
+//! Paths are local (absolute, relative to the working directory, or `file://` URLs) or URLs of
+//! a filesystem registered for their scheme ([`crate::fs::schemes`]): linking
+//! `weir-connector-s3` (as `weir` does) adds `s3://bucket/prefix`, with the client configured
+//! from the AWS environment variables. All paths of one source share one filesystem.
 //!
 //! The factory only builds objects: it neither touches the disk nor checks that paths exist.
 
@@ -114,14 +115,14 @@ impl ConnectorFactory for FilesFactory {
     }
 }
 
-/// What the S3 scheme needs, said once.
-const S3_MISSING: &str = "`s3://` paths need the S3 filesystem of `weir-connector-s3`, which the \
-     `files` connector cannot use (weir-connector-s3 depends on weir-connector-files); use a \
-     local path, or `S3Options::filesystem` with `FileSink`/`FileSource` from Rust";
-
-/// A local path from a `path` value: `file://` URLs are accepted; other schemes are errors.
-/// Relative paths are resolved against the working directory, so state holds absolute paths.
-fn local_path(key: &str, raw: &str, errors: &mut Vec<ConfigError>) -> Option<String> {
+/// A path on local disk (`file://` URLs too; relative paths are resolved against the working
+/// directory, so state holds absolute paths), or a `<scheme>://` URL on a registered filesystem
+/// (see [`crate::fs::schemes`]): the filesystem, which instance it is, and the path in it.
+fn resolve_path(
+    key: &str,
+    raw: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<(Arc<dyn FileSystem>, String, String)> {
     let trimmed = raw.trim();
     let reject = |reason: &str| ConfigError::Rejected {
         key: key.to_owned(),
@@ -131,16 +132,26 @@ fn local_path(key: &str, raw: &str, errors: &mut Vec<ConfigError>) -> Option<Str
     let path = match trimmed.split_once("://") {
         Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
             "file" => rest,
-            "s3" | "s3a" | "s3n" => {
-                errors.push(reject(S3_MISSING));
-                return None;
-            }
             other => {
-                errors.push(reject(&format!(
-                    "the `{other}` filesystem is not supported: the `files` connector reads and \
-                     writes local paths (or `file://` URLs)"
-                )));
-                return None;
+                let Some(fs) = crate::fs::schemes::find_scheme(other) else {
+                    let hint = if matches!(other, "s3" | "s3a" | "s3n") {
+                        " (link `weir-connector-s3`: it registers `s3://`)"
+                    } else {
+                        ""
+                    };
+                    errors.push(reject(&format!(
+                        "no filesystem for `{other}://` is linked into this program{hint}; \
+                         local paths and `file://` URLs always work"
+                    )));
+                    return None;
+                };
+                return match (fs.open)(trimmed) {
+                    Ok(opened) => Some((opened.fs, opened.root, opened.path)),
+                    Err(reason) => {
+                        errors.push(reject(&reason));
+                        None
+                    }
+                };
             }
         },
         None => trimmed,
@@ -155,7 +166,11 @@ fn local_path(key: &str, raw: &str, errors: &mut Vec<ConfigError>) -> Option<Str
         return None;
     };
     let text = text.trim_end_matches('/');
-    Some(if text.is_empty() { "/" } else { text }.to_owned())
+    Some((
+        local_fs(),
+        "local".to_owned(),
+        if text.is_empty() { "/" } else { text }.to_owned(),
+    ))
 }
 
 /// The resolved format of a sink or source of rows.
@@ -347,7 +362,7 @@ impl SinkFactory for FilesFactory {
     ) -> Result<BoxedSink<Row>> {
         let mut errors = Vec::new();
         let o = FileSinkOptions::from_config(config);
-        let path = local_path(PATH.key(), &o.path, &mut errors);
+        let resolved = resolve_path(PATH.key(), &o.path, &mut errors);
         let format = rows_format(config, ctx, &o.format_options, &mut errors);
         if let (Some(c), Some(format)) = (&o.compaction, &format) {
             if c.compactor == CompactorKind::Concat {
@@ -381,7 +396,8 @@ impl SinkFactory for FilesFactory {
             }
         };
         let time_field = time_field(config, &o, ctx.schema, &mut errors);
-        let (Some(path), Some(format), true) = (path, format, errors.is_empty()) else {
+        let (Some((fs, _, path)), Some(format), true) = (resolved, format, errors.is_empty())
+        else {
             return Err(ConnectorError::Config(ConfigErrors::new(
                 SINK_SET_NAME,
                 errors,
@@ -391,7 +407,7 @@ impl SinkFactory for FilesFactory {
         let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
         let builder = match format {
             RowsFormat::Parquet => FileSink::bulk(
-                local_fs(),
+                Arc::clone(&fs),
                 path,
                 ParquetFormat::new(rows.to_batches())
                     .with_schema(rows.arrow_schema())
@@ -399,15 +415,15 @@ impl SinkFactory for FilesFactory {
                     .row_group_rows(f.row_group_rows),
             ),
             RowsFormat::Orc => FileSink::bulk(
-                local_fs(),
+                Arc::clone(&fs),
                 path,
                 OrcFormat::new(rows.to_batches())
                     .with_schema(rows.arrow_schema())
                     .codec(f.codec)
                     .stripe_bytes(f.stripe_size.bytes() as usize),
             ),
-            RowsFormat::Text(text) => FileSink::row(local_fs(), path, text),
-            RowsFormat::Messages(messages) => FileSink::row(local_fs(), path, messages),
+            RowsFormat::Text(text) => FileSink::row(fs, path, text),
+            RowsFormat::Messages(messages) => FileSink::row(fs, path, messages),
         };
         let mut builder = builder.with_options(&o);
         if let Some(index) = time_field {
@@ -518,11 +534,28 @@ impl SourceFactory for FilesFactory {
     ) -> Result<BoxedSource<Row>> {
         let mut errors = Vec::new();
         let o = FileSourceOptions::from_config(config);
-        let paths: Vec<String> = o
+        let resolved: Vec<(Arc<dyn FileSystem>, String, String)> = o
             .paths
             .iter()
-            .filter_map(|p| local_path(PATHS.key(), p, &mut errors))
+            .filter_map(|p| resolve_path(PATHS.key(), p, &mut errors))
             .collect();
+        let mut roots: Vec<&str> = resolved.iter().map(|(_, root, _)| root.as_str()).collect();
+        roots.dedup();
+        if roots.len() > 1 {
+            errors.push(ConfigError::Rejected {
+                key: PATHS.key().to_owned(),
+                value: o.paths.join(";"),
+                reason: format!(
+                    "all paths of one source must be on one filesystem, not {}: use one source \
+                     per filesystem",
+                    roots.join(", ")
+                ),
+            });
+        }
+        let fs = resolved
+            .first()
+            .map_or_else(local_fs, |(fs, _, _)| Arc::clone(fs));
+        let paths: Vec<String> = resolved.into_iter().map(|(_, _, p)| p).collect();
         if o.paths.is_empty() {
             errors.push(ConfigError::Rejected {
                 key: PATHS.key().to_owned(),
@@ -550,10 +583,10 @@ impl SourceFactory for FilesFactory {
         };
         let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
         let builder = match format {
-            RowsFormat::Parquet => FileSource::parquet(local_fs(), paths, rows),
-            RowsFormat::Orc => FileSource::orc(local_fs(), paths, rows),
-            RowsFormat::Text(text) => FileSource::row(local_fs(), paths, text),
-            RowsFormat::Messages(messages) => FileSource::row(local_fs(), paths, messages),
+            RowsFormat::Parquet => FileSource::parquet(fs, paths, rows),
+            RowsFormat::Orc => FileSource::orc(fs, paths, rows),
+            RowsFormat::Text(text) => FileSource::row(fs, paths, text),
+            RowsFormat::Messages(messages) => FileSource::row(fs, paths, messages),
         };
         Ok(BoxedSource::new(builder.with_options(&o)?.build()?))
     }

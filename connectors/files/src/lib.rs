@@ -36,8 +36,11 @@ pub use format::parquet::ParquetFormat;
 pub use format::row::{CsvFormat, JsonLinesFormat, TextLinesFormat};
 pub use format::{SinkFormat, SourceFormat};
 pub use fs::{FileSystem, LocalFileSystem};
+
 pub use sink::{FileSink, FileSinkBuilder};
 pub use source::{FileSource, FileSourceBuilder};
+#[doc(hidden)]
+pub use weir_connector_api::inventory as __inventory;
 
 /// A compression codec of the bulk formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

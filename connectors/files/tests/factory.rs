@@ -408,7 +408,7 @@ fn bad_options_are_reported_at_once() {
     assert_eq!(text.len(), 3, "{text:?}");
     assert!(
         text.iter()
-            .any(|e| e.contains("the `hdfs` filesystem is not supported")),
+            .any(|e| e.contains("no filesystem for `hdfs://` is linked")),
         "{text:?}"
     );
     assert!(

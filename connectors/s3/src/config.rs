@@ -156,6 +156,21 @@ impl S3Options {
         }
     }
 
+    /// Options from the standard AWS environment variables: `AWS_ENDPOINT_URL_S3` or
+    /// `AWS_ENDPOINT_URL` (S3-compatible stores), `AWS_REGION` or `AWS_DEFAULT_REGION` (default
+    /// `us-east-1`); the client reads the credentials (`AWS_ACCESS_KEY_ID`, ...) when built.
+    pub fn from_env() -> std::result::Result<Self, ConfigErrors> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let mut options = BTreeMap::new();
+        if let Some(endpoint) = env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")) {
+            options.insert("s3.endpoint".to_owned(), endpoint);
+        }
+        if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+            options.insert("s3.region".to_owned(), region);
+        }
+        Self::from_map(&options)
+    }
+
     /// Validates `input` against [`s3_options`] and reads it; every problem at once.
     pub fn from_map(input: &BTreeMap<String, String>) -> std::result::Result<Self, ConfigErrors> {
         s3_options().validate(input).map(|c| Self::from_config(&c))

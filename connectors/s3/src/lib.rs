@@ -20,6 +20,7 @@ pub mod config;
 pub mod copy;
 mod error;
 pub mod fs;
+pub mod scheme;
 pub mod writer;
 
 #[cfg(feature = "checkpoint-storage")]

@@ -20,6 +20,7 @@
 
 pub mod local;
 pub mod path;
+pub mod schemes;
 
 use std::fmt;
 use std::ops::Range;
