@@ -10,9 +10,9 @@ mod common;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::{files_under, repo, run, weir};
+use common::{files_under, read_orders_parquet, repo, run, weir};
 
 /// An example with its broker address replaced and `extra` applied (old → new pairs).
 fn example(name: &str, bootstrap: &str, extra: &[(&str, &str)]) -> String {
@@ -24,32 +24,6 @@ fn example(name: &str, bootstrap: &str, extra: &[(&str, &str)]) -> String {
         text = text.replace(old, new);
     }
     text
-}
-
-/// `id,customer,amount,at(ms)` of every row of a Parquet file.
-fn read_parquet(path: &Path) -> Vec<(i64, String, f64, i64)> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-    let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap()).unwrap();
-    let mut rows = Vec::new();
-    for batch in builder.build().unwrap() {
-        let batch = batch.unwrap();
-        let id = batch.column(0).as_primitive::<Int64Type>();
-        let customer = batch.column(1).as_string::<i32>();
-        let amount = batch.column(2).as_primitive::<Float64Type>();
-        let at = batch.column(3).as_primitive::<TimestampMillisecondType>();
-        for i in 0..batch.num_rows() {
-            rows.push((
-                id.value(i),
-                customer.value(i).to_owned(),
-                amount.value(i),
-                at.value(i),
-            ));
-        }
-    }
-    rows
 }
 
 #[test]
@@ -124,7 +98,7 @@ fn files_to_kafka_then_kafka_to_files_copies_every_row_exactly_once() {
         );
     }
     let mut got: Vec<(i64, String, f64, i64)> =
-        files.iter().flat_map(|f| read_parquet(f)).collect();
+        files.iter().flat_map(|f| read_orders_parquet(f)).collect();
     got.sort_by_key(|r| r.0);
     expected.sort_by_key(|r| r.0);
     let missing: Vec<i64> = expected

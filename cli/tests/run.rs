@@ -111,8 +111,6 @@ fn the_blackhole_quickstart_pipeline_output_is_checked_row_by_row() {
 
 /// The rows of a Parquet file of the quickstart's output, read with the `parquet` crate.
 fn read_quickstart_parquet(path: &Path) -> Vec<Row> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap()).unwrap();
@@ -133,23 +131,17 @@ fn read_quickstart_parquet(path: &Path) -> Vec<Row> {
         "{}",
         path.display()
     );
-    let mut rows = Vec::new();
-    for batch in builder.build().unwrap() {
-        let batch = batch.unwrap();
-        let id = batch.column(0).as_primitive::<Int64Type>();
-        let customer = batch.column(1).as_string::<i32>();
-        let amount = batch.column(2).as_primitive::<Float64Type>();
-        let at = batch.column(3).as_primitive::<TimestampMillisecondType>();
-        for i in 0..batch.num_rows() {
-            rows.push(Row::insert(vec![
-                Value::Int64(id.value(i)),
-                Value::String(customer.value(i).to_owned()),
-                Value::Float64(amount.value(i)),
-                Value::TimestampMillis(at.value(i)),
-            ]));
-        }
-    }
-    rows
+    common::read_orders_parquet(path)
+        .into_iter()
+        .map(|(id, customer, amount, at)| {
+            Row::insert(vec![
+                Value::Int64(id),
+                Value::String(customer),
+                Value::Float64(amount),
+                Value::TimestampMillis(at),
+            ])
+        })
+        .collect()
 }
 
 #[test]

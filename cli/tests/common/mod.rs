@@ -66,3 +66,31 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// `(id, customer, amount, at ms)` of every row of an orders Parquet file (the quickstart's and
+/// the Kafka examples' schema), read with the `parquet` crate, not with Weir.
+pub fn read_orders_parquet(path: &Path) -> Vec<(i64, String, f64, i64)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut rows = Vec::new();
+    for batch in builder.build().unwrap() {
+        let batch = batch.unwrap();
+        let id = batch.column(0).as_primitive::<Int64Type>();
+        let customer = batch.column(1).as_string::<i32>();
+        let amount = batch.column(2).as_primitive::<Float64Type>();
+        let at = batch.column(3).as_primitive::<TimestampMillisecondType>();
+        for i in 0..batch.num_rows() {
+            rows.push((
+                id.value(i),
+                customer.value(i).to_owned(),
+                amount.value(i),
+                at.value(i),
+            ));
+        }
+    }
+    rows
+}
