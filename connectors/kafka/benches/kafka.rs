@@ -3,16 +3,21 @@
 //! of exactly-once vs at-least-once at 1 s checkpoints.
 //!
 //! `cargo bench -p weir-connector-kafka --bench kafka` (`WEIR_BENCH_RECORDS`, default 750000;
-//! `WEIR_BENCH_ROUNDS`, default 5; `WEIR_BENCH_ONLY=source` runs only the source comparison).
+//! `WEIR_BENCH_ROUNDS`, default 5; `WEIR_BENCH_ONLY=source` runs only the source comparison;
+//! `WEIR_BENCH_THREADS=1` prints the CPU time each thread of this process used per source run,
+//! from `/proc/self/task`, Linux only).
 //!
 //! noida-db 0.2.3 fails fetches once a topic holds more than roughly 100 MB (1M records of 100
 //! bytes, in one partition or spread over four: `Bad message format`, then dropped connections,
 //! for a bare librdkafka consumer too), so runs stay below that and sink topics are fresh each
-//! round. Source and sink run at parallelism 1, like the single-threaded raw loops.
+//! round. Source and sink run at parallelism 1, like the single-threaded raw loops. The raw
+//! consumer reads first in even rounds, the Weir source in odd rounds.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -31,6 +36,104 @@ use weir_connector_kafka::{DeliveryGuarantee, KafkaSink, KafkaSource};
 use weir_runtime::{CheckpointConfig, JobConfig, StreamEnvironment};
 
 const PAYLOAD: [u8; 100] = [b'x'; 100];
+
+/// CPU time per thread of this process, and of the broker process, while it runs (Linux
+/// `/proc`), sampled every 20 ms so threads that exit before the end count up to their last
+/// sample.
+struct ThreadCpu {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<BTreeMap<String, (u64, u64)>>,
+}
+
+/// The name (digits masked) and user + system clock ticks in a `/proc/.../stat` line.
+fn stat_ticks(path: &std::path::Path) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let name = stat[open + 1..close]
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect();
+    let fields: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+impl ThreadCpu {
+    fn start() -> Option<Self> {
+        if std::env::var("WEIR_BENCH_THREADS").map_or(true, |v| v != "1") {
+            return None;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            // key -> (name, ticks at first sight, ticks at last sight)
+            let mut seen: BTreeMap<String, (String, u64, u64)> = BTreeMap::new();
+            let me = std::fs::read_link("/proc/thread-self").unwrap_or_default();
+            let numbered = |dir: &str| -> Vec<std::path::PathBuf> {
+                std::fs::read_dir(dir)
+                    .map(|d| {
+                        d.flatten()
+                            .filter(|e| {
+                                e.file_name()
+                                    .to_str()
+                                    .is_some_and(|n| n.parse::<u64>().is_ok())
+                            })
+                            .map(|e| e.path())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            loop {
+                let done = flag.load(Ordering::Relaxed);
+                for task in numbered("/proc/self/task") {
+                    if me.file_name() == task.file_name() {
+                        continue;
+                    }
+                    if let Some((name, ticks)) = stat_ticks(&task.join("stat")) {
+                        let key = task.display().to_string();
+                        seen.entry(key).or_insert((name, ticks, ticks)).2 = ticks;
+                    }
+                }
+                for process in numbered("/proc") {
+                    if let Some((name, ticks)) = stat_ticks(&process.join("stat")) {
+                        if name.contains("noida") {
+                            let key = process.display().to_string();
+                            seen.entry(key)
+                                .or_insert(("broker process".to_owned(), ticks, ticks))
+                                .2 = ticks;
+                        }
+                    }
+                }
+                if done {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let mut by_name: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for (name, first, last) in seen.into_values() {
+                let e = by_name.entry(name).or_default();
+                e.0 += 1;
+                e.1 += last - first;
+            }
+            by_name
+        });
+        Some(ThreadCpu { stop, handle })
+    }
+
+    /// Prints `label: name xN ms, ...` (clock ticks of 10 ms).
+    fn report(self, label: &str) {
+        self.stop.store(true, Ordering::Relaxed);
+        let by_name = self.handle.join().unwrap();
+        let total: u64 = by_name.values().map(|v| v.1).sum();
+        let parts: Vec<String> = by_name
+            .iter()
+            .filter(|(_, v)| v.1 > 0)
+            .map(|(name, (n, ticks))| format!("{name} x{n} {} ms", ticks * 10))
+            .collect();
+        println!("cpu {label}: total {} ms: {}", total * 10, parts.join(", "));
+    }
+}
 /// Partitions per topic.
 const PARTITIONS: i32 = 4;
 
@@ -66,17 +169,30 @@ struct Timing {
     steady: Duration,
 }
 
+/// `WEIR_BENCH_PROPS=k=v,k=v`: librdkafka properties for both consumers (experiments).
+fn bench_props() -> Vec<(String, String)> {
+    std::env::var("WEIR_BENCH_PROPS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 fn raw_consume(bootstrap: &str, topic: &str, n: u64) -> Timing {
     let start = Instant::now();
-    let c: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "bench-raw")
         .set("enable.auto.commit", "false")
         .set("queued.min.messages", "1000000")
         .set("fetch.max.bytes", "104857600")
-        .set("max.partition.fetch.bytes", "8388608")
-        .create()
-        .unwrap();
+        .set("max.partition.fetch.bytes", "8388608");
+    for (k, v) in bench_props() {
+        config.set(k, v);
+    }
+    let c: BaseConsumer = config.create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         tpl.add_partition_offset(topic, p, Offset::Beginning)
@@ -111,21 +227,23 @@ fn raw_consume(bootstrap: &str, topic: &str, n: u64) -> Timing {
 }
 
 async fn weir_consume(bootstrap: &str, topic: &str, n: u64) -> Timing {
-    let source = KafkaSource::builder()
+    let mut builder = KafkaSource::builder()
         .bootstrap_servers(bootstrap)
         .topics([topic])
         .starting_offsets(StartingOffsets::Earliest)
         .bounded(StoppingOffsets::Latest)
-        .deserializer(RawBytesDeserializer)
-        .build()
-        .unwrap();
+        .deserializer(RawBytesDeserializer);
+    for (k, v) in bench_props() {
+        builder = builder.property(k, v);
+    }
+    let source = builder.build().unwrap();
     let env = StreamEnvironment::new(JobConfig::new("bench-source"));
     let sink = BlackholeSink::new();
     let seen = sink.counter();
     // First and last record times, in ns after `start` (0: none yet).
     let start = Instant::now();
-    let marks = std::sync::Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-    let m = std::sync::Arc::clone(&marks);
+    let marks = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let m = Arc::clone(&marks);
     env.from_source(source, WatermarkStrategy::no_watermarks(), "kafka")
         .uid("kafka")
         .map(move |r: Vec<u8>| {
@@ -237,8 +355,31 @@ fn main() {
             .map(|t| format!("{t}-{round}"))
             .collect();
         create(&outs);
-        let raw = raw_consume(&bs, "src", n);
-        let weir = rt.block_on(weir_consume(&bs, "src", n));
+        // Alternate which side reads first: the broker may still be busy with the previous
+        // round's sink output, and that should not always fall on the same side.
+        let raw_run = || {
+            let cpu = ThreadCpu::start();
+            let raw = raw_consume(&bs, "src", n);
+            if let Some(cpu) = cpu {
+                cpu.report(&format!("raw consumer, round {round}"));
+            }
+            raw
+        };
+        let weir_run = || {
+            let cpu = ThreadCpu::start();
+            let weir = rt.block_on(weir_consume(&bs, "src", n));
+            if let Some(cpu) = cpu {
+                cpu.report(&format!("weir source, round {round}"));
+            }
+            weir
+        };
+        let (raw, weir) = if round % 2 == 0 {
+            let raw = raw_run();
+            (raw, weir_run())
+        } else {
+            let weir = weir_run();
+            (raw_run(), weir)
+        };
         rows.push(("source", round, rate(n, raw.total), rate(n, weir.total)));
         rows.push((
             "source, first to last record (steady state)",

@@ -301,7 +301,13 @@ impl<T: Send + 'static> FetcherThread<T> {
                     });
                 }
                 if !ids.is_empty() {
-                    self.reassign()?;
+                    // Incremental: the other partitions keep their prefetched messages.
+                    let tpl = self
+                        .tpl(&ids, true)
+                        .map_err(|e| kafka_error("assigning partitions", &e))?;
+                    self.consumer
+                        .incremental_assign(&tpl)
+                        .map_err(|e| kafka_error("assigning partitions", &e))?;
                 }
             }
             Command::Remove(ids) => self.unassign(&ids)?,
@@ -342,42 +348,22 @@ impl<T: Send + 'static> FetcherThread<T> {
         Ok(())
     }
 
+    /// Unassigns finished or removed splits incrementally: a full re-assignment would drop
+    /// every other partition's prefetched messages and fetch them again (it cost the bounded
+    /// benchmark a re-fetch of the remaining data each time one of its partitions finished).
     fn unassign(&mut self, ids: &[String]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        let before = self.assigned.len();
-        self.assigned.retain(|a| !ids.contains(&a.id));
-        if self.assigned.len() != before {
-            self.reassign()?;
-        }
-        Ok(())
-    }
-
-    /// Assigns every current split at its next offset (a consumer without a group cannot
-    /// assign incrementally), and pauses the paused ones again.
-    fn reassign(&mut self) -> Result<()> {
-        let ids: Vec<String> = self.assigned.iter().map(|a| a.id.clone()).collect();
         let tpl = self
-            .tpl(&ids, true)
-            .map_err(|e| kafka_error("assigning partitions", &e))?;
-        self.consumer
-            .assign(&tpl)
-            .map_err(|e| kafka_error("assigning partitions", &e))?;
-        let paused: Vec<String> = self
-            .assigned
-            .iter()
-            .filter(|a| a.paused)
-            .map(|a| a.id.clone())
-            .collect();
-        if !paused.is_empty() {
-            let tpl = self
-                .tpl(&paused, false)
-                .map_err(|e| kafka_error("pausing partitions", &e))?;
+            .tpl(ids, false)
+            .map_err(|e| kafka_error("unassigning partitions", &e))?;
+        if tpl.count() > 0 {
             self.consumer
-                .pause(&tpl)
-                .map_err(|e| kafka_error("pausing partitions", &e))?;
+                .incremental_unassign(&tpl)
+                .map_err(|e| kafka_error("unassigning partitions", &e))?;
         }
+        self.assigned.retain(|a| !ids.contains(&a.id));
         Ok(())
     }
 
