@@ -16,7 +16,7 @@ use weir_runtime::storage::{
     METADATA_FILE_NAME,
 };
 
-use crate::error::status;
+use crate::error::{detail, status};
 
 /// Checkpoint storage in an S3 bucket under a key prefix.
 #[derive(Debug, Clone)]
@@ -107,11 +107,7 @@ impl CheckpointStorage for S3CheckpointStorage {
                         kind: SnapshotKind::Checkpoint,
                     }
                 } else {
-                    io(
-                        location.as_str(),
-                        "write",
-                        aws_sdk_s3::error::DisplayErrorContext(&e),
-                    )
+                    io(location.as_str(), "write", detail(&e))
                 }
             })?;
         Ok(location)
@@ -134,7 +130,7 @@ impl CheckpointStorage for S3CheckpointStorage {
                     io(
                         &format!("s3://{}/{prefix}", self.bucket),
                         "list",
-                        aws_sdk_s3::error::DisplayErrorContext(&e),
+                        detail(&e),
                     )
                 })?;
             for o in page.contents() {
@@ -180,13 +176,7 @@ impl CheckpointStorage for S3CheckpointStorage {
                     location: location.to_string(),
                 })
             }
-            Err(e) => {
-                return Err(io(
-                    location.as_str(),
-                    "read",
-                    aws_sdk_s3::error::DisplayErrorContext(&e),
-                ))
-            }
+            Err(e) => return Err(io(location.as_str(), "read", detail(&e))),
         };
         let bytes = out
             .body
@@ -219,11 +209,7 @@ impl CheckpointStorage for S3CheckpointStorage {
         {
             Ok(_) => Ok(()),
             Err(e) if status(&e) == Some(404) => Ok(()),
-            Err(e) => Err(io(
-                location.as_str(),
-                "delete",
-                aws_sdk_s3::error::DisplayErrorContext(&e),
-            )),
+            Err(e) => Err(io(location.as_str(), "delete", detail(&e))),
         }
     }
 }

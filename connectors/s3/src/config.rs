@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
-use aws_credential_types::Credentials;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
+use aws_sdk_s3::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_s3::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -18,6 +17,7 @@ use weir_connector_files::config::{
 };
 use weir_connector_files::{FileSink, FileSource};
 
+use crate::credentials;
 use crate::fs::{
     S3FileSystem, S3Location, UploadSettings, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PART_SIZE,
     MIN_PART_SIZE,
@@ -49,7 +49,7 @@ opt!(
     String,
     ConfigOption::new("s3.access-key")
         .optional()
-        .description("The access key id (default: `AWS_ACCESS_KEY_ID`).")
+        .description("The access key id; with `s3.secret-key` it comes before the AWS credential chain (default: the chain — environment, profiles, web identity, ECS, EC2 instance profile).")
 );
 opt!(
     SECRET_KEY,
@@ -57,7 +57,9 @@ opt!(
     ConfigOption::new("s3.secret-key")
         .optional()
         .sensitive()
-        .description("The secret access key (default: `AWS_SECRET_ACCESS_KEY`).")
+        .description(
+            "The secret access key, with `s3.access-key` (default: the AWS credential chain)."
+        )
 );
 opt!(PATH_STYLE, bool, ConfigOption::new("s3.path-style-access")
     .default_value(true)
@@ -120,9 +122,9 @@ pub struct S3Options {
     pub endpoint: Option<String>,
     /// The region.
     pub region: String,
-    /// The access key id (`None`: from the environment).
+    /// The access key id (`None`: from the AWS credential chain).
     pub access_key: Option<String>,
-    /// The secret key (`None`: from the environment).
+    /// The secret key (`None`: from the AWS credential chain).
     pub secret_key: Option<String>,
     /// Path-style addressing.
     pub path_style: bool,
@@ -158,7 +160,8 @@ impl S3Options {
 
     /// Options from the standard AWS environment variables: `AWS_ENDPOINT_URL_S3` or
     /// `AWS_ENDPOINT_URL` (S3-compatible stores), `AWS_REGION` or `AWS_DEFAULT_REGION` (default
-    /// `us-east-1`); the client reads the credentials (`AWS_ACCESS_KEY_ID`, ...) when built.
+    /// `us-east-1`); the client's credentials come from the AWS credential chain (environment,
+    /// profiles, web identity, ECS, EC2 instance profile), see [`S3Options::client`].
     pub fn from_env() -> std::result::Result<Self, ConfigErrors> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let mut options = BTreeMap::new();
@@ -191,28 +194,22 @@ impl S3Options {
         }
     }
 
-    /// An S3 client (TLS through rustls + ring; credentials from the options or the
-    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` variables).
+    /// An S3 client, TLS through rustls + ring. Credentials: `s3.access-key` and
+    /// `s3.secret-key` when set (one of them alone is completed from `AWS_SECRET_ACCESS_KEY` or
+    /// `AWS_ACCESS_KEY_ID`), else the standard AWS credential chain — environment variables,
+    /// the shared config and credentials files with profiles (SSO, `credential_process`,
+    /// assume role), web identity, ECS container credentials, the EC2 instance profile — asked
+    /// at the first request (see the crate docs, "Credentials"). When none of them has
+    /// credentials, requests fail with a fatal error that says what to set.
     pub fn client(&self) -> Result<Client> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let access = self.access_key.clone().or_else(|| env("AWS_ACCESS_KEY_ID"));
-        let secret = self
-            .secret_key
-            .clone()
-            .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
-        let (Some(access), Some(secret)) = (access, secret) else {
-            return Err(ConnectorError::fatal(
-                "configuring the S3 client",
-                "no credentials: set `s3.access-key` and `s3.secret-key`, or AWS_ACCESS_KEY_ID \
-                 and AWS_SECRET_ACCESS_KEY",
-            ));
-        };
-        let credentials = Credentials::new(access, secret, env("AWS_SESSION_TOKEN"), None, "weir");
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+        let http = https_client();
+        let credentials = credentials::provider(
+            self.access_key.as_deref(),
+            self.secret_key.as_deref(),
+            &self.region,
+            &http,
+            |k| std::env::var(k).ok().filter(|v| !v.is_empty()),
+        )?;
         let mut b = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
@@ -233,6 +230,16 @@ impl S3Options {
             self.upload,
         ))
     }
+}
+
+/// The HTTPS client of the S3 client and of the credential providers that make calls: rustls
+/// with *ring*, no system libraries.
+pub(crate) fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// An S3 file sink of serde records from raw options ([`sink_options`]).

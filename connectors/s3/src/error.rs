@@ -30,35 +30,54 @@ pub(crate) fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<Str
     }
 }
 
+/// What went wrong, for a message: the service's error code and the error with its sources; or,
+/// when credentials could not be had, what failed and what to set.
+pub(crate) fn detail<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if let Some(failure) = crate::credentials::failure(e) {
+        return failure.message;
+    }
+    match code(e) {
+        Some(code) => format!("{code}: {}", aws_sdk_s3::error::DisplayErrorContext(e)),
+        None => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
 /// A connector error with context: timeouts, connection failures, throttling and server errors
-/// are retryable; the rest (access denied, missing bucket, bad request) fatal. Takes the error by
-/// value so call sites read `map_err(|e| s3_error(context, e))`.
+/// are retryable; the rest (no credentials, access denied, missing bucket, bad request) fatal.
+/// Takes the error by value so call sites read `map_err(|e| s3_error(context, e))`.
 #[allow(clippy::needless_pass_by_value)]
 pub(crate) fn s3_error<E, R>(context: impl Into<String>, e: SdkError<E, R>) -> ConnectorError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    let retryable = match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
+    let retryable = if let Some(failure) = crate::credentials::failure(&e) {
+        // Fatal when no source has credentials or one is misconfigured; retryable when a
+        // provider's call (STS, SSO, metadata endpoint) failed.
+        failure.retryable
+    } else {
+        match &e {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(_) => {
+                let status = status(&e).unwrap_or(0);
+                let code = code(&e).unwrap_or_default();
+                status >= 500
+                    || status == 429
+                    || matches!(
+                        code.as_str(),
+                        "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"
+                    )
+            }
+            _ => false,
         }
-        SdkError::ServiceError(_) => {
-            let status = status(&e).unwrap_or(0);
-            let code = code(&e).unwrap_or_default();
-            status >= 500
-                || status == 429
-                || matches!(
-                    code.as_str(),
-                    "SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"
-                )
-        }
-        _ => false,
     };
-    let detail = match code(&e) {
-        Some(code) => format!("{code}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
-        None => aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-    };
+    let detail = detail(&e);
     if retryable {
         ConnectorError::retryable(context, detail)
     } else {

@@ -15,9 +15,33 @@
 //!   bucket.
 //! - [`config`]: typed options (`s3.endpoint`, credentials, part size …) and `from_config`
 //!   constructors of S3 file sinks and sources.
+//!
+//! ## Credentials
+//!
+//! The options `s3.access-key` and `s3.secret-key` come first. Without them,
+//! [`S3Options::client`] uses the standard AWS credential chain of `aws-config`, in its order:
+//!
+//! 1. environment variables `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//!    `AWS_SESSION_TOKEN`;
+//! 2. the shared config and credentials files (`~/.aws/config`, `~/.aws/credentials`, moved by
+//!    `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`), profile `AWS_PROFILE` or `default`,
+//!    including assume role, SSO and `credential_process` profiles;
+//! 3. a web identity token (`AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN`; EKS IRSA);
+//! 4. ECS container credentials;
+//! 5. the EC2 instance profile (IMDS).
+//!
+//! Tested here against SeaweedFS: explicit keys, environment variables, a named profile of a
+//! shared credentials file, and the error without credentials (fatal, naming the options, the
+//! variables and the profile to set). Web identity, ECS, IMDS, SSO, `credential_process` and
+//! assume role are `aws-config`'s providers, configured as in its default chain, but need AWS
+//! to run and are not tested here. The chain is built synchronously and asked at the first
+//! request (the SDK caches and refreshes the credentials); its calls to AWS use the client's
+//! rustls HTTP client and region. The region is `s3.region` (or `AWS_REGION` through
+//! [`S3Options::from_env`]), not the profile's `region`.
 
 pub mod config;
 pub mod copy;
+mod credentials;
 mod error;
 pub mod fs;
 pub mod scheme;
