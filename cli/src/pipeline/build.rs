@@ -48,8 +48,9 @@ fn strategy(spec: Option<&WatermarkSpec>) -> WatermarkStrategy<Row> {
 }
 
 /// Checkpoint storage in S3, the client configured from the environment: `AWS_ENDPOINT_URL`
-/// (for S3-compatible stores), `AWS_REGION` (default `us-east-1`), `AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
+/// (for S3-compatible stores), `AWS_REGION` (default `us-east-1`), and credentials from the
+/// standard AWS chain (environment, profile files, web identity, ECS, instance profile; see
+/// weir-connector-s3's "Credentials").
 fn s3_storage(bucket: &str, prefix: &str) -> Result<StorageConfig, RuntimeError> {
     let invalid = |what: String| {
         RuntimeError::InvalidJob(vec![format!(

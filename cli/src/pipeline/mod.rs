@@ -99,7 +99,7 @@ pub enum Storage {
     /// In a local directory.
     Local(PathBuf),
     /// In an S3 bucket (`s3://bucket/prefix`), with the client configured from the
-    /// environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...).
+    /// environment (`AWS_ENDPOINT_URL`, `AWS_REGION`; credentials from the AWS chain).
     S3 {
         /// The bucket.
         bucket: String,
