@@ -8,13 +8,19 @@
 //! 3. `README.md` and `CHANGELOG.md` exist, and the changelog mentions the version;
 //! 4. a conformance report of this crate and version (written by `weir test`) passes, and is
 //!    newer than every file of the crate;
+//! 5. the registry side, asked through cargo: every Weir path dependency resolves from the
+//!    registry the published crate will take it from (its `registry` key, else crates.io —
+//!    whatever `--registry` says), and this version is not in the target registry yet (with
+//!    `--dry-run` these are warnings);
 //!
 //! then `cargo package` verifies that the packaged crate builds, and `cargo publish` (with
 //! `--dry-run`: without uploading) publishes it to the chosen registry.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -49,7 +55,14 @@ pub fn command(args: &PublishArgs) -> Exit {
             return Exit::Invalid;
         }
     };
-    let problems = checks(&package, repo.as_deref());
+    let mut problems = checks(&package, repo.as_deref());
+    if !args.dry_run {
+        problems.extend(registry_problems(
+            &package,
+            repo.as_deref(),
+            args.registry.as_deref(),
+        ));
+    }
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("publish: error: {problem}");
@@ -67,6 +80,11 @@ pub fn command(args: &PublishArgs) -> Exit {
         "publish: {} {}: version, matrix, docs and conformance report OK",
         package.name, package.version
     );
+    if args.dry_run {
+        for warning in registry_problems(&package, repo.as_deref(), args.registry.as_deref()) {
+            eprintln!("publish: warning: {warning} (publishing for real stops here)");
+        }
+    }
     match cargo_steps(&package, repo.as_deref(), args) {
         Ok(()) => Exit::Ok,
         Err(e) => {
@@ -305,42 +323,215 @@ fn report_problems(package: &Package) -> Vec<String> {
     problems
 }
 
+/// A Weir crate that the connector depends on by path (a normal or build dependency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathDependency {
+    /// The package name.
+    pub name: String,
+    /// The version requirement as written (`None`: none, and `cargo package` refuses that).
+    pub version: Option<String>,
+    /// The registry its `registry` key names: where the published crate takes it from
+    /// (`None`: crates.io, whatever registry the dependent is published to).
+    pub registry: Option<String>,
+}
+
+/// The Weir crates (`weir-*`) that `package` depends on by path, with what its published
+/// manifest will say about them (workspace-inherited entries read from the workspace root:
+/// `repo`, else the crate's own manifest).
+pub fn weir_path_dependencies(package: &Package, repo: Option<&Path>) -> Vec<PathDependency> {
+    let Some(doc) = fs::read_to_string(package.dir.join("Cargo.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
+    else {
+        return Vec::new();
+    };
+    let root_doc = match repo {
+        Some(root) => fs::read_to_string(root.join("Cargo.toml"))
+            .ok()
+            .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok()),
+        None => Some(doc.clone()),
+    };
+    let inherited = |name: &str| {
+        root_doc
+            .as_ref()
+            .and_then(|d| d.get("workspace"))
+            .and_then(|w| w.get("dependencies"))
+            .and_then(|d| d.get(name))
+            .cloned()
+    };
+    let text = |item: &toml_edit::Item, key: &str| {
+        item.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+    };
+    let mut found = Vec::new();
+    for table in ["dependencies", "build-dependencies"] {
+        let Some(deps) = doc.get(table).and_then(|d| d.as_table_like()) else {
+            continue;
+        };
+        for (key, dep) in deps.iter() {
+            let dep = if dep.get("workspace").and_then(toml_edit::Item::as_bool) == Some(true) {
+                match inherited(key) {
+                    Some(entry) => entry,
+                    None => continue,
+                }
+            } else {
+                dep.clone()
+            };
+            let name = text(&dep, "package").unwrap_or_else(|| key.to_owned());
+            if !name.starts_with("weir-") || dep.get("path").is_none() {
+                continue;
+            }
+            found.push(PathDependency {
+                name,
+                version: text(&dep, "version"),
+                registry: text(&dep, "registry"),
+            });
+        }
+    }
+    found
+}
+
 /// The Weir crates the connector depends on by path inside the repository (they are packaged
 /// along with it so that verification can resolve them before they are published).
 fn path_dependencies(package: &Package, repo: Option<&Path>) -> Vec<String> {
-    let Some(root) = repo else {
+    if repo.is_none() {
         return Vec::new();
-    };
-    let Ok(text) = fs::read_to_string(package.dir.join("Cargo.toml")) else {
-        return Vec::new();
-    };
-    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
-        return Vec::new();
-    };
-    let root_text = fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
-    let root_doc = root_text
-        .parse::<toml_edit::DocumentMut>()
-        .unwrap_or_default();
-    let mut crates = Vec::new();
-    if let Some(deps) = doc.get("dependencies").and_then(|d| d.as_table_like()) {
-        for (name, dep) in deps.iter() {
-            if !name.starts_with("weir-") {
-                continue;
-            }
-            let by_path = dep.get("path").is_some()
-                || (dep.get("workspace").and_then(toml_edit::Item::as_bool) == Some(true)
-                    && root_doc
-                        .get("workspace")
-                        .and_then(|w| w.get("dependencies"))
-                        .and_then(|d| d.get(name))
-                        .and_then(|d| d.get("path"))
-                        .is_some());
-            if by_path {
-                crates.push(name.to_owned());
-            }
+    }
+    weir_path_dependencies(package, repo)
+        .into_iter()
+        .map(|d| d.name)
+        .collect()
+}
+
+/// `crates.io` or `registry `NAME``.
+fn registry_name(registry: Option<&str>) -> String {
+    match registry {
+        None | Some("crates-io") => "crates.io".to_owned(),
+        Some(name) => format!("registry `{name}`"),
+    }
+}
+
+/// What stops an upload to `registry` (crates.io when `None`), asked through cargo: a Weir
+/// path dependency that does not resolve from the registry the published crate takes it
+/// from, or this version already in the target registry.
+pub fn registry_problems(
+    package: &Package,
+    repo: Option<&Path>,
+    registry: Option<&str>,
+) -> Vec<String> {
+    let registry = registry.filter(|r| *r != "crates-io");
+    let cwd = repo.map_or_else(|| package.dir.clone(), Path::to_path_buf);
+    let probes = target_dir(&package.dir).join("weir-publish");
+    let mut problems = Vec::new();
+    for dep in weir_path_dependencies(package, repo) {
+        let Some(req) = &dep.version else { continue };
+        let from = dep.registry.as_deref().filter(|r| *r != "crates-io");
+        if let Err(reason) = resolves(&cwd, &probes, &dep.name, req, from) {
+            problems.push(unresolved(&package.name, &dep, req, registry, &reason));
         }
     }
-    crates
+    let exact = format!("={}", package.version);
+    if resolves(&cwd, &probes, &package.name, &exact, registry).is_ok() {
+        problems.push(format!(
+            "{} {} is already in {}: a published version cannot be replaced; bump the version",
+            package.name,
+            package.version,
+            registry_name(registry)
+        ));
+    }
+    problems
+}
+
+/// The problem of a path dependency `dep` (requirement `req`) of `package` that does not resolve
+/// from where the published crate takes it, when publishing to `target` (crates.io: `None`).
+fn unresolved(
+    package: &str,
+    dep: &PathDependency,
+    req: &str,
+    target: Option<&str>,
+    reason: &str,
+) -> String {
+    let from = dep.registry.as_deref().filter(|r| *r != "crates-io");
+    let publish = match from {
+        Some(r) => format!("cargo publish -p {} --registry {r}", dep.name),
+        None => format!("cargo publish -p {}", dep.name),
+    };
+    let hint = match (from, target) {
+        (None, Some(target)) => format!(
+            ", or add `registry = \"{target}\"` to the dependency to take it from `{target}` \
+             (without `registry` a dependency comes from crates.io, whatever registry its \
+             dependent is published to)"
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{} `{req}` (a path dependency of {package}) does not resolve from {}, where the \
+         published crate will take it from ({reason}): publish it there first: `{publish}`{hint}",
+        dep.name,
+        registry_name(from),
+    )
+}
+
+/// Whether cargo resolves `name = { version = req, registry }` (crates.io when `None`), with
+/// the cargo configuration seen from `cwd`: a throwaway crate under `probes` is resolved with
+/// `cargo generate-lockfile` (nothing is downloaded or built). The error is cargo's reason.
+fn resolves(
+    cwd: &Path,
+    probes: &Path,
+    name: &str,
+    req: &str,
+    registry: Option<&str>,
+) -> Result<(), String> {
+    static PROBE: AtomicU32 = AtomicU32::new(0);
+    let dir = probes.join(format!(
+        "probe-{}-{}",
+        std::process::id(),
+        PROBE.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut dep = toml_edit::InlineTable::new();
+    dep.insert("version", req.into());
+    if let Some(registry) = registry {
+        dep.insert("registry", registry.into());
+    }
+    let mut doc = toml_edit::DocumentMut::new();
+    let mut pkg = toml_edit::Table::new();
+    pkg.insert("name", toml_edit::value("weir-publish-probe"));
+    pkg.insert("version", toml_edit::value("0.0.0"));
+    pkg.insert("edition", toml_edit::value("2021"));
+    pkg.insert("publish", toml_edit::value(false));
+    doc.insert("package", toml_edit::Item::Table(pkg));
+    let mut deps = toml_edit::Table::new();
+    deps.insert(name, toml_edit::value(dep));
+    doc.insert("dependencies", toml_edit::Item::Table(deps));
+    // Its own workspace, not a member of an enclosing one.
+    doc.insert("workspace", toml_edit::Item::Table(toml_edit::Table::new()));
+    let manifest = dir.join("Cargo.toml");
+    let written = fs::create_dir_all(dir.join("src"))
+        .and_then(|()| fs::write(dir.join("src").join("lib.rs"), ""))
+        .and_then(|()| fs::write(&manifest, doc.to_string()));
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(format!("cannot write {}: {e}", manifest.display()));
+    }
+    // Run from `cwd` so that cargo reads the same configuration (registries) as for publishing.
+    let output = cargo_command(cwd)
+        .arg("generate-lockfile")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .stdin(Stdio::null())
+        .output();
+    let _ = fs::remove_dir_all(&dir);
+    let output = output.map_err(|e| format!("cannot run cargo: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err(stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map_or_else(
+            || format!("`cargo generate-lockfile` failed ({})", output.status),
+            |e| format!("cargo: {}", e.trim()),
+        ))
 }
 
 fn cargo_steps(package: &Package, repo: Option<&Path>, args: &PublishArgs) -> Result<(), String> {
@@ -409,4 +600,91 @@ fn cargo_steps(package: &Package, repo: Option<&Path>, args: &PublishArgs) -> Re
         }
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crate_at(dir: &Path, manifest: &str) -> Package {
+        fs::create_dir_all(dir).unwrap();
+        fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        crate::workspace::package(dir).unwrap()
+    }
+
+    #[test]
+    fn path_dependencies_say_where_the_published_crate_takes_them_from() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(
+            tmp.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"c\"]\n\n[workspace.dependencies]\n\
+             weir-connector-api = { path = \"api\", version = \"1.0.0\" }\n\
+             weir-runtime = { version = \"0.1\" }\n",
+        )
+        .unwrap();
+        let package = crate_at(
+            &tmp.path().join("c"),
+            "[package]\nname = \"weir-connector-c\"\nversion = \"1.0.0-1.0\"\n\n\
+             [dependencies]\nweir-connector-api.workspace = true\nweir-runtime.workspace = true\n\
+             tokio = { path = \"../tokio\", version = \"1\" }\n\
+             wf = { package = \"weir-formats\", path = \"../f\", version = \"0.1\", registry = \"corp\" }\n\n\
+             [build-dependencies]\nweir-build = { path = \"../b\" }\n\n\
+             [dev-dependencies]\nweir-testkit = { path = \"../t\" }\n",
+        );
+        let deps = weir_path_dependencies(&package, Some(tmp.path()));
+        let dep = |name: &str, version: Option<&str>, registry: Option<&str>| PathDependency {
+            name: name.to_owned(),
+            version: version.map(str::to_owned),
+            registry: registry.map(str::to_owned),
+        };
+        assert_eq!(
+            deps,
+            vec![
+                dep("weir-connector-api", Some("1.0.0"), None),
+                dep("weir-formats", Some("0.1"), Some("corp")),
+                dep("weir-build", None, None),
+            ]
+        );
+        assert_eq!(
+            path_dependencies(&package, Some(tmp.path())),
+            ["weir-connector-api", "weir-formats", "weir-build"]
+        );
+        // Outside a repository nothing is packaged along.
+        assert!(path_dependencies(&package, None).is_empty());
+    }
+
+    #[test]
+    fn an_unresolved_dependency_says_what_to_publish_where() {
+        let api = PathDependency {
+            name: "weir-connector-api".into(),
+            version: Some("1.0.0".into()),
+            registry: None,
+        };
+        assert_eq!(
+            unresolved("weir-connector-x", &api, "1.0.0", None, "cargo: not found"),
+            "weir-connector-api `1.0.0` (a path dependency of weir-connector-x) does not resolve \
+             from crates.io, where the published crate will take it from (cargo: not found): \
+             publish it there first: `cargo publish -p weir-connector-api`"
+        );
+        // Published elsewhere, a dependency without `registry` still comes from crates.io.
+        let text = unresolved("weir-connector-x", &api, "1.0.0", Some("corp"), "r");
+        assert!(
+            text.ends_with(
+                "`cargo publish -p weir-connector-api`, or add `registry = \"corp\"` to the \
+                 dependency to take it from `corp` (without `registry` a dependency comes from \
+                 crates.io, whatever registry its dependent is published to)"
+            ),
+            "{text}"
+        );
+        let from_corp = PathDependency {
+            registry: Some("corp".into()),
+            ..api
+        };
+        assert!(
+            unresolved("weir-connector-x", &from_corp, "1.0.0", Some("corp"), "r").ends_with(
+                "from registry `corp`, where the published crate will take it from (r): publish \
+                 it there first: `cargo publish -p weir-connector-api --registry corp`"
+            )
+        );
+    }
 }

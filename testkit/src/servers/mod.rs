@@ -7,12 +7,13 @@
 //! | [`NoidaDb`] | `noida-db` 0.2.3 | Kafka, Elasticsearch REST | Kafka `ApiVersions`, `GET /_cluster/health` |
 //! | [`SeaweedS3`] | `weed mini` (seaweedfs 4.48) | S3 | signed `ListBuckets` |
 //! | [`OsmemServer`] | `osmem-server` 0.1.6 | OpenSearch REST | `GET /_cluster/health` |
+//! | [`CargoRegistry`] | `cargo-http-registry` 0.1.8 | cargo registry (git index, HTTP publish and download) | `config.json` written, its `api` address accepts TCP |
 //!
-//! The binaries come from `cargo xtask deps`, which writes their absolute paths into
-//! `target/test-servers/servers.env`. Fixtures find that file through `WEIR_TEST_SERVERS_ENV`
-//! (set by `cargo xtask test`), else under the workspace root above `CARGO_MANIFEST_DIR`. A
-//! missing file or binary is an error that says to run `cargo xtask deps` — tests that need a
-//! server fail, they are never skipped.
+//! The binaries come from `cargo xtask deps` (the registry through `cargo install`), which
+//! writes their absolute paths into `target/test-servers/servers.env`. Fixtures find that file
+//! through `WEIR_TEST_SERVERS_ENV` (set by `cargo xtask test`), else under the workspace root
+//! above `CARGO_MANIFEST_DIR`. A missing file or binary is an error that says to run `cargo
+//! xtask deps` — tests that need a server fail, they are never skipped.
 //!
 //! ```no_run
 //! use weir_testkit::servers::NoidaDb;
@@ -24,6 +25,7 @@
 //! # Ok::<(), weir_testkit::servers::FixtureError>(())
 //! ```
 
+mod cargo_registry;
 pub mod http;
 pub mod kafka;
 pub mod s3;
@@ -36,6 +38,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+pub use cargo_registry::{CargoRegistry, CARGO_HTTP_REGISTRY_BIN};
 pub use s3::S3Credentials;
 
 use crate::report::workspace_root;
@@ -115,53 +118,66 @@ pub struct ServerBinaries {
 }
 
 impl ServerBinaries {
-    /// Finds `servers.env` (`WEIR_TEST_SERVERS_ENV`, else
-    /// `<workspace root>/target/test-servers/servers.env`) and reads it.
+    /// Finds `servers.env` (see [`servers_env_file`]) and reads it.
     pub fn locate() -> Result<Self, FixtureError> {
-        match std::env::var_os(SERVERS_ENV_VAR) {
-            Some(path) => Self::from_env_file(Path::new(&path)),
-            None => {
-                let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
-                    .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-                let path = workspace_root(&manifest)
-                    .join("target")
-                    .join("test-servers")
-                    .join("servers.env");
-                Self::from_env_file(&path)
-            }
-        }
+        Self::from_env_file(&servers_env_file())
     }
 
     /// Reads a `servers.env` file (`KEY=/absolute/path` lines) and checks every binary exists.
     pub fn from_env_file(path: &Path) -> Result<Self, FixtureError> {
-        let text = fs::read_to_string(path).map_err(|e| FixtureError::NotInstalled {
-            what: "the test servers' servers.env".into(),
-            detail: format!("{}: {e}", path.display()),
-        })?;
-        let value = |key: &str| -> Result<PathBuf, FixtureError> {
-            let found = text
-                .lines()
-                .filter_map(|l| l.trim().split_once('='))
-                .find(|(k, _)| k.trim() == key)
-                .map(|(_, v)| PathBuf::from(v.trim()));
-            match found {
-                Some(p) if p.is_file() => Ok(p),
-                Some(p) => Err(FixtureError::NotInstalled {
-                    what: format!("the binary {key}"),
-                    detail: format!("{} does not exist", p.display()),
-                }),
-                None => Err(FixtureError::NotInstalled {
-                    what: format!("the binary {key}"),
-                    detail: format!("no {key}= line in {}", path.display()),
-                }),
-            }
-        };
+        let text = read_env_file(path)?;
         Ok(ServerBinaries {
             env_file: path.to_path_buf(),
-            noida_db: value("NOIDA_DB_BIN")?,
-            weed: value("WEED_BIN")?,
-            osmem: value("OSMEM_BIN")?,
+            noida_db: env_binary(&text, path, "NOIDA_DB_BIN")?,
+            weed: env_binary(&text, path, "WEED_BIN")?,
+            osmem: env_binary(&text, path, "OSMEM_BIN")?,
         })
+    }
+}
+
+/// Where `servers.env` is: `WEIR_TEST_SERVERS_ENV`, else
+/// `<workspace root>/target/test-servers/servers.env`.
+pub fn servers_env_file() -> PathBuf {
+    if let Some(path) = std::env::var_os(SERVERS_ENV_VAR) {
+        return PathBuf::from(path);
+    }
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    workspace_root(&manifest)
+        .join("target")
+        .join("test-servers")
+        .join("servers.env")
+}
+
+/// The existing binary that the `servers.env` at `path` names under `key`.
+pub fn binary_from_env_file(path: &Path, key: &str) -> Result<PathBuf, FixtureError> {
+    env_binary(&read_env_file(path)?, path, key)
+}
+
+fn read_env_file(path: &Path) -> Result<String, FixtureError> {
+    fs::read_to_string(path).map_err(|e| FixtureError::NotInstalled {
+        what: "the test servers' servers.env".into(),
+        detail: format!("{}: {e}", path.display()),
+    })
+}
+
+/// The binary under `key` in `text` (read from `path`), which must exist.
+fn env_binary(text: &str, path: &Path, key: &str) -> Result<PathBuf, FixtureError> {
+    let found = text
+        .lines()
+        .filter_map(|l| l.trim().split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| PathBuf::from(v.trim()));
+    match found {
+        Some(p) if p.is_file() => Ok(p),
+        Some(p) => Err(FixtureError::NotInstalled {
+            what: format!("the binary {key}"),
+            detail: format!("{} does not exist", p.display()),
+        }),
+        None => Err(FixtureError::NotInstalled {
+            what: format!("the binary {key}"),
+            detail: format!("no {key}= line in {}", path.display()),
+        }),
     }
 }
 
