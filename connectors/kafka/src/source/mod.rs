@@ -11,7 +11,8 @@
 //! - **Reading**: one `BaseConsumer` per reader on a dedicated fetcher thread, which polls
 //!   batches and deserializes them there; the reader emits each partition through its own output
 //!   (per-partition watermarks) with the record timestamps, and pauses partitions in the consumer
-//!   for split-level watermark alignment.
+//!   for split-level watermark alignment. Splits are added and removed with incremental
+//!   (un)assignment, so the other partitions keep their prefetched messages.
 
 pub mod deserializer;
 pub mod enumerator;
