@@ -307,7 +307,14 @@ fn in_repo(root: &Path, name: &str, kind: Kind) -> Result<PathBuf, String> {
         kind,
         version: version.clone(),
         package_extra: WORKSPACE_PACKAGE.to_owned(),
-        dependencies: "weir-connector-api.workspace = true\nweir-connector-datagen.workspace = true\nasync-trait.workspace = true\n".to_owned(),
+        dependencies: format!(
+            "weir-connector-api.workspace = true\n{}async-trait.workspace = true\n",
+            if kind.source {
+                "weir-connector-datagen.workspace = true\n"
+            } else {
+                ""
+            }
+        ),
         dev_dependencies: "# By path without a version: `cargo package` strips test-only dependencies.\nweir-testkit = { path = \"../../testkit\" }\n".to_owned(),
         lints: "\n[lints]\nworkspace = true\n".to_owned(),
     };
@@ -354,7 +361,11 @@ fn standalone(args: &NewArgs, kind: Kind) -> Result<PathBuf, String> {
             };
             (
                 dep("weir-connector-api", &api)
-                    + &dep("weir-connector-datagen", &datagen)
+                    + &(if kind.source {
+                        dep("weir-connector-datagen", &datagen)
+                    } else {
+                        String::new()
+                    })
                     + "async-trait = \"0.1\"\n",
                 format!(
                     "weir-testkit = {{ path = \"{}\" }}\n",
@@ -367,7 +378,12 @@ fn standalone(args: &NewArgs, kind: Kind) -> Result<PathBuf, String> {
                 .map_or_else(|| format!("1.0.0-{line}"), |f| f.info().version.to_owned());
             (
                 format!(
-                    "weir-connector-api = \"{line}\"\nweir-connector-datagen = \"{datagen}\"\nasync-trait = \"0.1\"\n"
+                    "weir-connector-api = \"{line}\"\n{}async-trait = \"0.1\"\n",
+                    if kind.source {
+                        format!("weir-connector-datagen = \"{datagen}\"\n")
+                    } else {
+                        String::new()
+                    }
                 ),
                 "weir-testkit = \"0.1\"\n".to_owned(),
             )

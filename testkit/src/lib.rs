@@ -13,7 +13,7 @@
 //! | [`check`] | exactly-once and at-least-once checkers with concise findings |
 //! | [`report`] | per-case reports, aggregated per connector into `target/weir-testkit/<connector>.json` and `.md` |
 //! | [`golden`] | restoring savepoints written by earlier releases |
-//! | [`servers`] | `noida-db` (Kafka, Elasticsearch), SeaweedFS (S3), `osmem-server` fixtures |
+//! | [`servers`] | `noida-db` (Kafka, Elasticsearch), SeaweedFS (S3), `osmem-server` and `cargo-http-registry` fixtures |
 //! | [`reference`](mod@reference) | the reference connectors the testkit tests itself with |
 //!
 //! ## Wiring the suites into a connector
