@@ -1,7 +1,7 @@
 //! KafkaSource behaviour beyond the testkit suite, against the real broker: partition and topic
 //! discovery (new partitions from the earliest offset), every bounded mode, starting offsets,
-//! the FLIP-208 record evaluator, the malformed-record policies, and offsets committed to the
-//! consumer group when checkpoints complete.
+//! the FLIP-208 record evaluator, headers seen by deserializers, the malformed-record policies,
+//! and offsets committed to the consumer group when checkpoints complete.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -142,6 +142,10 @@ async fn discovery_finds_new_partitions_and_topics_and_reads_them_from_the_start
     tokio::time::sleep(Duration::from_millis(300)).await;
     handle.cancel();
     handle.wait().await;
+    // A discovery request sent just before the cancel runs on a blocking thread until the broker
+    // answers; stopping the broker first would leave it waiting for its 30 s timeout, and the
+    // test's runtime waits for blocking threads when it shuts down.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(out.sorted(), want);
 }
 
@@ -266,6 +270,44 @@ async fn the_record_evaluator_ends_a_partition_without_emitting_the_marker() {
     let mut want = expected("eval", 0, "r", 0..5);
     want.extend(expected("eval", 1, "s", 0..4));
     assert_eq!(out.sorted(), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deserializers_see_each_records_headers() {
+    let kafka = Kafka::start();
+    kafka.create_topic("hdr", 1).await;
+    kafka.produce_with_headers(
+        "hdr",
+        0,
+        &[
+            (
+                b"a".to_vec(),
+                vec![("tenant", &b"t1"[..]), ("trace", &b"x"[..])],
+            ),
+            (b"b".to_vec(), vec![]),
+            (b"c".to_vec(), vec![("tenant", &b"t2"[..])]),
+        ],
+    );
+    let source = KafkaSource::builder()
+        .bootstrap_servers(kafka.bootstrap())
+        .topics(["hdr"])
+        .starting_offsets(StartingOffsets::Earliest)
+        .bounded(StoppingOffsets::Latest)
+        .deserializer(|r: &KafkaRecord<'_>| {
+            let value = String::from_utf8_lossy(r.value().unwrap_or_default()).into_owned();
+            let names: Vec<&str> = r.headers().map(|(name, _)| name).collect();
+            let tenant = r.header("tenant").map_or_else(
+                || "-".to_owned(),
+                |t| String::from_utf8_lossy(t).into_owned(),
+            );
+            Ok(format!("{value} {tenant} [{}]", names.join(",")))
+        })
+        .build()
+        .unwrap();
+    assert_eq!(
+        run_bounded(source).await,
+        ["a t1 [tenant,trace]", "b - []", "c t2 [tenant]"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use rdkafka::message::{BorrowedHeaders, Headers};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use serde::de::DeserializeOwned;
 
 /// A read-only view of one consumed Kafka record, valid during
@@ -18,7 +18,9 @@ pub struct KafkaRecord<'a> {
     pub(crate) timestamp: Option<i64>,
     pub(crate) key: Option<&'a [u8]>,
     pub(crate) value: Option<&'a [u8]>,
-    pub(crate) headers: Option<&'a BorrowedHeaders>,
+    /// The consumed message, for its headers: parsed only when a deserializer asks for them
+    /// (librdkafka's header parsing cost about as much as polling the message).
+    pub(crate) message: Option<&'a BorrowedMessage<'a>>,
 }
 
 impl<'a> KafkaRecord<'a> {
@@ -37,7 +39,7 @@ impl<'a> KafkaRecord<'a> {
             timestamp: None,
             key,
             value,
-            headers: None,
+            message: None,
         }
     }
 
@@ -73,7 +75,7 @@ impl<'a> KafkaRecord<'a> {
     }
     /// The headers as `(name, value)` pairs, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
-        let headers = self.headers;
+        let headers = self.message.and_then(Message::headers);
         let count = headers.map_or(0, Headers::count);
         (0..count).filter_map(move |i| {
             let h = headers?.try_get(i)?;

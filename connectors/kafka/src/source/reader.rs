@@ -301,13 +301,7 @@ impl<T: Send + 'static> FetcherThread<T> {
                     });
                 }
                 if !ids.is_empty() {
-                    // Incremental: the other partitions keep their prefetched messages.
-                    let tpl = self
-                        .tpl(&ids, true)
-                        .map_err(|e| kafka_error("assigning partitions", &e))?;
-                    self.consumer
-                        .incremental_assign(&tpl)
-                        .map_err(|e| kafka_error("assigning partitions", &e))?;
+                    self.reassign()?;
                 }
             }
             Command::Remove(ids) => self.unassign(&ids)?,
@@ -364,6 +358,38 @@ impl<T: Send + 'static> FetcherThread<T> {
                 .map_err(|e| kafka_error("unassigning partitions", &e))?;
         }
         self.assigned.retain(|a| !ids.contains(&a.id));
+        Ok(())
+    }
+
+    /// Assigns every current split at its next offset and pauses the paused ones again: used
+    /// when splits are added (at start and when discovery finds partitions; rare, so the other
+    /// partitions' prefetched messages being fetched again costs little). Removals, which in a
+    /// bounded job happen once per partition, are incremental (see [`Self::unassign`]).
+    /// Additions stay a whole re-assignment on purpose: in one of several runs of the discovery
+    /// test with incremental additions, a new partition's first record had not arrived 30 s
+    /// later; not reproduced or understood since, so the long-tested path is kept.
+    fn reassign(&mut self) -> Result<()> {
+        let ids: Vec<String> = self.assigned.iter().map(|a| a.id.clone()).collect();
+        let tpl = self
+            .tpl(&ids, true)
+            .map_err(|e| kafka_error("assigning partitions", &e))?;
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| kafka_error("assigning partitions", &e))?;
+        let paused: Vec<String> = self
+            .assigned
+            .iter()
+            .filter(|a| a.paused)
+            .map(|a| a.id.clone())
+            .collect();
+        if !paused.is_empty() {
+            let tpl = self
+                .tpl(&paused, false)
+                .map_err(|e| kafka_error("pausing partitions", &e))?;
+            self.consumer
+                .pause(&tpl)
+                .map_err(|e| kafka_error("pausing partitions", &e))?;
+        }
         Ok(())
     }
 
@@ -428,7 +454,7 @@ impl<T: Send + 'static> FetcherThread<T> {
                         timestamp: msg.timestamp().to_millis(),
                         key,
                         value,
-                        headers: msg.headers(),
+                        message: Some(&msg),
                     };
                     let element = KafkaElement {
                         offset,

@@ -23,6 +23,9 @@ use weir_connector_kafka::{DeliveryGuarantee, KafkaSink, KafkaSource};
 use weir_testkit::prelude::*;
 use weir_testkit::servers::NoidaDb;
 
+/// A record's value and its headers (`(name, value)`).
+pub type WithHeaders<'a> = (Vec<u8>, Vec<(&'a str, &'a [u8])>);
+
 /// A broker for one test.
 pub struct Kafka {
     pub server: NoidaDb,
@@ -104,6 +107,29 @@ impl Kafka {
                     }
                 }
             }
+        }
+        self.producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    /// Records with headers.
+    pub fn produce_with_headers(&self, topic: &str, partition: i32, records: &[WithHeaders<'_>]) {
+        for (v, headers) in records {
+            let mut owned = rdkafka::message::OwnedHeaders::new();
+            for (name, value) in headers {
+                owned = owned.insert(rdkafka::message::Header {
+                    key: name,
+                    value: Some(*value),
+                });
+            }
+            self.producer
+                .send(
+                    BaseRecord::<(), Vec<u8>>::to(topic)
+                        .payload(v)
+                        .partition(partition)
+                        .headers(owned),
+                )
+                .map_err(|e| e.0)
+                .unwrap();
         }
         self.producer.flush(Duration::from_secs(30)).unwrap();
     }
