@@ -73,7 +73,9 @@ impl<'a> KafkaRecord<'a> {
     pub fn value(&self) -> Option<&'a [u8]> {
         self.value
     }
-    /// The headers as `(name, value)` pairs, in order.
+    /// The headers as `(name, value)` pairs, in order. librdkafka parses a record's headers
+    /// only when they are first asked for (about as costly as polling the record), so a
+    /// deserializer that needs none pays nothing.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
         let headers = self.message.and_then(Message::headers);
         let count = headers.map_or(0, Headers::count);
