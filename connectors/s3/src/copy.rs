@@ -3,6 +3,11 @@
 
 use std::ops::Range;
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::complete_multipart_upload::{
+    CompleteMultipartUploadError, CompleteMultipartUploadOutput,
+};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use weir_connector_api::error::{ConnectorError, Result};
@@ -62,6 +67,40 @@ pub(crate) async fn copy_parts(
     Ok(parts)
 }
 
+/// Completes multipart upload `id` of `key` from its `(part number, ETag)` pairs, in order.
+pub(crate) async fn complete_upload<'a>(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    parts: impl IntoIterator<Item = (i32, &'a str)>,
+) -> std::result::Result<
+    CompleteMultipartUploadOutput,
+    SdkError<CompleteMultipartUploadError, HttpResponse>,
+> {
+    let parts: Vec<CompletedPart> = parts
+        .into_iter()
+        .map(|(number, etag)| {
+            CompletedPart::builder()
+                .part_number(number)
+                .e_tag(etag)
+                .build()
+        })
+        .collect();
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+}
+
 /// Copies object `from` (`len` bytes) to `to`: one `CopyObject` up to `max_single` bytes, a
 /// multipart copy in parts of `max_single` bytes beyond (aborted if it fails).
 pub(crate) async fn copy_object(
@@ -96,26 +135,16 @@ pub(crate) async fn copy_object(
         .to_owned();
     let copied = copy_parts(client, bucket, from, to, &id, 1, 0..len, max_single).await;
     let completed = match copied {
-        Ok(parts) => {
-            let parts: Vec<CompletedPart> = parts
-                .iter()
-                .map(|(n, etag, _)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
-                .collect();
-            client
-                .complete_multipart_upload()
-                .bucket(bucket)
-                .key(to)
-                .upload_id(&id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| s3_error(what(), e))
-        }
+        Ok(parts) => complete_upload(
+            client,
+            bucket,
+            to,
+            &id,
+            parts.iter().map(|(n, etag, _)| (*n, etag.as_str())),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| s3_error(what(), e)),
         Err(e) => Err(e),
     };
     if completed.is_err() {

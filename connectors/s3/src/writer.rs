@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use tokio::sync::OnceCell;
@@ -33,7 +32,7 @@ use weir_connector_files::fs::{
     CommitStatus, InProgressEntry, Recoverable, RecoverableStream, RecoverableWriter,
 };
 
-use crate::copy::{copy_parts, MAX_COPY_SIZE};
+use crate::copy::{complete_upload, copy_parts, MAX_COPY_SIZE};
 use crate::error::{code, s3_error, status};
 use crate::fs::{UploadSettings, MIN_PART_SIZE};
 
@@ -360,29 +359,14 @@ impl RecoverableWriter for S3RecoverableWriter {
                 self.describe(key)
             )));
         };
-        let parts: Vec<CompletedPart> = state
-            .parts
-            .iter()
-            .map(|p| {
-                CompletedPart::builder()
-                    .part_number(p.number)
-                    .e_tag(&p.etag)
-                    .build()
-            })
-            .collect();
-        let result = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(&id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await;
+        let result = complete_upload(
+            &self.client,
+            &self.bucket,
+            key,
+            &id,
+            state.parts.iter().map(|p| (p.number, p.etag.as_str())),
+        )
+        .await;
         match result {
             Ok(_) => Ok(CommitStatus::Committed),
             Err(e) if status(&e) == Some(404) || code(&e).as_deref() == Some("NoSuchUpload") => {
