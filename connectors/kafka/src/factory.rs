@@ -26,7 +26,7 @@ use weir_connector_api::source::FlattenSource;
 
 use crate::config::{sink_options, source_options};
 use crate::sink::{KafkaRecordBuf, KafkaRecordSerializer, SerializeContext};
-use crate::source::{KafkaDeserializer, KafkaRecord};
+use crate::source::{HeaderAccess, KafkaDeserializer, KafkaRecord};
 use crate::{KafkaSink, KafkaSource};
 
 /// `key.fields`: the fields that make the record key (sink).
@@ -94,6 +94,9 @@ impl KafkaDeserializer<Vec<Row>> for RowsDeserializer {
             self.0.decode(value, &mut rows).map_err(|e| e.to_string())?;
         }
         Ok(rows)
+    }
+    fn header_access(&self) -> HeaderAccess {
+        HeaderAccess::Ignore
     }
 }
 

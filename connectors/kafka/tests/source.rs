@@ -19,7 +19,7 @@ use weir_connector_api::error::Result;
 use weir_connector_api::metrics::NUM_RECORDS_IN_ERRORS;
 use weir_connector_api::sink::{FlushMode, InitContext, Sink, SinkWriter, WriteContext};
 use weir_connector_api::watermark::WatermarkStrategy;
-use weir_connector_kafka::source::{KafkaRecord, StartingOffsets, StoppingOffsets};
+use weir_connector_kafka::source::{IgnoreHeaders, KafkaRecord, StartingOffsets, StoppingOffsets};
 use weir_connector_kafka::{KafkaSource, MalformedRecordPolicy};
 use weir_runtime::{CheckpointConfig, JobConfig, JobResult, StreamEnvironment};
 
@@ -307,6 +307,60 @@ async fn deserializers_see_each_records_headers() {
     assert_eq!(
         run_bounded(source).await,
         ["a t1 [tenant,trace]", "b - []", "c t2 [tenant]"]
+    );
+    // A deserializer that declares it reads no headers is given none (they are not copied).
+    let source = KafkaSource::builder()
+        .bootstrap_servers(kafka.bootstrap())
+        .topics(["hdr"])
+        .starting_offsets(StartingOffsets::Earliest)
+        .bounded(StoppingOffsets::Latest)
+        .deserializer(IgnoreHeaders(|r: &KafkaRecord<'_>| {
+            let value = String::from_utf8_lossy(r.value().unwrap_or_default()).into_owned();
+            Ok(format!("{value} {}", r.headers().count()))
+        }))
+        .build()
+        .unwrap();
+    assert_eq!(run_bounded(source).await, ["a 0", "b 0", "c 0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_reader_tells_apart_topics_with_the_same_partition_numbers() {
+    // One reader, two topics with partitions 0 and 1 each, bounded. The fetcher matches records
+    // to splits by partition alone only while all of a reader's splits share a topic, so here it
+    // must compare topics. And rdkafka reports an end of partition by number only: this test
+    // caught the reader finishing `same-a/1`, unread, at the end of `same-b/1` (a whole
+    // partition lost).
+    let kafka = Kafka::start();
+    kafka.create_topic("same-a", 2).await;
+    kafka.create_topic("same-b", 2).await;
+    for round in 0..4_u32 {
+        let r = round * 50..round * 50 + 50;
+        kafka.produce("same-a", 0, &values("a", r.clone()));
+        kafka.produce("same-b", 0, &values("b", r.clone()));
+        kafka.produce("same-a", 1, &values("c", r.clone()));
+        kafka.produce("same-b", 1, &values("d", r));
+    }
+    let source = builder(&kafka)
+        .topics(["same-a", "same-b"])
+        .bounded(StoppingOffsets::Latest)
+        .max_batch(64)
+        .build()
+        .unwrap();
+    let (result, out) = run(source, JobConfig::new("same-partitions").parallelism(1)).await;
+    assert!(result.is_finished(), "{:?}", result.status);
+    let mut want = expected("same-a", 0, "a", 0..200);
+    want.extend(expected("same-b", 0, "b", 0..200));
+    want.extend(expected("same-a", 1, "c", 0..200));
+    want.extend(expected("same-b", 1, "d", 0..200));
+    want.sort();
+    let got = out.sorted();
+    let missing: Vec<&String> = want.iter().filter(|w| !got.contains(w)).collect();
+    let extra: Vec<&String> = got.iter().filter(|g| !want.contains(g)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && got.len() == want.len(),
+        "{} records, {} expected; missing {missing:?}; not expected {extra:?}",
+        got.len(),
+        want.len()
     );
 }
 

@@ -5,7 +5,6 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use rdkafka::message::{BorrowedMessage, Headers, Message};
 use serde::de::DeserializeOwned;
 
 /// A read-only view of one consumed Kafka record, valid during
@@ -18,9 +17,47 @@ pub struct KafkaRecord<'a> {
     pub(crate) timestamp: Option<i64>,
     pub(crate) key: Option<&'a [u8]>,
     pub(crate) value: Option<&'a [u8]>,
-    /// The consumed message, for its headers: parsed only when a deserializer asks for them
-    /// (librdkafka's header parsing cost about as much as polling the message).
-    pub(crate) message: Option<&'a BorrowedMessage<'a>>,
+    pub(crate) headers: HeadersView<'a>,
+}
+
+/// A header's name and value.
+type HeaderPair<'a> = (&'a str, Option<&'a [u8]>);
+
+/// Where a record's headers are: copied into the fetched batch by the source, or given as pairs
+/// (records built with [`KafkaRecord::with_headers`]).
+#[derive(Clone, Copy)]
+pub(crate) enum HeadersView<'a> {
+    None,
+    Copied {
+        entries: &'a [CopiedHeader],
+        data: &'a [u8],
+    },
+    Pairs(&'a [HeaderPair<'a>]),
+}
+
+/// A header copied into a fetched batch: byte ranges of its name and value in the batch's data.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CopiedHeader {
+    pub(crate) name: (u32, u32),
+    pub(crate) value: Option<(u32, u32)>,
+}
+
+/// `data[start..start + len]`, or empty if out of range (never, for ranges the fetcher wrote).
+pub(crate) fn span(data: &[u8], (start, len): (u32, u32)) -> &[u8] {
+    let start = start as usize;
+    data.get(start..start + len as usize).unwrap_or_default()
+}
+
+/// Whether a deserializer reads record headers. The source copies a record's headers out of
+/// librdkafka only for deserializers that do: parsing them costs librdkafka about as much as
+/// fetching the record, even when a record has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderAccess {
+    /// [`KafkaRecord::headers`] yields the record's headers.
+    Read,
+    /// The deserializer reads no headers; [`KafkaRecord::headers`] yields none.
+    Ignore,
 }
 
 impl<'a> KafkaRecord<'a> {
@@ -39,8 +76,14 @@ impl<'a> KafkaRecord<'a> {
             timestamp: None,
             key,
             value,
-            message: None,
+            headers: HeadersView::None,
         }
+    }
+
+    /// Sets the headers, as `(name, value)` pairs (for tests of deserializers).
+    pub fn with_headers(mut self, headers: &'a [(&'a str, Option<&'a [u8]>)]) -> Self {
+        self.headers = HeadersView::Pairs(headers);
+        self
     }
 
     /// Sets the timestamp.
@@ -73,16 +116,23 @@ impl<'a> KafkaRecord<'a> {
     pub fn value(&self) -> Option<&'a [u8]> {
         self.value
     }
-    /// The headers as `(name, value)` pairs, in order. librdkafka parses a record's headers
-    /// only when they are first asked for (about as costly as polling the record), so a
-    /// deserializer that needs none pays nothing.
+    /// The headers as `(name, value)` pairs, in order. Empty when the deserializer declared
+    /// [`HeaderAccess::Ignore`] (the source then does not copy them).
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
-        let headers = self.message.and_then(Message::headers);
-        let count = headers.map_or(0, Headers::count);
-        (0..count).filter_map(move |i| {
-            let h = headers?.try_get(i)?;
-            Some((h.key, h.value))
-        })
+        let (copied, data, pairs): (&[CopiedHeader], &[u8], &[HeaderPair<'_>]) = match self.headers
+        {
+            HeadersView::None => (&[], &[], &[]),
+            HeadersView::Copied { entries, data } => (entries, data, &[]),
+            HeadersView::Pairs(pairs) => (&[], &[], pairs),
+        };
+        copied
+            .iter()
+            .filter_map(move |h| {
+                // The fetcher copied only names that are UTF-8.
+                let name = std::str::from_utf8(span(data, h.name)).ok()?;
+                Some((name, h.value.map(|v| span(data, v))))
+            })
+            .chain(pairs.iter().copied())
     }
     /// The first header named `name`, if any.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
@@ -105,12 +155,39 @@ impl fmt::Debug for KafkaRecord<'_> {
     }
 }
 
-/// Turns a Kafka record into `T`. Runs on the source's fetcher thread, once per record, so keep
-/// it allocation-light. An `Err` is a malformed record: the source fails or skips it according to
-/// its [`MalformedRecordPolicy`](crate::MalformedRecordPolicy), naming the partition and offset.
+/// Turns a Kafka record into `T`. Runs on the source's task (as in Flink, where the record
+/// emitter deserializes), once per record, over bytes the fetcher thread copied out of
+/// librdkafka. An `Err` is a malformed record: the source fails or skips it according to its
+/// [`MalformedRecordPolicy`](crate::MalformedRecordPolicy), naming the partition and offset.
+///
+/// ```
+/// use weir_connector_kafka::source::{HeaderAccess, KafkaDeserializer, KafkaRecord};
+///
+/// /// The value's length, and the `source` header if there is one.
+/// struct Sized;
+/// impl KafkaDeserializer<(usize, Option<Vec<u8>>)> for Sized {
+///     fn deserialize(&self, r: &KafkaRecord<'_>) -> Result<(usize, Option<Vec<u8>>), String> {
+///         Ok((r.value().map_or(0, <[u8]>::len), r.header("source").map(<[u8]>::to_vec)))
+///     }
+///     fn header_access(&self) -> HeaderAccess {
+///         HeaderAccess::Read
+///     }
+/// }
+/// let headers = [("source", Some(&b"web"[..]))];
+/// let record = KafkaRecord::new("t", 0, 5, None, Some(b"abc")).with_headers(&headers);
+/// assert_eq!(Sized.deserialize(&record), Ok((3, Some(b"web".to_vec()))));
+/// ```
 pub trait KafkaDeserializer<T>: Send + Sync + 'static {
     /// Deserializes one record; `Err` holds why it is malformed.
     fn deserialize(&self, record: &KafkaRecord<'_>) -> Result<T, String>;
+
+    /// Whether [`deserialize`](Self::deserialize) reads headers. The default, `Read`, is always
+    /// correct; a deserializer that reads none should say `Ignore`, which saves the source
+    /// parsing and copying every record's headers. Closures read them; wrap a closure that does
+    /// not in [`IgnoreHeaders`].
+    fn header_access(&self) -> HeaderAccess {
+        HeaderAccess::Read
+    }
 }
 
 impl<T, F> KafkaDeserializer<T> for F
@@ -122,6 +199,28 @@ where
     }
 }
 
+/// A closure deserializer that reads no headers, so the source does not copy them.
+///
+/// ```
+/// use weir_connector_kafka::source::{IgnoreHeaders, KafkaDeserializer, KafkaRecord};
+/// let lengths = IgnoreHeaders(|r: &KafkaRecord<'_>| Ok::<_, String>(r.value().map_or(0, <[u8]>::len)));
+/// assert_eq!(lengths.deserialize(&KafkaRecord::new("t", 0, 0, None, Some(b"ab"))), Ok(2));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct IgnoreHeaders<F>(pub F);
+
+impl<T, F> KafkaDeserializer<T> for IgnoreHeaders<F>
+where
+    F: Fn(&KafkaRecord<'_>) -> Result<T, String> + Send + Sync + 'static,
+{
+    fn deserialize(&self, record: &KafkaRecord<'_>) -> Result<T, String> {
+        (self.0)(record)
+    }
+    fn header_access(&self) -> HeaderAccess {
+        HeaderAccess::Ignore
+    }
+}
+
 /// The value's bytes (an empty vector for a tombstone).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RawBytesDeserializer;
@@ -129,6 +228,9 @@ pub struct RawBytesDeserializer;
 impl KafkaDeserializer<Vec<u8>> for RawBytesDeserializer {
     fn deserialize(&self, record: &KafkaRecord<'_>) -> Result<Vec<u8>, String> {
         Ok(record.value.unwrap_or_default().to_vec())
+    }
+    fn header_access(&self) -> HeaderAccess {
+        HeaderAccess::Ignore
     }
 }
 
@@ -142,6 +244,9 @@ impl KafkaDeserializer<String> for Utf8Deserializer {
         std::str::from_utf8(value)
             .map(str::to_owned)
             .map_err(|e| format!("the value is not valid UTF-8: {e}"))
+    }
+    fn header_access(&self) -> HeaderAccess {
+        HeaderAccess::Ignore
     }
 }
 
@@ -174,6 +279,9 @@ impl<T: DeserializeOwned + 'static> KafkaDeserializer<T> for JsonDeserializer<T>
             .ok_or_else(|| "the value is empty (a tombstone), not JSON".to_owned())?;
         serde_json::from_slice(value).map_err(|e| format!("invalid JSON: {e}"))
     }
+    fn header_access(&self) -> HeaderAccess {
+        HeaderAccess::Ignore
+    }
 }
 
 #[cfg(test)]
@@ -201,5 +309,35 @@ mod tests {
             .deserialize(&tomb)
             .is_err());
         assert_eq!(r.headers().count(), 0);
+        assert_eq!(RawBytesDeserializer.header_access(), HeaderAccess::Ignore);
+    }
+
+    #[test]
+    fn headers_from_pairs_and_from_a_batch() {
+        let pairs = [("a", Some(&b"1"[..])), ("b", None)];
+        let r = KafkaRecord::new("t", 0, 0, None, None).with_headers(&pairs);
+        assert_eq!(r.headers().collect::<Vec<_>>(), pairs);
+        assert_eq!(r.header("a"), Some(&b"1"[..]));
+        assert_eq!(r.header("b"), None);
+        let data = b"a1bzz";
+        let entries = [
+            CopiedHeader {
+                name: (0, 1),
+                value: Some((1, 1)),
+            },
+            CopiedHeader {
+                name: (2, 1),
+                value: None,
+            },
+        ];
+        let mut r = KafkaRecord::new("t", 0, 0, None, None);
+        r.headers = HeadersView::Copied {
+            entries: &entries,
+            data,
+        };
+        assert_eq!(r.headers().collect::<Vec<_>>(), pairs);
+        let closure = |_: &KafkaRecord<'_>| Ok::<_, String>(());
+        assert_eq!(closure.header_access(), HeaderAccess::Read);
+        assert_eq!(IgnoreHeaders(closure).header_access(), HeaderAccess::Ignore);
     }
 }

@@ -9,10 +9,12 @@
 //!   timestamp, specific, committed). The progress lives in the checkpointed split state; on
 //!   checkpoint completion offsets are committed to the consumer group for monitoring only.
 //! - **Reading**: one `BaseConsumer` per reader on a dedicated fetcher thread, which polls
-//!   batches and deserializes them there; the reader emits each partition through its own output
-//!   (per-partition watermarks) with the record timestamps, and pauses partitions in the consumer
-//!   for split-level watermark alignment. Splits are added and removed with incremental
-//!   (un)assignment, so the other partitions keep their prefetched messages.
+//!   batches and copies each record's key, value (and headers, if the deserializer reads them)
+//!   into one buffer per batch ([`KafkaBatch`]); the reader deserializes on its task as it emits
+//!   (so each record's allocation is made and freed on the same thread), each partition through
+//!   its own output (per-partition watermarks) with the record timestamps, and pauses partitions
+//!   in the consumer for split-level watermark alignment. Finished and removed splits are
+//!   unassigned incrementally, so the other partitions keep their prefetched messages.
 
 pub mod deserializer;
 pub mod enumerator;
@@ -33,11 +35,14 @@ use weir_connector_api::source::{Boundedness, EnumeratorContextOf, Source, Sourc
 use weir_connector_api::state::VersionedSerializer;
 
 pub use deserializer::{
-    JsonDeserializer, KafkaDeserializer, KafkaRecord, RawBytesDeserializer, Utf8Deserializer,
+    HeaderAccess, IgnoreHeaders, JsonDeserializer, KafkaDeserializer, KafkaRecord,
+    RawBytesDeserializer, Utf8Deserializer,
 };
 pub use enumerator::{DiscoveryResult, KafkaSourceEnumerator, TopicSelection};
 pub use offsets::{OffsetResetStrategy, StartingOffsets, StoppingOffsets};
-pub use reader::{KafkaElement, KafkaRecordEmitter, KafkaSourceReader, KafkaSplitReader};
+pub use reader::{
+    KafkaBatch, KafkaElement, KafkaRecordEmitter, KafkaSourceReader, KafkaSplitReader,
+};
 pub use split::{
     KafkaEnumeratorState, KafkaEnumeratorStateSerializer, KafkaPartitionSplit,
     KafkaPartitionSplitSerializer, EARLIEST_OFFSET,
