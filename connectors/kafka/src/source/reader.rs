@@ -354,8 +354,9 @@ struct FetcherThread<T> {
     /// Whether every assigned split is of one topic: records are then matched to splits by
     /// partition alone (asking librdkafka for a record's topic name costs ~100 instructions).
     one_topic: bool,
-    /// The buffer size of the last batch, reserved for the next one.
+    /// The buffer size and record count of the last batch, reserved for the next one.
     last_bytes: usize,
+    last_records: usize,
 }
 
 impl<T: Send + 'static> FetcherThread<T> {
@@ -579,7 +580,7 @@ impl<T: Send + 'static> FetcherThread<T> {
         let mut batch = KafkaBatch::new(
             Arc::clone(&self.deserializer),
             self.last_bytes,
-            self.settings.max_batch.min(4096),
+            self.last_records,
         );
         let mut finished: Vec<String> = std::mem::take(&mut self.finished_now);
         let mut to_unassign: Vec<String> = Vec::new();
@@ -668,6 +669,7 @@ impl<T: Send + 'static> FetcherThread<T> {
             return Ok(None);
         }
         self.last_bytes = batch.data.len();
+        self.last_records = batch.records.len();
         self.unassign(&to_unassign)?;
         batch.finished = finished;
         Ok(Some(batch))
@@ -782,6 +784,7 @@ impl<T: Send + 'static> KafkaSplitReader<T> {
             header_access: deserializer_header_access,
             one_topic: true,
             last_bytes: 0,
+            last_records: 0,
         };
         let thread = std::thread::Builder::new()
             .name(format!("kafka-fetcher-{subtask}"))
