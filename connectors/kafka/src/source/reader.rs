@@ -168,10 +168,6 @@ impl<T> KafkaBatch<T> {
         }
         Ok(())
     }
-
-    fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.finished.is_empty()
-    }
 }
 
 impl<T: Send + 'static> RecordsWithSplitIds for KafkaBatch<T> {
@@ -361,10 +357,11 @@ struct FetcherThread<T> {
 
 impl<T: Send + 'static> FetcherThread<T> {
     fn assigned_changed(&mut self) {
+        let first = self.assigned.first().map(|a| Arc::clone(&a.topic));
         self.one_topic = self
             .assigned
-            .windows(2)
-            .all(|w| w.first().map(|a| &a.topic) == w.get(1).map(|a| &a.topic));
+            .iter()
+            .all(|a| Some(&a.topic) == first.as_ref());
     }
 
     fn run(mut self) {
@@ -584,13 +581,12 @@ impl<T: Send + 'static> FetcherThread<T> {
         );
         let mut finished: Vec<String> = std::mem::take(&mut self.finished_now);
         let mut to_unassign: Vec<String> = Vec::new();
-        let mut count = 0;
         let mut timeout = self.settings.poll_timeout;
         // The split of the last record (matched by topic and partition in this batch) and of
         // the batch's last run.
         let mut last: Option<usize> = None;
         let mut run_of: Option<usize> = None;
-        while count < self.settings.max_batch && batch.data.len() < MAX_BATCH_BYTES {
+        while batch.records.len() < self.settings.max_batch && batch.data.len() < MAX_BATCH_BYTES {
             let Some(polled) = self.consumer.poll(timeout) else {
                 break;
             };
@@ -647,7 +643,6 @@ impl<T: Send + 'static> FetcherThread<T> {
                         });
                     }
                     batch.push(&msg, self.header_access)?;
-                    count += 1;
                     if a.stop.is_some_and(|s| a.next >= s) {
                         to_unassign.push(a.id.clone());
                         finished.push(a.id.clone());
@@ -665,7 +660,7 @@ impl<T: Send + 'static> FetcherThread<T> {
                 }
             }
         }
-        if batch.is_empty() && finished.is_empty() {
+        if batch.records.is_empty() && finished.is_empty() {
             return Ok(None);
         }
         self.last_bytes = batch.data.len();
