@@ -7,6 +7,11 @@
 //!
 //! Expressions are type-checked against the schema when the pipeline is validated; a row is kept
 //! when the expression is true (not false, not unknown).
+//!
+//! Chains of `and` and of `or` are kept flat (one node with all the terms), so a generated
+//! filter of 50,000 `or` terms is parsed, evaluated and dropped without deep recursion. What
+//! does nest, parentheses and `not`, is limited to [`MAX_NESTING`] levels: deeper input is
+//! refused with an error instead of overflowing the stack.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -14,6 +19,11 @@ use std::fmt;
 use weir_connector_api::row::{DataType, Row, Schema, Value};
 
 use super::diag::hint;
+
+/// How many levels of parentheses and `not` an expression may nest. The parser, the evaluator,
+/// `Clone` and `Drop` recurse once per level (and once per level of alternating `and`/`or`
+/// under it), so this bounds their stack use; human-written filters nest a handful of levels.
+pub const MAX_NESTING: usize = 100;
 
 /// A problem in an expression, at a character offset of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +96,15 @@ enum Operand {
 }
 
 /// A checked expression, ready to evaluate on rows of its schema.
+///
+/// Its depth is bounded: [`Expr::parse`] refuses more than [`MAX_NESTING`] levels of
+/// parentheses and `not`, and chains of `and` / `or` are one node with all their terms.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    /// Both true.
-    And(Box<Expr>, Box<Expr>),
-    /// Either true.
-    Or(Box<Expr>, Box<Expr>),
+    /// Every term true (at least two terms).
+    And(Vec<Expr>),
+    /// Any term true (at least two terms).
+    Or(Vec<Expr>),
     /// The opposite.
     Not(Box<Expr>),
     /// A comparison.
@@ -111,6 +124,8 @@ struct Parser<'a> {
     pos: usize,
     schema: &'a Schema,
     end: usize,
+    /// Levels of parentheses and `not` around the current position.
+    depth: usize,
 }
 
 fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, ExprError> {
@@ -301,31 +316,53 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, ExprError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.peek() == Some(&Token::Or) {
             self.pos += 1;
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(junction(Junction::Or, terms))
     }
 
     fn and(&mut self) -> Result<Expr, ExprError> {
-        let mut left = self.not()?;
+        let mut terms = vec![self.not()?];
         while self.peek() == Some(&Token::And) {
             self.pos += 1;
-            let right = self.not()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            terms.push(self.not()?);
         }
-        Ok(left)
+        Ok(junction(Junction::And, terms))
+    }
+
+    /// Enters one more level of parentheses or `not` at the current token.
+    fn nest(&mut self) -> Result<(), ExprError> {
+        if self.depth >= MAX_NESTING {
+            return self.error(
+                self.offset(),
+                format!(
+                    "the expression nests more than {MAX_NESTING} levels of parentheses and \
+                     `not`: flatten it (`not not x` is `x`, `a or (b or c)` is `a or b or c`)"
+                ),
+            );
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn not(&mut self) -> Result<Expr, ExprError> {
-        if self.peek() == Some(&Token::Not) {
+        // A run of `not`s is counted in a loop, not by recursion.
+        let outer = self.depth;
+        let mut nots = 0;
+        while self.peek() == Some(&Token::Not) {
+            self.nest()?;
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            nots += 1;
         }
-        self.comparison()
+        let mut expr = self.comparison()?;
+        for _ in 0..nots {
+            expr = Expr::Not(Box::new(expr));
+        }
+        self.depth = outer;
+        Ok(expr)
     }
 
     fn operand(&mut self) -> Result<(Operand, Ty, usize), ExprError> {
@@ -375,12 +412,14 @@ impl Parser<'_> {
     fn comparison(&mut self) -> Result<Expr, ExprError> {
         if self.peek() == Some(&Token::LParen) {
             let open = self.offset();
+            self.nest()?;
             self.pos += 1;
             let inner = self.or()?;
             if self.peek() != Some(&Token::RParen) {
                 return self.error(open, "unclosed parenthesis");
             }
             self.pos += 1;
+            self.depth -= 1;
             return Ok(inner);
         }
         let (left, left_ty, left_at) = self.operand()?;
@@ -450,6 +489,34 @@ impl Parser<'_> {
     }
 }
 
+/// Which chain a list of terms forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Junction {
+    And,
+    Or,
+}
+
+/// One term as itself, several as one `and` / `or` node. Terms that are chains of the same
+/// kind (from parentheses) are merged in: `a or (b or c)` is one node of three terms.
+fn junction(kind: Junction, terms: Vec<Expr>) -> Expr {
+    let mut out = Vec::with_capacity(terms.len());
+    for term in terms {
+        match (kind, term) {
+            (Junction::And, Expr::And(inner)) | (Junction::Or, Expr::Or(inner)) => {
+                out.extend(inner);
+            }
+            (_, term) => out.push(term),
+        }
+    }
+    match <[Expr; 1]>::try_from(out) {
+        Ok([only]) => only,
+        Err(terms) => match kind {
+            Junction::And => Expr::And(terms),
+            Junction::Or => Expr::Or(terms),
+        },
+    }
+}
+
 fn describe(token: &Token) -> String {
     match token {
         Token::Ident(s) => format!("`{s}`"),
@@ -484,6 +551,7 @@ impl Expr {
             pos: 0,
             schema,
             end: text.chars().count(),
+            depth: 0,
         };
         let expr = parser.or()?;
         if let Some((token, offset)) = parser.tokens.get(parser.pos) {
@@ -505,16 +573,29 @@ impl Expr {
 
     fn eval(&self, row: &Row) -> Option<bool> {
         match self {
-            Expr::And(a, b) => match (a.eval(row), b.eval(row)) {
-                (Some(false), _) | (_, Some(false)) => Some(false),
-                (Some(true), Some(true)) => Some(true),
-                _ => None,
-            },
-            Expr::Or(a, b) => match (a.eval(row), b.eval(row)) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (Some(false), Some(false)) => Some(false),
-                _ => None,
-            },
+            // Three-valued: false (true) decides, otherwise unknown wins over true (false).
+            Expr::And(terms) => {
+                let mut result = Some(true);
+                for term in terms {
+                    match term.eval(row) {
+                        Some(false) => return Some(false),
+                        None => result = None,
+                        Some(true) => {}
+                    }
+                }
+                result
+            }
+            Expr::Or(terms) => {
+                let mut result = Some(false);
+                for term in terms {
+                    match term.eval(row) {
+                        Some(true) => return Some(true),
+                        None => result = None,
+                        Some(false) => {}
+                    }
+                }
+                result
+            }
             Expr::Not(a) => a.eval(row).map(|b| !b),
             Expr::IsNull(i, negated) => {
                 let null = matches!(row.get(*i), None | Some(Value::Null));
@@ -648,5 +729,94 @@ mod tests {
             "booleans can only be compared with = and !="
         );
         assert_eq!(err("id $ 3").message, "unexpected character `$`");
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_not_a_stack_overflow() {
+        let message = format!(
+            "the expression nests more than {MAX_NESTING} levels of parentheses and `not`: \
+             flatten it (`not not x` is `x`, `a or (b or c)` is `a or b or c`)"
+        );
+        let parens = |n: usize| format!("{}id = 1{}", "(".repeat(n), ")".repeat(n));
+        let nots = |n: usize| format!("{}vip", "not ".repeat(n));
+        for deep in [parens(10_000), nots(100_000), parens(MAX_NESTING + 1)] {
+            let err = Expr::parse(&deep, &schema()).unwrap_err();
+            assert_eq!(err.message, message);
+        }
+        // The error points at the first token past the limit.
+        assert_eq!(
+            Expr::parse(&parens(MAX_NESTING + 1), &schema())
+                .unwrap_err()
+                .offset,
+            MAX_NESTING
+        );
+        // Mixed: `not (` counts two levels.
+        let mixed = "not (".repeat(MAX_NESTING / 2) + "vip" + &")".repeat(MAX_NESTING / 2);
+        let r = row(1, None, None, false);
+        let vip = row(1, None, None, true);
+        assert!(Expr::parse(&mixed, &schema()).unwrap().matches(&vip));
+        let too_deep = format!("not ({mixed})");
+        assert_eq!(
+            Expr::parse(&too_deep, &schema()).unwrap_err().message,
+            message
+        );
+        // Exactly at the limit it parses and evaluates.
+        assert!(keeps(&parens(MAX_NESTING), &r));
+        let not_vip = Expr::parse(&nots(MAX_NESTING), &schema()).unwrap();
+        assert!(
+            not_vip.matches(&vip) && !not_vip.matches(&r),
+            "an even number of `not`s"
+        );
+        // Levels are counted along a path, not in total: many shallow groups are fine.
+        let groups = vec!["(not vip)"; 3 * MAX_NESTING].join(" and ");
+        assert!(keeps(&groups, &r));
+    }
+
+    #[test]
+    fn long_chains_are_one_flat_node() {
+        let terms: Vec<String> = (0..50_000).map(|i| format!("id = {i}")).collect();
+        let chain = terms.join(" or ");
+        let expr = Expr::parse(&chain, &schema()).unwrap();
+        let Expr::Or(parsed) = &expr else {
+            panic!("an `or` chain is one node: {expr:?}");
+        };
+        assert_eq!(parsed.len(), 50_000);
+        assert!(expr.matches(&row(49_999, None, None, false)));
+        assert!(expr.matches(&row(0, None, None, false)));
+        assert!(!expr.matches(&row(50_000, None, None, false)));
+        // The same for `and`, and a copy and its drop do not recurse per term either.
+        let all = vec!["id >= 0"; 50_000].join(" and ");
+        let expr = Expr::parse(&all, &schema()).unwrap();
+        let copy = expr.clone();
+        assert!(copy.matches(&row(3, None, None, false)));
+        assert!(!copy.matches(&row(-3, None, None, false)));
+        drop((expr, copy));
+        // Parenthesized chains of the same kind merge; other kinds nest.
+        assert_eq!(
+            Expr::parse("id = 1 or (id = 2 or (id = 3))", &schema()).unwrap(),
+            Expr::parse("id = 1 or id = 2 or id = 3", &schema()).unwrap()
+        );
+        let mixed = Expr::parse("id = 1 or id = 2 and vip", &schema()).unwrap();
+        assert!(matches!(&mixed, Expr::Or(t) if t.len() == 2 && matches!(t[1], Expr::And(_))));
+    }
+
+    #[test]
+    fn chains_keep_three_valued_logic() {
+        let unknown = row(2, None, None, true);
+        // One unknown term: `or` is true if another term is, else unknown (not kept).
+        assert!(keeps("amount > 1 or id = 5 or vip", &unknown));
+        assert!(!keeps("amount > 1 or id = 5 or id = 6", &unknown));
+        assert!(
+            keeps("not (amount > 1 and id = 5 and vip)", &unknown),
+            "false decides"
+        );
+        assert!(
+            !keeps("not (amount > 1 and id = 2 and vip)", &unknown),
+            "unknown stays"
+        );
+        assert!(
+            !keeps("not (amount > 1 or id = 5 or id = 6)", &unknown),
+            "unknown stays"
+        );
     }
 }
