@@ -18,12 +18,14 @@ fn single_byte(
     ConfigOption::new(key)
         .default_value(default.to_owned())
         .description(what)
-        .validator(|value: &String| {
-            if (value.len() == 1 && value.is_ascii()) || value == "\\t" {
-                Ok(())
-            } else {
-                Err("must be a single ASCII character (or `\\t`)".to_owned())
-            }
+        .validator(|value: &String| match value.as_bytes() {
+            // A line break would split records inside a cell: nothing could read them back.
+            [b'\n' | b'\r'] => Err("must not be a line break: records are separated by line \
+                                    breaks, so no reader could tell cells from records"
+                .to_owned()),
+            [b] if b.is_ascii_graphic() || *b == b' ' || *b == b'\t' => Ok(()),
+            _ if value == "\\t" => Ok(()),
+            _ => Err("must be a single printable ASCII character (or `\\t`)".to_owned()),
         })
 }
 

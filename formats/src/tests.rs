@@ -202,7 +202,7 @@ fn csv_reports_malformed_lines() {
     assert_eq!(
         format.options().validate(&bad).unwrap_err().to_string(),
         "2 problems in csv format options:\n  \
-         - invalid value `ab` for option `field-delimiter`: must be a single ASCII character (or `\\t`)\n  \
+         - invalid value `ab` for option `field-delimiter`: must be a single printable ASCII character (or `\\t`)\n  \
          - unknown option `quote-charater`: did you mean `quote-character`?"
     );
 }

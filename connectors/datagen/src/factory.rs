@@ -99,7 +99,7 @@ impl SourceFactory for DatagenFactory {
             &mut errors,
         );
         let options = DatagenOptions::from_config(config);
-        let count = match (options.number_of_rows, generator.sequence_len()) {
+        let (count, bound) = match (options.number_of_rows, generator.sequence_len()) {
             (Some(rows), Some((field, len))) if rows > len => {
                 errors.push(ConfigError::conflict(
                     [NUMBER_OF_ROWS_KEY.to_owned(), format!("fields.{field}.end")],
@@ -108,12 +108,31 @@ impl SourceFactory for DatagenFactory {
                          for {rows}: lower `number-of-rows` or extend the sequence"
                     ),
                 ));
-                None
+                (None, None)
             }
-            (Some(rows), _) => Some(rows),
-            (None, Some((_, len))) => Some(len),
-            (None, None) => None,
+            (Some(rows), _) => (
+                Some(rows),
+                Some(RowBound::Rows {
+                    count: rows,
+                    set_by: NUMBER_OF_ROWS_KEY.to_owned(),
+                }),
+            ),
+            (None, Some((field, len))) => (
+                Some(len),
+                Some(RowBound::Rows {
+                    count: len,
+                    set_by: format!("{FIELDS_PREFIX}{field}.end"),
+                }),
+            ),
+            (None, None) => (None, Some(RowBound::Unbounded)),
         };
+        if let Some(bound) = bound {
+            errors.extend(generator.sequence_overflows(
+                ctx.schema,
+                config.prefixed(FIELDS_PREFIX),
+                &bound,
+            ));
+        }
         if !errors.is_empty() {
             return Err(ConnectorError::Config(ConfigErrors::new(SET_NAME, errors)));
         }
@@ -124,6 +143,21 @@ impl SourceFactory for DatagenFactory {
             options.rate_limiter,
         )))
     }
+}
+
+/// How many rows an unbounded source's sequence (one without `end`, under no `number-of-rows`)
+/// must have room for before its values would pass the largest int64 (or become infinite):
+/// 2^40, about 1.1 trillion rows, 12 days at a million rows a second. An unbounded source has
+/// no last row to check, so validation checks this many and refuses a sequence that would
+/// wrap sooner; give it an `end` or a `number-of-rows` to have every row checked exactly.
+pub const UNBOUNDED_SEQUENCE_ROWS: u64 = 1 << 40;
+
+/// How many rows the source emits, for the sequence checks.
+enum RowBound {
+    /// This many, limited by the option `set_by`.
+    Rows { count: u64, set_by: String },
+    /// No limit: checked for [`UNBOUNDED_SEQUENCE_ROWS`].
+    Unbounded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,7 +372,9 @@ impl RowGenerator {
                         if end < start {
                             opts.reject("end", format!("must not be below `start` ({start})"));
                         } else if step > 0.0 {
-                            sequence_len = Some(((end - start) / step).floor() as u64 + 1);
+                            // `as` saturates: a sequence longer than u64 counts u64::MAX rows.
+                            let len = ((end - start) / step).floor() as u64;
+                            sequence_len = Some(len.saturating_add(1));
                         }
                     }
                     FieldGen::Sequence {
@@ -358,7 +394,8 @@ impl RowGenerator {
                             opts.reject("end", format!("must not be below `start` ({start})"));
                         } else if step > 0 {
                             let span = end.abs_diff(start);
-                            sequence_len = Some(span / step.unsigned_abs() + 1);
+                            // i64::MIN..=i64::MAX has 2^64 values: one more than u64 counts.
+                            sequence_len = Some((span / step.unsigned_abs()).saturating_add(1));
                         }
                     }
                     FieldGen::Sequence {
@@ -474,6 +511,83 @@ impl RowGenerator {
             return 10;
         }
         length
+    }
+
+    /// The sequences whose values would pass the largest int64 (float sequences: become
+    /// infinite) within the rows the source emits: generating them would wrap to negative
+    /// values silently. `given` holds the `fields.*` options (prefix stripped), to name the
+    /// ones that were set.
+    fn sequence_overflows(
+        &self,
+        schema: &Schema,
+        given: &BTreeMap<String, String>,
+        bound: &RowBound,
+    ) -> Vec<ConfigError> {
+        let rows = match bound {
+            RowBound::Rows { count, .. } => *count,
+            RowBound::Unbounded => UNBOUNDED_SEQUENCE_ROWS,
+        };
+        let Some(last_row) = rows.checked_sub(1) else {
+            return Vec::new();
+        };
+        let mut errors = Vec::new();
+        for (field, spec) in schema.fields.iter().zip(&self.fields) {
+            let FieldGen::Sequence {
+                start,
+                start_i,
+                step_i,
+                step,
+            } = &spec.generator
+            else {
+                continue;
+            };
+            let (last, room) = if spec.data_type == DataType::Float64 {
+                let last = start + last_row as f64 * step;
+                if last.is_finite() {
+                    continue;
+                }
+                (format!("{last}"), "becomes infinite".to_owned())
+            } else {
+                let step = i128::from((*step_i).max(1));
+                let last = i128::from(*start_i) + i128::from(last_row) * step;
+                if last <= i128::from(i64::MAX) {
+                    continue;
+                }
+                let room = (i128::from(i64::MAX) - i128::from(*start_i)) / step + 1;
+                (
+                    last.to_string(),
+                    format!(
+                        "passes the largest int64 ({}) after {room} values",
+                        i64::MAX
+                    ),
+                )
+            };
+            let name = &field.name;
+            let mut keys: Vec<String> = ["start", "step"]
+                .iter()
+                .filter(|o| given.contains_key(&format!("{name}.{o}")))
+                .map(|o| format!("{FIELDS_PREFIX}{name}.{o}"))
+                .collect();
+            let reason = match bound {
+                RowBound::Rows { count, set_by } => {
+                    keys.push(set_by.clone());
+                    format!(
+                        "the sequence of `{name}` {room}, but the source emits {count} rows (the \
+                         last would be {last}): lower `start` or `step`, or emit fewer rows"
+                    )
+                }
+                RowBound::Unbounded => format!(
+                    "the sequence of `{name}` {room} and the source is unbounded: set \
+                     `{FIELDS_PREFIX}{name}.end` or `number-of-rows`, or lower `start` or `step` \
+                     (an unbounded sequence needs room for {UNBOUNDED_SEQUENCE_ROWS} values)"
+                ),
+            };
+            if keys.is_empty() {
+                keys.push(format!("{FIELDS_PREFIX}{name}.kind"));
+            }
+            errors.push(ConfigError::conflict(keys, reason));
+        }
+        errors
     }
 
     /// The shortest bounded sequence among the fields: its name and length.

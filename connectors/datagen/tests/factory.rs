@@ -158,3 +158,109 @@ fn number_of_rows_beyond_a_sequence_and_a_format_are_conflicts() {
         matches!(&errors.errors()[0], ConfigError::Conflict { keys, .. } if keys == &["format"])
     );
 }
+
+#[test]
+fn sequences_that_would_wrap_past_the_largest_int64_are_refused() {
+    // Bounded by `number-of-rows`: 9 rows from i64::MAX - 3 would wrap to negative ids.
+    let errors = create(&[
+        ("number-of-rows", "9"),
+        ("fields.id.kind", "sequence"),
+        ("fields.id.start", "9223372036854775804"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "conflicting options `fields.id.start`, `number-of-rows`: the sequence of `id` passes \
+             the largest int64 (9223372036854775807) after 4 values, but the source emits 9 rows \
+             (the last would be 9223372036854775812): lower `start` or `step`, or emit fewer rows"
+        ]
+    );
+    // Exactly up to the largest value is fine.
+    assert!(create(&[
+        ("number-of-rows", "4"),
+        ("fields.id.kind", "sequence"),
+        ("fields.id.start", "9223372036854775804"),
+    ])
+    .is_ok());
+    // Bounded by another field's `end`; a string sequence counts like an int64 one.
+    let errors = create(&[
+        ("fields.id.kind", "sequence"),
+        ("fields.id.end", "99"),
+        ("fields.name.kind", "sequence"),
+        ("fields.name.step", "100000000000000000"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "conflicting options `fields.name.step`, `fields.id.end`: the sequence of `name` \
+             passes the largest int64 (9223372036854775807) after 93 values, but the source \
+             emits 100 rows (the last would be 9900000000000000000): lower `start` or `step`, or \
+             emit fewer rows"
+        ]
+    );
+    // Unbounded: a timestamp sequence with room for fewer than 2^40 rows.
+    let errors = create(&[
+        ("fields.at.kind", "sequence"),
+        ("fields.at.start", "1704067200000"),
+        ("fields.at.step", "86400000000"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "conflicting options `fields.at.start`, `fields.at.step`: the sequence of `at` passes \
+             the largest int64 (9223372036854775807) after 106751972 values and the source is \
+             unbounded: set `fields.at.end` or `number-of-rows`, or lower `start` or `step` (an \
+             unbounded sequence needs room for 1099511627776 values)"
+        ]
+    );
+    // The default sequence and an ordinary timestamp sequence stay unbounded.
+    assert_eq!(
+        create(&[
+            ("fields.id.kind", "sequence"),
+            ("fields.at.kind", "sequence"),
+            ("fields.at.start", "1704067200000"),
+            ("fields.at.step", "1000"),
+        ]),
+        Ok(Boundedness::ContinuousUnbounded)
+    );
+}
+
+#[test]
+fn sequences_over_the_whole_int64_range_and_huge_float_ranges_do_not_crash() {
+    // 2^64 values: one more than u64 counts (this overflowed and panicked before).
+    assert_eq!(
+        create(&[
+            ("fields.id.kind", "sequence"),
+            ("fields.id.start", "-9223372036854775808"),
+            ("fields.id.end", "9223372036854775807"),
+        ]),
+        Ok(Boundedness::Bounded)
+    );
+    assert_eq!(
+        create(&[
+            ("fields.price.kind", "sequence"),
+            ("fields.price.start", "-1e308"),
+            ("fields.price.end", "1e308"),
+            ("fields.price.step", "1e-300"),
+        ]),
+        Ok(Boundedness::Bounded)
+    );
+    let errors = create(&[
+        ("fields.price.kind", "sequence"),
+        ("fields.price.start", "inf"),
+        ("fields.price.step", "NaN"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "invalid value `inf` for option `fields.price.start`: expected a finite number such \
+             as `0.75`",
+            "invalid value `NaN` for option `fields.price.step`: expected a finite number such as \
+             `0.75`",
+        ]
+    );
+}

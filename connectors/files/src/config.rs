@@ -145,14 +145,10 @@ opt!(
     String,
     ConfigOption::new("csv.delimiter")
         .default_value(",".to_owned())
-        .description("The CSV field delimiter (one ASCII character).")
-        .validator(|d: &String| {
-            if d.len() == 1 && d.is_ascii() {
-                Ok(())
-            } else {
-                Err("must be exactly one ASCII character".to_owned())
-            }
-        })
+        .description(
+            "The CSV field delimiter: one printable ASCII character or a tab, not `\"` (the quote)."
+        )
+        .validator(|d: &String| csv_delimiter_problem(d).map_or(Ok(()), Err))
 );
 opt!(
     CSV_HEADER,
@@ -165,8 +161,8 @@ opt!(PART_PREFIX, String, ConfigOption::new("part.prefix")
     .default_value("part".to_owned())
     .description("Prefix of part file names (`<prefix>-<uuid>-<counter><suffix>`); sinks sharing a directory need different prefixes.")
     .validator(|p: &String| {
-        if p.is_empty() || p.contains('/') || p.starts_with('.') {
-            Err("must be non-empty, without `/`, not starting with `.`".to_owned())
+        if p.is_empty() || p.starts_with('.') || !is_plain_name_text(p) {
+            Err("must be non-empty, not start with `.`, and have no `/`, `\\` or control characters (part files stay in their bucket directory)".to_owned())
         } else {
             Ok(())
         }
@@ -176,8 +172,41 @@ opt!(
     String,
     ConfigOption::new("part.suffix")
         .default_value(String::new())
-        .description("Suffix of part file names, e.g. `.parquet`.")
+        .description("Suffix of part file names, e.g. `.parquet` (no `/` or `\\`).")
+        .validator(|s: &String| {
+            if is_plain_name_text(s) {
+                Ok(())
+            } else {
+                Err("must have no `/`, `\\` or control characters (part files stay in their bucket directory)".to_owned())
+            }
+        })
 );
+
+/// Whether `text` can be part of a file name without naming another directory: no `/` or `\`
+/// (a separator on Windows) and no control characters (NUL ends a path for the OS).
+fn is_plain_name_text(text: &str) -> bool {
+    !text
+        .chars()
+        .any(|c| c == '/' || c == '\\' || c.is_control())
+}
+
+/// Why `d` cannot be a CSV delimiter, if it cannot: it must be one character that a reader
+/// splits cells on, so not a line break (every cell would be a record), not the quote and not
+/// another control character.
+fn csv_delimiter_problem(d: &str) -> Option<String> {
+    match d.as_bytes() {
+        [b'\t'] => None,
+        [b'\n' | b'\r'] => Some(
+            "must not be a line break: records are separated by line breaks, so no reader could \
+             tell cells from records"
+                .to_owned(),
+        ),
+        [b'"'] => Some("must not be `\"`: it quotes cells".to_owned()),
+        [b] if b.is_ascii_graphic() || *b == b' ' => None,
+        _ => Some("must be one printable ASCII character or a tab".to_owned()),
+    }
+}
+
 opt!(
     ROLL_SIZE,
     MemorySize,
@@ -218,7 +247,7 @@ opt!(
     String,
     ConfigOption::new("bucket.date-time-format")
         .default_value("%Y-%m-%d--%H".to_owned())
-        .description("The `chrono` format of date-time bucket names (UTC).")
+        .description("The `chrono` format of date-time bucket directories (UTC), inside `path`: `/` makes sub-directories; `.`, `..` and empty parts are refused.")
         .validator(|f: &String| DateTimeBucketAssigner::validate(f))
 );
 opt!(

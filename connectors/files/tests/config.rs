@@ -89,6 +89,65 @@ fn source_options_build_bounded_and_continuous_sources() {
 }
 
 /// Replaces (with `WEIR_REGENERATE_README=1`) or checks the table between two markers.
+/// The message of the one error `pairs` (with a path and a format) gets.
+fn refused(pairs: &[(&str, &str)]) -> String {
+    let mut all = vec![("path", "/out"), ("format", "csv")];
+    all.extend_from_slice(pairs);
+    let errors = FileSinkOptions::from_map(&map(&all)).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors}");
+    errors.iter().next().unwrap().to_string()
+}
+
+#[test]
+fn options_that_would_leave_the_base_path_or_break_csv_are_refused() {
+    assert_eq!(
+        refused(&[("bucket.date-time-format", "../../escape-%Y")]),
+        "invalid value `../../escape-%Y` for option `bucket.date-time-format`: \
+         `../../escape-%Y` makes bucket directories like `../../escape-1970`, which have a `.` \
+         or `..` part: buckets must stay inside the sink's path; use `/`-separated names \
+         without `.`, `..` or empty parts"
+    );
+    for format in ["%Y/../..", "/abs/%Y", "%Y//%H", "..%.f"] {
+        let message = refused(&[("bucket.date-time-format", format)]);
+        assert!(message.contains("buckets must stay inside"), "{message}");
+    }
+    assert_eq!(
+        refused(&[("part.suffix", "/../../x")]),
+        "invalid value `/../../x` for option `part.suffix`: must have no `/`, `\\` or control \
+         characters (part files stay in their bucket directory)"
+    );
+    for suffix in ["a\\..\\b", "x\0"] {
+        let message = refused(&[("part.suffix", suffix)]);
+        assert!(message.contains("must have no `/`"), "{message}");
+    }
+    for prefix in ["../x", "..", "a\\b", "a\nb", ""] {
+        let message = refused(&[("part.prefix", prefix)]);
+        assert!(
+            message.contains("must be non-empty, not start with `.`"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        refused(&[("csv.delimiter", "\n")]),
+        "invalid value `\n` for option `csv.delimiter`: must not be a line break: records are \
+         separated by line breaks, so no reader could tell cells from records"
+    );
+    for delimiter in ["\r", "\"", "\u{1}", "ab", "é"] {
+        refused(&[("csv.delimiter", delimiter)]);
+    }
+    // Ordinary values still work.
+    let o = FileSinkOptions::from_map(&map(&[
+        ("path", "/out"),
+        ("format", "csv"),
+        ("csv.delimiter", "\t"),
+        ("part.prefix", "orders"),
+        ("part.suffix", ".csv"),
+        ("bucket.date-time-format", "dt=%Y-%m-%d/%H"),
+    ]))
+    .unwrap();
+    assert_eq!(o.format_options.csv_delimiter, b'\t');
+}
+
 fn check_table(readme: &str, name: &str, table: &str) -> Option<String> {
     let start = format!("<!-- {name}:start -->\n");
     let end = format!("<!-- {name}:end -->");

@@ -93,14 +93,35 @@ impl DateTimeBucketAssigner {
         self
     }
 
-    /// Checks the format string: an invalid one is reported rather than producing garbage.
+    /// Checks the format string: an invalid one is reported rather than producing garbage, and
+    /// one whose buckets would not be plain sub-directories of the base path (`..`, `.`, a
+    /// leading `/`, empty parts, `\\` or control characters) is refused, so no bucket can leave
+    /// the sink's path.
+    ///
+    /// What a format renders differs between times only in digits, letters, signs and spaces,
+    /// never in `/` or in whether a part is `.` or `..` (buckets are named per whole second,
+    /// so `%.f` is always empty): checking a few times checks them all.
     pub fn validate(format: &str) -> Result<(), String> {
         use chrono::format::{Item, StrftimeItems};
         if StrftimeItems::new(format).any(|i| matches!(i, Item::Error)) {
-            Err(format!("`{format}` is not a valid chrono format string"))
-        } else {
-            Ok(())
+            return Err(format!("`{format}` is not a valid chrono format string"));
         }
+        // 1970, 2024, the last second of 9999 and the first of 10000 (`+10000`).
+        for second in [0, 1_709_210_096, 253_402_300_799, 253_402_300_800] {
+            let time: DateTime<Utc> = DateTime::from_timestamp(second, 0).unwrap_or_default();
+            let mut bucket = String::new();
+            if write!(bucket, "{}", time.format(format)).is_err() {
+                return Err(format!("`{format}` cannot format the time {time}"));
+            }
+            if let Some(problem) = relative_dir_problem(&bucket) {
+                return Err(format!(
+                    "`{format}` makes bucket directories like `{bucket}`, which {problem}: \
+                     buckets must stay inside the sink's path; use `/`-separated names without \
+                     `.`, `..` or empty parts"
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn format_millis(&self, millis: i64) -> String {
@@ -119,6 +140,27 @@ impl DateTimeBucketAssigner {
         }
         cache.1.clone()
     }
+}
+
+/// Why `dir` is not a plain relative directory (`""` is: the base path itself), if it is not.
+pub(crate) fn relative_dir_problem(dir: &str) -> Option<&'static str> {
+    if dir.is_empty() {
+        return None;
+    }
+    if dir.starts_with('/') {
+        return Some("start with `/`");
+    }
+    if dir.chars().any(|c| c == '\\' || c.is_control()) {
+        return Some("contain `\\` or control characters");
+    }
+    for part in dir.split('/') {
+        match part {
+            "" => return Some("have an empty part (`//` or a trailing `/`)"),
+            "." | ".." => return Some("have a `.` or `..` part"),
+            _ => {}
+        }
+    }
+    None
 }
 
 impl<T> BucketAssigner<T> for DateTimeBucketAssigner {
@@ -151,5 +193,40 @@ mod tests {
         assert_eq!(BucketAssigner::<u8>::bucket_id(&e, &0, &ctx), "1970/01/01");
         assert!(DateTimeBucketAssigner::validate("%Y-%Q").is_err());
         assert!(DateTimeBucketAssigner::validate("%Y-%m").is_ok());
+    }
+
+    #[test]
+    fn formats_whose_buckets_leave_the_base_path_are_refused() {
+        for ok in [
+            "%Y/%m/%d",
+            "%Y-%m-%d--%H",
+            "dt=%F/hour=%H",
+            "%D",
+            "a.b/%Y..%m",
+            "",
+        ] {
+            assert_eq!(DateTimeBucketAssigner::validate(ok), Ok(()), "{ok}");
+        }
+        let refused = |f: &str| DateTimeBucketAssigner::validate(f).unwrap_err();
+        assert_eq!(
+            refused("../../escape-%Y"),
+            "`../../escape-%Y` makes bucket directories like `../../escape-1970`, which have \
+             a `.` or `..` part: buckets must stay inside the sink's path; use `/`-separated \
+             names without `.`, `..` or empty parts"
+        );
+        for bad in [
+            "%Y/../../x",
+            "%Y/..",
+            "..%.f",
+            ".%.f.",
+            "./%Y",
+            "/etc/%Y",
+            "%Y//%m",
+            "%Y/",
+            "..\\%Y",
+            "%Y\u{0}",
+        ] {
+            assert!(DateTimeBucketAssigner::validate(bad).is_err(), "{bad}");
+        }
     }
 }
