@@ -1,0 +1,658 @@
+//! [`AsyncSinkWriter`]: buffers request entries, sends them in batches with bounded
+//! concurrency, retries failed entries and checkpoints what it has not sent.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::time::{Instant, Sleep};
+use weir_connector_api::checkpoint::CheckpointId;
+use weir_connector_api::error::{ConnectorError, ErrorClass, Result};
+use weir_connector_api::sink::{
+    FlushMode, InitContext, SinkWriter, StatefulSinkWriter, WriteContext,
+};
+
+use super::config::{keys, AsyncSinkConfig, CheckpointFlush, TimeoutPolicy};
+use super::entry::{ElementConverter, EntryOutcome, RequestBatch, RequestSubmitter};
+use super::metrics::{gauge_value, AsyncSinkMetrics};
+use super::rate_limit::{RateDecision, RateLimitingStrategy, RequestInfo, ResultInfo};
+use super::state::BufferedRequestState;
+
+/// An entry in the buffer, with what the writer tracks about it.
+struct Buffered<E> {
+    entry: E,
+    size: u64,
+    /// Failed attempts so far.
+    failures: u32,
+}
+
+/// Per-entry bookkeeping of a request in flight (in the batch's order).
+#[derive(Clone, Copy)]
+struct EntryMeta {
+    size: u64,
+    failures: u32,
+}
+
+/// What an in-flight request resolves to.
+struct Completion<E> {
+    batch: RequestBatch<E>,
+    meta: Vec<EntryMeta>,
+    result: Result<Vec<EntryOutcome>>,
+    sent_at: Instant,
+}
+
+/// Why the writer is sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// Full batches (by count or bytes) and batches whose time in the buffer is up.
+    Ready,
+    /// As `Ready`, and partial batches while the buffer is full (backpressure).
+    MakeRoom,
+    /// Everything buffered (end of input, or [`CheckpointFlush::SendAll`]).
+    Drain,
+}
+
+/// The AsyncSink writer (FLIP-171): converts each record into a request entry, buffers it, and
+/// sends batches through a [`RequestSubmitter`].
+///
+/// - **Batching**: a batch is sent when it holds `max_batch_size` entries (or fewer, if the
+///   rate-limiting strategy allows fewer), when it reaches `max_batch_size_bytes`, or when its
+///   oldest entry has waited `max_time_in_buffer`.
+/// - **Backpressure**: [`poll_ready`](SinkWriter::poll_ready) is `Pending` while
+///   `max_buffered_entries` entries wait and no request can be sent (in-flight limit reached,
+///   or a retry backoff running). It never blocks a thread. The runtime asks before every input
+///   batch, so the buffer holds at most `max_buffered_entries` plus one input batch, plus the
+///   entries of failed requests that come back for a retry.
+/// - **Concurrency**: at most `max_in_flight_requests` requests, fewer if the
+///   [`RateLimitingStrategy`] says so (AIMD congestion control by default).
+/// - **Failures**: each entry's [`EntryOutcome`] is retryable (back to the head of the buffer,
+///   sent again after a backoff, at most `max_retries` times) or fatal (the writer fails).
+/// - **Checkpoints**: the runtime flushes before every barrier: requests in flight complete
+///   (and, with [`CheckpointFlush::SendAll`], every buffered entry is sent); then
+///   [`snapshot_state`](StatefulSinkWriter::snapshot_state) returns the entries not yet sent. A
+///   restored writer sends them first (at-least-once; with idempotent entry ids the destination
+///   holds each record once).
+///
+/// Requests are futures the writer polls itself, on the task that runs it, whenever the runtime
+/// calls it (every input batch, every flush); nothing is spawned, and dropping the writer
+/// cancels what is in flight. Time (batch timeouts, retry backoffs, request timeouts) runs on
+/// tokio's clock, so the writer must run inside a tokio runtime with time enabled, as every
+/// Weir job does.
+///
+/// Build it through [`AsyncSink`](super::AsyncSink), or directly in your own
+/// [`Sink`](weir_connector_api::sink::Sink) with [`AsyncSinkWriter::new`] and
+/// [`AsyncSinkWriter::restore`].
+pub struct AsyncSinkWriter<In, E, C, S>
+where
+    E: Send + Sync + 'static,
+{
+    converter: C,
+    submitter: Arc<S>,
+    config: AsyncSinkConfig,
+    rate: Box<dyn RateLimitingStrategy>,
+    buffer: VecDeque<Buffered<E>>,
+    buffered_bytes: u64,
+    /// When the oldest batch in the buffer began waiting.
+    buffered_since: Option<Instant>,
+    /// The entry count that makes a batch full (the configured maximum, or less when the rate
+    /// limiter allows less).
+    batch_limit: usize,
+    in_flight: FuturesUnordered<BoxFuture<'static, Completion<E>>>,
+    in_flight_entries: usize,
+    /// No request is sent before this instant (a retry backoff).
+    retry_at: Option<Instant>,
+    retry_sleep: Option<Pin<Box<Sleep>>>,
+    metrics: AsyncSinkMetrics,
+    _in: PhantomData<fn(In)>,
+}
+
+impl<In, E, C, S> fmt::Debug for AsyncSinkWriter<In, E, C, S>
+where
+    E: Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncSinkWriter")
+            .field("buffered", &self.buffer.len())
+            .field("buffered_bytes", &self.buffered_bytes)
+            .field("in_flight_requests", &self.in_flight.len())
+            .field("in_flight_entries", &self.in_flight_entries)
+            .field("batch_limit", &self.batch_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<In, E, C, S> AsyncSinkWriter<In, E, C, S>
+where
+    In: Send + 'static,
+    E: Clone + Send + Sync + 'static,
+    C: ElementConverter<In, E>,
+    S: RequestSubmitter<E>,
+{
+    /// A writer with an empty buffer, reporting into `ctx`'s metric group.
+    pub fn new(
+        ctx: &dyn InitContext,
+        converter: C,
+        submitter: S,
+        config: AsyncSinkConfig,
+    ) -> Result<Self> {
+        Self::restore(ctx, converter, submitter, config, Vec::new())
+    }
+
+    /// A writer that first sends the entries of `states` (see [`BufferedRequestState`]).
+    pub fn restore(
+        ctx: &dyn InitContext,
+        converter: C,
+        submitter: S,
+        config: AsyncSinkConfig,
+        states: Vec<BufferedRequestState<E>>,
+    ) -> Result<Self> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ConnectorError::Contract(
+                "the AsyncSink writer needs a tokio runtime with time enabled (its batch \
+                 timeouts, backoffs and request timeouts run on tokio's clock): create it inside \
+                 a Weir job or a tokio runtime"
+                    .to_owned(),
+            ));
+        }
+        let rate = config.rate_limiting().create(&config);
+        let metrics = AsyncSinkMetrics::new(&*ctx.metric_group());
+        let mut writer = AsyncSinkWriter {
+            converter,
+            submitter: Arc::new(submitter),
+            batch_limit: config.max_batch_size(),
+            config,
+            rate,
+            buffer: VecDeque::new(),
+            buffered_bytes: 0,
+            buffered_since: None,
+            in_flight: FuturesUnordered::new(),
+            in_flight_entries: 0,
+            retry_at: None,
+            retry_sleep: None,
+            metrics,
+            _in: PhantomData,
+        };
+        writer.update_batch_limit();
+        for entry in states.into_iter().flat_map(|s| s.entries) {
+            let size = writer.submitter.entry_size(&entry);
+            writer.push_back(entry, size);
+        }
+        writer.update_gauges();
+        Ok(writer)
+    }
+
+    /// Entries waiting in the buffer.
+    pub fn buffered_entries(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Requests in flight.
+    pub fn in_flight_requests(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Entries in requests in flight.
+    pub fn in_flight_entries(&self) -> usize {
+        self.in_flight_entries
+    }
+
+    /// The rate-limiting strategy's current limit on entries in flight, if it has one.
+    pub fn max_in_flight_entries(&self) -> Option<usize> {
+        self.rate.max_in_flight_entries()
+    }
+
+    /// The writer's metrics.
+    pub fn metrics(&self) -> &AsyncSinkMetrics {
+        &self.metrics
+    }
+
+    /// The submitter (shared with the requests in flight).
+    pub fn submitter(&self) -> &Arc<S> {
+        &self.submitter
+    }
+
+    #[inline]
+    fn push_back(&mut self, entry: E, size: u64) {
+        if self.buffer.is_empty() {
+            self.buffered_since = Some(Instant::now());
+        }
+        self.buffer.push_back(Buffered {
+            entry,
+            size,
+            failures: 0,
+        });
+        self.buffered_bytes = self.buffered_bytes.saturating_add(size);
+    }
+
+    #[inline]
+    fn batch_is_full(&self) -> bool {
+        self.buffer.len() >= self.batch_limit
+            || self.buffered_bytes >= self.config.max_batch_size_bytes()
+    }
+
+    fn update_batch_limit(&mut self) {
+        self.batch_limit = self
+            .config
+            .max_batch_size()
+            .min(self.rate.max_batch_size())
+            .max(1);
+    }
+
+    fn update_gauges(&self) {
+        let m = &self.metrics;
+        m.in_flight_requests.set(gauge_value(self.in_flight.len()));
+        m.in_flight_entries.set(gauge_value(self.in_flight_entries));
+        m.buffered_entries.set(gauge_value(self.buffer.len()));
+        if let Some(max) = self.rate.max_in_flight_entries() {
+            m.max_in_flight_entries.set(gauge_value(max));
+        }
+    }
+
+    /// Whether `goal` asks for a request now (ignoring limits).
+    fn wants_send(&self, goal: Goal) -> bool {
+        if self.buffer.is_empty() {
+            return false;
+        }
+        if self.batch_is_full() {
+            return true;
+        }
+        match goal {
+            Goal::Drain => true,
+            Goal::MakeRoom if self.buffer.len() >= self.config.max_buffered_entries() => true,
+            Goal::Ready | Goal::MakeRoom => self
+                .buffered_since
+                .is_some_and(|since| since.elapsed() >= self.config.max_time_in_buffer()),
+        }
+    }
+
+    /// How many entries from the head of the buffer go into the next request.
+    fn next_batch_len(&self) -> usize {
+        let max_bytes = self.config.max_batch_size_bytes();
+        let mut bytes = 0_u64;
+        let mut n = 0;
+        for b in self.buffer.iter().take(self.batch_limit) {
+            if n > 0 && bytes.saturating_add(b.size) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(b.size);
+            n += 1;
+        }
+        n
+    }
+
+    /// Collects completed requests, then sends while `goal` wants and the limits allow.
+    fn progress(&mut self, cx: &mut Context<'_>, goal: Goal) -> Result<()> {
+        loop {
+            while let Poll::Ready(Some(done)) = self.in_flight.poll_next_unpin(cx) {
+                self.complete(done)?;
+            }
+            if !self.wants_send(goal) {
+                break;
+            }
+            if let Some(at) = self.retry_at {
+                if Instant::now() < at {
+                    break;
+                }
+                self.retry_at = None;
+                self.retry_sleep = None;
+            }
+            if self.in_flight.len() >= self.config.max_in_flight_requests() {
+                break;
+            }
+            let n = self.next_batch_len();
+            let request = RequestInfo { batch_size: n };
+            // With nothing in flight a request always goes: no strategy can stall the writer.
+            if !self.in_flight.is_empty() && self.rate.decide(request) == RateDecision::Wait {
+                break;
+            }
+            self.send(n);
+        }
+        self.update_gauges();
+        Ok(())
+    }
+
+    /// Sends the first `n` buffered entries as one request.
+    fn send(&mut self, n: usize) {
+        let mut entries = Vec::with_capacity(n);
+        let mut meta = Vec::with_capacity(n);
+        for b in self.buffer.drain(..n) {
+            self.buffered_bytes = self.buffered_bytes.saturating_sub(b.size);
+            meta.push(EntryMeta {
+                size: b.size,
+                failures: b.failures,
+            });
+            entries.push(b.entry);
+        }
+        self.buffered_since = if self.buffer.is_empty() {
+            None
+        } else {
+            Some(Instant::now())
+        };
+        self.rate.register_in_flight(RequestInfo { batch_size: n });
+        self.in_flight_entries += n;
+        let batch = RequestBatch::new(entries);
+        let handle = batch.share();
+        let submitter = Arc::clone(&self.submitter);
+        let timeout = self.config.request_timeout();
+        let policy = self.config.timeout_policy();
+        let sent_at = Instant::now();
+        self.in_flight.push(Box::pin(async move {
+            let request = submitter.submit(handle);
+            let result = match timeout {
+                None => request.await,
+                Some(limit) => match tokio::time::timeout(limit, request).await {
+                    Ok(result) => result,
+                    Err(_) => Err(timed_out(n, limit, policy)),
+                },
+            };
+            Completion {
+                batch,
+                meta,
+                result,
+                sent_at,
+            }
+        }));
+    }
+
+    /// Accounts for a completed request: metrics, rate limiter, and failed entries back to the
+    /// head of the buffer.
+    fn complete(&mut self, done: Completion<E>) -> Result<()> {
+        let Completion {
+            batch,
+            meta,
+            result,
+            sent_at,
+        } = done;
+        let n = meta.len();
+        self.in_flight_entries = self.in_flight_entries.saturating_sub(n);
+        let elapsed = sent_at.elapsed();
+        self.metrics
+            .sink
+            .set_current_send_time(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+        let outcomes = match result {
+            Ok(outcomes) if outcomes.len() == n => outcomes,
+            Ok(outcomes) => {
+                self.rate.register_completed(ResultInfo {
+                    batch_size: n,
+                    failed_entries: n,
+                });
+                return Err(ConnectorError::Contract(format!(
+                    "the request submitter answered {} outcomes for a batch of {n} entries; it \
+                     must answer one per entry, in order",
+                    outcomes.len()
+                )));
+            }
+            Err(error) if error.class() == ErrorClass::Fatal => {
+                self.metrics.sink.add_records_send_errors(n as u64);
+                self.rate.register_completed(ResultInfo {
+                    batch_size: n,
+                    failed_entries: n,
+                });
+                return Err(error);
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                vec![EntryOutcome::retryable(reason); n]
+            }
+        };
+        let (mut owned, kept) = match batch.into_entries() {
+            Ok(entries) => (Some(entries.into_iter()), None),
+            Err(batch) => {
+                tracing::warn!(
+                    "the AsyncSink request submitter kept a batch after answering; its failed \
+                     entries are cloned (drop the batch when `submit` returns)"
+                );
+                (None, Some(batch))
+            }
+        };
+        let mut delivered = 0_u64;
+        let mut delivered_bytes = 0_u64;
+        let mut retry = Vec::new();
+        let mut most_failures = 0;
+        let mut fatal = None;
+        for (i, (outcome, m)) in outcomes.into_iter().zip(&meta).enumerate() {
+            // Advance the owned entries in step with the outcomes.
+            let entry = owned.as_mut().and_then(Iterator::next);
+            match outcome {
+                EntryOutcome::Delivered => {
+                    delivered += 1;
+                    delivered_bytes = delivered_bytes.saturating_add(m.size);
+                }
+                EntryOutcome::Failed { class, reason } => {
+                    let failures = m.failures.saturating_add(1);
+                    let max_retries = self.config.retry().max_retries;
+                    if class == ErrorClass::Fatal || failures > max_retries {
+                        if fatal.is_none() {
+                            fatal = Some(entry_failed(class, &reason, failures, max_retries));
+                        }
+                        continue;
+                    }
+                    let Some(entry) =
+                        entry.or_else(|| kept.as_ref().and_then(|b| b.get(i)).cloned())
+                    else {
+                        return Err(ConnectorError::Contract(format!(
+                            "entry {i} of a batch of {n} is missing after its request"
+                        )));
+                    };
+                    most_failures = most_failures.max(failures);
+                    retry.push(Buffered {
+                        entry,
+                        size: m.size,
+                        failures,
+                    });
+                }
+            }
+        }
+        let failed = n - delivered as usize;
+        self.metrics.sink.add_records_send(delivered);
+        self.metrics.sink.add_bytes_send(delivered_bytes);
+        if failed > 0 {
+            self.metrics.sink.add_records_send_errors(failed as u64);
+        }
+        self.rate.register_completed(ResultInfo {
+            batch_size: n,
+            failed_entries: failed,
+        });
+        self.update_batch_limit();
+        if let Some(error) = fatal {
+            return Err(error);
+        }
+        if !retry.is_empty() {
+            if self.buffer.is_empty() {
+                self.buffered_since = Some(Instant::now());
+            }
+            for b in retry.into_iter().rev() {
+                self.buffered_bytes = self.buffered_bytes.saturating_add(b.size);
+                self.buffer.push_front(b);
+            }
+            let at = Instant::now() + self.config.retry().backoff(most_failures);
+            if self.retry_at.is_none_or(|current| current < at) {
+                self.retry_at = Some(at);
+                self.retry_sleep = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls the retry backoff: `Ready` when there is none or it is over.
+    fn poll_backoff(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = self.retry_at else {
+            return Poll::Ready(());
+        };
+        let sleep = self
+            .retry_sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.retry_at = None;
+                self.retry_sleep = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_ready_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        loop {
+            self.progress(cx, Goal::MakeRoom)?;
+            if self.buffer.len() < self.config.max_buffered_entries() {
+                return Poll::Ready(Ok(()));
+            }
+            // Full: wait for a request to complete (the in-flight poll registered the waker)
+            // or for the backoff to end.
+            if self.retry_at.is_some() && self.poll_backoff(cx).is_ready() {
+                continue;
+            }
+            if self.in_flight.is_empty() && self.retry_at.is_none() {
+                // Nothing to wait for, yet nothing was sent: cannot happen (with nothing in
+                // flight and no backoff a request always goes), but never hang on it.
+                return Poll::Ready(Err(ConnectorError::Contract(
+                    "the AsyncSink writer's buffer is full but it could not send".to_owned(),
+                )));
+            }
+            return Poll::Pending;
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>, goal: Goal) -> Poll<Result<()>> {
+        loop {
+            self.progress(cx, goal)?;
+            let buffered_done = goal != Goal::Drain || self.buffer.is_empty();
+            if self.in_flight.is_empty() && buffered_done {
+                return Poll::Ready(Ok(()));
+            }
+            if self.retry_at.is_some() && self.poll_backoff(cx).is_ready() {
+                continue;
+            }
+            if self.in_flight.is_empty() && self.retry_at.is_none() {
+                return Poll::Ready(Err(ConnectorError::Contract(
+                    "the AsyncSink writer could not send its buffered entries".to_owned(),
+                )));
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// Collects completions and sends what is ready, without waiting (used from `write`).
+    fn progress_now(&mut self) -> Result<()> {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.progress(&mut cx, Goal::Ready)
+    }
+}
+
+fn timed_out(n: usize, limit: std::time::Duration, policy: TimeoutPolicy) -> ConnectorError {
+    let context = format!("sending a request of {n} entries");
+    let message = format!(
+        "no answer within {limit:?} ({}); raise it if the destination is slow",
+        keys::REQUEST_TIMEOUT
+    );
+    match policy {
+        TimeoutPolicy::Retry => ConnectorError::retryable(context, message),
+        TimeoutPolicy::Fail => ConnectorError::fatal(context, message),
+    }
+}
+
+fn entry_failed(
+    class: ErrorClass,
+    reason: &str,
+    failures: u32,
+    max_retries: u32,
+) -> ConnectorError {
+    match class {
+        ErrorClass::Fatal => ConnectorError::fatal(
+            "sending an entry",
+            format!("the destination refused it: {reason}"),
+        ),
+        ErrorClass::Retryable => ConnectorError::fatal(
+            "sending an entry",
+            format!(
+                "it failed {failures} times, the last time with: {reason}; the writer gives up \
+                 after {max_retries} retries ({}): raise it, or check the destination",
+                keys::MAX_RETRIES
+            ),
+        ),
+    }
+}
+
+#[async_trait::async_trait]
+impl<In, E, C, S> SinkWriter<In> for AsyncSinkWriter<In, E, C, S>
+where
+    In: Send + 'static,
+    E: Clone + Send + Sync + 'static,
+    C: ElementConverter<In, E>,
+    S: RequestSubmitter<E>,
+{
+    #[inline]
+    fn write(&mut self, element: In, ctx: &WriteContext) -> Result<()> {
+        let entry = self.converter.convert(element, ctx)?;
+        let size = self.submitter.entry_size(&entry);
+        if size > self.config.max_record_size_bytes() {
+            return Err(ConnectorError::malformed(
+                "an AsyncSink entry",
+                format!(
+                    "the entry is {size} bytes, more than the {} bytes of {}: raise it (and {} \
+                     if needed) or make the entries smaller",
+                    self.config.max_record_size_bytes(),
+                    keys::MAX_RECORD_SIZE_BYTES,
+                    keys::MAX_BATCH_SIZE_BYTES
+                ),
+            ));
+        }
+        self.push_back(entry, size);
+        if self.batch_is_full() {
+            self.progress_now()?;
+        }
+        Ok(())
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.poll_ready_inner(cx)
+    }
+
+    async fn flush(&mut self, mode: FlushMode) -> Result<()> {
+        let goal = match (mode, self.config.checkpoint_flush()) {
+            (FlushMode::EndOfInput, _) | (FlushMode::Checkpoint, CheckpointFlush::SendAll) => {
+                Goal::Drain
+            }
+            (FlushMode::Checkpoint, CheckpointFlush::AwaitInFlight) => Goal::Ready,
+        };
+        poll_fn(|cx| self.poll_flush(cx, goal)).await
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        // Requests still in flight are abandoned: what they carried is in the last checkpoint.
+        self.in_flight = FuturesUnordered::new();
+        self.in_flight_entries = 0;
+        self.update_gauges();
+        Ok(())
+    }
+}
+
+impl<In, E, C, S> StatefulSinkWriter<In> for AsyncSinkWriter<In, E, C, S>
+where
+    In: Send + 'static,
+    E: Clone + Send + Sync + 'static,
+    C: ElementConverter<In, E>,
+    S: RequestSubmitter<E>,
+{
+    type State = BufferedRequestState<E>;
+
+    fn snapshot_state(&mut self, checkpoint_id: CheckpointId) -> Result<Vec<Self::State>> {
+        if !self.in_flight.is_empty() {
+            return Err(ConnectorError::Contract(format!(
+                "snapshot of checkpoint {checkpoint_id} with {} requests in flight: the writer \
+                 must be flushed before its state is taken",
+                self.in_flight.len()
+            )));
+        }
+        Ok(vec![BufferedRequestState {
+            entries: self.buffer.iter().map(|b| b.entry.clone()).collect(),
+        }])
+    }
+}
