@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+pub mod soak;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
