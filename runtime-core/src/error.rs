@@ -33,6 +33,23 @@ pub enum RuntimeError {
         /// What is wrong.
         reason: String,
     },
+    /// `RestoreFrom::LatestCheckpoint`, but the checkpoint storage holds no checkpoint.
+    #[error(
+        "there is no checkpoint to restore from in {storage}; start without restoring to \
+         read the input from the beginning, or point the job at the storage that holds its checkpoints"
+    )]
+    NoCheckpoint {
+        /// Where the runtime looked.
+        storage: String,
+    },
+    /// The snapshot does not fit the job; every problem is listed.
+    #[error("cannot restore from {snapshot}: {}", join_problems(.problems))]
+    RestoreRefused {
+        /// The savepoint path or checkpoint that was to be restored.
+        snapshot: String,
+        /// Why it does not fit.
+        problems: Vec<crate::restore::RestoreProblem>,
+    },
     /// A failure injected by a test's fault injector.
     #[error("injected failure at {0}")]
     Injected(String),
@@ -59,6 +76,14 @@ pub enum RuntimeError {
         /// The last failure.
         cause: Box<RuntimeError>,
     },
+}
+
+fn join_problems(problems: &[crate::restore::RestoreProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl RuntimeError {

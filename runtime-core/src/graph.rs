@@ -149,6 +149,8 @@ pub(crate) struct EdgeSpec {
 /// A source coordinator to start.
 pub(crate) struct SourceSpec {
     pub(crate) uid: String,
+    /// The declared schema, one line per field (see [`DataStream::state_schema`]).
+    pub(crate) schema: Vec<String>,
     pub(crate) group: usize,
     pub(crate) start: StartCoordinator,
 }
@@ -355,6 +357,7 @@ impl StreamEnvironment {
                 });
             g.sources.push(SourceSpec {
                 uid: String::new(), // filled in when the stage closes
+                schema: Vec::new(),
                 group: usize::MAX,
                 start,
             });
@@ -426,6 +429,19 @@ impl<T: Send + 'static> DataStream<T> {
     pub fn uid(self, uid: &str) -> Self {
         if let Some(s) = &self.source {
             uid.clone_into(&mut lock(&s.uid));
+        }
+        self
+    }
+
+    /// Declares the schema of the stage's source, one line per field (e.g. `id int64 not
+    /// null`); it is recorded with the source's state. A restore refuses a snapshot whose
+    /// recorded schema has a line this one lacks (a field removed or changed); added lines are
+    /// fine. Without a source, or with an empty list, nothing is checked.
+    pub fn state_schema(self, fields: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        if let Some(s) = &self.source {
+            if let Some(spec) = lock(&self.graph).sources.get_mut(s.spec_index) {
+                spec.schema = fields.into_iter().map(Into::into).collect();
+            }
         }
         self
     }

@@ -18,6 +18,7 @@ use crate::exchange::{CheckpointingMode, Wiring};
 use crate::fault::{FaultInjector, FaultPoint, FaultSite, NoFaults};
 use crate::graph::{EdgeSpec, RestoredOperator, SourceSpec, SubtaskSetup, TaskGroup};
 use crate::restart::{RestartDecision, RestartStrategy, RestartTracker};
+use crate::restore::{self, JobShape, NonRestoredState, SnapshotOfOtherJob};
 use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
 use crate::storage::{
     read_savepoint, retain, write_savepoint, CheckpointLocation, CheckpointMetadata,
@@ -84,7 +85,8 @@ pub enum RestoreFrom {
     /// Empty state.
     #[default]
     Nothing,
-    /// The newest readable checkpoint in the checkpoint storage (empty state if there is none).
+    /// The newest readable checkpoint in the checkpoint storage. The job fails with
+    /// [`RuntimeError::NoCheckpoint`] if there is none (starting empty would re-read the input).
     LatestCheckpoint,
     /// A savepoint directory (or its `_metadata` file).
     Savepoint(PathBuf),
@@ -114,6 +116,10 @@ pub struct JobConfig {
     pub storage: StorageConfig,
     /// What to start from.
     pub restore: RestoreFrom,
+    /// What a restore does with state that maps to no operator.
+    pub non_restored_state: NonRestoredState,
+    /// What a restore does with a snapshot taken by a job of another name.
+    pub snapshot_of_other_job: SnapshotOfOtherJob,
     /// How to restart after failures.
     pub restart: RestartStrategy,
     /// Records per hand-off between tasks.
@@ -155,6 +161,8 @@ impl Default for JobConfig {
             checkpointing: None,
             storage: StorageConfig::Memory,
             restore: RestoreFrom::Nothing,
+            non_restored_state: NonRestoredState::Refuse,
+            snapshot_of_other_job: SnapshotOfOtherJob::Refuse,
             restart: RestartStrategy::None,
             batch_size: 1024,
             channel_capacity: 8,
@@ -194,6 +202,16 @@ impl JobConfig {
     /// Sets what the job starts from.
     pub fn restore(mut self, restore: RestoreFrom) -> Self {
         self.restore = restore;
+        self
+    }
+    /// Sets what a restore does with state that maps to no operator.
+    pub fn non_restored_state(mut self, policy: NonRestoredState) -> Self {
+        self.non_restored_state = policy;
+        self
+    }
+    /// Sets what a restore does with a snapshot taken by a job of another name.
+    pub fn snapshot_of_other_job(mut self, policy: SnapshotOfOtherJob) -> Self {
+        self.snapshot_of_other_job = policy;
         self
     }
     /// Sets the restart strategy.
@@ -482,6 +500,14 @@ struct Attempt {
     /// Finished tasks that have not yet acknowledged a checkpoint since they finished: each
     /// needs one (FLIP-147's final checkpoint) before it closes.
     awaiting_final: BTreeSet<TaskKey>,
+    /// A drain's final savepoint failed: a plain final checkpoint takes its place.
+    final_due: bool,
+}
+
+/// The directory a savepoint gets under the directory it was asked for: new for every
+/// savepoint (`savepoint-<id>-<unix millis>`), so an earlier one is never in the way.
+fn savepoint_dir_name(id: CheckpointId) -> String {
+    format!("savepoint-{}-{}", id.0, now_millis())
 }
 
 fn now_millis() -> u64 {
@@ -623,6 +649,45 @@ impl Master {
         }
     }
 
+    /// Refuses a snapshot that does not fit the job (see [`restore`]); logs the unmatched
+    /// state that [`NonRestoredState::Allow`] drops.
+    fn check_restore(&self, snapshot: &CheckpointMetadata, what: &str) -> Result<()> {
+        let config = &self.job.config;
+        let shape = JobShape {
+            name: &config.name,
+            uids: self
+                .job
+                .groups
+                .iter()
+                .flat_map(|g| g.uids.iter().map(String::as_str))
+                .collect(),
+            schemas: self
+                .job
+                .sources
+                .iter()
+                .filter(|s| !s.schema.is_empty())
+                .map(|s| (s.uid.as_str(), s.schema.as_slice()))
+                .collect(),
+        };
+        let (problems, allowed) = restore::check(
+            snapshot,
+            &shape,
+            config.non_restored_state,
+            config.snapshot_of_other_job,
+        );
+        for dropped in &allowed {
+            tracing::warn!(job = %config.name, "{what}: {dropped}; its state is dropped (non-restored state allowed)");
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(RuntimeError::RestoreRefused {
+                snapshot: what.to_owned(),
+                problems,
+            })
+        }
+    }
+
     async fn initial_restore(
         &mut self,
     ) -> std::result::Result<Option<CheckpointMetadata>, RuntimeError> {
@@ -630,11 +695,35 @@ impl Master {
         let max_existing = existing.last().map_or(0, |(id, _)| *id);
         let restored = match &self.job.config.restore {
             RestoreFrom::Nothing => None,
-            RestoreFrom::Savepoint(path) => Some(read_savepoint(path).await?),
+            RestoreFrom::Savepoint(path) => {
+                let metadata = read_savepoint(path).await?;
+                self.check_restore(&metadata, &format!("savepoint {}", path.display()))?;
+                tracing::info!(
+                    job = %self.job.config.name,
+                    "restoring from savepoint {} (id {})",
+                    path.display(),
+                    metadata.checkpoint_id
+                );
+                Some(metadata)
+            }
             RestoreFrom::LatestCheckpoint => {
                 self.first_id = 0;
-                let latest = self.latest_of_run().await?;
-                latest
+                let Some(metadata) = self.latest_of_run().await? else {
+                    return Err(RuntimeError::NoCheckpoint {
+                        storage: self.storage.describe(),
+                    });
+                };
+                let id = metadata.checkpoint_id;
+                self.check_restore(
+                    &metadata,
+                    &format!("checkpoint {id} in {}", self.storage.describe()),
+                )?;
+                tracing::info!(
+                    job = %self.job.config.name,
+                    "restoring from checkpoint {id} in {}",
+                    self.storage.describe()
+                );
+                Some(metadata)
             }
         };
         let restored_id = restored.as_ref().map_or(0, |m| m.checkpoint_id);
@@ -728,6 +817,7 @@ impl Master {
             drain: None,
             stopped: None,
             awaiting_final: BTreeSet::new(),
+            final_due: false,
         };
         if let Err(error) = self.launch(&mut state, restore, &master_tx) {
             self.teardown(&mut state).await;
@@ -767,6 +857,12 @@ impl Master {
                     self.snapshot_metrics();
                     Ok(())
                 }
+            };
+            let step = match step {
+                Ok(()) if std::mem::take(&mut state.final_due) => {
+                    self.maybe_final_checkpoint(&mut state).await
+                }
+                step => step,
             };
             if let Err(end) = step {
                 let end = match end {
@@ -1071,8 +1167,8 @@ impl Master {
                 }
                 Err(error) => {
                     if let Some((_, reply)) = savepoint {
-                        let _ =
-                            reply.send(Err(RuntimeError::Lost(format!("savepoint {id}: {error}"))));
+                        self.savepoint_failed(state, id, reply, error);
+                        return Ok(());
                     }
                     return self.checkpoint_failed(state, id, error.to_string());
                 }
@@ -1099,6 +1195,31 @@ impl Master {
             },
         );
         Ok(())
+    }
+
+    /// A savepoint failed: its requester gets the error and the job goes on. As in Flink, a
+    /// failed savepoint never counts toward the tolerable checkpoint failures, so it never
+    /// restarts the job. A drain whose final savepoint failed ends with a plain final
+    /// checkpoint instead (everything read is still committed).
+    fn savepoint_failed(
+        &mut self,
+        state: &mut Attempt,
+        id: CheckpointId,
+        reply: oneshot::Sender<Result<CheckpointLocation>>,
+        error: RuntimeError,
+    ) {
+        tracing::warn!(checkpoint = %id, "savepoint failed: {error}; the job goes on");
+        self.job_metrics
+            .group("checkpoints")
+            .counter("failedSavepoints")
+            .inc();
+        for control in state.controls.values() {
+            let _ = control.send(TaskCommand::Notify(Notification::CheckpointAborted(id)));
+        }
+        let _ = reply.send(Err(error));
+        if state.drain.take().is_some() {
+            state.final_due = true;
+        }
     }
 
     fn checkpoint_failed(
@@ -1147,11 +1268,16 @@ impl Master {
             .collect();
         for id in expired {
             if let Some(p) = state.pending.remove(&id) {
-                if let Some((_, reply)) = p.savepoint {
-                    let _ =
-                        reply.send(Err(RuntimeError::Lost(format!("savepoint {id} timed out"))));
+                let reason = format!("not complete after {:?}", c.timeout);
+                match p.savepoint {
+                    Some((_, reply)) => self.savepoint_failed(
+                        state,
+                        id,
+                        reply,
+                        RuntimeError::Lost(format!("savepoint {id} ({reason})")),
+                    ),
+                    None => self.checkpoint_failed(state, id, reason)?,
                 }
-                self.checkpoint_failed(state, id, format!("not complete after {:?}", c.timeout))?;
             }
         }
         Ok(())
@@ -1204,6 +1330,13 @@ impl Master {
                     continue;
                 }
                 let finished = subtasks.iter().all(|s| s.finished);
+                let schema = self
+                    .job
+                    .sources
+                    .iter()
+                    .find(|s| &s.uid == uid)
+                    .map(|s| s.schema.clone())
+                    .unwrap_or_default();
                 operators.insert(
                     uid.clone(),
                     OperatorSnapshot {
@@ -1211,6 +1344,7 @@ impl Master {
                         finished,
                         coordinator,
                         subtasks,
+                        schema,
                     },
                 );
             }
@@ -1235,19 +1369,15 @@ impl Master {
     ) -> std::result::Result<(), AttemptEnd> {
         let metadata = self.metadata(state, id, &p);
         let location = match p.savepoint.as_ref() {
-            Some((dir, _)) => write_savepoint(dir, &metadata).await,
+            Some((dir, _)) => write_savepoint(&dir.join(savepoint_dir_name(id)), &metadata).await,
             None => self.storage.write_checkpoint(&metadata).await,
         };
         let location = match location {
             Ok(l) => l,
             Err(e) => {
                 if let Some((_, reply)) = p.savepoint.take() {
-                    let _ = reply.send(Err(RuntimeError::Storage(e)));
-                    return self.checkpoint_failed(
-                        state,
-                        id,
-                        "writing the savepoint failed".into(),
-                    );
+                    self.savepoint_failed(state, id, reply, RuntimeError::Storage(e));
+                    return Ok(());
                 }
                 return self.checkpoint_failed(state, id, e.to_string());
             }
@@ -1411,6 +1541,7 @@ mod tests {
                     )]),
                 })
                 .collect(),
+            schema: Vec::new(),
         }
     }
 

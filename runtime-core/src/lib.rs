@@ -90,6 +90,7 @@ pub mod job;
 pub mod metrics_export;
 pub mod operator;
 pub mod restart;
+pub mod restore;
 pub(crate) mod sink;
 pub(crate) mod source;
 pub mod storage;
@@ -105,4 +106,5 @@ pub use job::{
 };
 #[cfg(feature = "prometheus")]
 pub use metrics_export::install_prometheus_exporter;
+pub use restore::{NonRestoredState, RestoreProblem, SnapshotOfOtherJob};
 pub use window::WindowCount;

@@ -84,7 +84,7 @@ async fn erased_connectors_restore_at_another_parallelism() {
     };
     let running = job(config(2), &store).start();
     tokio::time::sleep(Duration::from_millis(60)).await;
-    running
+    let savepoint = running
         .stop_with_savepoint(dir.path().join("sp"), StopMode::NoDrain)
         .await
         .unwrap();
@@ -93,7 +93,7 @@ async fn erased_connectors_restore_at_another_parallelism() {
         JobStatus::Stopped { .. }
     ));
     let resumed = job(
-        config(3).restore(RestoreFrom::Savepoint(dir.path().join("sp"))),
+        config(3).restore(RestoreFrom::Savepoint(savepoint.to_path())),
         &store,
     )
     .execute()

@@ -458,7 +458,7 @@ async fn window_state_follows_its_keys_across_a_rescale() {
     };
     let first = make(2, RestoreFrom::Nothing).start();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    first
+    let savepoint = first
         .stop_with_savepoint(dir.path().join("sp"), StopMode::NoDrain)
         .await
         .unwrap();
@@ -466,7 +466,7 @@ async fn window_state_follows_its_keys_across_a_rescale() {
         first.wait().await.status,
         JobStatus::Stopped { .. }
     ));
-    let second = make(3, RestoreFrom::Savepoint(dir.path().join("sp")))
+    let second = make(3, RestoreFrom::Savepoint(savepoint.to_path()))
         .execute()
         .await;
     assert!(second.is_finished(), "{:?}", second.status);

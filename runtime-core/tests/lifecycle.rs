@@ -95,10 +95,18 @@ async fn rescale(from: usize, to: usize) {
     );
     // Savepoints are self-contained: they still restore after being moved.
     let moved = dir.path().join("moved");
-    std::fs::rename(dir.path().join("sp"), &moved).expect("move savepoint");
-    assert!(savepoint.as_str().ends_with("sp"), "{savepoint}");
+    std::fs::rename(savepoint.to_path(), &moved).expect("move savepoint");
+    let name = savepoint.to_path();
+    let name = name
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    assert!(
+        savepoint.to_path().starts_with(dir.path().join("sp")) && name.starts_with("savepoint-"),
+        "each savepoint gets its own directory under the one asked for: {savepoint}"
+    );
     let second = job(
-        config("rescale-2", to).restore(RestoreFrom::Savepoint(moved)),
+        config("rescale-1", to).restore(RestoreFrom::Savepoint(moved)),
         &store,
         1_000_000.0,
     );
@@ -124,7 +132,7 @@ async fn stop_with_drain_finishes_the_input_and_commits_what_was_read() {
     let dir = tempfile::tempdir().expect("temp dir");
     let running = job(config("drain", 2), &store, 200_000.0).start();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    running
+    let savepoint = running
         .stop_with_savepoint(dir.path().join("sp"), StopMode::Drain)
         .await
         .expect("final savepoint");
@@ -153,7 +161,7 @@ async fn stop_with_drain_finishes_the_input_and_commits_what_was_read() {
     }
     // The drained sources are finished: resuming from the savepoint reads nothing more.
     let resumed = finish(job(
-        config("drain-resume", 2).restore(RestoreFrom::Savepoint(dir.path().join("sp"))),
+        config("drain", 2).restore(RestoreFrom::Savepoint(savepoint.to_path())),
         &store,
         1_000_000.0,
     ))
@@ -213,7 +221,7 @@ async fn a_corrupt_latest_checkpoint_is_reported_and_the_previous_one_used() {
     std::fs::write(&metadata, &bytes[..bytes.len() / 2]).expect("truncate");
 
     let resumed = finish(job(
-        config("corrupt-2", 2)
+        config("corrupt-1", 2)
             .storage(StorageConfig::Local(dir.path().to_path_buf()))
             .restore(RestoreFrom::LatestCheckpoint),
         &Arc::new(FakeTransactionStore::default()),
@@ -254,7 +262,7 @@ async fn when_every_checkpoint_is_corrupt_the_job_refuses_to_start_empty() {
         std::fs::write(d.join(METADATA_FILE_NAME), b"WCKP garbage").expect("corrupt");
     }
     let result = finish(job(
-        config("all-corrupt-2", 1)
+        config("all-corrupt-1", 1)
             .storage(StorageConfig::Local(dir.path().to_path_buf()))
             .restore(RestoreFrom::LatestCheckpoint),
         &store,
@@ -271,4 +279,137 @@ async fn when_every_checkpoint_is_corrupt_the_job_refuses_to_start_empty() {
         }
         other => panic!("expected a failure, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_savepoint_neither_fails_nor_restarts_the_job() {
+    let store = Arc::new(FakeTransactionStore::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A file where the savepoint's directory should go: every savepoint under it fails.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"not a directory").expect("write");
+    // No tolerable checkpoint failures: a savepoint counted as one would fail the job.
+    let running = job(config("savepoint-fails", 2), &store, 200_000.0).start();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let err = running
+        .savepoint(&blocked)
+        .await
+        .expect_err("the savepoint cannot be written");
+    assert!(err.to_string().contains("blocked"), "{err}");
+    let err = running
+        .stop_with_savepoint(&blocked, StopMode::NoDrain)
+        .await
+        .expect_err("nor can the stop's");
+    assert!(err.to_string().contains("blocked"), "{err}");
+    let result = tokio::time::timeout(Duration::from_secs(60), running.wait())
+        .await
+        .expect("the job goes on and ends");
+    assert!(result.is_finished(), "{:?}", result.status);
+    assert_eq!(result.attempts, 1, "no restart: {:?}", result.failures);
+    assert_exactly_once(&store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_whose_savepoint_fails_still_commits_everything_it_read() {
+    let store = Arc::new(FakeTransactionStore::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"not a directory").expect("write");
+    let running = job(config("drain-fails", 2), &store, 200_000.0).start();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    running
+        .stop_with_savepoint(&blocked, StopMode::Drain)
+        .await
+        .expect_err("the drained savepoint cannot be written");
+    let result = tokio::time::timeout(Duration::from_secs(60), running.wait())
+        .await
+        .expect("the job ends after the drain");
+    assert!(result.is_finished(), "{:?}", result.status);
+    assert_eq!(result.attempts, 1, "{:?}", result.failures);
+    let got = store.records();
+    let distinct: BTreeSet<u64> = got.iter().copied().collect();
+    assert_eq!(distinct.len(), got.len(), "no duplicates");
+    assert!(!got.is_empty(), "what was read is committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restores_that_do_not_fit_the_job_are_refused() {
+    let store = Arc::new(FakeTransactionStore::default());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = job(config("fit", 2), &store, 200_000.0).start();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let savepoint = first
+        .stop_with_savepoint(dir.path().join("sp"), StopMode::NoDrain)
+        .await
+        .expect("savepoint")
+        .to_path();
+    first.wait().await;
+    // No checkpoint at all in an empty storage.
+    let empty = tempfile::tempdir().expect("temp dir");
+    let result = finish(job(
+        config("fit", 2)
+            .storage(StorageConfig::Local(empty.path().to_path_buf()))
+            .restore(RestoreFrom::LatestCheckpoint),
+        &store,
+        1e6,
+    ))
+    .await;
+    let JobStatus::Failed(e @ weir_runtime::RuntimeError::NoCheckpoint { .. }) = &result.status
+    else {
+        panic!("{:?}", result.status);
+    };
+    assert!(
+        e.to_string().contains(&empty.path().display().to_string()),
+        "{e}"
+    );
+    // Another job's savepoint; and a source whose uid changed.
+    let result = finish(job(
+        config("other", 2).restore(RestoreFrom::Savepoint(savepoint.clone())),
+        &store,
+        1e6,
+    ))
+    .await;
+    assert!(
+        matches!(
+            &result.status,
+            JobStatus::Failed(weir_runtime::RuntimeError::RestoreRefused { problems, .. })
+                if matches!(problems.as_slice(), [weir_runtime::RestoreProblem::OtherJob { .. }])
+        ),
+        "{:?}",
+        result.status
+    );
+    assert_eq!(result.attempts, 0, "refused before any attempt");
+    let renamed = {
+        let env = StreamEnvironment::new(
+            config("fit", 2)
+                .restore(RestoreFrom::Savepoint(savepoint.clone()))
+                .non_restored_state(weir_runtime::NonRestoredState::Refuse),
+        );
+        env.from_source(
+            DataGeneratorSource::new(|n| n, Some(COUNT), RateLimiterStrategy::no_op()),
+            WatermarkStrategy::no_watermarks(),
+            "numbers",
+        )
+        .uid("numbers-renamed")
+        .sink_to_with(
+            TwoPhaseSink {
+                store: Arc::clone(&store),
+            },
+            &SinkOptions {
+                uid: Some("sink".into()),
+                committer_parallelism: None,
+            },
+        );
+        env.build().expect("valid job")
+    };
+    let result = finish(renamed).await;
+    let JobStatus::Failed(e) = &result.status else {
+        panic!("{:?}", result.status);
+    };
+    assert!(
+        e.to_string().contains(
+            "state of `numbers` matches no operator of this job (closest: `numbers-renamed`"
+        ),
+        "{e}"
+    );
 }

@@ -465,7 +465,7 @@ async fn checkpoints_continue_after_some_subtasks_finished_and_mark_them() {
     )
     .start();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    running
+    let location = running
         .stop_with_savepoint(dir.path().join("sp"), StopMode::NoDrain)
         .await
         .unwrap();
@@ -475,7 +475,7 @@ async fn checkpoints_continue_after_some_subtasks_finished_and_mark_them() {
         "{}",
         first.completed_checkpoints
     );
-    let savepoint = read_savepoint(&dir.path().join("sp")).await.unwrap();
+    let savepoint = read_savepoint(&location.to_path()).await.unwrap();
     let source = &savepoint.operators["numbers"];
     let finished: Vec<bool> = source.subtasks.iter().map(|s| s.finished).collect();
     assert_eq!(
@@ -485,9 +485,9 @@ async fn checkpoints_continue_after_some_subtasks_finished_and_mark_them() {
     );
     assert!(!source.finished, "the operator as a whole is still running");
     let resumed = make(
-        JobConfig::new("partial-2")
+        JobConfig::new("partial")
             .parallelism(4)
-            .restore(RestoreFrom::Savepoint(dir.path().join("sp"))),
+            .restore(RestoreFrom::Savepoint(location.to_path())),
         &store,
     )
     .execute()

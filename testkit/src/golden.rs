@@ -156,6 +156,33 @@ fn write_manifest(dir: &Path, manifest: &GoldenManifest) -> Result<(), Finding> 
         .map_err(|e| finding(FindingKind::Context, format!("writing the manifest: {e}")))
 }
 
+/// Moves the savepoint that a stop wrote into its own `savepoint-<id>-<time>` directory under
+/// `savepoint` up into `savepoint` itself, the layout golden directories keep.
+fn flatten_savepoint(savepoint: &Path) -> Result<(), Finding> {
+    let context = |what: &str, e: std::io::Error| {
+        finding(
+            FindingKind::Context,
+            format!("{what} {}: {e}", savepoint.display()),
+        )
+    };
+    let entries = fs::read_dir(savepoint).map_err(|e| context("listing", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| context("listing", e))?;
+        let inner = entry.path().join(METADATA_FILE_NAME);
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("savepoint-")
+            && inner.is_file()
+        {
+            fs::rename(&inner, savepoint.join(METADATA_FILE_NAME))
+                .map_err(|e| context("moving the savepoint into", e))?;
+            fs::remove_dir(entry.path()).map_err(|e| context("cleaning up", e))?;
+        }
+    }
+    Ok(())
+}
+
 fn fresh_dir(dir: &Path) -> Result<PathBuf, Finding> {
     let savepoint = dir.join(SAVEPOINT_DIR);
     if savepoint.exists() {
@@ -301,11 +328,12 @@ pub async fn write_source_golden<C: SourceContext>(
         support,
         settings.clone(),
     );
-    run.savepoint_at = Some(savepoint);
+    run.savepoint_at = Some(savepoint.clone());
     let result = async {
         run.create_splits().await?;
         run.write(n).await?;
         run.read_part_and_stop(PARALLELISM, 1.0 / 3.0).await?;
+        flatten_savepoint(&savepoint)?;
         Ok::<_, Finding>(())
     }
     .await;
@@ -543,6 +571,7 @@ pub async fn write_sink_golden<C: SinkContext>(
     let result = run.run_part_and_stop(PARALLELISM).await;
     let _ = ctx.teardown(&info).await;
     result?;
+    flatten_savepoint(&savepoint)?;
     let covered = feeder_positions(&savepoint, SPLITS, n).await?;
     let manifest = GoldenManifest {
         format: 1,

@@ -273,6 +273,9 @@ pub(crate) fn job_config(
         .parallelism(parallelism)
         .checkpointing(CheckpointConfig::every(interval).mode(semantic.checkpointing_mode()))
         .restore(restore)
+        // Each run of a case is a job of its own name; golden savepoints of earlier releases
+        // carry theirs. Unmatched state is still refused, so operator uids stay stable.
+        .snapshot_of_other_job(weir_runtime::SnapshotOfOtherJob::Allow)
         .faults(Arc::clone(monitor) as Arc<dyn FaultInjector>);
     if restart {
         config = config.restart(RestartStrategy::FixedDelay {
@@ -436,7 +439,7 @@ impl RunningJob {
             ));
         };
         match (stop, &result.status) {
-            (Ok(Ok(_)), JobStatus::Stopped { .. }) => Ok(dir.to_path_buf()),
+            (Ok(Ok(location)), JobStatus::Stopped { .. }) => Ok(location.to_path()),
             (_, JobStatus::Finished) => Err(Finding::new(
                 FindingKind::Inconclusive,
                 "the job finished before it could be stopped with a savepoint: the source read \

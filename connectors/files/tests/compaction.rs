@@ -222,11 +222,11 @@ async fn disabling_compaction_across_a_savepoint_loses_nothing() {
     )
     .start();
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let savepoint = dir.path().join("savepoint");
-    running
-        .stop_with_savepoint(&savepoint, StopMode::NoDrain)
+    let savepoint = running
+        .stop_with_savepoint(dir.path().join("savepoint"), StopMode::NoDrain)
         .await
-        .unwrap();
+        .unwrap()
+        .to_path();
     let first = running.wait().await;
     assert!(
         first.completed_checkpoints >= 1,

@@ -212,4 +212,8 @@ impl CheckpointStorage for S3CheckpointStorage {
             Err(e) => Err(io(location.as_str(), "delete", detail(&e))),
         }
     }
+
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
 }

@@ -178,6 +178,10 @@ impl CheckpointStorage for LocalCheckpointStorage {
         })
         .await
     }
+
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
 }
 
 /// Writes a savepoint into `dir` (created if needed) as `<dir>/_metadata`; returns `dir`.

@@ -97,4 +97,8 @@ impl CheckpointStorage for MemoryCheckpointStorage {
         self.lock().remove(&id);
         Ok(())
     }
+
+    fn describe(&self) -> String {
+        "the in-memory checkpoint storage".to_owned()
+    }
 }

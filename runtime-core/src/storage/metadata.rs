@@ -16,6 +16,10 @@
 //!             str name, len entries, each: versioned
 //! versioned = u32 version, bytes
 //! ```
+//!
+//! Format version 2 (written since the restore checks) appends to each operator, after its
+//! subtasks, the schema its state was written for: `len fields, each: str field`. Version 1
+//! stays readable; its operators have no recorded schema.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,10 +31,10 @@ use weir_connector_api::state::{frame, Magic, StateError, StateReader, StateWrit
 pub const METADATA_MAGIC: Magic = Magic::new(*b"WCKP");
 
 /// The metadata format version this release writes.
-pub const METADATA_FORMAT_VERSION: u32 = 1;
+pub const METADATA_FORMAT_VERSION: u32 = 2;
 
 /// The metadata format versions this release reads.
-pub const SUPPORTED_METADATA_VERSIONS: &[u32] = &[1];
+pub const SUPPORTED_METADATA_VERSIONS: &[u32] = &[1, 2];
 
 const WHAT: &str = "checkpoint metadata";
 
@@ -104,6 +108,9 @@ pub struct OperatorSnapshot {
     pub coordinator: Option<VersionedBytes>,
     /// index = subtask index
     pub subtasks: Vec<SubtaskSnapshot>,
+    /// The schema the operator's state was written for, one line per field (empty: none was
+    /// declared). A restore refuses a source whose fields were removed or changed since.
+    pub schema: Vec<String>,
 }
 
 /// The state of one subtask of an operator.
@@ -143,6 +150,10 @@ impl CheckpointMetadata {
                     }
                 }
             }
+            w.put_len(operator.schema.len());
+            for field in &operator.schema {
+                w.put_str(field);
+            }
         }
         let payload = w.finish()?;
         frame::encode(METADATA_MAGIC, METADATA_FORMAT_VERSION, &payload)
@@ -156,7 +167,8 @@ impl CheckpointMetadata {
     pub fn decode(bytes: &[u8]) -> Result<Self, StateError> {
         let frame = frame::decode(METADATA_MAGIC, bytes)?;
         match frame.version {
-            1 => decode_v1(frame.payload),
+            1 => decode_payload(frame.payload, FormatVersion::V1),
+            2 => decode_payload(frame.payload, FormatVersion::V2),
             other => Err(StateError::unknown_version(
                 WHAT,
                 other,
@@ -176,7 +188,19 @@ fn get_versioned(r: &mut StateReader<'_>) -> Result<VersionedBytes, StateError> 
     Ok(VersionedBytes { version, bytes })
 }
 
-fn decode_v1(payload: &[u8]) -> Result<CheckpointMetadata, StateError> {
+/// The metadata format versions that [`CheckpointMetadata::decode`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FormatVersion {
+    /// No schema per operator.
+    V1,
+    /// A schema after each operator's subtasks.
+    V2,
+}
+
+fn decode_payload(
+    payload: &[u8],
+    version: FormatVersion,
+) -> Result<CheckpointMetadata, StateError> {
     let mut r = StateReader::new(payload);
     let checkpoint_id = r.get_u64()?;
     let kind = SnapshotKind::from_tag(r.get_u8()?)?;
@@ -185,7 +209,7 @@ fn decode_v1(payload: &[u8]) -> Result<CheckpointMetadata, StateError> {
     let mut operators = BTreeMap::new();
     for _ in 0..r.get_len()? {
         let uid = r.get_str()?.to_owned();
-        let operator = decode_operator(&mut r)?;
+        let operator = decode_operator(&mut r, version)?;
         if let Some(uid) = insert_new(&mut operators, uid, operator) {
             return Err(StateError::malformed(
                 WHAT,
@@ -203,7 +227,10 @@ fn decode_v1(payload: &[u8]) -> Result<CheckpointMetadata, StateError> {
     })
 }
 
-fn decode_operator(r: &mut StateReader<'_>) -> Result<OperatorSnapshot, StateError> {
+fn decode_operator(
+    r: &mut StateReader<'_>,
+    version: FormatVersion,
+) -> Result<OperatorSnapshot, StateError> {
     let parallelism = r.get_u32()?;
     let finished = r.get_bool()?;
     let coordinator = r.get_opt(get_versioned)?;
@@ -228,11 +255,18 @@ fn decode_operator(r: &mut StateReader<'_>) -> Result<OperatorSnapshot, StateErr
         }
         subtasks.push(SubtaskSnapshot { finished, state });
     }
+    let mut schema = Vec::new();
+    if version == FormatVersion::V2 {
+        for _ in 0..r.get_len()? {
+            schema.push(r.get_str()?.to_owned());
+        }
+    }
     Ok(OperatorSnapshot {
         parallelism,
         finished,
         coordinator,
         subtasks,
+        schema,
     })
 }
 
@@ -259,8 +293,17 @@ mod tests {
         }
     }
 
-    /// The metadata pinned by [`GOLDEN_V1`].
+    /// The metadata pinned by [`GOLDEN_V2`]: [`golden_metadata_v1`] with a schema on `src`.
     fn golden_metadata() -> CheckpointMetadata {
+        let mut metadata = golden_metadata_v1();
+        if let Some(src) = metadata.operators.get_mut("src") {
+            src.schema = vec!["id int64 not null".to_owned(), "name string".to_owned()];
+        }
+        metadata
+    }
+
+    /// The metadata pinned by [`GOLDEN_V1`] (format version 1 records no schemas).
+    fn golden_metadata_v1() -> CheckpointMetadata {
         let mut operators = BTreeMap::new();
         operators.insert(
             "src".to_owned(),
@@ -278,6 +321,7 @@ mod tests {
                         state: BTreeMap::new(),
                     },
                 ],
+                schema: Vec::new(),
             },
         );
         operators.insert(
@@ -293,6 +337,7 @@ mod tests {
                         vec![vb(1, b""), vb(1, b"\x00\xff")],
                     )]),
                 }],
+                schema: Vec::new(),
             },
         );
         CheckpointMetadata {
@@ -330,18 +375,37 @@ mod tests {
         })
     }
 
+    /// Format version 2 of [`golden_metadata`]. Never change these bytes either.
+    const GOLDEN_V2: &str = "\
+        57434b5000000002000000c70fd3387b000000000000000701000000066f7264\
+        6572730000018bcfe5687b000000020000000473696e6b000000010100000000\
+        0101000000010000000c636f6d6d69747461626c657300000002000000010000\
+        0000000000010000000200ff0000000000000003737263000000020001000000\
+        0100000004656e756d0000000200000000010000000673706c69747300000001\
+        0000000200000002733001000000000000000200000011696420696e74363420\
+        6e6f74206e756c6c0000000b6e616d6520737472696e67";
+
     #[test]
-    fn golden_bytes_of_format_version_1() {
-        let golden = hex(GOLDEN_V1);
+    fn golden_bytes_of_format_version_2() {
+        let golden = hex(GOLDEN_V2);
         let encoded = golden_metadata().encode().unwrap();
         assert_eq!(
             to_hex(&encoded),
             to_hex(&golden),
-            "format version 1 changed"
+            "format version 2 changed"
         );
         assert_eq!(
             CheckpointMetadata::decode(&golden).unwrap(),
             golden_metadata()
+        );
+    }
+
+    #[test]
+    fn golden_bytes_of_format_version_1() {
+        let golden = hex(GOLDEN_V1);
+        assert_eq!(
+            CheckpointMetadata::decode(&golden).unwrap(),
+            golden_metadata_v1()
         );
     }
 
@@ -395,10 +459,10 @@ mod tests {
             .unwrap()
             .payload
             .to_vec();
-        let future = frame::encode(METADATA_MAGIC, 2, &payload).unwrap();
+        let future = frame::encode(METADATA_MAGIC, 3, &payload).unwrap();
         let err = CheckpointMetadata::decode(&future).unwrap_err();
         assert!(
-            matches!(err, StateError::UnknownVersion { version: 2, .. }),
+            matches!(err, StateError::UnknownVersion { version: 3, .. }),
             "{err}"
         );
     }
@@ -461,15 +525,17 @@ mod tests {
             any::<bool>(),
             proptest::option::of(versioned()),
             proptest::collection::vec(subtask(), 0..4),
+            proptest::collection::vec("\\PC{0,10}", 0..3),
         )
-            .prop_map(
-                |(parallelism, finished, coordinator, subtasks)| OperatorSnapshot {
+            .prop_map(|(parallelism, finished, coordinator, subtasks, schema)| {
+                OperatorSnapshot {
                     parallelism,
                     finished,
                     coordinator,
                     subtasks,
-                },
-            )
+                    schema,
+                }
+            })
     }
 
     pub(crate) fn metadata() -> impl Strategy<Value = CheckpointMetadata> {

@@ -46,7 +46,12 @@ impl CheckpointLocation {
         &self.0
     }
 
-    /// The textual form, by value.
+    /// The location as a local path (local checkpoints and savepoints).
+    pub fn to_path(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(&self.0)
+    }
+
+    /// The location as a string.
     pub fn into_string(self) -> String {
         self.0
     }
@@ -98,6 +103,11 @@ pub trait CheckpointStorage: Send + Sync + std::fmt::Debug {
 
     /// Deletes one checkpoint.
     async fn discard(&self, location: &CheckpointLocation) -> Result<(), StorageError>;
+
+    /// Where the checkpoints are, for messages (a directory, a bucket and prefix).
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
 }
 
 #[async_trait::async_trait]
@@ -122,6 +132,10 @@ impl<S: CheckpointStorage + ?Sized> CheckpointStorage for Arc<S> {
 
     async fn discard(&self, location: &CheckpointLocation) -> Result<(), StorageError> {
         (**self).discard(location).await
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
     }
 }
 

@@ -36,6 +36,7 @@ fn metadata(id: u64) -> CheckpointMetadata {
                     bytes: b"enumerator".to_vec(),
                 }),
                 subtasks: vec![subtask],
+                schema: Vec::new(),
             },
         )]),
     }
@@ -270,11 +271,11 @@ async fn unknown_format_version_is_rejected_not_skipped() {
         .unwrap()
         .payload
         .to_vec();
-    fs::write(&file, frame::encode(METADATA_MAGIC, 2, &payload).unwrap()).unwrap();
+    fs::write(&file, frame::encode(METADATA_MAGIC, 3, &payload).unwrap()).unwrap();
 
     let err = storage.read(&storage.location_of(2)).await.unwrap_err();
     assert!(
-        matches!(err, StorageError::UnsupportedVersion { version: 2, .. }),
+        matches!(err, StorageError::UnsupportedVersion { version: 3, .. }),
         "{err}"
     );
     assert!(err.to_string().contains("upgrade"), "{err}");
