@@ -19,6 +19,7 @@
 pub mod catalog;
 pub mod compat;
 pub mod live;
+pub mod logging;
 pub mod pipeline;
 pub mod print;
 pub mod publish;

@@ -7,12 +7,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use weir_cli::run::{ProgressMode, RunOptions};
+use weir_cli::run::{ProgressMode, RunOptions, SigtermAction};
+use weir_runtime::{NonRestoredState, SnapshotOfOtherJob};
 
 /// The Weir connector kit: run pipelines, build and publish connectors.
 #[derive(Debug, Parser)]
 #[command(name = "weir", version, about, long_about = None)]
 struct Cli {
+    /// What is logged to standard error: a level (error, warn, info, debug, trace) or
+    /// directives such as `warn,weir_runtime=debug` [default: $RUST_LOG, else info].
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,9 +37,21 @@ enum Command {
         /// Where Ctrl-C writes the savepoint [default: next to the checkpoints, or ./savepoints].
         #[arg(long, value_name = "DIR")]
         savepoint_dir: Option<PathBuf>,
-        /// On Ctrl-C, finish the input (sources end, everything commits) before the savepoint.
+        /// On Ctrl-C, drain before the savepoint: the sources end where they are (unread input
+        /// stays unread), event-time windows fire, everything commits. A drained savepoint
+        /// reads no more input when resumed; stop without --drain to continue later.
         #[arg(long)]
         drain: bool,
+        /// Restore even if state in the snapshot maps to no operator (a renamed or removed
+        /// source or sink); that state is dropped.
+        #[arg(long)]
+        allow_non_restored_state: bool,
+        /// Restore a snapshot taken by a job of another name (after renaming the pipeline).
+        #[arg(long)]
+        allow_other_job: bool,
+        /// What SIGTERM (sent by containers and Kubernetes) does.
+        #[arg(long, value_enum, default_value_t = SigtermAction::Stop)]
+        on_sigterm: SigtermAction,
         /// Serve Prometheus metrics at this address, e.g. 127.0.0.1:9249.
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<SocketAddr>,
@@ -73,6 +90,10 @@ enum Command {
 fn main() -> ExitCode {
     weir_cli::catalog::link();
     let cli = Cli::parse();
+    if let Err(e) = weir_cli::logging::init(cli.log_level.as_deref()) {
+        eprintln!("weir: {e}");
+        return ExitCode::from(weir_cli::Exit::Invalid.code());
+    }
     let exit = match cli.command {
         Command::Run {
             file,
@@ -80,6 +101,9 @@ fn main() -> ExitCode {
             from_latest_checkpoint,
             savepoint_dir,
             drain,
+            allow_non_restored_state,
+            allow_other_job,
+            on_sigterm,
             metrics_addr,
             progress,
             log_interval,
@@ -89,6 +113,17 @@ fn main() -> ExitCode {
             from_latest_checkpoint,
             savepoint_dir,
             drain,
+            non_restored_state: if allow_non_restored_state {
+                NonRestoredState::Allow
+            } else {
+                NonRestoredState::Refuse
+            },
+            snapshot_of_other_job: if allow_other_job {
+                SnapshotOfOtherJob::Allow
+            } else {
+                SnapshotOfOtherJob::Refuse
+            },
+            on_sigterm,
             metrics_addr,
             progress,
             log_interval: Duration::from_secs_f64(log_interval.clamp(0.1, 3600.0)),

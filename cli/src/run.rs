@@ -1,5 +1,5 @@
 //! `weir run`: runs a pipeline file on the embedded runtime, with a progress display, Ctrl-C
-//! handling (savepoint and stop) and a final summary.
+//! and SIGTERM handling (savepoint and stop) and a final summary.
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use weir_runtime::{JobHandle, JobResult, JobStatus, RestoreFrom, StopMode};
+use weir_runtime::{
+    JobHandle, JobResult, JobStatus, NonRestoredState, RestoreFrom, RestoreProblem, RuntimeError,
+    SnapshotOfOtherJob, StopMode,
+};
 
 use crate::live::{LiveMetrics, LiveRecorder};
 use crate::pipeline::{self, JobLayout, Pipeline, Storage};
@@ -26,6 +29,24 @@ pub enum ProgressMode {
     Quiet,
 }
 
+/// What SIGTERM does to a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SigtermAction {
+    /// As Ctrl-C: a savepoint (drained with `--drain`), then stop; a second signal cancels.
+    Stop,
+    /// Cancel at once, without a savepoint (the latest checkpoint stays for a resume).
+    Cancel,
+}
+
+/// A signal that asks the job to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// Ctrl-C (SIGINT).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
 /// Options of `weir run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -37,8 +58,14 @@ pub struct RunOptions {
     pub from_latest_checkpoint: bool,
     /// Where Ctrl-C writes its savepoint.
     pub savepoint_dir: Option<PathBuf>,
-    /// Ctrl-C finishes the input before the savepoint.
+    /// Ctrl-C drains before the savepoint (sources end where they are).
     pub drain: bool,
+    /// What a restore does with state that maps to no operator.
+    pub non_restored_state: NonRestoredState,
+    /// What a restore does with a snapshot of a job of another name.
+    pub snapshot_of_other_job: SnapshotOfOtherJob,
+    /// What SIGTERM does.
+    pub on_sigterm: SigtermAction,
     /// Serve Prometheus metrics here.
     pub metrics_addr: Option<SocketAddr>,
     /// How progress is shown.
@@ -117,7 +144,12 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
         (None, true) => RestoreFrom::LatestCheckpoint,
         (None, false) => RestoreFrom::Nothing,
     };
-    let built = pipeline::build(&pipeline, restore);
+    let settings = pipeline::RestoreSettings {
+        restore,
+        non_restored_state: options.non_restored_state,
+        snapshot_of_other_job: options.snapshot_of_other_job,
+    };
+    let built = pipeline::build(&pipeline, settings);
     let (job, layout) = match built {
         Ok(built) => built,
         Err(e) => {
@@ -129,45 +161,46 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
         .savepoint_dir
         .clone()
         .unwrap_or_else(|| default_savepoint_dir(&pipeline));
-    let (sig_tx, mut interrupts) = tokio::sync::mpsc::unbounded_channel::<()>();
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if sig_tx.send(()).is_err() {
-                break;
-            }
+    let mut signals = match listen_for_signals() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("weir: cannot listen for signals: {e}");
+            return Exit::Failed;
         }
-    });
+    };
     let started = Instant::now();
     let handle = job.start();
     let mut display = Display::new(options, &layout, live, started);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let interrupted = loop {
+    let signal = loop {
         tokio::select! {
-            Some(()) = interrupts.recv() => break true,
+            Some(signal) = signals.recv() => break Some(signal),
             _ = tick.tick() => {
                 if handle.is_finished() {
-                    break false;
+                    break None;
                 }
                 display.update();
             }
         }
     };
-    let stopped = if interrupted {
-        display.suspend();
-        Some(stop(&handle, &savepoint_dir, options.drain, &mut interrupts).await)
-    } else {
-        None
-    };
+    match signal {
+        None => {}
+        Some(Signal::Terminate) if options.on_sigterm == SigtermAction::Cancel => {
+            display.suspend();
+            eprintln!("weir: SIGTERM: cancelling without a savepoint (--on-sigterm cancel)");
+            handle.cancel();
+        }
+        Some(signal) => {
+            display.suspend();
+            if let Err(e) = stop(&handle, &savepoint_dir, options.drain, signal, &mut signals).await
+            {
+                give_up_stopping(&handle, &e, options.drain, &pipeline);
+            }
+        }
+    }
     let result = handle.wait().await;
     display.finish();
-    summary(
-        &pipeline,
-        &layout,
-        &result,
-        started.elapsed(),
-        stopped.as_ref(),
-        options,
-    )
+    summary(&pipeline, &layout, &result, started.elapsed(), options)
 }
 
 fn default_savepoint_dir(pipeline: &Pipeline) -> PathBuf {
@@ -180,36 +213,101 @@ fn default_savepoint_dir(pipeline: &Pipeline) -> PathBuf {
     }
 }
 
-/// Stops the job with a savepoint; a second Ctrl-C cancels instead.
+/// Ctrl-C and (on Unix) SIGTERM, as they arrive.
+fn listen_for_signals() -> std::io::Result<tokio::sync::mpsc::UnboundedReceiver<Signal>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while terminate.recv().await.is_some() {
+                if tx.send(Signal::Terminate).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(Signal::Interrupt).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Why stopping with a savepoint did not happen.
+#[derive(Debug)]
+enum StopFailure {
+    /// A second signal cancelled the job.
+    Cancelled,
+    /// The savepoint failed.
+    Savepoint(String),
+}
+
+/// Stops the job with a savepoint in a new directory under `dir`; a second signal cancels.
 async fn stop(
     handle: &JobHandle,
     dir: &Path,
     drain: bool,
-    interrupts: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
-) -> Result<String, String> {
+    signal: Signal,
+    signals: &mut tokio::sync::mpsc::UnboundedReceiver<Signal>,
+) -> Result<String, StopFailure> {
     let mode = if drain {
         StopMode::Drain
     } else {
         StopMode::NoDrain
     };
     eprintln!(
-        "weir: stopping with a savepoint into {}{} (Ctrl-C again to cancel without one)",
+        "weir: {}: stopping with a savepoint under {}{} (Ctrl-C again to cancel without one)",
+        match signal {
+            Signal::Interrupt => "Ctrl-C",
+            Signal::Terminate => "SIGTERM",
+        },
         dir.display(),
         if drain {
-            ", after draining the input"
+            ", after draining: the sources end where they are"
         } else {
             ""
         }
     );
     tokio::select! {
-        result = handle.stop_with_savepoint(dir.to_path_buf(), mode) => {
-            result.map(|location| location.as_str().to_owned()).map_err(|e| e.to_string())
-        }
-        Some(()) = interrupts.recv() => {
+        result = handle.stop_with_savepoint(dir.to_path_buf(), mode) => result
+            .map(|location| location.as_str().to_owned())
+            .map_err(|e| StopFailure::Savepoint(e.to_string())),
+        Some(_) = signals.recv() => {
             handle.cancel();
-            Err("cancelled by a second Ctrl-C".to_owned())
+            Err(StopFailure::Cancelled)
         }
     }
+}
+
+/// The savepoint failed: a stop must still stop. Without `--drain` the job is cancelled (its
+/// checkpoints stay); a drain whose savepoint failed ends with a final checkpoint instead.
+fn give_up_stopping(handle: &JobHandle, failure: &StopFailure, drain: bool, pipeline: &Pipeline) {
+    let StopFailure::Savepoint(e) = failure else {
+        eprintln!("weir: cancelled by a second signal, without a savepoint");
+        return;
+    };
+    if drain {
+        eprintln!(
+            "weir: could not take the drained savepoint ({e}); the job commits what it read \
+             with a final checkpoint and ends"
+        );
+        return;
+    }
+    let resume = if pipeline.checkpointing.is_some() {
+        "; resume from its latest checkpoint with --from-latest-checkpoint"
+    } else {
+        ""
+    };
+    eprintln!(
+        "weir: could not stop with a savepoint ({e}); cancelling the job without one{resume}"
+    );
+    handle.cancel();
 }
 
 struct Display {
@@ -239,6 +337,7 @@ impl Display {
                 bar.set_style(style);
             }
             bar.enable_steady_tick(Duration::from_millis(120));
+            crate::logging::set_progress(Some(bar.clone()));
             bar
         });
         Display {
@@ -294,6 +393,7 @@ impl Display {
 
     fn suspend(&mut self) {
         if let Some(bar) = self.bar.take() {
+            crate::logging::set_progress(None);
             bar.finish_and_clear();
         }
     }
@@ -301,6 +401,38 @@ impl Display {
     fn finish(&mut self) {
         self.suspend();
     }
+}
+
+/// How a refused restore is explained, with what the user can do about it.
+fn explain_refused_restore(snapshot: &str, problems: &[RestoreProblem]) -> String {
+    let mut lines = vec![format!("weir: cannot restore from {snapshot}:")];
+    let mut hints = Vec::new();
+    for problem in problems {
+        lines.push(format!("  - {problem}"));
+        let hint = match problem {
+            RestoreProblem::OtherJob { .. } => {
+                "a snapshot of another job: if you renamed the pipeline, pass --allow-other-job"
+            }
+            RestoreProblem::UnmatchedState { .. } => {
+                "state is matched to operators by name: rename the operator back, or pass \
+                 --allow-non-restored-state to drop that state (a renamed source then re-reads \
+                 its input; a renamed sink's pending output is never committed)"
+            }
+            RestoreProblem::SchemaChanged { .. } => {
+                "a source's fields may be added, not removed or changed: put the fields back, or \
+                 start without restoring"
+            }
+            _ => "",
+        };
+        if !hint.is_empty() && !hints.contains(&hint) {
+            hints.push(hint);
+        }
+    }
+    for hint in hints {
+        lines.push(format!("  hint: {hint}"));
+    }
+    lines.push("  nothing was run".to_owned());
+    lines.join("\n")
 }
 
 /// `1.2k`, `3.4M`.
@@ -350,9 +482,19 @@ fn summary(
     layout: &JobLayout,
     result: &JobResult,
     elapsed: Duration,
-    stopped: Option<&Result<String, String>>,
     options: &RunOptions,
 ) -> Exit {
+    match &result.status {
+        JobStatus::Failed(RuntimeError::RestoreRefused { snapshot, problems }) => {
+            eprintln!("{}", explain_refused_restore(snapshot, problems));
+            return Exit::Invalid;
+        }
+        JobStatus::Failed(e @ RuntimeError::NoCheckpoint { .. }) => {
+            eprintln!("weir: --from-latest-checkpoint: {e}; nothing was run");
+            return Exit::Invalid;
+        }
+        _ => {}
+    }
     let records_in: u64 = layout
         .sources
         .iter()
@@ -366,6 +508,16 @@ fn summary(
     let secs = elapsed.as_secs_f64();
     let (headline, exit) = match &result.status {
         JobStatus::Finished => (format!("finished in {secs:.1} s"), Exit::Ok),
+        JobStatus::Stopped { savepoint } if options.drain => (
+            format!(
+                "stopped after draining, with a savepoint after {secs:.1} s\n  savepoint    {}\n  \
+                 drained      the sources ended where they were and everything read was \
+                 committed; the rest of the input was not read, and a job resumed from this \
+                 savepoint reads no more of it (stop without --drain to continue later)",
+                savepoint.as_str()
+            ),
+            Exit::Ok,
+        ),
         JobStatus::Stopped { savepoint } => (
             format!(
                 "stopped with a savepoint after {secs:.1} s\n  savepoint    {}\n  resume with  weir run {} --from-savepoint {}",
@@ -379,9 +531,6 @@ fn summary(
         JobStatus::Failed(e) => (format!("failed after {secs:.1} s: {e}"), Exit::Failed),
         _ => (format!("ended after {secs:.1} s"), Exit::Failed),
     };
-    if let Some(Err(e)) = stopped {
-        eprintln!("weir: could not stop with a savepoint: {e}");
-    }
     let mut lines = vec![format!("weir: job `{}` {headline}", pipeline.name)];
     lines.push(format!(
         "  records in   {records_in} ({}/s)",

@@ -295,7 +295,7 @@ fn ctrl_c_takes_a_savepoint_and_the_job_resumes_from_it() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(
-        err.contains("weir: stopping with a savepoint into savepoints"),
+        err.contains("weir: Ctrl-C: stopping with a savepoint under savepoints"),
         "{err}"
     );
     assert!(err.contains("stopped with a savepoint after"), "{err}");

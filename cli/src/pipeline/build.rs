@@ -6,8 +6,8 @@ use weir_connector_api::row::{Row, Value};
 use weir_connector_api::watermark::{BoundedOutOfOrderness, WatermarkStrategy};
 use weir_runtime::job::UnalignedSplits;
 use weir_runtime::{
-    DataStream, Job, JobConfig, RestoreFrom, RuntimeError, SinkOptions, StorageConfig,
-    StreamEnvironment,
+    DataStream, Job, JobConfig, NonRestoredState, RestoreFrom, RuntimeError, SinkOptions,
+    SnapshotOfOtherJob, StorageConfig, StreamEnvironment,
 };
 
 use super::{Pipeline, Storage, WatermarkSpec};
@@ -66,12 +66,40 @@ fn s3_storage(bucket: &str, prefix: &str) -> Result<StorageConfig, RuntimeError>
     )))
 }
 
+/// What the job starts from, and what its restore lets through.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreSettings {
+    /// What the job starts from.
+    pub restore: RestoreFrom,
+    /// State that maps to no operator: refused (default) or dropped.
+    pub non_restored_state: NonRestoredState,
+    /// A snapshot taken by a job of another name: refused (default) or used.
+    pub snapshot_of_other_job: SnapshotOfOtherJob,
+}
+
+/// One line per field (`id int64 not null`), as a source's schema is recorded with its state.
+fn schema_lines(schema: &weir_connector_api::row::Schema) -> Vec<String> {
+    schema
+        .fields
+        .iter()
+        .map(|f| {
+            let null = if f.nullable { "" } else { " not null" };
+            format!("{} {}{null}", f.name, f.data_type)
+        })
+        .collect()
+}
+
 /// Builds the job.
-pub fn build(pipeline: &Pipeline, restore: RestoreFrom) -> Result<(Job, JobLayout), RuntimeError> {
+pub fn build(
+    pipeline: &Pipeline,
+    settings: RestoreSettings,
+) -> Result<(Job, JobLayout), RuntimeError> {
     let mut config = JobConfig::new(&pipeline.name)
         .parallelism(pipeline.parallelism)
         .restart(pipeline.restart.clone())
-        .restore(restore);
+        .restore(settings.restore)
+        .non_restored_state(settings.non_restored_state)
+        .snapshot_of_other_job(settings.snapshot_of_other_job);
     if let Some(c) = &pipeline.checkpointing {
         config = config.checkpointing(c.config.clone());
         config = config.storage(match &c.storage {
@@ -96,7 +124,8 @@ pub fn build(pipeline: &Pipeline, restore: RestoreFrom) -> Result<(Job, JobLayou
                 strategy(source.watermark.as_ref()),
                 &source.name,
             )
-            .uid(&source.name);
+            .uid(&source.name)
+            .state_schema(schema_lines(&source.schema));
         if let Some(p) = source.parallelism {
             stream = stream.parallelism(p);
         }

@@ -56,7 +56,7 @@ use weir_connector_api::row::{Row, Schema};
 use weir_runtime::restart::RestartStrategy;
 use weir_runtime::CheckpointConfig;
 
-pub use build::{build, JobLayout};
+pub use build::{build, JobLayout, RestoreSettings};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use expr::Expr;
 
