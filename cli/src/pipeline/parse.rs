@@ -157,6 +157,8 @@ struct Stream {
 
 pub(super) struct Parser {
     d: Diagnostics,
+    /// The file's text, to map offsets inside strings (filters) back to the file.
+    source: String,
 }
 
 fn kind_of(item: &Item) -> &'static str {
@@ -204,6 +206,7 @@ impl Parser {
     pub(super) fn run(text: &str, default_name: &str) -> (Option<Pipeline>, Diagnostics) {
         let mut parser = Parser {
             d: Diagnostics::new(text),
+            source: text.to_owned(),
         };
         let doc = match ImDocument::parse(text) {
             Ok(doc) => doc,
@@ -1377,16 +1380,7 @@ impl Parser {
                     (Some((text, span)), Some(schema)) => match Expr::parse(&text, schema) {
                         Ok(expr) => Some(expr),
                         Err(e) => {
-                            // Point at the character inside the quoted string.
-                            let at = span.map(|r| {
-                                let start = r.start
-                                    + 1
-                                    + text
-                                        .char_indices()
-                                        .nth(e.offset)
-                                        .map_or(text.len(), |(b, _)| b);
-                                start..start + 1
-                            });
+                            let at = span.map(|r| self.inside_string(r, &text, e.offset));
                             self.d
                                 .error(at, format!("`filter` of {what}: {}", e.message));
                             None
@@ -1450,6 +1444,27 @@ impl Parser {
             })
             .collect();
         (done, inputs)
+    }
+
+    /// The span of character `offset` of `value`, a string written at `span` of the file: the
+    /// character itself when the file spells the string plainly in one pair of quotes, else
+    /// the string's first quote (escapes and multi-line strings shift the characters).
+    fn inside_string(&self, span: Range<usize>, value: &str, offset: usize) -> Range<usize> {
+        let raw = self.source.get(span.clone()).unwrap_or_default();
+        let plain = raw.len() == value.len() + 2
+            && raw.get(1..raw.len() - 1) == Some(value)
+            && (raw.starts_with('"') || raw.starts_with('\''));
+        let start = if plain {
+            span.start
+                + 1
+                + value
+                    .char_indices()
+                    .nth(offset)
+                    .map_or(value.len(), |(b, _)| b)
+        } else {
+            span.start
+        };
+        start..start + 1
     }
 
     fn select(&mut self, item: &Item, schema: &Schema, what: &str) -> Option<Vec<usize>> {
