@@ -406,6 +406,22 @@ pub(crate) fn init_transactional(
     })
 }
 
+/// `host:port` of every broker of the cluster, from the cluster metadata.
+fn cluster_brokers(config: &ClientConfig, timeout: Duration) -> Result<Vec<String>> {
+    let producer: rdkafka::producer::BaseProducer = config
+        .create()
+        .map_err(|e| kafka_error("creating a client to list the cluster's brokers", &e))?;
+    let metadata = producer
+        .client()
+        .fetch_metadata(None, timeout)
+        .map_err(|e| kafka_error("listing the cluster's brokers", &e))?;
+    Ok(metadata
+        .brokers()
+        .iter()
+        .map(|b| format!("{}:{}", b.host(), b.port()))
+        .collect())
+}
+
 /// Aborts every open transaction of `prefixes` that belongs to this subtask's share (ids whose
 /// subtask maps onto `subtask` modulo `parallelism`) and was opened after checkpoint
 /// `after` — those can only hold records of checkpoints that did not complete. Transactions
@@ -421,8 +437,11 @@ pub(crate) fn abort_lingering(
     after: u64,
     timeout: Duration,
 ) -> Result<usize> {
+    // Each broker coordinates a share of the transactional ids: ask every one, not only the
+    // bootstrap servers.
+    let brokers = cluster_brokers(config, timeout)?;
     let listed = wire
-        .list_transactions(&[], &["Ongoing"])
+        .list_transactions(&brokers, &["Ongoing"])
         .map_err(|e| ConnectorError::retryable("listing open transactions", e.to_string()))?;
     let mut aborted = 0;
     for t in listed {

@@ -143,9 +143,75 @@ impl<T: Send + 'static> KafkaWriter<T> {
                     registered: true,
                     generation: super::producer::generation(),
                 });
+                // Recovery starts now, not at the first record: a writer that gets no record
+                // before a barrier (an idle or finished input) must still abort what an
+                // earlier run left open, before its first checkpoint (see `await_recovery`).
+                w.start_creation();
             }
         }
         Ok(w)
+    }
+
+    /// Waits until this writer has aborted the lingering transactions of its share (the
+    /// recovery that precedes its first transaction).
+    ///
+    /// Every flush (at a barrier or at the end of input) waits for it, so no checkpoint
+    /// completes before the recovery of every writer that takes part in it: a checkpoint `c`
+    /// that completed guarantees that every transaction an earlier run opened with an id
+    /// above the checkpoint it restored was aborted — else, restored from `c`, such a
+    /// transaction with an id up to `c` would be taken for one of `c`'s own and stay open for
+    /// good (on brokers that never time transactions out it blocks every read_committed
+    /// reader).
+    async fn await_recovery(&mut self) -> Result<()> {
+        let pending = self.txn.as_ref().is_some_and(|t| !t.recovered);
+        if !pending {
+            return Ok(());
+        }
+        if self.txn.as_ref().is_some_and(|t| t.creating.is_none()) {
+            self.start_creation();
+        }
+        std::future::poll_fn(|cx| self.poll_transaction(cx)).await
+    }
+
+    /// Drives the creation of the next transaction's producer (and the recovery before the
+    /// first); ready once a producer is open or when no exactly-once transaction is needed.
+    fn poll_transaction(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let need = self.txn.as_ref().is_some_and(|t| t.current.is_none());
+        if !need {
+            return Poll::Ready(Ok(()));
+        }
+        let stale = self
+            .txn
+            .as_ref()
+            .and_then(|t| t.creating.as_ref().map(|(n, _)| *n <= t.last_barrier));
+        if stale != Some(false) {
+            self.start_creation();
+        }
+        let Some(txn) = self.txn.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let Some((_, rx)) = txn.creating.as_mut() else {
+            return Poll::Pending;
+        };
+        match rx.poll_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) => {
+                txn.creating = None;
+                Poll::Ready(Err(ConnectorError::Closed(
+                    "the Kafka transaction thread".into(),
+                )))
+            }
+            Poll::Ready(Ok(Err(e))) => {
+                txn.creating = None;
+                Poll::Ready(Err(e))
+            }
+            Poll::Ready(Ok(Ok(p))) => {
+                txn.creating = None;
+                txn.recovered = true;
+                txn.current = Some((p, 0));
+                Poll::Ready(Ok(()))
+            }
+        }
     }
 
     /// Starts creating the producer of the next transaction (after recovery, the first time).
@@ -445,39 +511,9 @@ impl<T: Send + 'static> SinkWriter<T> for KafkaWriter<T> {
             return Poll::Ready(Err(e));
         }
         if self.txn.is_some() {
-            let need = self.txn.as_ref().is_some_and(|t| t.current.is_none());
-            if need {
-                let stale = self
-                    .txn
-                    .as_ref()
-                    .and_then(|t| t.creating.as_ref().map(|(n, _)| *n <= t.last_barrier));
-                if stale != Some(false) {
-                    self.start_creation();
-                }
-                let Some(txn) = self.txn.as_mut() else {
-                    return Poll::Ready(Ok(()));
-                };
-                let Some((_, rx)) = txn.creating.as_mut() else {
-                    return Poll::Pending;
-                };
-                match rx.poll_unpin(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(_)) => {
-                        txn.creating = None;
-                        return Poll::Ready(Err(ConnectorError::Closed(
-                            "the Kafka transaction thread".into(),
-                        )));
-                    }
-                    Poll::Ready(Ok(Err(e))) => {
-                        txn.creating = None;
-                        return Poll::Ready(Err(e));
-                    }
-                    Poll::Ready(Ok(Ok(p))) => {
-                        txn.creating = None;
-                        txn.recovered = true;
-                        txn.current = Some((p, 0));
-                    }
-                }
+            match self.poll_transaction(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
             }
         }
         match self.drain_overflow() {
@@ -499,6 +535,7 @@ impl<T: Send + 'static> SinkWriter<T> for KafkaWriter<T> {
     }
 
     async fn flush(&mut self, mode: FlushMode) -> Result<()> {
+        self.await_recovery().await?;
         if mode == FlushMode::EndOfInput {
             self.ended = true;
         }
