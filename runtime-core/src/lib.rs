@@ -81,14 +81,17 @@
 //!   from the latest checkpoint, possibly at another parallelism when restoring a savepoint:
 //!   split, writer and committer states are redistributed.
 //! - **Tests.** [`fault::FaultInjector`] fails jobs at every checkpoint and commit boundary.
+pub mod config;
 pub mod element;
 pub mod error;
 pub mod exchange;
 pub mod fault;
 pub mod graph;
+pub mod handle;
 pub mod job;
 pub mod metrics_export;
 pub mod operator;
+pub(crate) mod plan;
 pub mod restart;
 pub mod restore;
 pub(crate) mod sink;

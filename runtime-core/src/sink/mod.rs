@@ -2,6 +2,7 @@
 //! operators of pre- and post-commit topology stages.
 
 pub(crate) mod committer_op;
+pub(crate) mod expand;
 pub(crate) mod spread;
 pub(crate) mod stage_op;
 pub(crate) mod writer_op;

@@ -19,9 +19,9 @@ use weir_connector_api::state::VersionedSerializer;
 use weir_connector_api::watermark::{Watermark, WatermarkAlignment};
 
 use super::{MasterMsg, TaskCommand, TaskControl, TaskKey};
+use crate::config::UnalignedSplits;
 use crate::element::{Barrier, Event, Notification};
 use crate::error::{Result, RuntimeError};
-use crate::job::UnalignedSplits;
 use crate::operator::{BoxOutput, TaskCx};
 use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
 use crate::source::output::RuntimeReaderOutput;

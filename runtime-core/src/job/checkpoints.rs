@@ -1,0 +1,396 @@
+//! The checkpoint coordinator of the job master: triggers checkpoints and savepoints, collects
+//! the acknowledgements, writes the metadata, then notifies completion or abortion; a failed
+//! checkpoint counts toward the tolerable failures, a failed savepoint never does.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use weir_connector_api::checkpoint::CheckpointId;
+use weir_connector_api::metrics::MetricGroup;
+
+use super::{Attempt, AttemptEnd, Master, PendingCheckpoint};
+use crate::element::{Barrier, Notification, SnapshotType};
+use crate::error::{Result, RuntimeError};
+use crate::fault::{FaultPoint, FaultSite};
+use crate::source::coordinator::CoordinatorCommand;
+use crate::storage::{
+    retain, write_savepoint, CheckpointLocation, CheckpointMetadata, OperatorSnapshot, SnapshotKind,
+};
+use crate::task::{TaskCommand, TaskKey};
+
+/// The directory a savepoint gets under the directory it was asked for: new for every
+/// savepoint (`savepoint-<id>-<unix millis>`), so an earlier one is never in the way.
+fn savepoint_dir_name(id: CheckpointId) -> String {
+    format!("savepoint-{}-{}", id.0, now_millis())
+}
+
+pub(super) fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Master {
+    pub(super) async fn periodic_trigger(
+        &mut self,
+        state: &mut Attempt,
+    ) -> std::result::Result<(), AttemptEnd> {
+        let Some(c) = self.job.config.checkpointing.clone() else {
+            return Ok(());
+        };
+        if state.pending.len() >= c.max_concurrent || state.last_completion.elapsed() < c.min_pause
+        {
+            return Ok(());
+        }
+        if state.drain.is_some() {
+            return Ok(()); // the final savepoint follows the drain
+        }
+        self.trigger(state, SnapshotType::Checkpoint, None, false)
+            .await
+    }
+
+    pub(super) async fn maybe_final_checkpoint(
+        &mut self,
+        state: &mut Attempt,
+    ) -> std::result::Result<(), AttemptEnd> {
+        // Every live task has finished (post-commit stages finish only after their committers'
+        // final commit) and some finished task still needs a checkpoint to close after.
+        let all_finished = state.live.iter().all(|k| {
+            state.finished.contains(k)
+                || self.job.groups.get(k.group).is_some_and(|g| g.post_commit)
+        });
+        if !all_finished || !state.pending.is_empty() || state.awaiting_final.is_empty() {
+            return Ok(());
+        }
+        match state.drain.as_mut() {
+            Some((dir, reply)) => {
+                let dir = dir.clone();
+                match reply.take() {
+                    Some(reply) => {
+                        self.trigger(state, SnapshotType::Savepoint, Some((dir, reply)), false)
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            }
+            None => {
+                self.trigger(state, SnapshotType::Checkpoint, None, false)
+                    .await
+            }
+        }
+    }
+
+    pub(super) async fn trigger(
+        &mut self,
+        state: &mut Attempt,
+        kind: SnapshotType,
+        savepoint: Option<(PathBuf, oneshot::Sender<Result<CheckpointLocation>>)>,
+        stop_after: bool,
+    ) -> std::result::Result<(), AttemptEnd> {
+        let id = CheckpointId(self.next_id);
+        self.next_id += 1;
+        tracing::debug!(checkpoint = %id, ?kind, live = state.live.len(), finished = state.finished.len(), "trigger");
+        let barrier = Barrier {
+            checkpoint_id: id,
+            kind,
+        };
+        let mut coordinator_states = BTreeMap::new();
+        for (uid, c) in self.coordinators.clone().unwrap_or_default() {
+            match c.checkpoint(barrier).await {
+                Ok(bytes) => {
+                    coordinator_states.insert(uid, bytes);
+                }
+                Err(error) => {
+                    if let Some((_, reply)) = savepoint {
+                        self.savepoint_failed(state, id, reply, error);
+                        return Ok(());
+                    }
+                    return self.checkpoint_failed(state, id, error.to_string());
+                }
+            }
+        }
+        // Sources got the barrier from their coordinators; tasks whose inputs ended get it here.
+        for key in &state.live {
+            if state.finished.contains(key) && !self.is_source(*key) {
+                if let Some(control) = state.controls.get(key) {
+                    let _ = control.send(TaskCommand::TriggerBarrier(barrier));
+                }
+            }
+        }
+        state.pending.insert(
+            id,
+            PendingCheckpoint {
+                kind,
+                started: Instant::now(),
+                expected: state.live.clone(),
+                acks: BTreeMap::new(),
+                coordinators: coordinator_states,
+                savepoint,
+                stop_after,
+            },
+        );
+        Ok(())
+    }
+
+    /// A savepoint failed: its requester gets the error and the job goes on. As in Flink, a
+    /// failed savepoint never counts toward the tolerable checkpoint failures, so it never
+    /// restarts the job. A drain whose final savepoint failed ends with a plain final
+    /// checkpoint instead (everything read is still committed).
+    pub(super) fn savepoint_failed(
+        &mut self,
+        state: &mut Attempt,
+        id: CheckpointId,
+        reply: oneshot::Sender<Result<CheckpointLocation>>,
+        error: RuntimeError,
+    ) {
+        tracing::warn!(checkpoint = %id, "savepoint failed: {error}; the job goes on");
+        self.job_metrics
+            .group("checkpoints")
+            .counter("failedSavepoints")
+            .inc();
+        for control in state.controls.values() {
+            let _ = control.send(TaskCommand::Notify(Notification::CheckpointAborted(id)));
+        }
+        let _ = reply.send(Err(error));
+        if state.drain.take().is_some() {
+            state.final_due = true;
+        }
+    }
+
+    pub(super) fn checkpoint_failed(
+        &mut self,
+        state: &mut Attempt,
+        id: CheckpointId,
+        reason: String,
+    ) -> std::result::Result<(), AttemptEnd> {
+        state.consecutive_failures += 1;
+        self.job_metrics
+            .group("checkpoints")
+            .counter("failed")
+            .inc();
+        for control in state.controls.values() {
+            let _ = control.send(TaskCommand::Notify(Notification::CheckpointAborted(id)));
+        }
+        let tolerable = self
+            .job
+            .config
+            .checkpointing
+            .as_ref()
+            .map_or(0, |c| c.tolerable_failures);
+        tracing::warn!(checkpoint = %id, "checkpoint failed: {reason}");
+        if state.consecutive_failures > tolerable {
+            return Err(AttemptEnd::Failed {
+                error: RuntimeError::CheckpointsFailing {
+                    failed: state.consecutive_failures,
+                    tolerable,
+                    last: reason,
+                },
+                coordinator: false,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn abort_expired(
+        &mut self,
+        state: &mut Attempt,
+    ) -> std::result::Result<(), AttemptEnd> {
+        let Some(c) = self.job.config.checkpointing.clone() else {
+            return Ok(());
+        };
+        let expired: Vec<CheckpointId> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| p.started.elapsed() >= c.timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(p) = state.pending.remove(&id) {
+                let reason = format!("not complete after {:?}", c.timeout);
+                match p.savepoint {
+                    Some((_, reply)) => self.savepoint_failed(
+                        state,
+                        id,
+                        reply,
+                        RuntimeError::Lost(format!("savepoint {id} ({reason})")),
+                    ),
+                    None => self.checkpoint_failed(state, id, reason)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes every pending checkpoint whose acks are all in, oldest first.
+    pub(super) async fn complete_ready(
+        &mut self,
+        state: &mut Attempt,
+    ) -> std::result::Result<(), AttemptEnd> {
+        loop {
+            let ready = state.pending.iter().find_map(|(id, p)| {
+                let done = p
+                    .expected
+                    .iter()
+                    .all(|k| p.acks.contains_key(k) || !state.live.contains(k));
+                done.then_some(*id)
+            });
+            let Some(id) = ready else {
+                return Ok(());
+            };
+            let Some(p) = state.pending.remove(&id) else {
+                return Ok(());
+            };
+            self.complete(state, id, p).await?;
+        }
+    }
+
+    pub(super) fn metadata(
+        &self,
+        state: &Attempt,
+        id: CheckpointId,
+        p: &PendingCheckpoint,
+    ) -> CheckpointMetadata {
+        let mut operators = BTreeMap::new();
+        for (g, group) in self.job.groups.iter().enumerate() {
+            for uid in &group.uids {
+                let mut subtasks = Vec::with_capacity(group.parallelism);
+                let mut any = false;
+                for subtask in 0..group.parallelism {
+                    let key = TaskKey { group: g, subtask };
+                    let snapshot = p
+                        .acks
+                        .get(&key)
+                        .or_else(|| state.last_acks.get(&key))
+                        .and_then(|m| m.get(uid))
+                        .cloned();
+                    any |= snapshot.is_some();
+                    subtasks.push(snapshot.unwrap_or_default());
+                }
+                let coordinator = p.coordinators.get(uid).cloned();
+                if !any && coordinator.is_none() {
+                    continue;
+                }
+                let finished = subtasks.iter().all(|s| s.finished);
+                let schema = self
+                    .job
+                    .sources
+                    .iter()
+                    .find(|s| &s.uid == uid)
+                    .map(|s| s.schema.clone())
+                    .unwrap_or_default();
+                operators.insert(
+                    uid.clone(),
+                    OperatorSnapshot {
+                        parallelism: group.parallelism as u32,
+                        finished,
+                        coordinator,
+                        subtasks,
+                        schema,
+                    },
+                );
+            }
+        }
+        CheckpointMetadata {
+            checkpoint_id: id.0,
+            kind: match p.kind {
+                SnapshotType::Checkpoint => SnapshotKind::Checkpoint,
+                SnapshotType::Savepoint => SnapshotKind::Savepoint,
+            },
+            job_name: self.job.config.name.clone(),
+            created_at_millis: now_millis(),
+            operators,
+        }
+    }
+
+    pub(super) async fn complete(
+        &mut self,
+        state: &mut Attempt,
+        id: CheckpointId,
+        mut p: PendingCheckpoint,
+    ) -> std::result::Result<(), AttemptEnd> {
+        let metadata = self.metadata(state, id, &p);
+        let location = match p.savepoint.as_ref() {
+            Some((dir, _)) => write_savepoint(&dir.join(savepoint_dir_name(id)), &metadata).await,
+            None => self.storage.write_checkpoint(&metadata).await,
+        };
+        let location = match location {
+            Ok(l) => l,
+            Err(e) => {
+                if let Some((_, reply)) = p.savepoint.take() {
+                    self.savepoint_failed(state, id, reply, RuntimeError::Storage(e));
+                    return Ok(());
+                }
+                return self.checkpoint_failed(state, id, e.to_string());
+            }
+        };
+        if p.kind == SnapshotType::Checkpoint {
+            if let Some(c) = &self.job.config.checkpointing {
+                if let Err(e) = retain(self.storage.as_ref(), c.retained).await {
+                    tracing::warn!("discarding old checkpoints failed: {e}");
+                }
+            }
+        }
+        // The checkpoint is durable; a failure from here on must not lose its commits.
+        let site = FaultSite {
+            operator: "job",
+            subtask: 0,
+            checkpoint_id: id,
+            attempt: state.number,
+        };
+        if let Err(reason) = self
+            .job
+            .config
+            .faults
+            .check(FaultPoint::AfterSnapshotBeforeNotify, &site)
+        {
+            return Err(AttemptEnd::Failed {
+                error: RuntimeError::Injected(reason),
+                coordinator: false,
+            });
+        }
+        self.completed += 1;
+        let size: usize = metadata
+            .operators
+            .values()
+            .flat_map(|op| {
+                op.coordinator
+                    .iter()
+                    .chain(op.subtasks.iter().flat_map(|s| s.state.values().flatten()))
+            })
+            .map(|v| v.bytes.len())
+            .sum();
+        let checkpoints = self.job_metrics.group("checkpoints");
+        checkpoints.counter("completed").inc();
+        checkpoints
+            .gauge("lastDurationMs")
+            .set(p.started.elapsed().as_millis() as i64);
+        checkpoints.gauge("lastSizeBytes").set(size as i64);
+        state.consecutive_failures = 0;
+        state.last_completion = Instant::now();
+        if let Some(cs) = &self.coordinators {
+            for c in cs.values() {
+                c.send(CoordinatorCommand::CheckpointComplete(id));
+            }
+        }
+        for key in &state.live {
+            if let Some(control) = state.controls.get(key) {
+                let _ = control.send(TaskCommand::Notify(Notification::CheckpointComplete(id)));
+            }
+        }
+        let drained = state.drain.is_some() && p.kind == SnapshotType::Savepoint;
+        if let Some((_, reply)) = p.savepoint.take() {
+            let _ = reply.send(Ok(location.clone()));
+        }
+        if drained {
+            state.stopped = Some(location.clone());
+        }
+        if p.stop_after {
+            state.stopped = Some(location.clone());
+            return Err(AttemptEnd::Stopped(location));
+        }
+        self.maybe_final_checkpoint(state).await
+    }
+}
