@@ -1,6 +1,8 @@
 //! [`AsyncSinkWriter`]: buffers request entries, sends them in batches with bounded
 //! concurrency, retries failed entries and checkpoints what it has not sent.
 
+mod completion;
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -13,38 +15,27 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::{Instant, Sleep};
 use weir_connector_api::checkpoint::CheckpointId;
-use weir_connector_api::error::{ConnectorError, ErrorClass, Result};
+use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::sink::{
     FlushMode, InitContext, SinkWriter, StatefulSinkWriter, WriteContext,
 };
 
-use super::config::{keys, AsyncSinkConfig, CheckpointFlush, TimeoutPolicy};
+use super::config::{keys, AsyncSinkConfig, CheckpointFlush};
 use super::entry::{ElementConverter, EntryOutcome, RequestBatch, RequestSubmitter};
 use super::metrics::{gauge_value, AsyncSinkMetrics};
-use super::rate_limit::{RateDecision, RateLimitingStrategy, RequestInfo, ResultInfo};
+use super::rate_limit::{RateDecision, RateLimitingStrategy, RequestInfo};
 use super::state::BufferedRequestState;
 
-/// An entry in the buffer, with what the writer tracks about it.
-struct Buffered<E> {
-    entry: E,
-    size: u64,
-    /// Failed attempts so far.
-    failures: u32,
-}
-
-/// Per-entry bookkeeping of a request in flight (in the batch's order).
-#[derive(Clone, Copy)]
-struct EntryMeta {
-    size: u64,
-    failures: u32,
-}
-
 /// What an in-flight request resolves to.
-struct Completion<E> {
-    batch: RequestBatch<E>,
-    meta: Vec<EntryMeta>,
-    result: Result<Vec<EntryOutcome>>,
-    sent_at: Instant,
+pub(super) struct Completion<E> {
+    pub(super) batch: RequestBatch<E>,
+    /// Earlier failed attempts of the batch's first entries (entries sent again); the others
+    /// had none. `None` when no entry of the batch is a retry.
+    pub(super) failures: Option<Vec<u32>>,
+    /// The batch's bytes (by `RequestSubmitter::entry_size`).
+    pub(super) bytes: u64,
+    pub(super) result: Result<Vec<EntryOutcome>>,
+    pub(super) sent_at: Instant,
 }
 
 /// Why the writer is sending.
@@ -92,23 +83,29 @@ pub struct AsyncSinkWriter<In, E, C, S>
 where
     E: Send + Sync + 'static,
 {
-    converter: C,
-    submitter: Arc<S>,
-    config: AsyncSinkConfig,
-    rate: Box<dyn RateLimitingStrategy>,
-    buffer: VecDeque<Buffered<E>>,
-    buffered_bytes: u64,
+    pub(super) converter: C,
+    pub(super) submitter: Arc<S>,
+    pub(super) config: AsyncSinkConfig,
+    pub(super) rate: Box<dyn RateLimitingStrategy>,
+    /// Entries waiting, oldest first (entries back for a retry at the head).
+    pub(super) buffer: Vec<E>,
+    /// Failed attempts of the first `head_failures.len()` buffered entries (those back for a
+    /// retry); every later entry has none.
+    pub(super) head_failures: VecDeque<u32>,
+    pub(super) buffered_bytes: u64,
+    /// The allocation of a completed batch, reused as the next buffer.
+    pub(super) spare: Option<Vec<E>>,
     /// When the oldest batch in the buffer began waiting.
-    buffered_since: Option<Instant>,
+    pub(super) buffered_since: Option<Instant>,
     /// The entry count that makes a batch full (the configured maximum, or less when the rate
     /// limiter allows less).
-    batch_limit: usize,
+    pub(super) batch_limit: usize,
     in_flight: FuturesUnordered<BoxFuture<'static, Completion<E>>>,
-    in_flight_entries: usize,
+    pub(super) in_flight_entries: usize,
     /// No request is sent before this instant (a retry backoff).
-    retry_at: Option<Instant>,
-    retry_sleep: Option<Pin<Box<Sleep>>>,
-    metrics: AsyncSinkMetrics,
+    pub(super) retry_at: Option<Instant>,
+    pub(super) retry_sleep: Option<Pin<Box<Sleep>>>,
+    pub(super) metrics: AsyncSinkMetrics,
     _in: PhantomData<fn(In)>,
 }
 
@@ -168,8 +165,10 @@ where
             batch_limit: config.max_batch_size(),
             config,
             rate,
-            buffer: VecDeque::new(),
+            buffer: Vec::new(),
+            head_failures: VecDeque::new(),
             buffered_bytes: 0,
+            spare: None,
             buffered_since: None,
             in_flight: FuturesUnordered::new(),
             in_flight_entries: 0,
@@ -222,11 +221,7 @@ where
         if self.buffer.is_empty() {
             self.buffered_since = Some(Instant::now());
         }
-        self.buffer.push_back(Buffered {
-            entry,
-            size,
-            failures: 0,
-        });
+        self.buffer.push(entry);
         self.buffered_bytes = self.buffered_bytes.saturating_add(size);
     }
 
@@ -236,7 +231,7 @@ where
             || self.buffered_bytes >= self.config.max_batch_size_bytes()
     }
 
-    fn update_batch_limit(&mut self) {
+    pub(super) fn update_batch_limit(&mut self) {
         self.batch_limit = self
             .config
             .max_batch_size()
@@ -273,17 +268,22 @@ where
 
     /// How many entries from the head of the buffer go into the next request.
     fn next_batch_len(&self) -> usize {
+        let n = self.buffer.len().min(self.batch_limit);
         let max_bytes = self.config.max_batch_size_bytes();
+        if self.buffered_bytes <= max_bytes {
+            return n; // no prefix can exceed the bytes limit
+        }
         let mut bytes = 0_u64;
-        let mut n = 0;
-        for b in self.buffer.iter().take(self.batch_limit) {
-            if n > 0 && bytes.saturating_add(b.size) > max_bytes {
+        let mut taken = 0;
+        for entry in &self.buffer[..n] {
+            let size = self.submitter.entry_size(entry);
+            if taken > 0 && bytes.saturating_add(size) > max_bytes {
                 break;
             }
-            bytes = bytes.saturating_add(b.size);
-            n += 1;
+            bytes = bytes.saturating_add(size);
+            taken += 1;
         }
-        n
+        taken
     }
 
     /// Collects completed requests, then sends while `goal` wants and the limits allow.
@@ -319,16 +319,36 @@ where
 
     /// Sends the first `n` buffered entries as one request.
     fn send(&mut self, n: usize) {
-        let mut entries = Vec::with_capacity(n);
-        let mut meta = Vec::with_capacity(n);
-        for b in self.buffer.drain(..n) {
-            self.buffered_bytes = self.buffered_bytes.saturating_sub(b.size);
-            meta.push(EntryMeta {
-                size: b.size,
-                failures: b.failures,
-            });
-            entries.push(b.entry);
-        }
+        let (entries, bytes) = if n == self.buffer.len() {
+            // The whole buffer: hand its allocation over, no entry moves.
+            let fresh = self
+                .spare
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(self.batch_limit));
+            (
+                std::mem::replace(&mut self.buffer, fresh),
+                self.buffered_bytes,
+            )
+        } else {
+            let entries: Vec<E> = if 2 * n >= self.buffer.len() {
+                let rest = self.buffer.split_off(n);
+                std::mem::replace(&mut self.buffer, rest)
+            } else {
+                self.buffer.drain(..n).collect()
+            };
+            let bytes = entries
+                .iter()
+                .map(|e| self.submitter.entry_size(e))
+                .fold(0_u64, u64::saturating_add);
+            (entries, bytes)
+        };
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
+        let failures = if self.head_failures.is_empty() {
+            None
+        } else {
+            let k = n.min(self.head_failures.len());
+            Some(self.head_failures.drain(..k).collect())
+        };
         self.buffered_since = if self.buffer.is_empty() {
             None
         } else {
@@ -348,136 +368,17 @@ where
                 None => request.await,
                 Some(limit) => match tokio::time::timeout(limit, request).await {
                     Ok(result) => result,
-                    Err(_) => Err(timed_out(n, limit, policy)),
+                    Err(_) => Err(completion::timed_out(n, limit, policy)),
                 },
             };
             Completion {
                 batch,
-                meta,
+                failures,
+                bytes,
                 result,
                 sent_at,
             }
         }));
-    }
-
-    /// Accounts for a completed request: metrics, rate limiter, and failed entries back to the
-    /// head of the buffer.
-    fn complete(&mut self, done: Completion<E>) -> Result<()> {
-        let Completion {
-            batch,
-            meta,
-            result,
-            sent_at,
-        } = done;
-        let n = meta.len();
-        self.in_flight_entries = self.in_flight_entries.saturating_sub(n);
-        let elapsed = sent_at.elapsed();
-        self.metrics
-            .sink
-            .set_current_send_time(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
-        let outcomes = match result {
-            Ok(outcomes) if outcomes.len() == n => outcomes,
-            Ok(outcomes) => {
-                self.rate.register_completed(ResultInfo {
-                    batch_size: n,
-                    failed_entries: n,
-                });
-                return Err(ConnectorError::Contract(format!(
-                    "the request submitter answered {} outcomes for a batch of {n} entries; it \
-                     must answer one per entry, in order",
-                    outcomes.len()
-                )));
-            }
-            Err(error) if error.class() == ErrorClass::Fatal => {
-                self.metrics.sink.add_records_send_errors(n as u64);
-                self.rate.register_completed(ResultInfo {
-                    batch_size: n,
-                    failed_entries: n,
-                });
-                return Err(error);
-            }
-            Err(error) => {
-                let reason = error.to_string();
-                vec![EntryOutcome::retryable(reason); n]
-            }
-        };
-        let (mut owned, kept) = match batch.into_entries() {
-            Ok(entries) => (Some(entries.into_iter()), None),
-            Err(batch) => {
-                tracing::warn!(
-                    "the AsyncSink request submitter kept a batch after answering; its failed \
-                     entries are cloned (drop the batch when `submit` returns)"
-                );
-                (None, Some(batch))
-            }
-        };
-        let mut delivered = 0_u64;
-        let mut delivered_bytes = 0_u64;
-        let mut retry = Vec::new();
-        let mut most_failures = 0;
-        let mut fatal = None;
-        for (i, (outcome, m)) in outcomes.into_iter().zip(&meta).enumerate() {
-            // Advance the owned entries in step with the outcomes.
-            let entry = owned.as_mut().and_then(Iterator::next);
-            match outcome {
-                EntryOutcome::Delivered => {
-                    delivered += 1;
-                    delivered_bytes = delivered_bytes.saturating_add(m.size);
-                }
-                EntryOutcome::Failed { class, reason } => {
-                    let failures = m.failures.saturating_add(1);
-                    let max_retries = self.config.retry().max_retries;
-                    if class == ErrorClass::Fatal || failures > max_retries {
-                        if fatal.is_none() {
-                            fatal = Some(entry_failed(class, &reason, failures, max_retries));
-                        }
-                        continue;
-                    }
-                    let Some(entry) =
-                        entry.or_else(|| kept.as_ref().and_then(|b| b.get(i)).cloned())
-                    else {
-                        return Err(ConnectorError::Contract(format!(
-                            "entry {i} of a batch of {n} is missing after its request"
-                        )));
-                    };
-                    most_failures = most_failures.max(failures);
-                    retry.push(Buffered {
-                        entry,
-                        size: m.size,
-                        failures,
-                    });
-                }
-            }
-        }
-        let failed = n - delivered as usize;
-        self.metrics.sink.add_records_send(delivered);
-        self.metrics.sink.add_bytes_send(delivered_bytes);
-        if failed > 0 {
-            self.metrics.sink.add_records_send_errors(failed as u64);
-        }
-        self.rate.register_completed(ResultInfo {
-            batch_size: n,
-            failed_entries: failed,
-        });
-        self.update_batch_limit();
-        if let Some(error) = fatal {
-            return Err(error);
-        }
-        if !retry.is_empty() {
-            if self.buffer.is_empty() {
-                self.buffered_since = Some(Instant::now());
-            }
-            for b in retry.into_iter().rev() {
-                self.buffered_bytes = self.buffered_bytes.saturating_add(b.size);
-                self.buffer.push_front(b);
-            }
-            let at = Instant::now() + self.config.retry().backoff(most_failures);
-            if self.retry_at.is_none_or(|current| current < at) {
-                self.retry_at = Some(at);
-                self.retry_sleep = None;
-            }
-        }
-        Ok(())
     }
 
     /// Polls the retry backoff: `Ready` when there is none or it is over.
@@ -543,40 +444,6 @@ where
     fn progress_now(&mut self) -> Result<()> {
         let mut cx = Context::from_waker(Waker::noop());
         self.progress(&mut cx, Goal::Ready)
-    }
-}
-
-fn timed_out(n: usize, limit: std::time::Duration, policy: TimeoutPolicy) -> ConnectorError {
-    let context = format!("sending a request of {n} entries");
-    let message = format!(
-        "no answer within {limit:?} ({}); raise it if the destination is slow",
-        keys::REQUEST_TIMEOUT
-    );
-    match policy {
-        TimeoutPolicy::Retry => ConnectorError::retryable(context, message),
-        TimeoutPolicy::Fail => ConnectorError::fatal(context, message),
-    }
-}
-
-fn entry_failed(
-    class: ErrorClass,
-    reason: &str,
-    failures: u32,
-    max_retries: u32,
-) -> ConnectorError {
-    match class {
-        ErrorClass::Fatal => ConnectorError::fatal(
-            "sending an entry",
-            format!("the destination refused it: {reason}"),
-        ),
-        ErrorClass::Retryable => ConnectorError::fatal(
-            "sending an entry",
-            format!(
-                "it failed {failures} times, the last time with: {reason}; the writer gives up \
-                 after {max_retries} retries ({}): raise it, or check the destination",
-                keys::MAX_RETRIES
-            ),
-        ),
     }
 }
 
@@ -652,7 +519,7 @@ where
             )));
         }
         Ok(vec![BufferedRequestState {
-            entries: self.buffer.iter().map(|b| b.entry.clone()).collect(),
+            entries: self.buffer.clone(),
         }])
     }
 }
