@@ -25,6 +25,7 @@ use crate::plan::{
 };
 use crate::source::coordinator::{self};
 use crate::source::output::RuntimeReaderOutput;
+use crate::task::lifecycle::Lifecycle;
 use crate::task::source_task::{ReaderContext, SourceTask, SourceTaskOptions};
 
 /// Entry point for building a job.
@@ -113,7 +114,7 @@ impl StreamEnvironment {
                         chain,
                         control: setup.take_control()?,
                         control_tx: setup.control_tx.clone(),
-                        master: setup.master.clone(),
+                        life: Lifecycle::new(setup.key, setup.master.clone()),
                         coordinator,
                         cx: setup.cx(),
                         split_serializer,
@@ -123,7 +124,6 @@ impl StreamEnvironment {
                         },
                         records_out,
                         watermark_gauge,
-                        last_barrier: None,
                         event_time: crate::task::source_task::EventTime::new(
                             watermarks.alignment().cloned(),
                             setup.config.unaligned_source_splits,

@@ -21,6 +21,7 @@ use crate::operator::{BoxOutput, TaskCx};
 use crate::sink::Message;
 use crate::source::coordinator::CoordinatorHandle;
 use crate::storage::OperatorSnapshot;
+use crate::task::lifecycle::Lifecycle;
 use crate::task::one_input::OneInputTask;
 use crate::task::{MasterMsg, TaskCommand, TaskKey};
 
@@ -250,11 +251,10 @@ pub(crate) fn input_head<T: Send + 'static>(
                 .map_or(CheckpointingMode::ExactlyOnce, |c| c.mode),
         };
         let task = OneInputTask {
-            key: setup.key,
+            life: Lifecycle::new(setup.key, setup.master.clone()),
             gate: InputGate::new(receivers, mode),
             chain,
             control: setup.take_control()?,
-            master: setup.master.clone(),
             cx: setup.cx(),
             linger: setup.config.buffer_timeout,
         };

@@ -1,6 +1,7 @@
 //! Tasks: the units of execution. A source task drives a reader and its chain; a one-input task
 //! drives an input gate and its chain. Both take commands from the job master.
 
+pub(crate) mod lifecycle;
 pub(crate) mod one_input;
 pub(crate) mod source_task;
 

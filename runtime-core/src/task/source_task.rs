@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
+use weir_connector_api::checkpoint::VersionedBytes;
 use weir_connector_api::error::{ConnectorError, Result as ConnectorResult};
 use weir_connector_api::metrics::{
     Counter, Gauge, MetricGroup, CURRENT_EMIT_EVENT_TIME_LAG, SOURCE_IDLE_TIME, WATERMARK_LAG,
@@ -18,7 +18,8 @@ use weir_connector_api::source::{
 use weir_connector_api::state::VersionedSerializer;
 use weir_connector_api::watermark::{Watermark, WatermarkAlignment};
 
-use super::{MasterMsg, TaskCommand, TaskControl, TaskKey};
+use super::lifecycle::{Flow, Lifecycle};
+use super::{TaskCommand, TaskControl, TaskKey};
 use crate::config::UnalignedSplits;
 use crate::element::{Barrier, Event, Notification};
 use crate::error::{Result, RuntimeError};
@@ -68,20 +69,6 @@ impl SourceReaderContext for ReaderContext {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Running,
-    /// Input ended; waiting for a checkpoint taken after that to complete.
-    Finished {
-        final_ack: Option<CheckpointId>,
-    },
-}
-
-enum Flow {
-    Continue,
-    Exit,
-}
-
 /// Whether a wait ends when the reader has data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wake {
@@ -106,14 +93,13 @@ pub(crate) struct SourceTask<S: Source> {
     pub(crate) chain: BoxOutput<S::Output>,
     pub(crate) control: mpsc::UnboundedReceiver<TaskCommand>,
     pub(crate) control_tx: TaskControl,
-    pub(crate) master: mpsc::UnboundedSender<MasterMsg>,
+    pub(crate) life: Lifecycle,
     pub(crate) coordinator: CoordinatorHandle,
     pub(crate) cx: TaskCx,
     pub(crate) split_serializer: Arc<dyn VersionedSerializer<S::Split>>,
     pub(crate) options: SourceTaskOptions,
     pub(crate) records_out: Counter,
     pub(crate) watermark_gauge: weir_connector_api::metrics::Gauge,
-    pub(crate) last_barrier: Option<CheckpointId>,
     pub(crate) event_time: EventTime,
 }
 
@@ -159,23 +145,15 @@ fn epoch_millis() -> i64 {
 
 impl<S: Source> SourceTask<S> {
     pub(crate) async fn run(mut self) {
-        let mut phase = Phase::Running;
-        let result = self.run_inner(&mut phase).await;
-        let message = match result {
-            Ok(()) => MasterMsg::Closed { task: self.key },
-            Err(error) => MasterMsg::Failed {
-                task: self.key,
-                error,
-            },
-        };
-        let _ = self.master.send(message);
+        let result = self.run_inner().await;
+        self.life.report(result);
     }
 
     fn fail(&self, e: ConnectorError) -> RuntimeError {
         RuntimeError::connector(&self.uid, self.key.subtask, e)
     }
 
-    async fn run_inner(&mut self, phase: &mut Phase) -> Result<()> {
+    async fn run_inner(&mut self) -> Result<()> {
         self.chain.open(&mut self.cx).await?;
         match self.reader.as_mut() {
             Some(reader) => {
@@ -201,7 +179,7 @@ impl<S: Source> SourceTask<S> {
                 let r = reader.add_splits(restored).and_then(|()| reader.start());
                 r.map_err(|e| self.fail(e))?;
             }
-            None => self.finish_input(phase).await?,
+            None => self.finish_input().await?,
         }
         let mut next_tick = Instant::now() + self.options.watermark_interval;
         let mut polls: u32 = 0;
@@ -210,7 +188,7 @@ impl<S: Source> SourceTask<S> {
             loop {
                 match self.control.try_recv() {
                     Ok(command) => {
-                        if let Flow::Exit = self.handle(command, phase).await? {
+                        if let Flow::Exit = self.handle(command).await? {
                             return Ok(());
                         }
                     }
@@ -218,8 +196,8 @@ impl<S: Source> SourceTask<S> {
                     Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
                 }
             }
-            if *phase != Phase::Running {
-                if let Flow::Exit = self.wait(phase, None, Wake::NotOnData).await? {
+            if !self.life.is_running() {
+                if let Flow::Exit = self.wait(None, Wake::NotOnData).await? {
                     return Ok(());
                 }
                 continue;
@@ -238,7 +216,7 @@ impl<S: Source> SourceTask<S> {
                 // Task-level alignment: ahead of the group, so stop polling until allowed.
                 self.push_buffer().await?;
                 self.chain.flush_buffers().await?;
-                let flow = self.wait(phase, Some(next_tick), Wake::NotOnData).await?;
+                let flow = self.wait(Some(next_tick), Wake::NotOnData).await?;
                 self.event_time
                     .paused_ms
                     .add(now.elapsed().as_millis() as u64);
@@ -267,23 +245,18 @@ impl<S: Source> SourceTask<S> {
                 InputStatus::NothingAvailable => {
                     self.push_buffer().await?;
                     self.chain.flush_buffers().await?;
-                    if let Flow::Exit = self.wait(phase, Some(next_tick), Wake::OnData).await? {
+                    if let Flow::Exit = self.wait(Some(next_tick), Wake::OnData).await? {
                         return Ok(());
                     }
                 }
-                InputStatus::EndOfInput => self.finish_input(phase).await?,
+                InputStatus::EndOfInput => self.finish_input().await?,
             }
         }
     }
 
     /// Waits for a command (and handles it), for the reader to have data (with
     /// [`Wake::OnData`]), or for `deadline`.
-    async fn wait(
-        &mut self,
-        phase: &mut Phase,
-        deadline: Option<Instant>,
-        wake: Wake,
-    ) -> Result<Flow> {
+    async fn wait(&mut self, deadline: Option<Instant>, wake: Wake) -> Result<Flow> {
         let command = {
             let reader = self.reader.as_mut().filter(|_| wake == Wake::OnData);
             tokio::select! {
@@ -304,7 +277,7 @@ impl<S: Source> SourceTask<S> {
             }
         };
         match command {
-            Some(Some(command)) => self.handle(command, phase).await,
+            Some(Some(command)) => self.handle(command).await,
             Some(None) => Ok(Flow::Exit), // the job master is gone
             None => Ok(Flow::Continue),
         }
@@ -408,7 +381,7 @@ impl<S: Source> SourceTask<S> {
     }
 
     /// FLIP-147: the input ended (or was drained): emit the max watermark and end of data.
-    async fn finish_input(&mut self, phase: &mut Phase) -> Result<()> {
+    async fn finish_input(&mut self) -> Result<()> {
         self.push_buffer().await?;
         if self.output.current_watermark() < Watermark::MAX {
             self.watermark_gauge.set(i64::MAX);
@@ -417,52 +390,41 @@ impl<S: Source> SourceTask<S> {
                 .await?;
         }
         self.chain.event(Event::EndOfData, &mut self.cx).await?;
-        *phase = Phase::Finished { final_ack: None };
+        self.life.end_input();
         self.report_watermark(true);
-        let _ = self.master.send(MasterMsg::Finished { task: self.key });
         Ok(())
     }
 
-    async fn snapshot(&mut self, barrier: Barrier, phase: &mut Phase) -> Result<()> {
+    async fn snapshot(&mut self, barrier: Barrier) -> Result<()> {
         let id = barrier.checkpoint_id;
-        if self.last_barrier.is_some_and(|last| last >= id) {
+        let running = self.life.is_running();
+        if !self.life.begin_snapshot(id) {
             return Ok(());
         }
-        self.last_barrier = Some(id);
-        match phase {
-            Phase::Running => {
-                self.push_buffer().await?;
-                let Some(reader) = self.reader.as_mut() else {
-                    return Err(RuntimeError::Lost("the source reader".into()));
-                };
-                let splits = reader.snapshot_state(id).map_err(|e| self.fail(e))?;
-                let version = self.split_serializer.version();
-                let mut values = Vec::with_capacity(splits.len());
-                for split in &splits {
-                    let bytes = self
-                        .split_serializer
-                        .serialize(split)
-                        .map_err(|e| self.fail(e.into()))?;
-                    values.push(VersionedBytes { version, bytes });
-                }
-                self.cx.add_state(&self.uid, "splits", values);
-                self.cx.touch(&self.uid, false);
+        if running {
+            self.push_buffer().await?;
+            let Some(reader) = self.reader.as_mut() else {
+                return Err(RuntimeError::Lost("the source reader".into()));
+            };
+            let splits = reader.snapshot_state(id).map_err(|e| self.fail(e))?;
+            let version = self.split_serializer.version();
+            let mut values = Vec::with_capacity(splits.len());
+            for split in &splits {
+                let bytes = self
+                    .split_serializer
+                    .serialize(split)
+                    .map_err(|e| self.fail(e.into()))?;
+                values.push(VersionedBytes { version, bytes });
             }
-            Phase::Finished { final_ack } => {
-                self.cx.touch(&self.uid, true);
-                if final_ack.is_none() {
-                    *final_ack = Some(id);
-                }
-            }
+            self.cx.add_state(&self.uid, "splits", values);
+            self.cx.touch(&self.uid, false);
+        } else {
+            self.cx.touch(&self.uid, true);
         }
         self.chain
             .event(Event::Barrier(barrier), &mut self.cx)
             .await?;
-        let _ = self.master.send(MasterMsg::Ack {
-            task: self.key,
-            checkpoint: id,
-            snapshots: self.cx.take_snapshots(),
-        });
+        self.life.ack(id, self.cx.take_snapshots());
         Ok(())
     }
 
@@ -474,9 +436,9 @@ impl<S: Source> SourceTask<S> {
         Ok(())
     }
 
-    async fn handle(&mut self, command: TaskCommand, phase: &mut Phase) -> Result<Flow> {
+    async fn handle(&mut self, command: TaskCommand) -> Result<Flow> {
         match command {
-            TaskCommand::TriggerBarrier(barrier) => self.snapshot(barrier, phase).await?,
+            TaskCommand::TriggerBarrier(barrier) => self.snapshot(barrier).await?,
             TaskCommand::Notify(n) => {
                 self.chain.notify(n, &mut self.cx).await?;
                 // Finished readers too (FLIP-147): the checkpoint after their end of input is
@@ -490,15 +452,9 @@ impl<S: Source> SourceTask<S> {
                     };
                     r.map_err(|e| self.fail(e))?;
                 }
-                if let (
-                    Notification::CheckpointComplete(id),
-                    Phase::Finished { final_ack: Some(f) },
-                ) = (n, *phase)
-                {
-                    if id >= f {
-                        self.close().await?;
-                        return Ok(Flow::Exit);
-                    }
+                if self.life.may_close_after(n) {
+                    self.close().await?;
+                    return Ok(Flow::Exit);
                 }
             }
             TaskCommand::AddSplits(splits) => {
@@ -524,13 +480,13 @@ impl<S: Source> SourceTask<S> {
                 }
             }
             TaskCommand::AlignWatermark(max_allowed) => {
-                if *phase == Phase::Running {
+                if self.life.is_running() {
                     self.align(max_allowed)?;
                 }
             }
             TaskCommand::StopSource { drain } => {
-                if drain && *phase == Phase::Running {
-                    self.finish_input(phase).await?;
+                if drain && self.life.is_running() {
+                    self.finish_input().await?;
                 }
             }
             TaskCommand::Cancel => {
