@@ -36,6 +36,7 @@ use weir_connector_api::state::{StateError, StateReader, StateWriter};
 
 use super::naming::{label_uuid, part_name, Label, OutputFileConfig, COMPACTED_PREFIX};
 use super::state::{CompactorRequest, FileSinkCommittable};
+use super::sweep::{sweep_at_start, PartKind, StartKind, StartSweep};
 use super::{sweep_orphans, SweepScope};
 use crate::fs::path::{file_name, join, parent};
 use crate::fs::{FileSystem, Recoverable, RecoverableWriter};
@@ -414,9 +415,10 @@ struct CompactorOperator {
     restored: Vec<CompactorRequest>,
     /// Results to emit at the next barrier.
     ready: Vec<FileSinkCommittable>,
-    /// Orphans of epochs above this are swept before the first compaction.
-    sweep_above: Option<u64>,
-    /// The same bound, for the sweep of earlier attempts' leftovers at end of input.
+    /// How it started, until the start-up sweep ran (before the first compaction).
+    start_sweep: Option<StartKind>,
+    /// The restored checkpoint (0 for a restart without one), for the sweep of earlier
+    /// attempts' leftovers at end of input.
     late_sweep: Option<u64>,
     /// The input ended: downstream reads nothing more, so nothing more is emitted.
     ended: bool,
@@ -466,23 +468,22 @@ impl CompactorOperator {
             waiting: BTreeMap::new(),
             restored,
             ready: Vec::new(),
-            sweep_above,
+            start_sweep: Some(sweep_above.map_or(StartKind::Fresh, StartKind::Restored)),
             late_sweep: sweep_above,
             ended,
         })
     }
 
     async fn sweep(&mut self) -> Result<()> {
-        if let Some(n) = self.sweep_above.take() {
+        if let Some(start) = self.start_sweep.take() {
             if self.ctx.sweep_orphans {
-                let scope = SweepScope {
-                    compacted: true,
+                let scope = StartSweep {
+                    parts: PartKind::Compacted,
                     subtask: self.subtask,
                     parallelism: self.parallelism,
-                    above: n,
-                    attempts_below: None,
+                    start,
                 };
-                sweep_orphans(&self.ctx.fs, &self.ctx.base_path, &self.ctx.output, scope).await?;
+                sweep_at_start(&self.ctx.fs, &self.ctx.base_path, &self.ctx.output, scope).await?;
             }
         }
         Ok(())
@@ -619,6 +620,14 @@ async fn compact_request(
     let compacted = tokio::task::spawn_blocking(move || compact(&inputs))
         .await
         .map_err(|e| ConnectorError::Contract(format!("the compaction task failed: {e}")))??;
+    if compacted.is_empty() {
+        // No empty file is ever published (the start-up sweep takes empty in-progress files
+        // for leftovers of kills): keep the inputs as they are.
+        for file in request.to_compact {
+            publish_as_is(rw, &bucket, file, &mut out).await?;
+        }
+        return Ok(out);
+    }
     let mut stream = rw.open(&target)?;
     stream.write(&compacted)?;
     let file = stream.close_for_commit().await?;

@@ -25,9 +25,10 @@
 //!    bulk formats) closes it; at the next checkpoint barrier it goes to the committer.
 //! 3. **Finished**: the committer publishes it once that checkpoint completes.
 //!
-//! After a restore, every writer subtask first removes the in-progress files of failed
-//! attempts that no checkpoint references (their uuid carries subtask and epoch, see
-//! [`naming`]), then resumes its own.
+//! At every start, each writer subtask first removes what killed or failed attempts left that
+//! nothing can need — after a restore the in-progress files of epochs no restored checkpoint
+//! reaches, and always empty in-progress files (their uuid carries subtask and epoch, see
+//! [`naming`] and [`sweep`]) — then resumes its own.
 
 pub mod bucket;
 pub mod committer;
@@ -35,6 +36,7 @@ pub mod compaction;
 pub mod naming;
 pub mod rolling;
 pub mod state;
+pub mod sweep;
 pub mod writer;
 
 use std::sync::Arc;
@@ -49,14 +51,14 @@ use weir_connector_api::state::VersionedSerializer;
 use self::bucket::{BucketAssigner, DateTimeBucketAssigner};
 use self::committer::FileCommitter;
 use self::compaction::{CompactFn, CompactionContext, FileCompactStrategy, FileCompactor};
-use self::naming::{parse_part_name, OutputFileConfig};
+use self::naming::OutputFileConfig;
 use self::rolling::RollingPolicy;
 use self::state::{
     CommittableSerializer, FileSinkCommittable, FileWriterState, WriterStateSerializer,
 };
+pub use self::sweep::{sweep_at_start, sweep_orphans, PartKind, StartKind, StartSweep, SweepScope};
 use self::writer::FileWriter;
 use crate::format::{BulkWriterFactory, Decoded, RowFormat, SinkFormat};
-use crate::fs::path::file_name;
 use crate::fs::FileSystem;
 
 /// The sink's configuration shared by its writers.
@@ -298,70 +300,6 @@ fn recode_rows<T: 'static>(format: &dyn RowFormat<T>, inputs: &[bytes::Bytes]) -
         }
     }
     Ok(out)
-}
-
-/// Which orphans [`sweep_orphans`] removes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SweepScope {
-    /// Compactor outputs instead of writer part files.
-    pub compacted: bool,
-    /// The sweeping subtask: files of subtasks `s` with `s % parallelism == subtask`.
-    pub subtask: u32,
-    /// The sweeping operator's parallelism.
-    pub parallelism: u32,
-    /// Only files of epochs above this (the restored checkpoint, 0 without one).
-    pub above: u64,
-    /// Only files of job attempts below this, if set.
-    pub attempts_below: Option<u32>,
-}
-
-/// Removes what failed attempts left under `base` that no checkpoint up to `above`
-/// references: in-progress files (and open uploads) and hidden finished part files (inputs a
-/// compactor published before the checkpoint completed) of epochs above `above`, written by
-/// sink subtasks in `scope`. With `scope.attempts_below`, only files of earlier job attempts are
-/// removed (safe while the current attempt writes; catches files a failed attempt's requests
-/// created late). Returns how many were removed.
-pub async fn sweep_orphans(
-    fs: &Arc<dyn FileSystem>,
-    base: &str,
-    output: &OutputFileConfig,
-    scope: SweepScope,
-) -> Result<usize> {
-    let SweepScope {
-        compacted,
-        subtask,
-        parallelism,
-        above,
-        attempts_below,
-    } = scope;
-    let rw = fs.recoverable_writer();
-    let orphan = |name: &str| {
-        parse_part_name(output, name).is_some_and(|(label, is_compacted)| {
-            is_compacted == compacted
-                && label.subtask % parallelism.max(1) == subtask
-                && label.epoch > above
-                && attempts_below.is_none_or(|a| label.attempt < a)
-        })
-    };
-    let mut swept = 0;
-    for entry in rw.list_in_progress(base).await? {
-        if orphan(file_name(&entry.target)) {
-            tracing::info!(target = %entry.target, "removing an orphaned in-progress file of a failed attempt");
-            rw.abort_in_progress(&entry).await?;
-            swept += 1;
-        }
-    }
-    if !compacted {
-        for file in fs.list_files(base).await? {
-            let name = file_name(&file.path);
-            if name.starts_with('.') && orphan(name) {
-                tracing::info!(path = %file.path, "removing an orphaned hidden part file of a failed attempt");
-                fs.delete(&file.path).await?;
-                swept += 1;
-            }
-        }
-    }
-    Ok(swept)
 }
 
 impl<T: Send + 'static> Sink<T> for FileSink<T> {

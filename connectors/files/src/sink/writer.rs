@@ -18,6 +18,7 @@ use weir_connector_api::sink::{
 use super::bucket::BucketContext;
 use super::naming::{label_uuid, part_name, Label};
 use super::state::{FileSinkCommittable, FileWriterState, InProgressState};
+use super::sweep::{sweep_at_start, PartKind, StartKind, StartSweep};
 use super::{sweep_orphans, SinkConfig, SweepScope};
 use crate::format::{BulkWriter, RowEncoder, SinkFormat};
 use crate::fs::path::join;
@@ -146,15 +147,15 @@ impl<T: Send + 'static> FileWriter<T> {
             let output = cfg.output.clone();
             let sweep = cfg.sweep_orphans;
             async move {
-                if let (Some(n), true) = (sweep_above, sweep) {
-                    let scope = SweepScope {
-                        compacted: false,
+                if sweep {
+                    let start = sweep_above.map_or(StartKind::Fresh, StartKind::Restored);
+                    let scope = StartSweep {
+                        parts: PartKind::Written,
                         subtask,
                         parallelism,
-                        above: n,
-                        attempts_below: None,
+                        start,
                     };
-                    sweep_orphans(&fs, &fs_base, &output, scope).await?;
+                    sweep_at_start(&fs, &fs_base, &output, scope).await?;
                 }
                 let mut resumed = Vec::with_capacity(to_resume.len());
                 for (bucket_id, p, extra) in to_resume {
@@ -295,6 +296,12 @@ impl<T: Send + 'static> FileWriter<T> {
     async fn close_rolled(&mut self) -> Result<()> {
         for (bucket_id, stream) in std::mem::take(&mut self.closing) {
             let file = stream.close_for_commit().await?;
+            if file.len == 0 {
+                // Nothing to publish, and nothing any checkpoint references may be empty: the
+                // start-up sweep takes empty in-progress files for leftovers of kills.
+                self.rw.discard(&file).await?;
+                continue;
+            }
             tracing::debug!(subtask = self.subtask, target = %file.target, "part file pending");
             self.bytes_out.add(file.len);
             self.pending
@@ -402,6 +409,19 @@ impl<T: Send + 'static> SinkWriter<T> for FileWriter<T> {
             self.roll_timed_out()?;
         }
         self.close_rolled().await?;
+        // A part file whose records encoded to no bytes is not kept in the state (see
+        // `close_rolled`): it is dropped, losing nothing.
+        let empty: Vec<String> = self
+            .buckets
+            .iter()
+            .filter(|(_, part)| part.size() == 0)
+            .map(|(b, _)| b.clone())
+            .collect();
+        for b in empty {
+            if let Some(part) = self.buckets.remove(&b) {
+                part.stream.abort().await?;
+            }
+        }
         let mut states = Vec::with_capacity(self.buckets.len() + 1);
         for (bucket_id, part) in &mut self.buckets {
             part.drain_buf()?;
