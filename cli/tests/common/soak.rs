@@ -14,6 +14,13 @@
 //! - `WEIR_SOAK_SEED` replays a soak: every kill moment comes from one seeded generator, and the
 //!   seed is printed at the start of every soak (and in every failure message).
 //!
+//! The phases: `kills` runs of the pipeline, each killed a random moment after its start; then
+//! runs of the final pipeline killed a random moment after the runtime logged that a task
+//! finished its input (while the other subtasks finish, during the final checkpoint, between it
+//! and its commits, during and after them); then the final run, left to finish; then one more
+//! resume, which must end at once (the test's check of the output then also proves it added
+//! nothing).
+//!
 //! The first run starts fresh (no `--from-latest-checkpoint`, as a user starts a job); every
 //! later one resumes, and, when `weir` refuses that because no checkpoint completed yet (a kill
 //! before the first one), starts fresh again, as a user would. A killed run that ends on its own before its kill moment with exit code 0
@@ -96,10 +103,32 @@ pub enum RunKind {
     Fresh,
     /// A run resumed with `--from-latest-checkpoint`; killed.
     Resumed,
+    /// A run of the final pipeline killed a random moment after its first task finished its
+    /// input: during the end of the input, the final checkpoint or its commits.
+    EndOfInput,
     /// The last run, resumed and left to finish.
     Final,
     /// The last run, started fresh because no checkpoint completed before the last kill.
     FinalFresh,
+    /// One more resume after the job finished, as a user who does not know whether the last
+    /// run finished would do: it must end at once and add nothing.
+    AfterFinish,
+}
+
+impl RunKind {
+    fn resumes(self) -> bool {
+        !matches!(self, RunKind::Fresh | RunKind::FinalFresh)
+    }
+
+    fn paced(self) -> bool {
+        matches!(self, RunKind::Fresh | RunKind::Resumed)
+    }
+
+    /// Whether it is one of the `kills` runs killed a random moment after their start (the
+    /// others run the final pipeline).
+    pub fn paced_run(self) -> bool {
+        self.paced()
+    }
 }
 
 /// How a run ended.
@@ -129,6 +158,20 @@ pub struct Run {
 /// Called before every run, with its index and kind (e.g. to produce the next input chunk).
 pub type BeforeRun = Box<dyn FnMut(usize, RunKind)>;
 
+/// What the runtime logs (at debug level) when a task finished its input.
+pub const END_OF_INPUT_LOG: &str = "finished task=";
+
+/// When a run is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kill {
+    /// This long after its start.
+    After(Duration),
+    /// This long after the runtime logged that a task finished its input.
+    AfterEndOfInput(Duration),
+    /// Never: it must end on its own within the final timeout.
+    Never,
+}
+
 /// A kill/resume soak of one pipeline. See the [module docs](self).
 pub struct Soak {
     name: String,
@@ -136,8 +179,10 @@ pub struct Soak {
     pipeline: String,
     final_pipeline: Option<String>,
     kills: u32,
+    end_of_input_kills: Option<u32>,
     seed: u64,
     kill_after: Range<Duration>,
+    end_of_input_kill_after: Range<Duration>,
     final_timeout: Duration,
     args: Vec<String>,
     before_run: Option<BeforeRun>,
@@ -145,8 +190,9 @@ pub struct Soak {
 
 impl Soak {
     /// A soak named `name` (for messages) running `weir run <pipeline>` in `dir`, with kills and
-    /// seed from the environment, kill moments 0–1.5 s after each start, and 5 min for the
-    /// final run.
+    /// seed from the environment, kill moments 0–1.5 s after each start, a quarter as many kills
+    /// at the end of the input (0–600 ms after a task finished its input), and 5 min for each
+    /// run that is not killed.
     pub fn new(name: &str, dir: &Path, pipeline: &str) -> Self {
         Soak {
             name: name.to_owned(),
@@ -154,9 +200,11 @@ impl Soak {
             pipeline: pipeline.to_owned(),
             final_pipeline: None,
             kills: kills_from_env(),
+            end_of_input_kills: None,
             seed: seed_from_env(),
             kill_after: Duration::ZERO..Duration::from_millis(1500),
-            final_timeout: Duration::from_secs(300),
+            end_of_input_kill_after: Duration::ZERO..Duration::from_millis(600),
+            final_timeout: Duration::from_mins(5),
             args: vec!["--progress".to_owned(), "quiet".to_owned()],
             before_run: None,
         }
@@ -168,9 +216,9 @@ impl Soak {
         self
     }
 
-    /// Runs another pipeline file for the final run (e.g. the same job without its rate limit,
-    /// so that the rest of the input goes through quickly). It must keep every operator and
-    /// connector of the first, or the restore fails.
+    /// Runs another pipeline file for the end-of-input kills and the final run (e.g. the same
+    /// job without its rate limit, so that the rest of the input goes through quickly). It must
+    /// keep every operator and connector of the first, or the restore fails.
     pub fn final_pipeline(mut self, pipeline: &str) -> Self {
         self.final_pipeline = Some(pipeline.to_owned());
         self
@@ -182,7 +230,14 @@ impl Soak {
         self
     }
 
-    /// The number of kills this soak will do.
+    /// The number of kills at the end of the input (default: a quarter of the kills, at least
+    /// one when there are kills).
+    pub fn end_of_input_kills(mut self, kills: u32) -> Self {
+        self.end_of_input_kills = Some(kills);
+        self
+    }
+
+    /// The number of kills this soak will do before the end of the input.
     pub fn planned_kills(&self) -> u32 {
         self.kills
     }
@@ -193,7 +248,7 @@ impl Soak {
         self
     }
 
-    /// How long the final run may take before the soak fails.
+    /// How long a run that is not killed may take before the soak fails.
     pub fn final_timeout(mut self, timeout: Duration) -> Self {
         self.final_timeout = timeout;
         self
@@ -216,24 +271,23 @@ impl Soak {
         std::fs::create_dir_all(&logs).unwrap();
         let err = logs.join(format!("run-{index:03}.err"));
         let out = logs.join(format!("run-{index:03}.out"));
-        let pipeline = match (kind, &self.final_pipeline) {
-            (RunKind::Final | RunKind::FinalFresh, Some(p)) => p.as_str(),
+        let pipeline = match &self.final_pipeline {
+            Some(p) if !kind.paced() => p.as_str(),
             _ => self.pipeline.as_str(),
         };
         let mut cmd = super::weir();
         cmd.current_dir(&self.dir).args(["run", pipeline]);
-        if matches!(kind, RunKind::Resumed | RunKind::Final) {
+        if kind.resumes() {
             cmd.arg("--from-latest-checkpoint");
+        }
+        if kind == RunKind::EndOfInput {
+            // The runtime logs each task that finished its input at debug level.
+            cmd.env("RUST_LOG", "info,weir_runtime=debug");
         }
         cmd.args(&self.args)
             .stdout(Stdio::from(File::create(&out).unwrap()))
             .stderr(Stdio::from(File::create(&err).unwrap()));
         (KillOnDrop(Some(cmd.spawn().expect("weir starts"))), err)
-    }
-
-    fn start_or_fresh(&self, index: usize, kind: RunKind) -> (RunKind, KillOnDrop, PathBuf) {
-        let (child, log) = self.start(index, kind);
-        (kind, child, log)
     }
 
     fn context(&self) -> String {
@@ -246,19 +300,109 @@ impl Soak {
         )
     }
 
-    /// Runs the soak: `kills` killed runs, then the final one to its end.
+    /// Runs once, killed as `kill` says unless it ends first. A resume that `weir` refuses
+    /// because no checkpoint completed yet is started fresh at once.
+    fn run_once(&self, index: usize, kind: RunKind, kill: Kill) -> Run {
+        let (mut child, mut log) = self.start(index, kind);
+        let mut kind = kind;
+        let started = Instant::now();
+        let mut kill_at = match kill {
+            Kill::After(d) => Some(d),
+            Kill::AfterEndOfInput(_) | Kill::Never => None,
+        };
+        let end = loop {
+            if let Some(status) = child.get().try_wait().unwrap() {
+                let code = status.code().unwrap_or(-1);
+                let fresh = match kind {
+                    RunKind::Resumed => Some(RunKind::Fresh),
+                    // The end-of-input kills need a checkpoint to resume: go on as the final run.
+                    RunKind::EndOfInput | RunKind::Final => Some(RunKind::FinalFresh),
+                    _ => None,
+                };
+                if let (Some(fresh), true) = (fresh, code != 0 && no_checkpoint_yet(&log)) {
+                    kind = fresh;
+                    if fresh == RunKind::FinalFresh {
+                        kill_at = None;
+                    }
+                    (child, log) = self.start(index, kind);
+                    continue;
+                }
+                break RunEnd::Exited(code);
+            }
+            let ran = started.elapsed();
+            if let (Kill::AfterEndOfInput(delay), None, true) =
+                (kill, kill_at, kind == RunKind::EndOfInput)
+            {
+                if std::fs::read_to_string(&log).is_ok_and(|t| t.contains(END_OF_INPUT_LOG)) {
+                    kill_at = Some(ran + delay);
+                }
+            }
+            if kill_at.is_some_and(|k| ran >= k) {
+                child.kill();
+                break RunEnd::Killed;
+            }
+            if kill_at.is_none() && ran > self.final_timeout {
+                child.kill();
+                panic!(
+                    "{}: run {index} ({kind:?}) did not finish within {:?}:\n{}",
+                    self.context(),
+                    self.final_timeout,
+                    read_log(&log)
+                );
+            }
+            let left = kill_at.map_or(Duration::from_millis(5), |k| k.saturating_sub(ran));
+            std::thread::sleep(left.min(Duration::from_millis(5)));
+        };
+        let run = Run {
+            index,
+            kind,
+            end,
+            ran_for: started.elapsed(),
+            log,
+        };
+        if let RunEnd::Exited(code) = end {
+            assert!(
+                code == 0,
+                "{}: run {index} ({kind:?}) failed with exit code {code}:\n{}",
+                self.context(),
+                read_log(&run.log)
+            );
+        }
+        run
+    }
+
+    /// Runs the soak: `kills` paced runs killed at random moments, then runs of the final
+    /// pipeline killed during the end of the input, then the final run to its end, then one
+    /// more resume (which must end at once).
     ///
     /// # Panics
-    /// When a run fails (exits with a code other than 0), or the final run outlasts its timeout.
+    /// When a run fails (exits with a code other than 0), or a run that is not killed outlasts
+    /// the final timeout.
     pub fn run(mut self) -> SoakReport {
+        let end_kills = self.end_of_input_kills.unwrap_or(if self.kills == 0 {
+            0
+        } else {
+            self.kills.div_ceil(4)
+        });
         eprintln!(
-            "soak `{}`: seed {} (replay with WEIR_SOAK_SEED={}), {} kills, kill moments {:?}",
-            self.name, self.seed, self.seed, self.kills, self.kill_after
+            "soak `{}`: seed {} (replay with WEIR_SOAK_SEED={}), {} kills at {:?} after a start, \
+             {end_kills} at {:?} after a task finished its input",
+            self.name,
+            self.seed,
+            self.seed,
+            self.kills,
+            self.kill_after,
+            self.end_of_input_kill_after
         );
         let started = Instant::now();
         let mut rng = SoakRng::new(self.seed);
-        let mut runs = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
         let mut before = self.before_run.take();
+        let mut call = |index: usize, kind: RunKind| {
+            if let Some(f) = before.as_mut() {
+                f(index, kind);
+            }
+        };
         let mut finished_early = false;
         for index in 0..self.kills as usize {
             let kind = if index == 0 {
@@ -266,103 +410,48 @@ impl Soak {
             } else {
                 RunKind::Resumed
             };
-            if let Some(f) = before.as_mut() {
-                f(index, kind);
-            }
-            let delay = rng.duration(&self.kill_after);
-            let (mut kind, mut child, mut log) = self.start_or_fresh(index, kind);
-            let run_start = Instant::now();
-            let deadline = run_start + delay;
-            let end = loop {
-                if let Some(status) = child.get().try_wait().unwrap() {
-                    let code = status.code().unwrap_or(-1);
-                    if kind == RunKind::Resumed && no_checkpoint_yet(&log) {
-                        // Refused at once: no checkpoint completed before the last kill.
-                        (kind, child, log) = self.start_or_fresh(index, RunKind::Fresh);
-                        continue;
-                    }
-                    break RunEnd::Exited(code);
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    child.kill();
-                    break RunEnd::Killed;
-                }
-                std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
-            };
-            let ran_for = run_start.elapsed();
-            runs.push(Run {
-                index,
-                kind,
-                end,
-                ran_for,
-                log: log.clone(),
-            });
-            match end {
-                RunEnd::Killed => {}
-                RunEnd::Exited(0) => {
-                    finished_early = true;
-                    break;
-                }
-                RunEnd::Exited(code) => panic!(
-                    "{}: run {index} ({kind:?}) failed with exit code {code} before its kill \
-                     at {delay:?}:\n{}",
-                    self.context(),
-                    read_log(&log)
-                ),
+            call(index, kind);
+            let run = self.run_once(index, kind, Kill::After(rng.duration(&self.kill_after)));
+            let end = run.end;
+            runs.push(run);
+            if end != RunEnd::Killed {
+                finished_early = true;
+                break;
             }
         }
         let kills = runs.iter().filter(|r| r.end == RunEnd::Killed).count() as u32;
-        let (final_code, final_stderr) = if finished_early {
-            let last = runs.last().map(|r| read_log(&r.log)).unwrap_or_default();
-            (0, last)
-        } else {
-            let index = runs.len();
-            if let Some(f) = before.as_mut() {
-                f(index, RunKind::Final);
+        let mut finished = finished_early;
+        let mut end_of_input_killed = 0;
+        for _ in 0..end_kills {
+            if finished {
+                break;
             }
-            let (mut child, mut log) = self.start(index, RunKind::Final);
-            let mut resumed = true;
-            let run_start = Instant::now();
-            let code = loop {
-                if let Some(status) = child.get().try_wait().unwrap() {
-                    if resumed && status.code() != Some(0) && no_checkpoint_yet(&log) {
-                        (child, log) = self.start(index, RunKind::FinalFresh);
-                        resumed = false;
-                        continue;
-                    }
-                    break status.code().unwrap_or(-1);
-                }
-                if run_start.elapsed() > self.final_timeout {
-                    child.kill();
-                    panic!(
-                        "{}: the final run did not finish within {:?}:\n{}",
-                        self.context(),
-                        self.final_timeout,
-                        read_log(&log)
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            runs.push(Run {
-                index,
-                kind: if resumed {
-                    RunKind::Final
-                } else {
-                    RunKind::FinalFresh
-                },
-                end: RunEnd::Exited(code),
-                ran_for: run_start.elapsed(),
-                log: log.clone(),
-            });
-            (code, read_log(&log))
-        };
+            let index = runs.len();
+            call(index, RunKind::EndOfInput);
+            let delay = rng.duration(&self.end_of_input_kill_after);
+            let run = self.run_once(index, RunKind::EndOfInput, Kill::AfterEndOfInput(delay));
+            finished = run.end != RunEnd::Killed;
+            end_of_input_killed += u32::from(!finished);
+            runs.push(run);
+        }
+        if !finished {
+            let index = runs.len();
+            call(index, RunKind::Final);
+            runs.push(self.run_once(index, RunKind::Final, Kill::Never));
+        }
+        let final_stderr = runs.last().map(|r| read_log(&r.log)).unwrap_or_default();
+        // Every run that was not killed exited with 0 (`run_once` checks).
+        let final_code = 0;
+        let index = runs.len();
+        call(index, RunKind::AfterFinish);
+        runs.push(self.run_once(index, RunKind::AfterFinish, Kill::Never));
         let report = SoakReport {
             name: self.name.clone(),
             context: self.context(),
             seed: self.seed,
             planned_kills: self.kills,
             kills,
+            end_of_input_kills: end_of_input_killed,
             finished_early,
             runs,
             final_code,
@@ -385,15 +474,17 @@ pub struct SoakReport {
     pub seed: u64,
     /// The kills asked for.
     pub planned_kills: u32,
-    /// The kills done.
+    /// The kills done before the end of the input.
     pub kills: u32,
+    /// The kills done at the end of the input (after a task finished its input).
+    pub end_of_input_kills: u32,
     /// A killed run ended on its own (exit code 0) before its kill: the input ran out early.
     pub finished_early: bool,
     /// Every run, in order.
     pub runs: Vec<Run>,
-    /// The exit code of the last run.
+    /// The exit code of the run that finished the job.
     pub final_code: i32,
-    /// The stderr of the last run (its summary).
+    /// The stderr of the run that finished the job (its summary).
     pub final_stderr: String,
     /// The whole soak's duration.
     pub elapsed: Duration,
@@ -405,7 +496,7 @@ impl SoakReport {
         let killed: Vec<Duration> = self
             .runs
             .iter()
-            .filter(|r| r.end == RunEnd::Killed)
+            .filter(|r| r.end == RunEnd::Killed && r.kind.paced())
             .map(|r| r.ran_for)
             .collect();
         let mean = if killed.is_empty() {
@@ -413,16 +504,28 @@ impl SoakReport {
         } else {
             killed.iter().sum::<Duration>() / killed.len() as u32
         };
-        let last = self.runs.last().map_or(Duration::ZERO, |r| r.ran_for);
+        let fresh = self
+            .runs
+            .iter()
+            .filter(|r| matches!(r.kind, RunKind::Fresh | RunKind::FinalFresh))
+            .count();
+        let last = self
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.kind != RunKind::AfterFinish)
+            .map_or(Duration::ZERO, |r| r.ran_for);
         let mut s = format!(
-            "soak `{}`: {} of {} kills (mean {:.2} s into a run), final run {:.1} s, exit code {}, \
-             {:.1} s in all, seed {}",
+            "soak `{}`: {} of {} kills (mean {:.2} s into a run; {fresh} runs started fresh), \
+             {} kills at the end of the input, final run {:.1} s, {} runs, {:.1} s in all, \
+             seed {}",
             self.name,
             self.kills,
             self.planned_kills,
             mean.as_secs_f64(),
+            self.end_of_input_kills,
             last.as_secs_f64(),
-            self.final_code,
+            self.runs.len(),
             self.elapsed.as_secs_f64(),
             self.seed
         );
@@ -432,10 +535,10 @@ impl SoakReport {
         s
     }
 
-    /// Asserts that every planned kill happened and the final run exited with code 0.
+    /// Asserts that every planned kill happened before the end of the input.
     ///
     /// # Panics
-    /// When either is not so.
+    /// When not.
     pub fn assert_finished(&self) {
         assert!(
             !self.finished_early && self.kills == self.planned_kills,
