@@ -545,8 +545,17 @@ fn summary(
             .map_or_else(String::new, |id| format!(", restored from {id}"))
     ));
     lines.push(format!("  attempts     {}", result.attempts));
-    for failure in &result.failures {
-        lines.push(format!("  failure      {failure}"));
+    for failover in &result.failover_history {
+        lines.push(format!(
+            "  failure      attempt {} at {}{}: {}",
+            failover.attempt + 1,
+            show_watermark(failover.at_millis as i64),
+            failover
+                .task
+                .as_ref()
+                .map_or_else(String::new, |t| format!(" in {t}")),
+            failover.root_cause
+        ));
     }
     for skipped in &result.skipped_checkpoints {
         lines.push(format!("  skipped      {skipped}"));

@@ -436,3 +436,50 @@ fn a_drained_stop_says_the_savepoint_reads_no_more_and_sigterm_can_cancel() {
     assert!(err.contains("cancelling without a savepoint"), "{err}");
     assert!(!err.contains("  savepoint    "), "{err}");
 }
+
+#[test]
+fn failures_are_logged_when_they_happen_and_listed_with_time_task_and_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::create_dir(dir.join("in")).unwrap();
+    fs::write(dir.join("in/a.json"), "{\"id\": 1}\nnot json\n").unwrap();
+    fs::write(
+        dir.join("p.toml"),
+        r#"
+[restart]
+strategy = "fixed-delay"
+attempts = 1
+delay = "10ms"
+
+[[sources]]
+name = "rows"
+connector = "files"
+format = "json"
+schema = [{ name = "id", type = "int64" }]
+options = { path = "in" }
+
+[[sinks]]
+name = "out"
+input = "rows"
+connector = "blackhole"
+"#,
+    )
+    .unwrap();
+    let (code, _, err) = weir_in(dir, &["run", "p.toml", "--progress", "quiet"]);
+    assert_eq!(code, 1, "{err}");
+    let warned = err
+        .find("job attempt failed: rows (subtask 0): malformed record")
+        .unwrap_or_else(|| panic!("no warning when the attempt failed:\n{err}"));
+    let summary = err.find("weir: job `p` failed").unwrap();
+    assert!(warned < summary, "{err}");
+    for attempt in [1, 2] {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("  failure      attempt {attempt} at 20")))
+            .unwrap_or_else(|| panic!("no failure line for attempt {attempt}:\n{err}"));
+        assert!(
+            line.contains("Z in rows (subtask 0): ") && line.contains("malformed record"),
+            "{line}"
+        );
+    }
+}

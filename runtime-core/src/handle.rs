@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use weir_connector_api::metrics::MetricValue;
 
 use crate::error::{Result, RuntimeError};
+use crate::history::{CheckpointRecord, Failover, History};
 use crate::storage::CheckpointLocation;
 
 /// How a stop-with-savepoint ends the job.
@@ -55,6 +56,11 @@ pub struct JobResult {
     pub restored_from: Option<u64>,
     /// Checkpoints skipped while restoring because they were corrupt or missing, with why.
     pub skipped_checkpoints: Vec<String>,
+    /// Every checkpoint and savepoint, oldest first (the newest
+    /// [`crate::history::HISTORY_LIMIT`]).
+    pub checkpoint_history: Vec<CheckpointRecord>,
+    /// Every failover (failed attempt), oldest first.
+    pub failover_history: Vec<Failover>,
 }
 
 impl JobResult {
@@ -97,6 +103,7 @@ pub(crate) enum JobCommand {
 pub struct JobHandle {
     pub(crate) commands: mpsc::UnboundedSender<JobCommand>,
     pub(crate) join: JoinHandle<JobResult>,
+    pub(crate) history: History,
 }
 
 impl JobHandle {
@@ -134,6 +141,17 @@ impl JobHandle {
         self.join.is_finished()
     }
 
+    /// The job's checkpoints and savepoints so far (the newest [`crate::history::HISTORY_LIMIT`]),
+    /// oldest first, including those in progress.
+    pub fn checkpoint_history(&self) -> Vec<CheckpointRecord> {
+        self.history.checkpoints()
+    }
+
+    /// The job's failovers so far, oldest first.
+    pub fn failover_history(&self) -> Vec<Failover> {
+        self.history.failovers()
+    }
+
     /// Cancels the job.
     pub fn cancel(&self) {
         let _ = self.commands.send(JobCommand::Cancel);
@@ -141,6 +159,7 @@ impl JobHandle {
 
     /// Waits for the job to end.
     pub async fn wait(self) -> JobResult {
+        let history = self.history.clone();
         match self.join.await {
             Ok(result) => result,
             Err(e) => JobResult {
@@ -151,6 +170,8 @@ impl JobHandle {
                 metrics: BTreeMap::new(),
                 restored_from: None,
                 skipped_checkpoints: Vec::new(),
+                checkpoint_history: history.checkpoints(),
+                failover_history: history.failovers(),
             },
         }
     }

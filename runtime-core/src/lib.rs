@@ -88,6 +88,7 @@ pub mod exchange;
 pub mod fault;
 pub mod graph;
 pub mod handle;
+pub mod history;
 pub mod job;
 pub mod metrics_export;
 pub mod operator;
@@ -103,6 +104,7 @@ pub mod window;
 pub use error::{Result, RuntimeError};
 pub use exchange::CheckpointingMode;
 pub use graph::{DataStream, SinkOptions, StreamEnvironment};
+pub use history::{CheckpointRecord, CheckpointStatus, Failover};
 pub use job::{
     CheckpointConfig, Job, JobConfig, JobHandle, JobResult, JobStatus, RestoreFrom, StopMode,
     StorageConfig,

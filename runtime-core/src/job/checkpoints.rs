@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -28,9 +27,7 @@ fn savepoint_dir_name(id: CheckpointId) -> String {
 }
 
 pub(super) fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::history::now_millis()
 }
 
 impl Master {
@@ -97,6 +94,13 @@ impl Master {
             checkpoint_id: id,
             kind,
         };
+        self.history.triggered(
+            id.0,
+            match kind {
+                SnapshotType::Checkpoint => SnapshotKind::Checkpoint,
+                SnapshotType::Savepoint => SnapshotKind::Savepoint,
+            },
+        );
         let mut coordinator_states = BTreeMap::new();
         for (uid, c) in self.coordinators.clone().unwrap_or_default() {
             match c.checkpoint(barrier).await {
@@ -147,6 +151,7 @@ impl Master {
         error: RuntimeError,
     ) {
         tracing::warn!(checkpoint = %id, "savepoint failed: {error}; the job goes on");
+        self.history.failed(id.0, &error.to_string());
         self.job_metrics
             .group("checkpoints")
             .counter("failedSavepoints")
@@ -166,6 +171,7 @@ impl Master {
         id: CheckpointId,
         reason: String,
     ) -> std::result::Result<(), AttemptEnd> {
+        self.history.failed(id.0, &reason);
         state.consecutive_failures += 1;
         self.job_metrics
             .group("checkpoints")
@@ -362,6 +368,7 @@ impl Master {
             })
             .map(|v| v.bytes.len())
             .sum();
+        self.history.completed(id.0, size as u64);
         let checkpoints = self.job_metrics.group("checkpoints");
         checkpoints.counter("completed").inc();
         checkpoints

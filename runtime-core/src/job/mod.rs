@@ -21,6 +21,7 @@ use crate::error::{Result, RuntimeError};
 use crate::exchange::Wiring;
 use crate::handle::JobCommand;
 pub use crate::handle::{JobHandle, JobResult, JobStatus, StopMode};
+use crate::history::History;
 use crate::plan::{distribute, EdgeSpec, RestoredOperator, SourceSpec, SubtaskSetup, TaskGroup};
 use crate::restart::{RestartDecision, RestartTracker};
 use crate::restore::{self, JobShape};
@@ -69,8 +70,13 @@ impl Job {
     /// Starts the job on the current tokio runtime.
     pub fn start(self) -> JobHandle {
         let (commands, rx) = mpsc::unbounded_channel();
-        let join = tokio::spawn(Master::new(self).run(rx));
-        JobHandle { commands, join }
+        let history = History::default();
+        let join = tokio::spawn(Master::new(self, history.clone()).run(rx));
+        JobHandle {
+            commands,
+            join,
+            history,
+        }
     }
 
     /// Runs the job to its end.
@@ -114,6 +120,10 @@ struct Master {
     job_metrics: InMemoryMetricGroup,
     /// Shared by every source coordinator of the job (watermark alignment groups).
     store: Arc<dyn CoordinatorStore>,
+    /// Checkpoints and failovers, shared with the job's handle.
+    history: History,
+    /// The task whose failure ended the current attempt, for the failover history.
+    failed_task: Option<String>,
 }
 
 /// The state of one attempt.
@@ -138,7 +148,7 @@ struct Attempt {
 }
 
 impl Master {
-    fn new(job: Job) -> Self {
+    fn new(job: Job, history: History) -> Self {
         let storage: Arc<dyn CheckpointStorage> = match &job.config.storage {
             StorageConfig::Memory => Arc::new(MemoryCheckpointStorage::new()),
             StorageConfig::Local(dir) => Arc::new(LocalCheckpointStorage::new(dir.clone())),
@@ -158,6 +168,8 @@ impl Master {
             skipped: Vec::new(),
             job_metrics,
             store: Arc::new(InMemoryCoordinatorStore::default()),
+            history,
+            failed_task: None,
         }
     }
 
@@ -183,6 +195,8 @@ impl Master {
             metrics: self.snapshot_metrics(),
             restored_from: self.restored_from,
             skipped_checkpoints: self.skipped,
+            checkpoint_history: self.history.checkpoints(),
+            failover_history: self.history.failovers(),
         }
     }
 
@@ -331,6 +345,8 @@ impl Master {
                 AttemptEnd::Failed { error, coordinator } => {
                     tracing::warn!(job = %self.job.config.name, attempt = *attempts, "job attempt failed: {error}");
                     failures.push(error.to_string());
+                    let task = self.failed_task.take();
+                    self.history.failover(*attempts - 1, &error, task);
                     if matches!(error, RuntimeError::InvalidJob(_)) {
                         // Restarting cannot fix the job itself.
                         return Err(JobStatus::Failed(error));
@@ -378,6 +394,7 @@ impl Master {
         commands: &mut mpsc::UnboundedReceiver<JobCommand>,
     ) -> AttemptEnd {
         let (master_tx, mut master_rx) = mpsc::unbounded_channel();
+        self.failed_task = None;
         self.metrics = InMemoryMetricGroup::new(self.job.config.name.clone());
         let mut state = Attempt {
             number: attempt,
@@ -620,6 +637,13 @@ impl Master {
             }
             MasterMsg::Failed { task, error } => {
                 tracing::debug!(group = task.group, subtask = task.subtask, "task failed");
+                if self.failed_task.is_none() {
+                    self.failed_task = self
+                        .job
+                        .groups
+                        .get(task.group)
+                        .map(|g| format!("{} (subtask {})", g.name, task.subtask));
+                }
                 return Err(AttemptEnd::Failed {
                     error,
                     coordinator: false,
@@ -627,6 +651,9 @@ impl Master {
             }
             MasterMsg::CoordinatorFailed { source, error } => {
                 tracing::debug!(%source, "source coordinator failed");
+                if self.failed_task.is_none() {
+                    self.failed_task = Some(format!("the split enumerator of {source}"));
+                }
                 return Err(AttemptEnd::Failed {
                     error,
                     coordinator: true,
@@ -673,6 +700,8 @@ impl Master {
 
     /// Cancels live tasks after a stop; waits briefly for them to close.
     async fn cancel_tasks(&mut self, state: &mut Attempt) {
+        self.history
+            .abort_in_progress("the job stopped before the checkpoint completed");
         for control in state.controls.values() {
             let _ = control.send(TaskCommand::Cancel);
         }
@@ -689,6 +718,8 @@ impl Master {
 
     /// Tears an attempt down after a failure or a cancel.
     async fn teardown(&mut self, state: &mut Attempt) {
+        self.history
+            .abort_in_progress("the job attempt ended before the checkpoint completed");
         for control in state.controls.values() {
             let _ = control.send(TaskCommand::Cancel);
         }

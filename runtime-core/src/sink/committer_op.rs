@@ -48,6 +48,10 @@ pub(crate) struct CommitterOperator<W> {
     pub(crate) next: BoxOutput<Message>,
     pending: BTreeMap<CheckpointId, PendingCheckpoint>,
     end_of_input: bool,
+    /// The first checkpoint whose barrier came after the end of input: the end-of-input
+    /// committables are in its state, so its completion commits them. A checkpoint whose
+    /// barrier came before must not (a restore from it replays the input after it).
+    end_of_input_checkpoint: Option<CheckpointId>,
     /// End of data was passed on (only after everything was committed, so post-commit stages
     /// see every committed committable before it).
     forwarded_end: bool,
@@ -71,6 +75,7 @@ impl<W: Send + 'static> CommitterOperator<W> {
             next,
             pending: BTreeMap::new(),
             end_of_input: false,
+            end_of_input_checkpoint: None,
             forwarded_end: false,
         }
     }
@@ -88,6 +93,11 @@ impl<W: Send + 'static> CommitterOperator<W> {
             p.entries.push(entry);
         }
         self.end_of_input = end_of_input;
+        if end_of_input {
+            // Restored from a checkpoint taken after the end of input: what it holds is
+            // committed at start, and nothing more comes.
+            self.end_of_input_checkpoint = Some(CheckpointId(0));
+        }
         Ok(())
     }
 
@@ -158,13 +168,20 @@ impl<W: Send + 'static> CommitterOperator<W> {
     }
 
     /// Commits every complete checkpoint up to `up_to` (and the end-of-input committables once
-    /// the input ended), in checkpoint order.
+    /// a checkpoint taken after the end of input completed), in checkpoint order.
     async fn commit_up_to(&mut self, up_to: CheckpointId, cx: &mut TaskCx) -> Result<()> {
+        let end_of_input_due = self.end_of_input_checkpoint.is_some_and(|c| c <= up_to);
         let ids: Vec<CheckpointId> = self
             .pending
             .keys()
             .copied()
-            .filter(|id| *id <= up_to || (id.is_end_of_input() && self.end_of_input))
+            .filter(|id| {
+                if id.is_end_of_input() {
+                    end_of_input_due
+                } else {
+                    *id <= up_to
+                }
+            })
             .collect();
         for id in ids {
             let complete = self.pending.get(&id).is_some_and(Self::is_complete);
@@ -357,7 +374,10 @@ impl<W: Send + 'static> Output<Message> for CommitterOperator<W> {
 
     async fn event(&mut self, event: Event, cx: &mut TaskCx) -> Result<()> {
         match event {
-            Event::Barrier(_) => {
+            Event::Barrier(b) => {
+                if self.end_of_input && self.end_of_input_checkpoint.is_none() {
+                    self.end_of_input_checkpoint = Some(b.checkpoint_id);
+                }
                 let mut values = Vec::new();
                 for p in self.pending.values() {
                     for e in &p.entries {
@@ -407,5 +427,137 @@ impl<W: Send + 'static> Output<Message> for CommitterOperator<W> {
         let closed = self.committer.close().await;
         self.next.close().await?;
         closed.map_err(|e| RuntimeError::connector(&self.uid, self.subtask, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+    use weir_connector_api::sink::{ErasedStage, InitContext};
+
+    use super::*;
+    use crate::element::{Barrier, SnapshotType};
+    use crate::sink::Discard;
+
+    /// Records the `u32` committables it commits.
+    struct Recording(Arc<Mutex<Vec<u32>>>);
+
+    #[async_trait::async_trait]
+    impl Committer<AnyCommittable> for Recording {
+        async fn commit(
+            &mut self,
+            requests: &mut [CommitRequest<AnyCommittable>],
+        ) -> weir_connector_api::error::Result<()> {
+            let mut committed = self.0.lock().unwrap();
+            for r in requests.iter() {
+                committed.push(*r.committable().downcast_ref::<u32>().unwrap());
+            }
+            Ok(())
+        }
+    }
+
+    /// Serializes `u32` committables; nothing else is used here.
+    struct U32s;
+
+    impl CommitterCapability<()> for U32s {
+        fn prepare_commit<'a>(
+            &'a self,
+            _writer: &'a mut (),
+        ) -> BoxFuture<'a, weir_connector_api::error::Result<Vec<AnyCommittable>>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        fn create_committer(
+            &self,
+            _ctx: &dyn InitContext,
+        ) -> weir_connector_api::error::Result<Box<dyn Committer<AnyCommittable>>> {
+            Err(weir_connector_api::ConnectorError::Contract(
+                "not used".into(),
+            ))
+        }
+        fn serialize_committable(
+            &self,
+            committable: &AnyCommittable,
+        ) -> weir_connector_api::error::Result<VersionedBytes> {
+            let v = committable.downcast_ref::<u32>().unwrap();
+            Ok(VersionedBytes {
+                version: 1,
+                bytes: v.to_be_bytes().to_vec(),
+            })
+        }
+        fn deserialize_committable(
+            &self,
+            bytes: &VersionedBytes,
+        ) -> weir_connector_api::error::Result<AnyCommittable> {
+            let b: [u8; 4] = bytes.bytes.as_slice().try_into().unwrap();
+            Ok(Box::new(u32::from_be_bytes(b)))
+        }
+        fn pre_commit_stages(&self) -> Vec<ErasedStage> {
+            Vec::new()
+        }
+        fn post_commit_stages(&self) -> Vec<ErasedStage> {
+            Vec::new()
+        }
+    }
+
+    fn barrier(id: u64) -> Event {
+        Event::Barrier(Barrier {
+            checkpoint_id: CheckpointId(id),
+            kind: SnapshotType::Checkpoint,
+        })
+    }
+
+    /// A checkpoint whose barrier reached the committer before the end of its input must not
+    /// commit the end-of-input committables when it completes: they are in no state of it, and
+    /// a restore from it replays the input after it, so committing them would duplicate the
+    /// data (or, for files resumed from that checkpoint, publish the in-progress file the
+    /// restore then finds gone). Only a checkpoint taken after the end of input commits them.
+    #[tokio::test]
+    async fn end_of_input_committables_wait_for_a_checkpoint_taken_after_the_end_of_input() {
+        let committed = Arc::new(Mutex::new(Vec::new()));
+        let mut op = CommitterOperator::new(
+            "sink/committer".into(),
+            Box::new(Recording(Arc::clone(&committed))),
+            Arc::new(U32s) as Arc<dyn CommitterCapability<()>>,
+            0,
+            3,
+            Box::new(Discard),
+        );
+        let mut cx = TaskCx::new(0, 1, 0, Arc::new(crate::fault::NoFaults));
+        op.open(&mut cx).await.unwrap();
+        let eoi = CheckpointId::END_OF_INPUT;
+        // Checkpoint 1's barrier, then the writer's end-of-input committable and end of data.
+        op.event(barrier(1), &mut cx).await.unwrap();
+        let mut batch = vec![
+            CommittableMessage::Summary(CommittableSummary {
+                subtask_id: 0,
+                number_of_subtasks: 1,
+                checkpoint_id: eoi,
+                number_of_committables: 1,
+                number_of_failed: 0,
+            }),
+            CommittableMessage::WithLineage(CommittableWithLineage {
+                committable: Box::new(7_u32) as AnyCommittable,
+                checkpoint_id: eoi,
+                subtask_id: 0,
+            }),
+        ];
+        op.push(&mut batch, &mut cx).await.unwrap();
+        op.event(Event::EndOfData, &mut cx).await.unwrap();
+        op.notify(Notification::CheckpointComplete(CheckpointId(1)), &mut cx)
+            .await
+            .unwrap();
+        assert!(
+            committed.lock().unwrap().is_empty(),
+            "committed on the completion of a checkpoint taken before the end of input"
+        );
+        // The final checkpoint, taken after the end of input, commits them.
+        op.event(barrier(2), &mut cx).await.unwrap();
+        op.notify(Notification::CheckpointComplete(CheckpointId(2)), &mut cx)
+            .await
+            .unwrap();
+        assert_eq!(*committed.lock().unwrap(), [7]);
+        op.close().await.unwrap();
     }
 }
