@@ -70,7 +70,7 @@ pub enum RestoreFrom {
     #[default]
     Nothing,
     /// The newest readable checkpoint in the checkpoint storage. The job fails with
-    /// [`RuntimeError::NoCheckpoint`] if there is none (starting empty would re-read the input).
+    /// [`crate::RuntimeError::NoCheckpoint`] if there is none (starting empty would re-read the input).
     LatestCheckpoint,
     /// A savepoint directory (or its `_metadata` file).
     Savepoint(PathBuf),

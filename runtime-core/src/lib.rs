@@ -34,6 +34,23 @@
 //! # }
 //! ```
 //!
+//! ## Where things live
+//!
+//! Planning and execution are separate layers, and no module imports one that imports it back:
+//!
+//! - the user API: [`graph`] ([`StreamEnvironment`], [`DataStream`]) and [`config`]
+//!   ([`JobConfig`] and its options) describe a job;
+//! - the physical plan: `plan` (task groups, edges, source specs, what each subtask gets when
+//!   launched, how restored state is distributed) and `sink/expand` (a sink's expansion into
+//!   writer, stages and committer) turn it into tasks;
+//! - execution: [`job`] (the master: attempts, restore, restarts; `job/checkpoints` is the
+//!   checkpoint coordinator), `task` (the source task and the one-input task on one shared
+//!   `task/lifecycle`), [`exchange`] (batching channels, input gates), `source` (coordinators)
+//!   and `sink` (writer, stage and committer operators);
+//! - what a running job shows: [`handle`] ([`JobHandle`], [`JobResult`]) and [`history`] (the
+//!   checkpoint and failover histories); [`restore`] is what a restore checks; [`storage`] is
+//!   where checkpoints go.
+//!
 //! ## How a job runs
 //!
 //! - **Plan.** Operators with the same parallelism joined by forward edges are chained into one
@@ -77,9 +94,20 @@
 //!   `watermarkAlignmentPausedTimeMs`. [`DataStream::window_count`] is an event-time
 //!   operator (keyed tumbling counts) whose buffered state is exposed as
 //!   `windowStateEntries`.
+//! - **Restores.** Before any task starts, a restore is checked against the job ([`restore`]):
+//!   a snapshot of a job of another name, state that maps to no operator (listed with the
+//!   closest uids) and a source whose recorded schema ([`DataStream::state_schema`]) lost or
+//!   changed a field are refused, unless [`NonRestoredState::Allow`] /
+//!   [`SnapshotOfOtherJob::Allow`] say otherwise; [`RestoreFrom::LatestCheckpoint`] with no
+//!   checkpoint is an error, never a silent fresh start.
+//! - **Savepoints.** Each gets a new `savepoint-<id>-<unix millis>` directory under the one
+//!   asked for. A failed savepoint is reported to its requester and never counts as a failed
+//!   checkpoint, so it never restarts the job.
 //! - **Failures.** Any task error fails the attempt; the [`restart::RestartStrategy`] restarts
 //!   from the latest checkpoint, possibly at another parallelism when restoring a savepoint:
-//!   split, writer and committer states are redistributed.
+//!   split, writer and committer states are redistributed. Every failover (time, task, root
+//!   cause) and every checkpoint (status, trigger time, duration, size) is in the job's
+//!   history, live through [`JobHandle::checkpoint_history`] and at the end in [`JobResult`].
 //! - **Tests.** [`fault::FaultInjector`] fails jobs at every checkpoint and commit boundary.
 pub mod config;
 pub mod element;
