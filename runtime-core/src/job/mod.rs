@@ -1,5 +1,5 @@
 //! The job master: runs attempts of a job, restores and restarts; its checkpoint coordinator
-//! is in [`checkpoints`].
+//! is in `job/checkpoints.rs`.
 
 mod checkpoints;
 
