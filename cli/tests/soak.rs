@@ -459,3 +459,96 @@ fn kafka_to_parquet_files_survives_kills() {
     let ids: Vec<i64> = files.iter().flat_map(|f| parquet_ids(f)).collect();
     assert_exactly_once(&report.context, &ids, 0..rows as i64);
 }
+
+/// What the runtime logs (at debug level) when a committer commits the end-of-input
+/// committables.
+const END_OF_INPUT_COMMIT_LOG: &str = "checkpoint=end-of-input";
+
+/// Runs `pipeline.toml` in `dir` with debug logs and SIGKILLs it as soon as a committer logged
+/// its end-of-input commit. Returns whether the kill landed (the job had not exited yet).
+fn kill_right_after_the_end_of_input_commit(dir: &Path) -> bool {
+    let log = dir.join("eoi.err");
+    let mut child = common::weir()
+        .current_dir(dir)
+        .args(["run", "pipeline.toml", "--progress", "quiet"])
+        .env("RUST_LOG", "info,weir_runtime=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        let committed = text
+            .lines()
+            .any(|l| l.contains("commit") && l.contains(END_OF_INPUT_COMMIT_LOG));
+        if committed {
+            let landed = child.try_wait().unwrap().is_none();
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return landed;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{}", text);
+            panic!("the job ended without logging `{END_OF_INPUT_COMMIT_LOG}`:\n{text}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_mins(1),
+            "no end-of-input commit within a minute:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A committer committed the end-of-input committables when a checkpoint whose barrier it had
+/// received *before* its end of input completed. A kill right after that commit (before the
+/// final checkpoint completed) then resumed from that earlier checkpoint: its in-progress
+/// files were already published ("recovering the in-progress file … is gone", the job failed
+/// for good) and the input after it was replayed (duplicates for bulk formats). Now only a
+/// checkpoint taken after the end of input commits them.
+#[test]
+fn a_kill_right_after_the_end_of_input_commit_loses_and_duplicates_nothing() {
+    for (name, sink, read) in [
+        (
+            "eoi-json",
+            "format = \"json\"",
+            json_ids as fn(&Path) -> Vec<i64>,
+        ),
+        ("eoi-parquet", "format = \"parquet\"", parquet_ids),
+    ] {
+        let rows = 20_000;
+        let mut landed = 0;
+        for _ in 0..5 {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path();
+            // Checkpoints every 20 ms over half a second of input: one is in flight when the
+            // input ends.
+            let text = datagen_pipeline(name, rows, true, sink)
+                .replace("\"300ms\"", "\"20ms\"")
+                .replace(
+                    &format!("rows-per-second = {RATE}"),
+                    "rows-per-second = 40000",
+                );
+            fs::write(dir.join("pipeline.toml"), text).unwrap();
+            if !kill_right_after_the_end_of_input_commit(dir) {
+                continue; // it exited first: nothing was tested
+            }
+            landed += 1;
+            let (code, _, err) = common::run(common::weir().current_dir(dir).args([
+                "run",
+                "pipeline.toml",
+                "--from-latest-checkpoint",
+                "--progress",
+                "quiet",
+            ]));
+            assert_eq!(code, 0, "{name}: the resume failed:\n{err}");
+            let files = committed_files(name, &dir.join("out"));
+            let ids: Vec<i64> = files.iter().flat_map(|f| read(f)).collect();
+            assert_exactly_once(name, &ids, 0..rows as i64);
+            if landed == 2 {
+                break;
+            }
+        }
+        assert!(landed > 0, "{name}: no kill landed before the job exited");
+    }
+}
