@@ -22,6 +22,9 @@ use common::soak::{assert_exactly_once, kills_from_env, Soak};
 const RATE: u64 = 2_000;
 /// Kill moments after each start.
 const KILL_AFTER: std::ops::Range<Duration> = Duration::ZERO..Duration::from_millis(1500);
+/// Kill moments after a task finished its input: these jobs finish ~100 ms later (debug build).
+const END_OF_INPUT_KILL_AFTER: std::ops::Range<Duration> =
+    Duration::ZERO..Duration::from_millis(150);
 
 /// Enough rows that the paced killed runs cannot reach the end: each run emits at most
 /// `RATE × 1.5 s` rows.
@@ -183,6 +186,7 @@ fn soak_datagen_to_files(name: &str, sink: &str, read: fn(&Path) -> Vec<i64>) {
     let report = Soak::new(name, dir, "pipeline.toml")
         .kills(kills)
         .kill_after(KILL_AFTER)
+        .end_of_input_kill_after(END_OF_INPUT_KILL_AFTER)
         .final_pipeline("final.toml")
         .run();
     report.assert_finished();
@@ -446,6 +450,7 @@ fn kafka_to_parquet_files_survives_kills() {
     let report = Soak::new("soak-kafka-parquet", &dir, "pipeline.toml")
         .kills(kills)
         .kill_after(KILL_AFTER)
+        .end_of_input_kill_after(END_OF_INPUT_KILL_AFTER)
         .before_run(move |_, kind| {
             if produced < chunks && (kind.paced_run() || produced + 1 == chunks) {
                 let from = produced * KAFKA_CHUNK;

@@ -237,6 +237,13 @@ impl Soak {
         self
     }
 
+    /// Kills the end-of-input runs this long after a task finished its input, drawn uniformly
+    /// from `range` (default 0–600 ms).
+    pub fn end_of_input_kill_after(mut self, range: Range<Duration>) -> Self {
+        self.end_of_input_kill_after = range;
+        self
+    }
+
     /// The number of kills this soak will do before the end of the input.
     pub fn planned_kills(&self) -> u32 {
         self.kills
