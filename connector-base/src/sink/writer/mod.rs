@@ -100,6 +100,10 @@ where
     /// The entry count that makes a batch full (the configured maximum, or less when the rate
     /// limiter allows less).
     pub(super) batch_limit: usize,
+    /// `write` tries to send once the buffer holds this many entries or bytes: a full batch,
+    /// or, after a try that could not send (all requests in flight), one batch more; readiness
+    /// checks and flushes try every time.
+    write_trigger: (usize, u64),
     in_flight: FuturesUnordered<BoxFuture<'static, Completion<E>>>,
     pub(super) in_flight_entries: usize,
     /// No request is sent before this instant (a retry backoff).
@@ -163,6 +167,7 @@ where
             converter,
             submitter: Arc::new(submitter),
             batch_limit: config.max_batch_size(),
+            write_trigger: (config.max_batch_size(), config.max_batch_size_bytes()),
             config,
             rate,
             buffer: Vec::new(),
@@ -313,6 +318,16 @@ where
             }
             self.send(n);
         }
+        let (limit, max_bytes) = (self.batch_limit, self.config.max_batch_size_bytes());
+        let (len, bytes) = (self.buffer.len(), self.buffered_bytes);
+        self.write_trigger = (
+            if len >= limit { len + limit } else { limit },
+            if bytes >= max_bytes {
+                bytes.saturating_add(max_bytes)
+            } else {
+                max_bytes
+            },
+        );
         self.update_gauges();
         Ok(())
     }
@@ -472,7 +487,8 @@ where
             ));
         }
         self.push_back(entry, size);
-        if self.batch_is_full() {
+        if self.buffer.len() >= self.write_trigger.0 || self.buffered_bytes >= self.write_trigger.1
+        {
             self.progress_now()?;
         }
         Ok(())

@@ -1,0 +1,157 @@
+//! Partial lookup cache hits: `DefaultLookupCache::get_if_present` (metrics on) and
+//! `PartialCachingLookupFunction::lookup_shared` against a bare moka `Cache::get`, on one
+//! thread, same keys, same access sequence, interleaved, median reported.
+//!
+//! 100 000 keys, each with one row (`Arc<[u64]>`), all cached; 2 000 000 lookups per run in a
+//! pseudo-random order. Time is the thread's CPU time (`/proc/thread-self/schedstat`, Linux).
+//! Targets: ≥ 10 M hits/s, and ≥ 0.9 × the bare moka get.
+//!
+//! `cargo bench -p weir-connector-base --bench lookup_cache` (`WEIR_BENCH_LOOKUPS`, default
+//! 2 000 000; `WEIR_BENCH_ROUNDS`, default 7; `WEIR_BENCH_ONLY=moka|cache|function` runs one
+//! side once, for `valgrind --tool=callgrind`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark binary
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weir_connector_api::error::Result;
+use weir_connector_api::lookup::LookupFunction;
+use weir_connector_api::metrics::InMemoryMetricGroup;
+use weir_connector_base::lookup::{DefaultLookupCache, LookupCache, PartialCachingLookupFunction};
+
+const KEYS: u64 = 100_000;
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn row(key: u64) -> Arc<[u64]> {
+    Arc::from(vec![key * 3])
+}
+
+/// Never called in the benchmark (every key is cached); loads a row if it were.
+struct Table;
+
+impl LookupFunction<u64, u64> for Table {
+    fn lookup(&mut self, key: &u64) -> Result<Vec<u64>> {
+        Ok(vec![key * 3])
+    }
+}
+
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
+}
+
+/// ns per lookup of `get` over `keys`, checking every answer.
+fn measure(keys: &[u64], mut get: impl FnMut(u64) -> Option<Arc<[u64]>>) -> f64 {
+    let start = thread_cpu();
+    let mut sum = 0_u64;
+    for &key in keys {
+        let rows = get(key).unwrap();
+        sum = sum.wrapping_add(rows[0]);
+    }
+    black_box(sum);
+    let cpu = thread_cpu().saturating_sub(start);
+    cpu.as_nanos() as f64 / keys.len() as f64
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let lookups = env("WEIR_BENCH_LOOKUPS").unwrap_or(2_000_000);
+    let rounds = env("WEIR_BENCH_ROUNDS").unwrap_or(7) as usize;
+    let keys: Vec<u64> = (0..lookups).map(|i| mix(i) % KEYS).collect();
+
+    let bare: moka::sync::Cache<u64, Arc<[u64]>> =
+        moka::sync::Cache::builder().max_capacity(10 * KEYS).build();
+    let cache = Arc::new(
+        DefaultLookupCache::<u64, u64>::builder()
+            .maximum_size(10 * KEYS)
+            .build()
+            .unwrap(),
+    );
+    let group = InMemoryMetricGroup::new("bench");
+    cache.open(&group);
+    for key in 0..KEYS {
+        bare.insert(key, row(key));
+        cache.put(key, row(key));
+    }
+    bare.run_pending_tasks();
+    cache.run_pending_tasks();
+    let mut function = PartialCachingLookupFunction::new(Table, Arc::clone(&cache));
+
+    match std::env::var("WEIR_BENCH_ONLY").ok().as_deref() {
+        Some("moka") => {
+            println!("moka: {:.2} ns", measure(&keys, |k| bare.get(&k)));
+            return;
+        }
+        Some("cache") => {
+            println!(
+                "cache: {:.2} ns",
+                measure(&keys, |k| cache.get_if_present(&k))
+            );
+            return;
+        }
+        Some("function") => {
+            let ns = measure(&keys, |k| function.lookup_shared(&k).ok());
+            println!("function: {ns:.2} ns");
+            return;
+        }
+        _ => {}
+    }
+    // Warm up.
+    measure(&keys, |k| bare.get(&k));
+    measure(&keys, |k| cache.get_if_present(&k));
+    let (mut m, mut c, mut f, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut ns = [0.0; 3];
+        for side in if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] } {
+            ns[side] = match side {
+                0 => measure(&keys, |k| bare.get(&k)),
+                1 => measure(&keys, |k| cache.get_if_present(&k)),
+                _ => measure(&keys, |k| function.lookup_shared(&k).ok()),
+            };
+        }
+        println!(
+            "round {round}: moka {:.1} ns, cache {:.1} ns, caching function {:.1} ns, \
+             cache/moka throughput {:.3}",
+            ns[0],
+            ns[1],
+            ns[2],
+            ns[0] / ns[1]
+        );
+        m.push(ns[0]);
+        c.push(ns[1]);
+        f.push(ns[2]);
+        ratios.push(ns[0] / ns[1]);
+    }
+    let (m, c, f, r) = (
+        median(&mut m),
+        median(&mut c),
+        median(&mut f),
+        median(&mut ratios),
+    );
+    println!(
+        "median over {rounds} rounds of {lookups} hits: bare moka {:.1} M/s ({m:.1} ns), \
+         DefaultLookupCache {:.1} M/s ({c:.1} ns), PartialCachingLookupFunction {:.1} M/s \
+         ({f:.1} ns); cache/moka throughput {r:.3} (targets: >= 10 M/s, >= 0.9)",
+        1e3 / m,
+        1e3 / c,
+        1e3 / f
+    );
+}
