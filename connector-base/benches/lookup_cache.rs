@@ -2,12 +2,12 @@
 //! `PartialCachingLookupFunction::lookup_shared` against a bare moka `Cache::get`, on one
 //! thread, same keys, same access sequence, interleaved, median reported.
 //!
-//! 100 000 keys, each with one row (`Arc<[u64]>`), all cached; 2 000 000 lookups per run in a
-//! pseudo-random order. Time is the thread's CPU time (`/proc/thread-self/schedstat`, Linux).
+//! 100 000 keys (`WEIR_BENCH_KEYS`), each with one row (`Arc<[u64]>`), all cached; 2 000 000
+//! lookups per run in a pseudo-random order. Time is the thread's CPU time (`/proc/thread-self/schedstat`, Linux).
 //! Targets: ≥ 10 M hits/s, and ≥ 0.9 × the bare moka get.
 //!
 //! `cargo bench -p weir-connector-base --bench lookup_cache` (`WEIR_BENCH_LOOKUPS`, default
-//! 2 000 000; `WEIR_BENCH_ROUNDS`, default 7; `WEIR_BENCH_ONLY=moka|cache|function` runs one
+//! 2 000 000; `WEIR_BENCH_ROUNDS`, default 7; `WEIR_BENCH_ONLY=moka|moka-foldhash|cache|function` runs one
 //! side once, for `valgrind --tool=callgrind`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark binary
@@ -20,8 +20,6 @@ use weir_connector_api::error::Result;
 use weir_connector_api::lookup::LookupFunction;
 use weir_connector_api::metrics::InMemoryMetricGroup;
 use weir_connector_base::lookup::{DefaultLookupCache, LookupCache, PartialCachingLookupFunction};
-
-const KEYS: u64 = 100_000;
 
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -75,29 +73,45 @@ fn main() {
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     let lookups = env("WEIR_BENCH_LOOKUPS").unwrap_or(2_000_000);
     let rounds = env("WEIR_BENCH_ROUNDS").unwrap_or(7) as usize;
-    let keys: Vec<u64> = (0..lookups).map(|i| mix(i) % KEYS).collect();
+    let key_count = env("WEIR_BENCH_KEYS").unwrap_or(100_000).max(1);
+    let keys: Vec<u64> = (0..lookups).map(|i| mix(i) % key_count).collect();
 
-    let bare: moka::sync::Cache<u64, Arc<[u64]>> =
-        moka::sync::Cache::builder().max_capacity(10 * KEYS).build();
+    // Bare moka as a user gets it (its default hasher), and with the cache's hasher.
+    let bare: moka::sync::Cache<u64, Arc<[u64]>> = moka::sync::Cache::builder()
+        .max_capacity(10 * key_count)
+        .build();
+    let bare_fold: moka::sync::Cache<u64, Arc<[u64]>, foldhash::fast::RandomState> =
+        moka::sync::Cache::builder()
+            .max_capacity(10 * key_count)
+            .build_with_hasher(foldhash::fast::RandomState::default());
     let cache = Arc::new(
         DefaultLookupCache::<u64, u64>::builder()
-            .maximum_size(10 * KEYS)
+            .maximum_size(10 * key_count)
             .build()
             .unwrap(),
     );
     let group = InMemoryMetricGroup::new("bench");
     cache.open(&group);
-    for key in 0..KEYS {
+    for key in 0..key_count {
         bare.insert(key, row(key));
+        bare_fold.insert(key, row(key));
         cache.put(key, row(key));
     }
     bare.run_pending_tasks();
+    bare_fold.run_pending_tasks();
     cache.run_pending_tasks();
     let mut function = PartialCachingLookupFunction::new(Table, Arc::clone(&cache));
 
     match std::env::var("WEIR_BENCH_ONLY").ok().as_deref() {
         Some("moka") => {
             println!("moka: {:.2} ns", measure(&keys, |k| bare.get(&k)));
+            return;
+        }
+        Some("moka-foldhash") => {
+            println!(
+                "moka-foldhash: {:.2} ns",
+                measure(&keys, |k| bare_fold.get(&k))
+            );
             return;
         }
         Some("cache") => {
@@ -117,41 +131,57 @@ fn main() {
     // Warm up.
     measure(&keys, |k| bare.get(&k));
     measure(&keys, |k| cache.get_if_present(&k));
-    let (mut m, mut c, mut f, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let names = [
+        "bare moka",
+        "bare moka + foldhash",
+        "DefaultLookupCache",
+        "caching function",
+    ];
+    let mut runs: [Vec<f64>; 4] = Default::default();
+    let (mut ratios, mut ratios_fold) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let mut ns = [0.0; 3];
-        for side in if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] } {
+        let mut ns = [0.0; 4];
+        for side in if round % 2 == 0 {
+            [0, 1, 2, 3]
+        } else {
+            [3, 2, 1, 0]
+        } {
             ns[side] = match side {
                 0 => measure(&keys, |k| bare.get(&k)),
-                1 => measure(&keys, |k| cache.get_if_present(&k)),
+                1 => measure(&keys, |k| bare_fold.get(&k)),
+                2 => measure(&keys, |k| cache.get_if_present(&k)),
                 _ => measure(&keys, |k| function.lookup_shared(&k).ok()),
             };
         }
         println!(
-            "round {round}: moka {:.1} ns, cache {:.1} ns, caching function {:.1} ns, \
-             cache/moka throughput {:.3}",
-            ns[0],
-            ns[1],
-            ns[2],
-            ns[0] / ns[1]
+            "round {round}: {}",
+            names
+                .iter()
+                .zip(ns)
+                .map(|(n, v)| format!("{n} {v:.1} ns"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        m.push(ns[0]);
-        c.push(ns[1]);
-        f.push(ns[2]);
-        ratios.push(ns[0] / ns[1]);
+        for (all, v) in runs.iter_mut().zip(ns) {
+            all.push(v);
+        }
+        ratios.push(ns[0] / ns[2]);
+        ratios_fold.push(ns[1] / ns[2]);
     }
-    let (m, c, f, r) = (
-        median(&mut m),
-        median(&mut c),
-        median(&mut f),
-        median(&mut ratios),
-    );
+    let medians: Vec<String> = names
+        .iter()
+        .zip(runs.iter_mut())
+        .map(|(n, all)| {
+            let m = median(all);
+            format!("{n} {:.2} M/s ({m:.1} ns)", 1e3 / m)
+        })
+        .collect();
     println!(
-        "median over {rounds} rounds of {lookups} hits: bare moka {:.1} M/s ({m:.1} ns), \
-         DefaultLookupCache {:.1} M/s ({c:.1} ns), PartialCachingLookupFunction {:.1} M/s \
-         ({f:.1} ns); cache/moka throughput {r:.3} (targets: >= 10 M/s, >= 0.9)",
-        1e3 / m,
-        1e3 / c,
-        1e3 / f
+        "median over {rounds} rounds of {lookups} hits on {key_count} keys: {}; \
+         DefaultLookupCache / bare moka throughput {:.3}, / bare moka + foldhash {:.3} \
+         (targets: >= 10 M/s, >= 0.9)",
+        medians.join(", "),
+        median(&mut ratios),
+        median(&mut ratios_fold)
     );
 }

@@ -108,7 +108,9 @@ impl<K, V> Counts<K, V> {
 /// # Ok::<(), weir_connector_api::config::ConfigErrors>(())
 /// ```
 pub struct DefaultLookupCache<K, V> {
-    cache: moka::sync::Cache<K, Arc<[V]>>,
+    /// Keys are hashed with foldhash (seeded per cache), not SipHash: ~100 instructions less
+    /// per lookup of a `u64` key.
+    cache: moka::sync::Cache<K, Arc<[V]>, foldhash::fast::RandomState>,
     missing_keys: MissingKeys,
     counts: Arc<Counts<K, V>>,
 }
@@ -323,7 +325,7 @@ where
             builder = builder.time_to_idle(time);
         }
         Ok(DefaultLookupCache {
-            cache: builder.build(),
+            cache: builder.build_with_hasher(foldhash::fast::RandomState::default()),
             missing_keys: self.missing_keys,
             counts,
         })

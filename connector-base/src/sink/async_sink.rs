@@ -18,7 +18,51 @@ use super::writer::AsyncSinkWriter;
 /// What a connector supplies to make an [`AsyncSink`]: how records become entries, how batches
 /// are sent, and how entries are persisted in checkpoints.
 ///
-/// See the [module docs](super) for a complete sink.
+/// The [module docs](super) run a complete sink as a job; the parts alone:
+///
+/// ```
+/// use std::sync::Arc;
+/// use weir_connector_api::error::Result;
+/// use weir_connector_api::sink::{InitContext, Sink, WriteContext};
+/// use weir_connector_api::state::{BytesSerializer, VersionedSerializer};
+/// use weir_connector_base::sink::{
+///     AsyncSink, AsyncSinkConfig, AsyncSinkParts, EntryOutcome, RequestBatch, RequestSubmitter,
+/// };
+///
+/// /// Drops every batch (a stand-in for a client).
+/// struct Discard;
+///
+/// #[async_trait::async_trait]
+/// impl RequestSubmitter<Vec<u8>> for Discard {
+///     fn entry_size(&self, entry: &Vec<u8>) -> u64 {
+///         entry.len() as u64
+///     }
+///     async fn submit(&self, batch: RequestBatch<Vec<u8>>) -> Result<Vec<EntryOutcome>> {
+///         Ok(vec![EntryOutcome::Delivered; batch.len()])
+///     }
+/// }
+///
+/// struct LineParts;
+///
+/// impl AsyncSinkParts<String> for LineParts {
+///     type Entry = Vec<u8>;
+///     type Converter = fn(String, &WriteContext) -> Result<Vec<u8>>;
+///     type Submitter = Discard;
+///     fn create_converter(&self, _ctx: &dyn InitContext) -> Result<Self::Converter> {
+///         Ok(|line, _ctx| Ok(line.into_bytes()))
+///     }
+///     fn create_submitter(&self, _ctx: &dyn InitContext) -> Result<Discard> {
+///         Ok(Discard)
+///     }
+///     fn entry_serializer(&self) -> Arc<dyn VersionedSerializer<Vec<u8>>> {
+///         Arc::new(BytesSerializer)
+///     }
+/// }
+///
+/// let sink = Arc::new(AsyncSink::new(LineParts, AsyncSinkConfig::default()));
+/// // The buffered entries are writer state, restored after a failure.
+/// assert!(sink.capabilities().writer_state().is_some());
+/// ```
 pub trait AsyncSinkParts<In>: Send + Sync + 'static {
     /// The request entry (a document, a record of a `PutRecords` call).
     type Entry: Clone + Send + Sync + 'static;
