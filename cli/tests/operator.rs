@@ -79,33 +79,33 @@ fn finish_first_run(dir: &Path, rows: u64) {
     );
 }
 
+/// Rewrites `p.toml` in `dir` as `pipeline` and runs it with `--from-latest-checkpoint` and
+/// `flags`; returns the exit code and standard error.
+fn resume(dir: &Path, pipeline: &str, flags: &[&str]) -> (i32, String) {
+    fs::write(dir.join("p.toml"), pipeline).unwrap();
+    let mut args = vec![
+        "run",
+        "p.toml",
+        "--progress",
+        "quiet",
+        "--from-latest-checkpoint",
+    ];
+    args.extend(flags);
+    let (code, _, err) = weir_in(dir, &args);
+    (code, err)
+}
+
 #[test]
 fn a_restore_into_a_renamed_sink_or_source_is_refused_until_allowed() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    fs::write(
-        dir.join("p.toml"),
-        pipeline("orders", "numbers", "json", 300, 100_000, ""),
-    )
-    .unwrap();
+    let first = pipeline("orders", "numbers", "json", 300, 100_000, "");
+    fs::write(dir.join("p.toml"), first).unwrap();
     finish_first_run(dir, 300);
 
     // The sink renamed: its state (pending files) would be lost without a word.
-    fs::write(
-        dir.join("p.toml"),
-        pipeline("orders", "numbers", "json-out", 300, 100_000, ""),
-    )
-    .unwrap();
-    let (code, _, err) = weir_in(
-        dir,
-        &[
-            "run",
-            "p.toml",
-            "--progress",
-            "quiet",
-            "--from-latest-checkpoint",
-        ],
-    );
+    let renamed_sink = pipeline("orders", "numbers", "json-out", 300, 100_000, "");
+    let (code, err) = resume(dir, &renamed_sink, &[]);
     assert_eq!(code, 2, "refused, as invalid input: {err}");
     assert!(
         err.contains("state of `json` matches no operator of this job (closest: `json-out`"),
@@ -115,21 +115,8 @@ fn a_restore_into_a_renamed_sink_or_source_is_refused_until_allowed() {
     assert!(!err.contains("finished in"), "nothing ran: {err}");
 
     // The source renamed: it would re-read everything (duplicates).
-    fs::write(
-        dir.join("p.toml"),
-        pipeline("orders", "numbers-v2", "json", 300, 100_000, ""),
-    )
-    .unwrap();
-    let (code, _, err) = weir_in(
-        dir,
-        &[
-            "run",
-            "p.toml",
-            "--progress",
-            "quiet",
-            "--from-latest-checkpoint",
-        ],
-    );
+    let renamed_source = pipeline("orders", "numbers-v2", "json", 300, 100_000, "");
+    let (code, err) = resume(dir, &renamed_source, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("state of `numbers` matches no operator of this job (closest: `numbers-v2`"),
@@ -142,17 +129,7 @@ fn a_restore_into_a_renamed_sink_or_source_is_refused_until_allowed() {
     );
 
     // Allowed explicitly: the unmatched state is dropped, with a warning on standard error.
-    let (code, _, err) = weir_in(
-        dir,
-        &[
-            "run",
-            "p.toml",
-            "--progress",
-            "quiet",
-            "--from-latest-checkpoint",
-            "--allow-non-restored-state",
-        ],
-    );
+    let (code, err) = resume(dir, &renamed_source, &["--allow-non-restored-state"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("its state is dropped (non-restored state allowed)"),
@@ -164,61 +141,47 @@ fn a_restore_into_a_renamed_sink_or_source_is_refused_until_allowed() {
 fn a_snapshot_of_another_job_and_a_changed_source_schema_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let extra = r#", { name = "note", type = "string" }"#;
+    let note = r#", { name = "note", type = "string" }"#;
     fs::write(
         dir.join("p.toml"),
-        pipeline("orders", "numbers", "json", 200, 100_000, extra),
+        pipeline("orders", "numbers", "json", 200, 100_000, note),
     )
     .unwrap();
     finish_first_run(dir, 200);
 
-    fs::write(
-        dir.join("p.toml"),
-        pipeline("payments", "numbers", "json", 200, 100_000, extra),
-    )
-    .unwrap();
-    let resume = [
-        "run",
-        "p.toml",
-        "--progress",
-        "quiet",
-        "--from-latest-checkpoint",
-    ];
-    let (code, _, err) = weir_in(dir, &resume);
+    let renamed_job = pipeline("payments", "numbers", "json", 200, 100_000, note);
+    let (code, err) = resume(dir, &renamed_job, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("it was taken by job `orders`, not by this job `payments`"),
         "{err}"
     );
-    let mut allowed = resume.to_vec();
-    allowed.push("--allow-other-job");
-    let (code, _, err) = weir_in(dir, &allowed);
+    let (code, err) = resume(dir, &renamed_job, &["--allow-other-job"]);
     assert_eq!(code, 0, "{err}");
 
     // The job is `payments` from now on. A field changed its type: refused even with every
     // allowance.
     let changed = r#", { name = "note", type = "int64" }"#;
-    fs::write(
-        dir.join("p.toml"),
-        pipeline("payments", "numbers", "json", 200, 100_000, changed),
-    )
-    .unwrap();
-    let mut all = allowed.clone();
-    all.push("--allow-non-restored-state");
-    let (code, _, err) = weir_in(dir, &all);
+    let (code, err) = resume(
+        dir,
+        &pipeline("payments", "numbers", "json", 200, 100_000, changed),
+        &["--allow-other-job", "--allow-non-restored-state"],
+    );
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("source `numbers` no longer has these fields of the snapshot's schema: note string (it has instead: note int64)"),
+        err.contains(
+            "source `numbers` no longer has these fields of the snapshot's schema: note string \
+             (it has instead: note int64)"
+        ),
         "{err}"
     );
     // A field added is fine.
     let added = r#", { name = "note", type = "string" }, { name = "more", type = "float64" }"#;
-    fs::write(
-        dir.join("p.toml"),
-        pipeline("payments", "numbers", "json", 200, 100_000, added),
-    )
-    .unwrap();
-    let (code, _, err) = weir_in(dir, &resume);
+    let (code, err) = resume(
+        dir,
+        &pipeline("payments", "numbers", "json", 200, 100_000, added),
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
 }
 
