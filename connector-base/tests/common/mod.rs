@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod fake_destination;
+pub mod writer_harness;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
