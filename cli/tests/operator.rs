@@ -189,21 +189,8 @@ fn a_snapshot_of_another_job_and_a_changed_source_schema_are_refused() {
 fn from_latest_checkpoint_without_a_checkpoint_fails_and_says_where_it_looked() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    fs::write(
-        dir.join("p.toml"),
-        pipeline("orders", "numbers", "json", 100, 100_000, ""),
-    )
-    .unwrap();
-    let (code, _, err) = weir_in(
-        dir,
-        &[
-            "run",
-            "p.toml",
-            "--progress",
-            "quiet",
-            "--from-latest-checkpoint",
-        ],
-    );
+    let first = pipeline("orders", "numbers", "json", 100, 100_000, "");
+    let (code, err) = resume(dir, &first, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("there is no checkpoint to restore from in chk"),
@@ -216,20 +203,10 @@ fn from_latest_checkpoint_without_a_checkpoint_fails_and_says_where_it_looked() 
 fn the_start_says_what_was_restored_and_log_levels_apply() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    fs::write(
-        dir.join("p.toml"),
-        pipeline("orders", "numbers", "json", 100, 100_000, ""),
-    )
-    .unwrap();
+    let first = pipeline("orders", "numbers", "json", 100, 100_000, "");
+    fs::write(dir.join("p.toml"), &first).unwrap();
     finish_first_run(dir, 100);
-    let resume = [
-        "run",
-        "p.toml",
-        "--progress",
-        "quiet",
-        "--from-latest-checkpoint",
-    ];
-    let (code, _, err) = weir_in(dir, &resume);
+    let (code, err) = resume(dir, &first, &[]);
     assert_eq!(code, 0, "{err}");
     let restoring = err
         .find("restoring from checkpoint")
@@ -237,14 +214,18 @@ fn the_start_says_what_was_restored_and_log_levels_apply() {
     let summary = err.find("weir: job `orders`").unwrap();
     assert!(restoring < summary, "said at the start:\n{err}");
 
-    let mut quiet = resume.to_vec();
-    quiet.extend(["--log-level", "warn"]);
-    let (code, _, err) = weir_in(dir, &quiet);
+    let (code, err) = resume(dir, &first, &["--log-level", "warn"]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("restoring from checkpoint"), "{err}");
 
     let (code, _, err) = run(weir()
-        .args(&resume)
+        .args([
+            "run",
+            "p.toml",
+            "--progress",
+            "quiet",
+            "--from-latest-checkpoint",
+        ])
         .env("RUST_LOG", "error")
         .current_dir(dir));
     assert_eq!(code, 0, "{err}");
