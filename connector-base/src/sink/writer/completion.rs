@@ -60,6 +60,10 @@ where
             self.register(n, 0);
             if let Ok(mut entries) = batch.into_entries() {
                 entries.clear();
+                if self.buffer.is_empty() && self.buffer.capacity() <= entries.capacity() {
+                    // Keep writing into the memory just used (still in the CPU's caches).
+                    std::mem::swap(&mut self.buffer, &mut entries);
+                }
                 if self.spare.is_none() {
                     self.spare = Some(entries);
                 }
