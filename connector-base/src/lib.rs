@@ -14,9 +14,10 @@
 //! lookup join's retries (FLIP-234), and the `SourceReaderBase` (still in
 //! `weir_connector_api::base` for API line 1.0).
 //!
-//! The hot-path rules of the design hold: `write` is synchronous and allocation-free apart from
-//! what the converter allocates; requests, timers and the rate limiter work per batch; nothing
-//! blocks a runtime thread.
+//! The hot-path rules of the design hold: `write` is synchronous and, once the buffer has grown
+//! to its working size, allocates nothing beyond what the converter allocates; requests, timers
+//! and the rate limiter work per batch; nothing blocks a runtime thread. A lookup hit costs a
+//! reference count on the cached rows.
 
 pub mod lookup;
 pub mod sink;
