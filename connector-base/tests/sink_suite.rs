@@ -35,12 +35,14 @@ fn faults() -> Faults {
     }
 }
 
+/// Batches of 50; an entry waits up to 200 ms for its batch, so with checkpoints every 5-10 ms
+/// the checkpoints of `AwaitInFlight` hold buffered entries and restores resend them.
 fn config(flush: CheckpointFlush) -> AsyncSinkConfig {
     AsyncSinkConfig::builder()
         .max_batch_size(50)
         .max_buffered_entries(200)
         .max_in_flight_requests(4)
-        .max_time_in_buffer(Duration::from_millis(10))
+        .max_time_in_buffer(Duration::from_millis(200))
         .retry(RetryPolicy {
             max_retries: 10,
             initial_backoff: Duration::from_millis(1),
@@ -111,6 +113,13 @@ fn nothing_lost_under_injected_faults() {
     assert_eq!(get(|t| &t.missing), 0, "records were lost");
     assert_eq!(get(|t| &t.distinct), get(|t| &t.generated));
     assert!(get(|t| &t.received) >= get(|t| &t.distinct));
+    // Restores (the savepoint case, the trials' restarts) sent entries from writer state.
+    assert!(
+        t.restored_entries
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0,
+        "no restore carried buffered entries"
+    );
     // The faults really happened.
     assert!(
         get(|t| &t.entry_failures) > 0,

@@ -81,8 +81,12 @@ impl InitContext for TestInitContext {
     }
 }
 
-/// Serializes [`SplitRecord`] entries (version 1: split, seq, payload).
-pub struct SplitRecordSerializer;
+/// Serializes [`SplitRecord`] entries (version 1: split, seq, payload), counting the entries it
+/// reads back (those a restored writer got from its state).
+#[derive(Default)]
+pub struct SplitRecordSerializer {
+    pub restored: Arc<AtomicU64>,
+}
 
 impl VersionedSerializer<SplitRecord> for SplitRecordSerializer {
     fn version(&self) -> u32 {
@@ -106,6 +110,7 @@ impl VersionedSerializer<SplitRecord> for SplitRecordSerializer {
             payload: r.get_u64()?,
         };
         r.finish()?;
+        self.restored.fetch_add(1, Ordering::Relaxed);
         Ok(record)
     }
 }
@@ -116,6 +121,8 @@ pub type Identity = fn(SplitRecord, &WriteContext) -> Result<SplitRecord>;
 /// The AsyncSink parts over a fake destination.
 pub struct FakeParts {
     pub destination: Arc<FakeBulkDestination<SplitRecord>>,
+    /// Entries restored from writer state, over every writer.
+    pub restored: Arc<AtomicU64>,
 }
 
 impl AsyncSinkParts<SplitRecord> for FakeParts {
@@ -135,7 +142,9 @@ impl AsyncSinkParts<SplitRecord> for FakeParts {
     }
 
     fn entry_serializer(&self) -> Arc<dyn VersionedSerializer<SplitRecord>> {
-        Arc::new(SplitRecordSerializer)
+        Arc::new(SplitRecordSerializer {
+            restored: Arc::clone(&self.restored),
+        })
     }
 }
 
@@ -152,6 +161,8 @@ pub struct Totals {
     pub slow_requests: AtomicU64,
     pub entry_failures: AtomicU64,
     pub throttled_entries: AtomicU64,
+    /// Entries restored from writer state and sent again.
+    pub restored_entries: Arc<AtomicU64>,
 }
 
 impl Totals {
@@ -246,6 +257,7 @@ impl SinkContext for AsyncSinkContext {
         Ok(AsyncSink::new(
             FakeParts {
                 destination: self.destination(&settings.test_id)?,
+                restored: Arc::clone(&self.totals.restored_entries),
             },
             self.config.clone(),
         ))
