@@ -386,6 +386,11 @@ fn consumer(bootstrap: &str, isolation: &str) -> BaseConsumer {
         .set("isolation.level", isolation)
         .set("group.id", "weir-soak-reader")
         .set("enable.auto.commit", "false")
+        // noida-db answers a fetch with up to ~120 MB whatever fetch.max.bytes says; librdkafka
+        // refuses answers above receive.message.max.bytes (100 MB by default) as "Bad message
+        // format" (seen reading the 1.2 M records of the 200-kill files soak).
+        .set("fetch.max.bytes", "10485760")
+        .set("receive.message.max.bytes", "1000000000")
         .create()
         .unwrap()
 }
@@ -438,7 +443,15 @@ fn read_committed_ids(bootstrap: &str, topic: &str, expected: usize) -> Vec<i64>
                 ids.push(v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}")));
                 last = Instant::now();
             }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            Some(Err(e)) => {
+                let positions = c.position().map(|p| format!("{p:?}")).unwrap_or_default();
+                panic!(
+                    "reading {topic} after {} records: {e}; positions {positions}; a fresh \
+                     reader from the start: {}",
+                    ids.len(),
+                    reread_outcome(bootstrap, topic)
+                );
+            }
             None => {}
         }
     }
@@ -451,6 +464,41 @@ fn read_committed_ids(bootstrap: &str, topic: &str, expected: usize) -> Vec<i64>
         }
     }
     ids
+}
+
+/// For a failure message: how far fresh readers of each partition and isolation level get
+/// from the start of `topic` (whether a read error is in the log for good, and where).
+fn reread_outcome(bootstrap: &str, topic: &str) -> String {
+    let mut out = String::new();
+    for isolation in ["read_committed", "read_uncommitted"] {
+        for p in 0..PARTITIONS {
+            let c = consumer(bootstrap, isolation);
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+            c.assign(&tpl).unwrap();
+            let (mut read, mut last_offset, mut last) = (0_u64, -1_i64, Instant::now());
+            let outcome = loop {
+                if last.elapsed() > Duration::from_secs(3) {
+                    break "no error".to_owned();
+                }
+                match c.poll(Duration::from_millis(100)) {
+                    Some(Ok(m)) => {
+                        read += 1;
+                        last_offset = m.offset();
+                        last = Instant::now();
+                    }
+                    Some(Err(e)) => break format!("then {e}"),
+                    None => {}
+                }
+            };
+            let _ = write!(
+                out,
+                "[{isolation} partition {p}: {read} records up to offset {last_offset}, {outcome}] "
+            );
+        }
+    }
+    out
 }
 
 /// Reads the topic back and checks it: every id once, no transaction open.
