@@ -59,9 +59,11 @@ async fn writers_that_get_no_record_still_abort_lingering_transactions() {
     let kafka = Kafka::start();
     let bootstrap = kafka.bootstrap();
     kafka.create_topic("out", 1).await;
-    // Open transactions of both writer subtasks of an earlier run of the job.
+    // Open transactions of both writer subtasks of an earlier run of the job, and of a subtask
+    // of a run with a larger parallelism (subtask 3 of 4: writer 1 of 2 takes its ids over).
     crashed_transaction(&bootstrap, "out", "quiet-job-0-3");
     crashed_transaction(&bootstrap, "out", "quiet-job-1-4");
+    crashed_transaction(&bootstrap, "out", "quiet-job-3-2");
     assert!(
         high_watermark(&bootstrap, "out", "read_committed")
             < high_watermark(&bootstrap, "out", "read_uncommitted"),
