@@ -151,6 +151,8 @@ pub struct Run {
     pub end: RunEnd,
     /// How long it ran.
     pub ran_for: Duration,
+    /// When it was started (for a fresh start after a refused resume: when that started).
+    pub started_at: std::time::SystemTime,
     /// Its stderr (the stdout file is beside it, `.out` instead of `.err`).
     pub log: PathBuf,
 }
@@ -310,6 +312,7 @@ impl Soak {
     /// Runs once, killed as `kill` says unless it ends first. A resume that `weir` refuses
     /// because no checkpoint completed yet is started fresh at once.
     fn run_once(&self, index: usize, kind: RunKind, kill: Kill) -> Run {
+        let mut started_at = std::time::SystemTime::now();
         let (mut child, mut log) = self.start(index, kind);
         let mut kind = kind;
         let started = Instant::now();
@@ -331,6 +334,7 @@ impl Soak {
                     if fresh == RunKind::FinalFresh {
                         kill_at = None;
                     }
+                    started_at = std::time::SystemTime::now();
                     (child, log) = self.start(index, kind);
                     continue;
                 }
@@ -365,6 +369,7 @@ impl Soak {
             kind,
             end,
             ran_for: started.elapsed(),
+            started_at,
             log,
         };
         if let RunEnd::Exited(code) = end {
@@ -540,6 +545,17 @@ impl SoakReport {
             let _ = write!(s, " (the input ran out before the last kill)");
         }
         s
+    }
+
+    /// When the last run that started fresh (without `--from-latest-checkpoint`) started.
+    /// Every later run resumed from a checkpoint of its lineage; earlier runs never completed
+    /// one.
+    pub fn last_fresh_start(&self) -> Option<std::time::SystemTime> {
+        self.runs
+            .iter()
+            .rev()
+            .find(|r| matches!(r.kind, RunKind::Fresh | RunKind::FinalFresh))
+            .map(|r| r.started_at)
     }
 
     /// Asserts that every planned kill happened before the end of the input.
