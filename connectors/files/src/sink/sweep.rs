@@ -91,10 +91,16 @@ pub async fn sweep_at_start(
     let rw = fs.recoverable_writer();
     let in_progress = rw.list_in_progress(base).await?;
     let hidden_parts = sweep.parts == PartKind::Written && sweep.start != StartKind::Fresh;
-    let files = if in_progress.is_empty() && !hidden_parts {
-        Vec::new()
-    } else {
+    // Sizes are needed only for own in-progress files the epoch rule keeps (a listing of the
+    // whole output can be long on object stores).
+    let sizes_needed = in_progress.iter().any(|e| {
+        parse_part_name(output, file_name(&e.target))
+            .is_some_and(|(label, c)| sweep.owns(label, c) && !sweep.unreferenced(label))
+    });
+    let files = if sizes_needed || hidden_parts {
         fs.list_files(base).await?
+    } else {
+        Vec::new()
     };
     let empty: HashSet<&str> = files
         .iter()
