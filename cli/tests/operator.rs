@@ -254,7 +254,7 @@ fn start_slow(dir: &Path, extra: &[&str]) -> (Child, BufReader<std::process::Chi
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     let mut line = String::new();
     loop {
         line.clear();
