@@ -235,6 +235,25 @@ pub static FLUSH_TIMEOUT: LazyLock<ConfigOption<Duration>> = LazyLock::new(|| {
 
 const PROPERTIES: &str = "properties.";
 
+/// librdkafka properties that load a shared library into the process: a pipeline file must not
+/// be able to run code of its choosing (set them in the client's own configuration instead).
+const LIBRARY_LOADING_PROPERTIES: [&str; 2] = ["plugin.library.paths", "ssl.engine.location"];
+
+/// Refuses `properties.*` that would load a shared library (see [`LIBRARY_LOADING_PROPERTIES`]).
+fn library_loading_properties(c: &ValidatedConfig) -> Vec<ConfigError> {
+    c.prefixed(PROPERTIES)
+        .iter()
+        .filter(|(key, _)| LIBRARY_LOADING_PROPERTIES.contains(&key.trim()))
+        .map(|(key, value)| ConfigError::Rejected {
+            key: format!("{PROPERTIES}{key}"),
+            value: value.clone(),
+            reason: "it loads a shared library into the weir process, which a pipeline file \
+                     may not do; remove it"
+                .to_owned(),
+        })
+        .collect()
+}
+
 /// The Kafka source's options.
 pub fn source_options() -> OptionSet {
     OptionSet::new("kafka source")
@@ -257,7 +276,7 @@ pub fn source_options() -> OptionSet {
 }
 
 fn source_cross(c: &ValidatedConfig) -> Vec<ConfigError> {
-    let mut e = Vec::new();
+    let mut e = library_loading_properties(c);
     match (c.is_set(&TOPICS), c.is_set(&TOPIC_PATTERN)) {
         (true, true) => e.push(ConfigError::conflict(
             ["topic", "topic-pattern"],
@@ -427,16 +446,16 @@ pub fn sink_options() -> OptionSet {
         .option(&FLUSH_TIMEOUT)
         .prefix(PROPERTIES, "Passed to the librdkafka producer (e.g. `properties.transaction.timeout.ms`, `properties.compression.type`).")
         .cross_validator(|c| {
+            let mut e = library_loading_properties(c);
             if c.get(&DELIVERY_GUARANTEE) == DeliveryGuarantee::ExactlyOnce
                 && !c.is_set(&TRANSACTIONAL_ID_PREFIX)
             {
-                vec![ConfigError::conflict(
+                e.push(ConfigError::conflict(
                     ["sink.delivery-guarantee", "sink.transactional-id-prefix"],
                     "exactly-once needs a transactional-id prefix, unique per job",
-                )]
-            } else {
-                Vec::new()
+                ));
             }
+            e
         })
 }
 

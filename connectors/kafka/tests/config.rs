@@ -173,3 +173,39 @@ fn readme_contains_exactly_the_generated_options_tables() {
         sink_options().to_markdown()
     );
 }
+
+#[test]
+fn properties_that_load_a_shared_library_are_refused() {
+    let source = KafkaSourceOptions::from_map(&map(&[
+        ("properties.bootstrap.servers", "localhost:9092"),
+        ("topic", "a"),
+        ("properties.plugin.library.paths", "/tmp/evil.so"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        source.contains("`properties.plugin.library.paths`")
+            && source.contains("loads a shared library"),
+        "{source}"
+    );
+    let sink = KafkaSinkOptions::from_map(&map(&[
+        ("properties.bootstrap.servers", "localhost:9092"),
+        ("topic", "a"),
+        ("properties.ssl.engine.location", "/tmp/engine.so"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        sink.contains("`properties.ssl.engine.location`")
+            && sink.contains("loads a shared library"),
+        "{sink}"
+    );
+    // Other properties pass through as before.
+    KafkaSourceOptions::from_map(&map(&[
+        ("properties.bootstrap.servers", "localhost:9092"),
+        ("topic", "a"),
+        ("scan.startup.mode", "earliest-offset"),
+        ("properties.fetch.wait.max.ms", "50"),
+    ]))
+    .unwrap();
+}
