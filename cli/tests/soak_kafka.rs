@@ -34,7 +34,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -46,7 +46,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{Offset, TopicPartitionList};
 use weir_testkit::servers::NoidaDb;
 
-use common::soak::{assert_exactly_once, kills_from_env, seed_from_env, SoakRng};
+use common::soak::{assert_exactly_once, kills_from_env, seed_from_env, KillOnDrop, SoakRng};
 use common::{repo, weir};
 
 /// Partitions of the output topic.
@@ -62,25 +62,6 @@ const END_OF_INPUT_KILL_AFTER: Range<Duration> =
 const END_OF_INPUT_LOG: &str = "finished task=";
 /// How long the read_committed reader waits for a record before it gives up.
 const READ_IDLE: Duration = Duration::from_secs(15);
-
-/// A child SIGKILLed (what `Child::kill` sends on Unix) when dropped, so a failing soak leaves
-/// no job behind.
-struct KillOnDrop(Option<Child>);
-
-impl KillOnDrop {
-    fn kill(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// How one run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

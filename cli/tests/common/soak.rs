@@ -632,16 +632,17 @@ fn read_log(path: &Path) -> String {
     format!("{}:\n{}", path.display(), lines[from..].join("\n"))
 }
 
-/// A child process that is SIGKILLed if the soak panics while it runs.
-struct KillOnDrop(Option<Child>);
+/// A child process that is SIGKILLed when dropped, so a failing soak leaves no job behind.
+pub struct KillOnDrop(pub Option<Child>);
 
 impl KillOnDrop {
-    fn get(&mut self) -> &mut Child {
+    /// The running child.
+    pub fn get(&mut self) -> &mut Child {
         self.0.as_mut().unwrap()
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix) and reap.
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
