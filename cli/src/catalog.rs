@@ -15,6 +15,7 @@ use crate::Exit;
 pub fn link() {
     use weir_connector_blackhole as _;
     use weir_connector_datagen as _;
+    use weir_connector_elasticsearch as _;
     use weir_connector_files as _;
     use weir_connector_kafka as _;
     use weir_connector_s3 as _;
@@ -24,7 +25,8 @@ pub fn link() {
         &weir_connector_blackhole::factory::BLACKHOLE,
         &weir_connector_files::factory::FILES,
         &weir_connector_kafka::factory::KAFKA,
-        &weir_connector_s3::scheme::S3_SCHEME,
+        &weir_connector_elasticsearch::factory::ELASTICSEARCH,
+        &weir_connector_s3::factory::S3_SCHEME,
     ));
 }
 

@@ -17,12 +17,15 @@
 //! `register_connector!`, `weir` depends on it and links it in [`catalog::link`].
 
 pub mod catalog;
+pub mod check;
 pub mod compat;
+pub mod compat_line;
 pub mod live;
 pub mod logging;
 pub mod pipeline;
 pub mod print;
 pub mod publish;
+pub mod publish_lines;
 pub mod run;
 pub mod scaffold;
 pub mod testing;
@@ -102,13 +105,21 @@ pub fn validate(files: &[std::path::PathBuf]) -> Exit {
                 p.checkpointing.as_ref().map_or_else(
                     || ", no checkpointing".to_owned(),
                     |c| format!(
-                        ", {} checkpoints every {}",
+                        ", {} checkpoints every {}{}",
                         if c.config.mode == weir_runtime::CheckpointingMode::AtLeastOnce {
                             "at-least-once"
                         } else {
                             "exactly-once"
                         },
-                        weir_connector_api::config::format_duration(c.config.interval)
+                        weir_connector_api::config::format_duration(c.config.interval),
+                        match c.config.alignment {
+                            weir_runtime::BarrierAlignment::Aligned => String::new(),
+                            weir_runtime::BarrierAlignment::Unaligned => " (unaligned)".into(),
+                            weir_runtime::BarrierAlignment::AlignedWithTimeout(d) => format!(
+                                " (aligned, unaligned after {})",
+                                weir_connector_api::config::format_duration(d)
+                            ),
+                        }
                     )
                 )
             ),

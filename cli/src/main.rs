@@ -8,7 +8,16 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use weir_cli::run::{ProgressMode, RunOptions, SigtermAction};
-use weir_runtime::{NonRestoredState, SnapshotOfOtherJob};
+use weir_runtime::{ExternalizedCheckpointRetention, NonRestoredState, SnapshotOfOtherJob};
+
+/// What `--checkpoints-on-cancel` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CheckpointsOnCancel {
+    /// Keep them, for `--from-latest-checkpoint`.
+    Retain,
+    /// Delete the checkpoints this run wrote.
+    Delete,
+}
 
 /// The Weir connector kit: run pipelines, build and publish connectors.
 #[derive(Debug, Parser)]
@@ -52,9 +61,17 @@ enum Command {
         /// What SIGTERM (sent by containers and Kubernetes) does.
         #[arg(long, value_enum, default_value_t = SigtermAction::Stop)]
         on_sigterm: SigtermAction,
-        /// Serve Prometheus metrics at this address, e.g. 127.0.0.1:9249.
+        /// Serve Prometheus metrics (/metrics) and the job dashboard (/, JSON under /api/v1/)
+        /// at this address, e.g. 127.0.0.1:9249 (port 0: any free port, printed at start).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<SocketAddr>,
+        /// Serve the job dashboard: at --metrics-addr if given, else at 127.0.0.1:8081.
+        #[arg(long)]
+        ui: bool,
+        /// What a cancel does with the job's checkpoints: keep them for a resume, or delete
+        /// the ones this run wrote (savepoints are always kept).
+        #[arg(long, value_enum, default_value_t = CheckpointsOnCancel::Retain)]
+        checkpoints_on_cancel: CheckpointsOnCancel,
         /// How to show progress.
         #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
         progress: ProgressMode,
@@ -68,6 +85,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Reach every source's, sink's and lookup's external system with the pipeline's options
+    /// and say what works (exit 1 if a check failed, 2 if the file is invalid).
+    Check(weir_cli::check::CheckArgs),
     /// List the connectors and formats of this build, or show one's options.
     Connectors {
         /// A connector or format identifier.
@@ -105,6 +125,8 @@ fn main() -> ExitCode {
             allow_other_job,
             on_sigterm,
             metrics_addr,
+            ui,
+            checkpoints_on_cancel,
             progress,
             log_interval,
         } => weir_cli::run::run(&RunOptions {
@@ -125,10 +147,20 @@ fn main() -> ExitCode {
             },
             on_sigterm,
             metrics_addr,
+            ui,
+            checkpoints_on_cancel: match checkpoints_on_cancel {
+                CheckpointsOnCancel::Retain => {
+                    ExternalizedCheckpointRetention::RetainOnCancellation
+                }
+                CheckpointsOnCancel::Delete => {
+                    ExternalizedCheckpointRetention::DeleteOnCancellation
+                }
+            },
             progress,
             log_interval: Duration::from_secs_f64(log_interval.clamp(0.1, 3600.0)),
         }),
         Command::Validate { files } => weir_cli::validate(&files),
+        Command::Check(args) => weir_cli::check::command(&args),
         Command::Connectors { name } => weir_cli::catalog::command(name.as_deref()),
         Command::New(args) => weir_cli::scaffold::command(&args),
         Command::Test(args) => weir_cli::testing::command(&args),

@@ -35,7 +35,7 @@ static STANDARD_ERROR: LazyLock<ConfigOption<bool>> = LazyLock::new(|| {
 });
 
 /// The version of the built-in connectors: the CLI's version with the API line.
-pub const BUILTIN_VERSION: &str = "0.1.0-1.0";
+pub const BUILTIN_VERSION: &str = "0.1.0-1.1";
 
 /// The `print` connector factory.
 #[derive(Debug, Clone, Copy, Default)]

@@ -44,6 +44,11 @@ pub struct PublishArgs {
     /// Package even with uncommitted changes (implied by --dry-run).
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Release for this API line too (repeatable) [default: the lines of the matrix's entries
+    /// of this source version, else the crate's own line]. Each line `L` is published as
+    /// `X.Y.Z-L`, depending on `weir-connector-api` `L`.
+    #[arg(long = "api-line", value_name = "LINE")]
+    pub api_lines: Vec<String>,
 }
 
 /// Runs `weir publish`.
@@ -56,6 +61,17 @@ pub fn command(args: &PublishArgs) -> Exit {
         }
     };
     let mut problems = checks(&package, repo.as_deref());
+    // A version that is not MAJOR.MINOR.PATCH-API is already a problem of `checks`.
+    let lines =
+        match crate::publish_lines::lines_to_release(&package, repo.as_deref(), &args.api_lines) {
+            Ok(lines) => lines,
+            Err(e) if ConnectorVersion::from_str(&package.version).is_ok() => {
+                eprintln!("weir: {e}");
+                return Exit::Invalid;
+            }
+            Err(_) => Vec::new(),
+        };
+    problems.extend(crate::publish_lines::line_problems(&package, &lines));
     if !args.dry_run {
         problems.extend(registry_problems(
             &package,
@@ -85,13 +101,50 @@ pub fn command(args: &PublishArgs) -> Exit {
             eprintln!("publish: warning: {warning} (publishing for real stops here)");
         }
     }
-    match cargo_steps(&package, repo.as_deref(), args) {
+    match cargo_steps(&package, repo.as_deref(), args)
+        .and_then(|()| other_lines(&package, &lines, args))
+    {
         Ok(()) => Exit::Ok,
         Err(e) => {
             eprintln!("publish: error: {e}");
             Exit::Failed
         }
     }
+}
+
+/// Releases the package made by [`cargo_steps`] for every line in `lines` besides its own.
+fn other_lines(
+    package: &Package,
+    lines: &[weir_compat::ApiLine],
+    args: &PublishArgs,
+) -> Result<(), String> {
+    let own = ConnectorVersion::from_str(&package.version).map_err(|_| {
+        format!(
+            "{}: version `{}` is not MAJOR.MINOR.PATCH-API",
+            package.name, package.version
+        )
+    })?;
+    let packaged = target_dir(&package.dir)
+        .join("package")
+        .join(format!("{}-{}.crate", package.name, package.version));
+    for line in lines.iter().filter(|l| **l != own.api) {
+        let dir = crate::publish_lines::variant(package, &packaged, *line)?;
+        let version = own.with_api(*line);
+        if args.dry_run {
+            // A dry run cannot resolve the other line's API from a registry that may not have
+            // it yet; the package is made and shown.
+            println!(
+                "publish: {} {version} (API line {line}) is packaged in {} (dry run, not \
+                 uploaded)",
+                package.name,
+                dir.display()
+            );
+            continue;
+        }
+        crate::publish_lines::publish_variant(&dir, args.registry.as_deref(), false)?;
+        println!("publish: {} {version} is published", package.name);
+    }
+    Ok(())
 }
 
 /// Every problem that stops the release (empty: ready).
@@ -183,6 +236,22 @@ pub fn checks(package: &Package, repo: Option<&Path>) -> Vec<String> {
     problems
 }
 
+/// The reason a crate gives for having no conformance suites (`[package.metadata.weir]
+/// conformance = "none: <reason>"`), e.g. a sink that discards what it gets and so has nothing
+/// the suites could read back. Any other value, or none, means it has suites.
+fn no_conformance_suites(package: &Package) -> Option<String> {
+    let text = fs::read_to_string(package.dir.join("Cargo.toml")).ok()?;
+    let doc = text.parse::<toml_edit::DocumentMut>().ok()?;
+    let value = doc
+        .get("package")?
+        .get("metadata")?
+        .get("weir")?
+        .get("conformance")?
+        .as_str()?;
+    let reason = value.strip_prefix("none:")?.trim();
+    (!reason.is_empty()).then(|| reason.to_owned())
+}
+
 /// The `weir-connector-api` requirement of the crate (through the workspace when inherited).
 fn api_requirement(dir: &Path, repo: Option<&Path>) -> Option<String> {
     let text = fs::read_to_string(dir.join("Cargo.toml")).ok()?;
@@ -238,6 +307,14 @@ fn newest_file(dir: &Path) -> Option<(SystemTime, PathBuf)> {
 }
 
 fn report_problems(package: &Package) -> Vec<String> {
+    if let Some(reason) = no_conformance_suites(package) {
+        eprintln!(
+            "publish: warning: {} declares no conformance suites ({reason}); no report is \
+             required, its own tests are its proof",
+            package.name
+        );
+        return Vec::new();
+    }
     let dir = target_dir(&package.dir).join("weir-testkit");
     let hint = format!(
         "run `weir test` for {} first (it writes the reports into {})",
@@ -393,12 +470,49 @@ pub fn weir_path_dependencies(package: &Package, repo: Option<&Path>) -> Vec<Pat
 /// The Weir crates the connector depends on by path inside the repository (they are packaged
 /// along with it so that verification can resolve them before they are published).
 fn path_dependencies(package: &Package, repo: Option<&Path>) -> Vec<String> {
-    if repo.is_none() {
+    let Some(root) = repo else {
         return Vec::new();
+    };
+    // Transitively: a dependency's own unpublished Weir path dependencies must be packaged
+    // along too (s3 → files → weir-connector-base).
+    let dirs = workspace_member_dirs(root);
+    let mut seen: Vec<String> = Vec::new();
+    let mut pending = vec![package.clone()];
+    while let Some(next) = pending.pop() {
+        for dep in weir_path_dependencies(&next, repo) {
+            if dep.name == package.name || seen.contains(&dep.name) {
+                continue;
+            }
+            if let Some(dir) = dirs.iter().find(|(n, _)| *n == dep.name).map(|(_, d)| d) {
+                if let Ok(p) = crate::workspace::package(dir) {
+                    pending.push(p);
+                }
+            }
+            seen.push(dep.name);
+        }
     }
-    weir_path_dependencies(package, repo)
-        .into_iter()
-        .map(|d| d.name)
+    seen
+}
+
+/// The workspace's member crates under `root` (its `[workspace] members`), by package name.
+fn workspace_member_dirs(root: &Path) -> Vec<(String, PathBuf)> {
+    let members: Vec<String> = fs::read_to_string(root.join("Cargo.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml_edit::DocumentMut>().ok())
+        .and_then(|d| {
+            d.get("workspace")?.get("members")?.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    members
+        .iter()
+        .filter_map(|m| {
+            let dir = root.join(m);
+            crate::workspace::package(&dir).ok().map(|p| (p.name, dir))
+        })
         .collect()
 }
 
@@ -610,6 +724,27 @@ mod tests {
         fs::create_dir_all(dir).unwrap();
         fs::write(dir.join("Cargo.toml"), manifest).unwrap();
         crate::workspace::package(dir).unwrap()
+    }
+
+    #[test]
+    fn a_crate_without_suites_says_why_or_needs_a_report() {
+        let tmp =
+            std::env::temp_dir().join(format!("weir-publish-no-suites-{}", std::process::id()));
+        let head = "[package]\nname = \"weir-connector-void\"\nversion = \"1.0.0-1.1\"\n";
+        let with = |metadata: &str| crate_at(&tmp, &format!("{head}{metadata}"));
+        let declared = with(
+            "\n[package.metadata.weir]\nconformance = \"none: it keeps nothing to read back\"\n",
+        );
+        assert_eq!(
+            no_conformance_suites(&declared).as_deref(),
+            Some("it keeps nothing to read back")
+        );
+        assert!(report_problems(&declared).is_empty());
+        // Without a reason, or without the declaration, a report is required.
+        let bare = with("\n[package.metadata.weir]\nconformance = \"none:\"\n");
+        assert_eq!(no_conformance_suites(&bare), None);
+        assert!(no_conformance_suites(&with("")).is_none());
+        let _ = fs::remove_dir_all(&tmp);
     }
 
     #[test]

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use weir_runtime::dashboard::DashboardServer;
 use weir_runtime::{
-    JobHandle, JobResult, JobStatus, NonRestoredState, RestoreFrom, RestoreProblem, RuntimeError,
-    SnapshotOfOtherJob, StopMode,
+    ExternalizedCheckpointRetention, JobHandle, JobResult, JobStatus, NonRestoredState,
+    RestoreFrom, RestoreProblem, RuntimeError, SnapshotOfOtherJob, StopMode,
 };
 
 use crate::live::{LiveMetrics, LiveRecorder};
@@ -66,8 +67,12 @@ pub struct RunOptions {
     pub snapshot_of_other_job: SnapshotOfOtherJob,
     /// What SIGTERM does.
     pub on_sigterm: SigtermAction,
-    /// Serve Prometheus metrics here.
+    /// Serve Prometheus metrics (at `/metrics`) and the dashboard here.
     pub metrics_addr: Option<SocketAddr>,
+    /// Serve the dashboard even without `metrics_addr` (at [`DEFAULT_UI_ADDR`]).
+    pub ui: bool,
+    /// Whether a cancelled job keeps its checkpoints.
+    pub checkpoints_on_cancel: ExternalizedCheckpointRetention,
     /// How progress is shown.
     pub progress: ProgressMode,
     /// How often log lines are written.
@@ -106,38 +111,52 @@ pub fn run(options: &RunOptions) -> Exit {
     runtime.block_on(run_async(pipeline, options))
 }
 
-fn install_metrics(addr: Option<SocketAddr>) -> Result<LiveMetrics, String> {
+/// Where `--ui` serves the dashboard without `--metrics-addr` (Flink's web UI port, loopback).
+pub const DEFAULT_UI_ADDR: &str = "127.0.0.1:8081";
+
+/// Installs the metrics recorder; with an address, serves the Prometheus text at `/metrics`
+/// and the dashboard there (the job is attached once it starts).
+async fn install_metrics(
+    addr: Option<SocketAddr>,
+) -> Result<(LiveMetrics, Option<DashboardServer>), String> {
     let live = LiveMetrics::default();
-    let inner = match addr {
+    let (inner, server) = match addr {
         Some(addr) => {
-            let (recorder, exporter) = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .with_http_listener(addr)
-                .build()
-                .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
-            tokio::spawn(async move {
-                if let Err(e) = exporter.await {
-                    eprintln!("weir: the metrics endpoint stopped: {e:?}");
-                }
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let render: weir_runtime::dashboard::MetricsText = std::sync::Arc::new(move || {
+                handle.run_upkeep();
+                handle.render()
             });
-            Some(recorder)
+            let server = DashboardServer::bind(addr, Some(render))
+                .await
+                .map_err(|e| e.to_string())?;
+            (Some(recorder), Some(server))
         }
-        None => None,
+        None => (None, None),
     };
     metrics::set_global_recorder(LiveRecorder::new(live.clone(), inner))
         .map_err(|_| "a metrics recorder is already installed".to_owned())?;
-    Ok(live)
+    Ok((live, server))
 }
 
 async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
-    let live = match install_metrics(options.metrics_addr) {
-        Ok(live) => live,
+    let addr = match (options.metrics_addr, options.ui) {
+        (Some(addr), _) => Some(addr),
+        (None, true) => DEFAULT_UI_ADDR.parse().ok(),
+        (None, false) => None,
+    };
+    let (live, dashboard) = match install_metrics(addr).await {
+        Ok(installed) => installed,
         Err(e) => {
             eprintln!("weir: {e}");
             return Exit::Failed;
         }
     };
-    if let Some(addr) = options.metrics_addr {
+    if let Some(server) = &dashboard {
+        let addr = server.local_addr();
         eprintln!("weir: serving Prometheus metrics at http://{addr}/metrics");
+        eprintln!("weir: dashboard at http://{addr}/ (JSON at http://{addr}/api/v1/job)");
     }
     let restore = match (&options.from_savepoint, options.from_latest_checkpoint) {
         (Some(path), _) => RestoreFrom::Savepoint(path.clone()),
@@ -151,7 +170,10 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
     };
     let built = pipeline::build(&pipeline, settings);
     let (job, layout) = match built {
-        Ok(built) => built,
+        Ok((job, layout)) => (
+            job.checkpoint_retention(options.checkpoints_on_cancel),
+            layout,
+        ),
         Err(e) => {
             eprintln!("weir: cannot build the job: {e}");
             return Exit::Failed;
@@ -170,6 +192,9 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
     };
     let started = Instant::now();
     let handle = job.start();
+    if let Some(server) = &dashboard {
+        server.attach(handle.monitor());
+    }
     let mut display = Display::new(options, &layout, live, started);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let signal = loop {
@@ -187,14 +212,22 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
         None => {}
         Some(Signal::Terminate) if options.on_sigterm == SigtermAction::Cancel => {
             display.suspend();
-            eprintln!("weir: SIGTERM: cancelling without a savepoint (--on-sigterm cancel)");
+            eprintln!(
+                "weir: SIGTERM: cancelling without a savepoint (--on-sigterm cancel){}",
+                match options.checkpoints_on_cancel {
+                    ExternalizedCheckpointRetention::DeleteOnCancellation => {
+                        "; its checkpoints are deleted (--checkpoints-on-cancel delete)"
+                    }
+                    ExternalizedCheckpointRetention::RetainOnCancellation => "",
+                }
+            );
             handle.cancel();
         }
         Some(signal) => {
             display.suspend();
             if let Err(e) = stop(&handle, &savepoint_dir, options.drain, signal, &mut signals).await
             {
-                give_up_stopping(&handle, &e, options.drain, &pipeline);
+                give_up_stopping(&handle, &e, options, &pipeline);
             }
         }
     }
@@ -287,22 +320,31 @@ async fn stop(
 
 /// The savepoint failed: a stop must still stop. Without `--drain` the job is cancelled (its
 /// checkpoints stay); a drain whose savepoint failed ends with a final checkpoint instead.
-fn give_up_stopping(handle: &JobHandle, failure: &StopFailure, drain: bool, pipeline: &Pipeline) {
+fn give_up_stopping(
+    handle: &JobHandle,
+    failure: &StopFailure,
+    options: &RunOptions,
+    pipeline: &Pipeline,
+) {
     let StopFailure::Savepoint(e) = failure else {
         eprintln!("weir: cancelled by a second signal, without a savepoint");
         return;
     };
-    if drain {
+    if options.drain {
         eprintln!(
             "weir: could not take the drained savepoint ({e}); the job commits what it read \
              with a final checkpoint and ends"
         );
         return;
     }
-    let resume = if pipeline.checkpointing.is_some() {
-        "; resume from its latest checkpoint with --from-latest-checkpoint"
-    } else {
-        ""
+    let resume = match (&pipeline.checkpointing, options.checkpoints_on_cancel) {
+        (None, _) => "",
+        (Some(_), ExternalizedCheckpointRetention::RetainOnCancellation) => {
+            "; resume from its latest checkpoint with --from-latest-checkpoint"
+        }
+        (Some(_), ExternalizedCheckpointRetention::DeleteOnCancellation) => {
+            "; its checkpoints are deleted (--checkpoints-on-cancel delete), so it cannot resume"
+        }
     };
     eprintln!(
         "weir: could not stop with a savepoint ({e}); cancelling the job without one{resume}"
@@ -421,6 +463,11 @@ fn explain_refused_restore(snapshot: &str, problems: &[RestoreProblem]) -> Strin
             RestoreProblem::SchemaChanged { .. } => {
                 "a source's fields may be added, not removed or changed: put the fields back, or \
                  start without restoring"
+            }
+            RestoreProblem::UpstreamOfFinished { .. } => {
+                "an operator whose input had ended takes no more input: restore the pipeline \
+                 without the new input, or run the changed pipeline without restoring (into a \
+                 new sink, or after clearing what the old one wrote)"
             }
             _ => "",
         };

@@ -65,8 +65,9 @@ macro_rules! template {
 }
 
 /// Every template: (path in the crate, text). Paths under `src/source/` and `src/sink/` are
-/// only written for that ability.
-const TEMPLATES: [(&str, &str); 16] = [
+/// only written for that ability. The layout is the one every connector has (CONTRIBUTING.md,
+/// "Layout").
+const TEMPLATES: [(&str, &str); 17] = [
     template!("Cargo.toml"),
     template!("README.md"),
     template!("CHANGELOG.md"),
@@ -81,9 +82,51 @@ const TEMPLATES: [(&str, &str); 16] = [
     template!("src/sink/mod.rs"),
     template!("src/sink/writer.rs"),
     template!("src/sink/committer.rs"),
+    template!("src/sink/state.rs"),
     template!("tests/conformance.rs"),
-    ("tests/golden/.gitkeep", ""),
+    template!("benches/throughput.rs"),
 ];
+
+/// The golden state files of the templates' serializers (version 1), for the `state_compat!`
+/// tests of `tests/conformance.rs`: (path, bytes, written with a source / with a sink). The
+/// samples are the ones those tests name; a template serializer that writes other bytes fails
+/// them.
+const GOLDENS: [(&str, &[u8], Kind); 3] = [
+    (
+        // PartitionSplit { partition: "p-1", index: 1, next: 42, stop: Some(100) }
+        "tests/golden/partition-split-v1.bin",
+        &[
+            0, 0, 0, 3, b'p', b'-', b'1', 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 42, 1, 0, 0, 0, 0, 0, 0,
+            0, 100,
+        ],
+        Kind {
+            source: true,
+            sink: false,
+        },
+    ),
+    (
+        // Committable { transaction_id: "txn-1" }
+        "tests/golden/committable-v1.bin",
+        &[0, 0, 0, 5, b't', b'x', b'n', b'-', b'1'],
+        Kind {
+            source: false,
+            sink: true,
+        },
+    ),
+    (
+        // WriterState { records_sent: 42 }
+        "tests/golden/writer-state-v1.bin",
+        &[0, 0, 0, 0, 0, 0, 0, 42],
+        Kind {
+            source: false,
+            sink: true,
+        },
+    ),
+];
+
+/// The version of `weir-connector-base` a standalone scaffold with a source depends on (its
+/// rate limiter); a test checks it against `connector-base/Cargo.toml`.
+const BASE_VERSION: &str = "0.1";
 
 /// Keeps or drops the `{{source}}` … `{{/source}}` and `{{sink}}` … `{{/sink}}` blocks;
 /// marker lines are removed.
@@ -162,6 +205,15 @@ pub struct Vars {
     pub lints: String,
 }
 
+/// The golden state files of a crate with `kind`'s abilities: (relative path, bytes).
+pub fn goldens(kind: Kind) -> Vec<(&'static str, &'static [u8])> {
+    GOLDENS
+        .iter()
+        .filter(|(_, _, of)| (of.source && kind.source) || (of.sink && kind.sink))
+        .map(|(path, bytes, _)| (*path, *bytes))
+        .collect()
+}
+
 /// Renders every file of the crate: (relative path, contents).
 pub fn render(vars: &Vars) -> Vec<(String, String)> {
     let what = match (vars.kind.source, vars.kind.sink) {
@@ -236,7 +288,15 @@ pub fn scaffold(args: &NewArgs) -> Result<PathBuf, String> {
     }
 }
 
-fn write_all(dir: &Path, files: &[(String, String)]) -> Result<(), String> {
+fn write_all(dir: &Path, files: &[(String, String)], kind: Kind) -> Result<(), String> {
+    for (path, bytes) in goldens(kind) {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     let mut sources = Vec::new();
     for (path, text) in files {
         let path = dir.join(path);
@@ -310,7 +370,7 @@ fn in_repo(root: &Path, name: &str, kind: Kind) -> Result<PathBuf, String> {
         dependencies: format!(
             "weir-connector-api.workspace = true\n{}async-trait.workspace = true\n",
             if kind.source {
-                "weir-connector-datagen.workspace = true\n"
+                "weir-connector-base.workspace = true\n"
             } else {
                 ""
             }
@@ -318,7 +378,7 @@ fn in_repo(root: &Path, name: &str, kind: Kind) -> Result<PathBuf, String> {
         dev_dependencies: "# By path without a version: `cargo package` strips test-only dependencies.\nweir-testkit = { path = \"../../testkit\" }\n".to_owned(),
         lints: "\n[lints]\nworkspace = true\n".to_owned(),
     };
-    write_all(&dir, &render(&vars))?;
+    write_all(&dir, &render(&vars), kind)?;
     fs::write(&manifest_path, doc.to_string())
         .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
     let quoted: Vec<String> = lines.iter().map(|l| format!("\"{l}\"")).collect();
@@ -350,7 +410,7 @@ fn standalone(args: &NewArgs, kind: Kind) -> Result<PathBuf, String> {
                 .canonicalize()
                 .map_err(|e| format!("--weir-path {}: {e}", weir.display()))?;
             let api = package(&weir.join("connector-api"))?;
-            let datagen = package(&weir.join("connectors").join("datagen"))?;
+            let base = package(&weir.join("connector-base"))?;
             let testkit = package(&weir.join("testkit"))?;
             let dep = |name: &str, p: &crate::workspace::Package| {
                 format!(
@@ -362,7 +422,7 @@ fn standalone(args: &NewArgs, kind: Kind) -> Result<PathBuf, String> {
             (
                 dep("weir-connector-api", &api)
                     + &(if kind.source {
-                        dep("weir-connector-datagen", &datagen)
+                        dep("weir-connector-base", &base)
                     } else {
                         String::new()
                     })
@@ -373,21 +433,17 @@ fn standalone(args: &NewArgs, kind: Kind) -> Result<PathBuf, String> {
                 ),
             )
         }
-        None => {
-            let datagen = weir_connector_api::factory::find_connector("datagen")
-                .map_or_else(|| format!("1.0.0-{line}"), |f| f.info().version.to_owned());
-            (
-                format!(
-                    "weir-connector-api = \"{line}\"\n{}async-trait = \"0.1\"\n",
-                    if kind.source {
-                        format!("weir-connector-datagen = \"{datagen}\"\n")
-                    } else {
-                        String::new()
-                    }
-                ),
-                "weir-testkit = \"0.1\"\n".to_owned(),
-            )
-        }
+        None => (
+            format!(
+                "weir-connector-api = \"{line}\"\n{}async-trait = \"0.1\"\n",
+                if kind.source {
+                    format!("weir-connector-base = \"{BASE_VERSION}\"\n")
+                } else {
+                    String::new()
+                }
+            ),
+            "weir-testkit = \"0.1\"\n".to_owned(),
+        ),
     };
     let vars = Vars {
         name: args.name.clone(),
@@ -399,7 +455,7 @@ fn standalone(args: &NewArgs, kind: Kind) -> Result<PathBuf, String> {
         lints: "\n# A crate of its own, not a member of an enclosing workspace.\n[workspace]\n"
             .to_owned(),
     };
-    write_all(&dir, &render(&vars))?;
+    write_all(&dir, &render(&vars), kind)?;
     // Start from the Weir checkout's lock file: the same dependency versions, so a shared
     // CARGO_TARGET_DIR reuses what is already built.
     if let Some(weir) = &args.weir_path {
@@ -454,7 +510,7 @@ mod tests {
             lints: String::new(),
         };
         let files = render(&vars);
-        assert_eq!(files.len(), 16);
+        assert_eq!(files.len(), 17);
         for (path, text) in &files {
             assert!(!text.contains("__"), "{path} keeps a placeholder");
             assert!(!text.contains("{{"), "{path} keeps a marker");
@@ -467,5 +523,47 @@ mod tests {
             ..vars
         });
         assert!(sink_only.iter().all(|(p, _)| !p.starts_with("src/source/")));
+    }
+
+    #[test]
+    fn goldens_follow_the_abilities() {
+        let names = |source, sink| -> Vec<&str> {
+            goldens(Kind { source, sink })
+                .into_iter()
+                .map(|(path, _)| path)
+                .collect()
+        };
+        assert_eq!(names(true, false), ["tests/golden/partition-split-v1.bin"]);
+        assert_eq!(
+            names(false, true),
+            [
+                "tests/golden/committable-v1.bin",
+                "tests/golden/writer-state-v1.bin"
+            ]
+        );
+        assert_eq!(names(true, true).len(), 3);
+    }
+
+    #[test]
+    fn the_base_version_of_standalone_scaffolds_is_the_base_crate_s() {
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../connector-base/Cargo.toml");
+        let text = std::fs::read_to_string(manifest).unwrap_or_default();
+        let version = text
+            .lines()
+            .find_map(|l| l.strip_prefix("version = \""))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or_default();
+        let requirement = semver_prefix(version);
+        assert_eq!(BASE_VERSION, requirement, "{manifest}: version {version}");
+    }
+
+    /// `0.1` of `0.1.3`, `1` of `1.2.0`: the caret requirement a dependent writes.
+    fn semver_prefix(version: &str) -> String {
+        let parts: Vec<&str> = version.split('.').collect();
+        match parts.as_slice() {
+            ["0", minor, ..] => format!("0.{minor}"),
+            [major, ..] => (*major).to_owned(),
+            [] => String::new(),
+        }
     }
 }

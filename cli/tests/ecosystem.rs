@@ -101,24 +101,51 @@ fn compat_check_passes_on_the_repository_and_says_what_run_does() {
         out.starts_with("compat: ") && out.contains("releases checked, OK"),
         "{out}"
     );
-    let (code, out, err) = run(weir()
-        .args([
-            "compat",
-            "check",
-            "--run",
-            "--dry-run",
-            "--connector",
-            "datagen",
-        ])
-        .current_dir(repo()));
+    let (code, out, err) = compat_dry_run(&["--connector", "datagen"]);
     assert_eq!(code, 0, "{err}");
+    // One source, two lines: the tree's line in the workspace, line 1.0 in a workspace that
+    // takes the 1.0 platform from compat/platform/1.0.
     assert!(
         out.contains(
             "compat: weir-connector-datagen 1.0.0-1.0 on API line 1.0: would run `cargo test -p \
-             weir-connector-datagen --all-features`"
+             weir-connector-datagen --all-features` in "
+        ) && out.contains("target/compat/line-1.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "compat: weir-connector-datagen 1.0.0-1.1 on API line 1.1: would run `cargo test -p \
+             weir-connector-datagen --all-features` in "
         ),
         "{out}"
     );
+}
+
+/// `weir compat check --run --dry-run` with `filters`, in the repository: exit code, out, err.
+fn compat_dry_run(filters: &[&str]) -> (i32, String, String) {
+    run(weir()
+        .args(["compat", "check", "--run", "--dry-run"])
+        .args(filters)
+        .current_dir(repo()))
+}
+
+#[test]
+fn compat_run_refuses_a_filter_that_matches_nothing() {
+    // The crate name works as well as the matrix key.
+    let (code, out, err) =
+        compat_dry_run(&["--connector", "weir-connector-datagen", "--api-line", "1.0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("weir-connector-datagen 1.0.0-1.0 on API line 1.0"),
+        "{out}"
+    );
+    // A misspelt connector or a line nothing claims fails instead of passing an empty run.
+    let (code, _, err) = compat_dry_run(&["--connector", "datgen"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no connector [\"datgen\"]"), "{err}");
+    let (code, _, err) = compat_dry_run(&["--api-line", "9.9"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("claims API line 9.9"), "{err}");
 }
 
 fn write(root: &Path, rel: &str, text: &str) {
@@ -189,7 +216,7 @@ fn publish_refuses_a_bad_version_and_missing_docs() {
     let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     fs::write(
         dir.join("Cargo.toml"),
-        manifest.replace("version = \"0.1.0-1.0\"", "version = \"0.1.0\""),
+        manifest.replace("version = \"0.1.0-1.1\"", "version = \"0.1.0\""),
     )
     .unwrap();
     fs::remove_file(dir.join("CHANGELOG.md")).unwrap();
@@ -224,7 +251,7 @@ fn publish_dry_run_passes_for_a_tested_connector() {
         .current_dir(repo()));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
-        out.contains("datagen-source (weir-connector-datagen 1.0.0-1.0, API line 1.0): 24 passed, 0 failed, 2 not applicable"),
+        out.contains("datagen-source (weir-connector-datagen 1.0.0-1.0, API line 1.1): 24 passed, 0 failed, 2 not applicable"),
         "{out}"
     );
     let (code, out, err) = run(weir()
@@ -234,9 +261,20 @@ fn publish_dry_run_passes_for_a_tested_connector() {
     assert!(out.contains(
         "publish: weir-connector-datagen 1.0.0-1.0: version, matrix, docs and conformance report OK"
     ));
-    assert!(out.contains("publish: verifying the packaged crate builds: cargo package -p weir-connector-datagen -p weir-connector-api --allow-dirty"));
     assert!(
-        out.ends_with("publish: weir-connector-datagen 1.0.0-1.0 is ready to publish (dry run)\n"),
+        out.contains("publish: verifying the packaged crate builds: cargo package -p weir-connector-datagen -p weir-connector-api -p weir-connector-base -p weir-formats --allow-dirty"),
+        "{out}"
+    );
+    assert!(
+        out.contains("publish: weir-connector-datagen 1.0.0-1.0 is ready to publish (dry run)\n"),
+        "{out}"
+    );
+    // The same source for the matrix's other line: the 1.1 package, made and shown.
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "publish: weir-connector-datagen 1.0.0-1.1 (API line 1.1) is packaged in "
+        ) && last.ends_with("(dry run, not uploaded)"),
         "{out}"
     );
 }

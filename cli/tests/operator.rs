@@ -128,12 +128,27 @@ fn a_restore_into_a_renamed_sink_or_source_is_refused_until_allowed() {
         "nothing was re-read"
     );
 
-    // Allowed explicitly: the unmatched state is dropped, with a warning on standard error.
+    // Allowing unmatched state does not let the renamed source re-read its input into the sink
+    // whose input had ended (FLIP-147): those rows would never be written.
     let (code, err) = resume(dir, &renamed_source, &["--allow-non-restored-state"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("source `numbers-v2` is new, but it is upstream of `json`"),
+        "{err}"
+    );
+
+    // Allowed explicitly for the renamed sink: the unmatched state is dropped, with a warning
+    // on standard error.
+    let (code, err) = resume(dir, &renamed_sink, &["--allow-non-restored-state"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("its state is dropped (non-restored state allowed)"),
         "{err}"
+    );
+    assert_eq!(
+        committed_ids(&dir.join("out")).len(),
+        300,
+        "nothing re-read"
     );
 }
 
@@ -183,6 +198,41 @@ fn a_snapshot_of_another_job_and_a_changed_source_schema_are_refused() {
         &[],
     );
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_restore_adding_a_source_into_a_sink_that_had_finished_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let first = pipeline("orders", "numbers", "json", 200, 100_000, "");
+    fs::write(dir.join("p.toml"), &first).unwrap();
+    finish_first_run(dir, 200);
+
+    // A second source unioned into the sink, whose input had ended (FLIP-147): its rows would
+    // never be written, so the restore is refused, whatever is allowed.
+    let more = r#"
+[[sources]]
+name = "more"
+connector = "datagen"
+schema = [{ name = "id", type = "int64", nullable = false }]
+options = { number-of-rows = 50, fields.id.kind = "sequence" }
+"#;
+    let widened = first.replace(r#"input = "numbers""#, r#"input = ["numbers", "more"]"#) + more;
+    let (code, err) = resume(dir, &widened, &["--allow-non-restored-state"]);
+    assert_eq!(code, 2, "refused, as invalid input: {err}");
+    assert!(
+        err.contains(
+            "source `more` is new, but it is upstream of `json`, which had finished in the \
+             snapshot"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("takes no more input"), "{err}");
+    assert_eq!(
+        committed_ids(&dir.join("out")),
+        (0..200).collect::<Vec<_>>(),
+        "nothing ran"
+    );
 }
 
 #[test]

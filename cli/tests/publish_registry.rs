@@ -52,12 +52,39 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
             .envs(env.iter().map(|(k, v)| (k, v)));
         cmd
     };
+    // Releasing for line 1.0 a crate that uses an item of 1.1 is refused, naming the item
+    // (before `weir test`, which must see the crate as it is published).
+    step("weir publish --api-line 1.0 of a crate using AsyncSink");
+    let lib = dir.join("src/lib.rs");
+    let original = fs::read_to_string(&lib).unwrap();
+    fs::write(
+        &lib,
+        format!(
+            "{original}\n#[allow(unused_imports)]\nuse weir_connector_base::sink::AsyncSink;\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(weir_in(&dir)
+        .args(["publish", "--registry", REGISTRY, "--allow-dirty"])
+        .args(["--api-line", "1.0"]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    let uses_line = original.lines().count() + 3;
+    assert!(
+        err.contains(&format!(
+            "publish: error: weir-connector-shop: cannot be released for API line 1.0: \
+             src/lib.rs:{uses_line} uses AsyncSink (weir_connector_base::sink), an item of API \
+             line 1.1: release it for line 1.1 and newer only"
+        )),
+        "{err}"
+    );
+    fs::write(&lib, &original).unwrap();
+
     step("weir test");
     let (code, out, err) = run(weir_in(&dir).args(["test", "--fault-trials", "1"]));
     assert_eq!(code, 0, "weir test failed:\n{out}\n{err}");
     assert!(
         out.contains(
-            "shop-sink (weir-connector-shop 0.1.0-1.0, API line 1.0): 12 passed, 0 failed"
+            "shop-sink (weir-connector-shop 0.1.0-1.1, API line 1.1): 12 passed, 0 failed"
         ),
         "{out}"
     );
@@ -70,7 +97,7 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
     let errors: Vec<&str> = err.lines().collect();
     assert!(
         errors[0].starts_with(
-            "publish: error: weir-connector-api `1.0.0` (a path dependency of \
+            "publish: error: weir-connector-api `1.1.0` (a path dependency of \
              weir-connector-shop) does not resolve from registry `weirlocal`, where the \
              published crate will take it from ("
         ) && errors[0].ends_with(
@@ -81,12 +108,13 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
     );
     assert_eq!(
         *errors.last().unwrap(),
-        "publish: weir-connector-shop 0.1.0-1.0 is not ready: 1 problem; nothing was packaged"
+        "publish: weir-connector-shop 0.1.0-1.1 is not ready: 1 problem; nothing was packaged"
     );
     assert!(!registry.index_file("weir-connector-shop").exists());
 
-    // What the error says to do: the API crate goes to the registry first.
-    step("cargo publish -p weir-connector-api");
+    // What the error says to do: the API goes to the registry first — line 1.1 from this tree,
+    // line 1.0 from its release (the packaged platform of compat/platform/1.0).
+    step("cargo publish weir-connector-api 1.1.0 and 1.0.0");
     let (code, out, err) = run(cargo(&env)
         .args([
             "publish",
@@ -98,9 +126,21 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
         .args(["--no-verify", "--allow-dirty"])
         .current_dir(repo()));
     assert_eq!(code, 0, "{out}\n{err}");
+    let api_1_0 = unpack_platform_api(work.path());
+    let (code, out, err) = run(cargo(&env)
+        .args([
+            "publish",
+            "--registry",
+            REGISTRY,
+            "--no-verify",
+            "--allow-dirty",
+        ])
+        .env("CARGO_TARGET_DIR", work.path().join("api-1.0-target"))
+        .current_dir(&api_1_0));
+    assert_eq!(code, 0, "{out}\n{err}");
 
-    step("weir publish");
-    let (code, out, err) = run(weir_in(&dir).args(publish));
+    step("weir publish --api-line 1.0 (and its own line, 1.1)");
+    let (code, out, err) = run(weir_in(&dir).args(publish).args(["--api-line", "1.0"]));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         out.contains(
@@ -109,34 +149,43 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
         ),
         "{out}"
     );
+    assert!(
+        out.lines()
+            .any(|l| l == "publish: weir-connector-shop 0.1.0-1.1 is published"),
+        "{out}\n{err}"
+    );
     assert_eq!(
         out.lines().last(),
         Some("publish: weir-connector-shop 0.1.0-1.0 is published"),
         "{out}\n{err}"
     );
 
-    // The index has the version, with its API dependency from the same registry.
+    // The index has both versions, each with the API line of its suffix, from this registry.
     let entries = index_entries(&registry, "weir-connector-shop");
-    assert_eq!(entries.len(), 1, "{entries:?}");
-    let entry = &entries[0];
-    assert_eq!(entry["vers"], "0.1.0-1.0");
-    let api = entry["deps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "weir-connector-api")
-        .unwrap_or_else(|| panic!("no weir-connector-api dependency: {entry}"));
-    assert_eq!(api["req"], "^1.0.0", "{api}");
-    assert_eq!(api["kind"], "normal", "{api}");
-    assert!(api["registry"].is_null(), "from this registry: {api}");
-    assert!(registry
-        .root()
-        .join("weir-connector-shop-0.1.0-1.0.crate")
-        .is_file());
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    for (version, req) in [("0.1.0-1.1", "^1.1.0"), ("0.1.0-1.0", "^1.0")] {
+        let entry = entries
+            .iter()
+            .find(|e| e["vers"] == version)
+            .unwrap_or_else(|| panic!("no {version} in {entries:?}"));
+        let api = entry["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "weir-connector-api")
+            .unwrap_or_else(|| panic!("no weir-connector-api dependency: {entry}"));
+        assert_eq!(api["req"], req, "{api}");
+        assert_eq!(api["kind"], "normal", "{api}");
+        assert!(api["registry"].is_null(), "from this registry: {api}");
+        assert!(registry
+            .root()
+            .join(format!("weir-connector-shop-{version}.crate"))
+            .is_file());
+    }
 
-    // A new project resolves the connector and its API from the registry and downloads them
-    // (cargo downloads through the `dl` address of config.json: the registry's HTTP server).
-    step("a consumer: cargo generate-lockfile, cargo fetch");
+    // A new project takes the 1.0 release with API 1.0.0 exactly, downloads both from the
+    // registry and builds them: the 1.0 package really builds on line 1.0.
+    step("a consumer on line 1.0: cargo generate-lockfile, cargo fetch, cargo check");
     let consumer = tempfile::tempdir().unwrap();
     fs::create_dir_all(consumer.path().join("src")).unwrap();
     fs::write(consumer.path().join("src/lib.rs"), "").unwrap();
@@ -145,7 +194,8 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
         format!(
             "[package]\nname = \"consumer\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
              publish = false\n\n[dependencies]\nweir-connector-shop = {{ version = \
-             \"=0.1.0-1.0\", registry = \"{REGISTRY}\" }}\n\n[workspace]\n"
+             \"=0.1.0-1.0\", registry = \"{REGISTRY}\" }}\nweir-connector-api = {{ version = \
+             \"=1.0.0\", registry = \"{REGISTRY}\" }}\n\n[workspace]\n"
         ),
     )
     .unwrap();
@@ -153,7 +203,7 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
         run(cargo(&env)
             .args(args)
             .current_dir(consumer.path())
-            .env("CARGO_TARGET_DIR", consumer.path().join("target")))
+            .env("CARGO_TARGET_DIR", target_dir()))
     };
     let (code, out, err) = in_consumer(&["generate-lockfile"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -172,6 +222,11 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
         let entry = format!("name = \"{name}\"\nversion = \"{version}\"\n{source}\n");
         assert!(lock.contains(&entry), "{entry} is not in:\n{lock}");
     }
+    let (code, out, err) = in_consumer(&["check"]);
+    assert_eq!(
+        code, 0,
+        "the 1.0 release does not build on API 1.0.0:\n{out}\n{err}"
+    );
 
     // The same version again: refused, and the index is unchanged.
     step("weir publish again");
@@ -179,12 +234,31 @@ fn a_connector_is_published_to_a_registry_and_downloaded_from_it() {
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
         err.lines().any(|l| l
-            == "publish: error: weir-connector-shop 0.1.0-1.0 is already in registry \
+            == "publish: error: weir-connector-shop 0.1.0-1.1 is already in registry \
                 `weirlocal`: a published version cannot be replaced; bump the version"),
         "{err}"
     );
-    assert_eq!(index_entries(&registry, "weir-connector-shop").len(), 1);
+    assert_eq!(index_entries(&registry, "weir-connector-shop").len(), 2);
     step("done");
+}
+
+/// The 1.0 release of `weir-connector-api` (compat/platform/1.0), unpacked under `work` as a
+/// crate of its own, ready for `cargo publish`.
+fn unpack_platform_api(work: &Path) -> PathBuf {
+    let packaged = repo().join("compat/platform/1.0/weir-connector-api-1.0.0.crate");
+    let file = fs::File::open(&packaged).unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(file))
+        .unpack(work)
+        .unwrap();
+    let dir = work.join("weir-connector-api-1.0.0");
+    // Files `cargo package` writes itself, and refuses to find in a source.
+    for generated in ["Cargo.toml.orig", ".cargo_vcs_info.json"] {
+        let _ = fs::remove_file(dir.join(generated));
+    }
+    let manifest = dir.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap();
+    fs::write(&manifest, format!("{text}\n[workspace]\n")).unwrap();
+    dir
 }
 
 /// Adds `registry = "weirlocal"` to the scaffold's `weir-connector-api` dependency. A sink-only

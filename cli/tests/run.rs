@@ -331,6 +331,58 @@ fn ctrl_c_takes_a_savepoint_and_the_job_resumes_from_it() {
 }
 
 #[test]
+fn a_pipeline_with_unaligned_checkpoints_and_exchanges_prints_every_row_once() {
+    // Two sources united (an exchange each) into a sink of parallelism 2 (a rebalance):
+    // barriers overtake the rows in flight, which the pipeline's row serializer can store.
+    let tmp = tempfile::tempdir().unwrap();
+    let source = |name: &str, rows: u64, start: u64| {
+        format!(
+            r#"
+[[sources]]
+name = "{name}"
+connector = "datagen"
+schema = [{{ name = "id", type = "int64", nullable = false }}]
+options = {{ number-of-rows = {rows}, rows-per-second = 20000, fields.id.kind = "sequence", fields.id.start = {start} }}
+"#
+        )
+    };
+    let text = format!(
+        r#"
+[checkpointing]
+interval = "20ms"
+storage = "chk"
+alignment = "unaligned"
+{}{}
+[[transforms]]
+name = "both"
+input = ["a", "b"]
+filter = "id >= 0"
+
+[[sinks]]
+name = "out"
+input = "both"
+connector = "print"
+parallelism = 2
+"#,
+        source("a", 3_000, 0),
+        source("b", 2_000, 3_000)
+    );
+    fs::write(tmp.path().join("p.toml"), text).unwrap();
+    let (code, out, err) = run(weir()
+        .args(["run", "p.toml", "--progress", "quiet"])
+        .current_dir(tmp.path()));
+    assert_eq!(code, 0, "{err}");
+    let mut got = ids(&out);
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (0..5_000).collect::<Vec<i64>>(),
+        "every row exactly once"
+    );
+    assert!(tmp.path().join("chk").is_dir(), "checkpoints were written");
+}
+
+#[test]
 fn progress_lines_and_the_prometheus_endpoint() {
     let tmp = tempfile::tempdir().unwrap();
     fs::write(tmp.path().join("p.toml"), slow_pipeline(1_200, 600)).unwrap();

@@ -32,13 +32,40 @@ fn rows_for(kills: u32) -> u64 {
     u64::from(kills.max(1)) * RATE * KILL_AFTER.end.as_millis() as u64 / 1000
 }
 
+/// How a soaked job's barriers travel.
+#[derive(Clone, Copy)]
+enum Barriers {
+    /// Aligned (the default); source and sink chained, no channel between them.
+    Aligned,
+    /// Unaligned, into a sink of parallelism 3 (a channel from each source subtask to each
+    /// writer): barriers overtake the rows queued there, which checkpoints store and restores
+    /// replay (the paced source keeps queues short, so a checkpoint holds few or none).
+    UnalignedThroughAnExchange,
+}
+
 /// A datagen → files job: `rows` orders with ids `0..rows`, two subtasks, exactly-once
 /// checkpoints every 300 ms; `sink` holds the sink's format options.
 fn datagen_pipeline(name: &str, rows: u64, paced: bool, sink: &str) -> String {
+    datagen_pipeline_with(name, rows, paced, sink, Barriers::Aligned)
+}
+
+fn datagen_pipeline_with(
+    name: &str,
+    rows: u64,
+    paced: bool,
+    sink: &str,
+    barriers: Barriers,
+) -> String {
     let rate = if paced {
         format!("rows-per-second = {RATE}\n")
     } else {
         String::new()
+    };
+    let (alignment, sink_parallelism) = match barriers {
+        Barriers::Aligned => ("", ""),
+        Barriers::UnalignedThroughAnExchange => {
+            ("alignment = \"unaligned\"\n", "parallelism = 3\n")
+        }
     };
     format!(
         r#"[pipeline]
@@ -49,7 +76,7 @@ parallelism = 2
 interval = "300ms"
 mode = "exactly-once"
 storage = "chk"
-
+{alignment}
 [[sources]]
 name = "orders"
 connector = "datagen"
@@ -71,7 +98,7 @@ fields.amount.max = 500
 name = "out"
 input = "orders"
 connector = "files"
-
+{sink_parallelism}
 [sinks.options]
 path = "out"
 {sink}
@@ -178,14 +205,19 @@ fn orc_ids(path: &Path) -> Vec<i64> {
 }
 
 fn csv_ids(path: &Path) -> Vec<i64> {
+    csv_ids_checked(path, &["id", "customer", "amount"], |_| {})
+}
+
+/// The `id`s (first column) of a CSV part file with `headers`; `check` sees every record.
+fn csv_ids_checked(path: &Path, headers: &[&str], check: impl Fn(&csv::StringRecord)) -> Vec<i64> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(path)
         .unwrap();
-    let headers = reader.headers().unwrap().clone();
+    let found = reader.headers().unwrap().clone();
     assert_eq!(
-        headers.iter().collect::<Vec<_>>(),
-        ["id", "customer", "amount"],
+        found.iter().collect::<Vec<_>>(),
+        headers,
         "{}",
         path.display()
     );
@@ -193,6 +225,7 @@ fn csv_ids(path: &Path) -> Vec<i64> {
         .records()
         .map(|r| {
             let r = r.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            check(&r);
             r[0].parse()
                 .unwrap_or_else(|e| panic!("{}: id {:?}: {e}", path.display(), &r[0]))
         })
@@ -216,18 +249,27 @@ fn json_ids(path: &Path) -> Vec<i64> {
 
 /// Soaks a datagen → files job whose sink has `sink` options and reads its output with `read`.
 fn soak_datagen_to_files(name: &str, sink: &str, read: fn(&Path) -> Vec<i64>) {
+    soak_datagen_to_files_with(name, sink, read, Barriers::Aligned);
+}
+
+fn soak_datagen_to_files_with(
+    name: &str,
+    sink: &str,
+    read: fn(&Path) -> Vec<i64>,
+    barriers: Barriers,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let kills = kills_from_env();
     let rows = rows_for(kills);
     fs::write(
         dir.join("pipeline.toml"),
-        datagen_pipeline(name, rows, true, sink),
+        datagen_pipeline_with(name, rows, true, sink, barriers),
     )
     .unwrap();
     fs::write(
         dir.join("final.toml"),
-        datagen_pipeline(name, rows, false, sink),
+        datagen_pipeline_with(name, rows, false, sink, barriers),
     )
     .unwrap();
     let report = Soak::new(name, dir, "pipeline.toml")
@@ -249,6 +291,106 @@ fn datagen_to_parquet_with_compaction_survives_kills() {
         "format = \"parquet\"\ncompaction.enabled = true\ncompaction.every-checkpoints = 3",
         parquet_ids,
     );
+}
+
+#[test]
+fn datagen_to_csv_through_an_exchange_with_unaligned_checkpoints_survives_kills() {
+    soak_datagen_to_files_with(
+        "soak-unaligned",
+        "format = \"csv\"",
+        csv_ids,
+        Barriers::UnalignedThroughAnExchange,
+    );
+}
+
+/// A datagen → lookup join → CSV files job: orders of customers 1..=5 joined (inner) with
+/// `customers.csv` through a full cache, exactly-once checkpoints every 300 ms.
+fn lookup_pipeline(rows: u64, paced: bool) -> String {
+    let rate = if paced {
+        format!(", rows-per-second = {RATE}")
+    } else {
+        String::new()
+    };
+    format!(
+        r#"[pipeline]
+name = "soak-lookup"
+parallelism = 2
+
+[checkpointing]
+interval = "300ms"
+mode = "exactly-once"
+storage = "chk"
+
+[[sources]]
+name = "orders"
+connector = "datagen"
+schema = [
+  {{ name = "id", type = "int64", nullable = false }},
+  {{ name = "customer", type = "int64", nullable = false }},
+]
+options = {{ number-of-rows = {rows}{rate}, seed = 7, fields.id.kind = "sequence", fields.customer.min = 1, fields.customer.max = 5 }}
+
+[[transforms]]
+name = "enriched"
+input = "orders"
+select = ["id", "customer", "name"]
+
+[transforms.lookup]
+connector = "files"
+schema = [
+  {{ name = "id", type = "int64", nullable = false }},
+  {{ name = "name", type = "string" }},
+]
+options = {{ path = "customers.csv", format = "csv" }}
+keys = {{ customer = "id" }}
+join = "inner"
+cache = {{ type = "full", reload-interval = "1h" }}
+
+[[sinks]]
+name = "out"
+input = "enriched"
+connector = "files"
+options = {{ path = "out", format = "csv" }}
+"#
+    )
+}
+
+/// The ids of a joined CSV part file; every row's name is its customer's.
+fn joined_ids(path: &Path) -> Vec<i64> {
+    csv_ids_checked(path, &["id", "customer", "name"], |r| {
+        assert_eq!(
+            &r[2],
+            format!("customer {}", &r[1]),
+            "{}: {r:?}",
+            path.display()
+        );
+    })
+}
+
+#[test]
+fn datagen_joined_with_a_lookup_table_survives_kills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let kills = kills_from_env();
+    let rows = rows_for(kills);
+    let customers: Vec<String> = (1..=5).map(|c| format!("{c},customer {c}")).collect();
+    fs::write(
+        dir.join("customers.csv"),
+        format!("id,name\n{}\n", customers.join("\n")),
+    )
+    .unwrap();
+    fs::write(dir.join("pipeline.toml"), lookup_pipeline(rows, true)).unwrap();
+    fs::write(dir.join("final.toml"), lookup_pipeline(rows, false)).unwrap();
+    let report = Soak::new("soak-lookup", dir, "pipeline.toml")
+        .kills(kills)
+        .kill_after(KILL_AFTER)
+        .end_of_input_kill_after(END_OF_INPUT_KILL_AFTER)
+        .final_pipeline("final.toml")
+        .run();
+    report.assert_finished();
+    let files = soaked_files(&report, &dir.join("out"));
+    let ids: Vec<i64> = files.iter().flat_map(|f| joined_ids(f)).collect();
+    assert_exactly_once(&report.context, &ids, 0..rows as i64);
 }
 
 #[test]

@@ -176,7 +176,7 @@ format = "jsn"
 "#,
         &[
             "p.toml:4:13: error: unknown connector `datagne` in source `orders`: did you mean \
-             `datagen`? (this build of weir has: blackhole, datagen, files, kafka, print)",
+             `datagen`? (this build of weir has: blackhole, datagen, elasticsearch, files, kafka, print)",
             "p.toml:5:33: error: unknown type `int` in field 1 of the schema of source `orders`: \
              did you mean `int64`? (the types are: boolean, int64, float64, string, bytes, \
              timestamp)",
@@ -347,6 +347,59 @@ fn bad_12_checkpoint_storage_and_restart_strategy() {
             "p.toml:2:12: error: unknown restart strategy \"exponential\": did you mean \
            `exponential-delay`?; the strategies are none, fixed-delay, exponential-delay and \
            failure-rate",
+        ],
+    );
+}
+
+#[test]
+fn barrier_alignment_is_aligned_unaligned_or_aligned_with_a_timeout() {
+    for (settings, summary) in [
+        ("", ""),
+        ("alignment = \"aligned\"\n", ""),
+        ("alignment = \"unaligned\"\n", " (unaligned)"),
+        (
+            "alignment-timeout = \"250ms\"\n",
+            " (aligned, unaligned after 250 ms)",
+        ),
+    ] {
+        let (code, out, err) = validate(&format!(
+            "[checkpointing]\ninterval = \"1s\"\n{settings}{SOURCE}{SINK}"
+        ));
+        assert_eq!(code, 0, "{settings}: {err}");
+        assert_eq!(
+            out,
+            format!(
+                "p.toml: valid pipeline `p`: 1 source, 0 transforms, 1 sink, exactly-once \
+                 checkpoints every 1 s{summary}\n"
+            ),
+            "{settings}"
+        );
+    }
+}
+
+#[test]
+fn bad_14_barrier_alignment() {
+    invalid(
+        &format!("[checkpointing]\ninterval = \"1s\"\nalignment = \"unalinged\"\n{SOURCE}{SINK}"),
+        &[
+            "p.toml:3:13: error: `alignment` in [checkpointing] must be \"aligned\" or \
+           \"unaligned\", not \"unalinged\": did you mean `unaligned`?",
+        ],
+    );
+    invalid(
+        &format!(
+            "[checkpointing]\ninterval = \"1s\"\nmode = \"at-least-once\"\n\
+             alignment = \"unaligned\"\nalignment-timeout = \"1s\"\nmax-concurrent = 2\n\
+             {SOURCE}{SINK}"
+        ),
+        &[
+            "p.toml:4:13: error: `alignment-timeout` makes aligned barriers go unaligned when \
+             alignment takes longer; with alignment = \"unaligned\" barriers never align: \
+             remove one of the two",
+            "p.toml:4:13: error: unaligned barriers (and an alignment timeout) need mode = \
+             \"exactly-once\"; at-least-once checkpoints never align barriers",
+            "p.toml:6:18: error: unaligned barriers (and an alignment timeout) allow one \
+             checkpoint in progress at a time: set max-concurrent = 1",
         ],
     );
 }

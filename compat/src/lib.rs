@@ -21,6 +21,7 @@
 //!   a `supported` release lists every supported API line; the crate's current version is
 //!   `supported`.
 
+pub mod api_items;
 mod version;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -483,12 +484,57 @@ pub enum CompatError {
         suffix: ApiLine,
     },
 
-    /// Policy (b): a supported release does not cover every supported API line.
+    /// A release lists an API line older than an item its sources use.
+    #[error(
+        "{}: connector `{connector}`, release \"{release}\" lists API line {line}, but {at} uses \
+         {item}, an item of API line {item_line}: release it for line {item_line} and newer only \
+         (an entry MAJOR.MINOR.PATCH-{item_line}), or stop using the item"
+    , matrix.display())]
+    UsesNewerApiItem {
+        /// The matrix file.
+        matrix: PathBuf,
+        /// The connector.
+        connector: String,
+        /// The release entry's version as written.
+        release: String,
+        /// The oldest line it lists.
+        line: ApiLine,
+        /// The item.
+        item: &'static str,
+        /// The line that added the item.
+        item_line: ApiLine,
+        /// Where it is used (`path:line`).
+        at: String,
+    },
+
+    /// An entry lists an API line older than the one its artifact is built against.
+    #[error(
+        "{}: connector `{connector}`, release \"{release}\": api-lines lists \"{line}\", older \
+         than the line {} the release is built against; an artifact built on a newer line \
+         cannot run on an older one: remove \"{line}\" (a release for {line} has its own entry, \
+         version MAJOR.MINOR.PATCH-{line})",
+        matrix.display(),
+        release.api
+    )]
+    ApiLineBelowSuffix {
+        /// The matrix file.
+        matrix: PathBuf,
+        /// The connector.
+        connector: String,
+        /// The release.
+        release: ConnectorVersion,
+        /// The older line it lists.
+        line: ApiLine,
+    },
+
+    /// Policy (b): a supported release does not cover every supported API line from the
+    /// oldest one it is built for upwards.
     #[error(
         "{}: connector `{connector}`, release \"{release}\": status is \"supported\" but its \
          api-lines lacks the supported API line(s) {}: a supported release must build and pass \
-         its suites on every supported line; add them (with a shim if needed) or change its \
-         status",
+         its suites on every supported line from the oldest it is built for upwards; add them \
+         (an entry MAJOR.MINOR.PATCH-<line> per line it is released for, or the line in an \
+         existing entry's api-lines) or change its status",
         matrix.display(),
         quoted_list(missing)
     )]
@@ -572,6 +618,10 @@ fn quoted_list(lines: &[ApiLine]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The entries of one supported source release (`MAJOR.MINOR.PATCH`): the oldest API line it
+/// is built for, and every line its entries list.
+type SupportedGroup = (Option<ApiLine>, BTreeSet<ApiLine>);
 
 /// A connector crate found under `connectors/`.
 #[derive(Debug)]
@@ -1009,11 +1059,59 @@ impl Checker<'_> {
                             // Supported, or an unknown status already reported.
                             Some(_) => {}
                         }
+                        self.check_item_uses(matrix_path, connector, entry, info, version);
                     }
                 }
             }
         }
         summary
+    }
+
+    /// Every entry of the crate's current source release for a line older than an API item its
+    /// sources use is an error naming the item and where it is used.
+    fn check_item_uses(
+        &mut self,
+        matrix_path: &Path,
+        connector: &str,
+        entry: &ConnectorEntry,
+        info: &CrateInfo,
+        current: ConnectorVersion,
+    ) {
+        let Some(crate_dir) = self
+            .root
+            .join(&info.manifest)
+            .parent()
+            .map(Path::to_path_buf)
+        else {
+            return;
+        };
+        for release in &entry.releases {
+            let Ok(version) = release.version.parse::<ConnectorVersion>() else {
+                continue;
+            };
+            if version.source() != current.source() {
+                continue;
+            }
+            let Some(oldest) = release
+                .api_lines
+                .iter()
+                .filter_map(|l| l.parse::<ApiLine>().ok())
+                .min()
+            else {
+                continue;
+            };
+            for found in api_items::uses_newer_than(&crate_dir.join("src"), oldest) {
+                self.errors.push(CompatError::UsesNewerApiItem {
+                    matrix: matrix_path.to_path_buf(),
+                    connector: connector.to_owned(),
+                    release: release.version.clone(),
+                    line: oldest,
+                    item: found.item.name,
+                    item_line: found.item.line,
+                    at: format!("{}:{}", self.display(&found.path).display(), found.line_no),
+                });
+            }
+        }
     }
 
     /// Checks one connector's release entries; returns the well-formed versions with their status
@@ -1028,6 +1126,7 @@ impl Checker<'_> {
     ) -> BTreeMap<ConnectorVersion, Option<Status>> {
         let mp = || matrix_path.to_path_buf();
         let mut statuses: BTreeMap<ConnectorVersion, Option<Status>> = BTreeMap::new();
+        let mut supported_groups: BTreeMap<(u64, u64, u64), SupportedGroup> = BTreeMap::new();
         let mut reported_duplicates: HashSet<&str> = HashSet::new();
 
         for release in &entry.releases {
@@ -1094,7 +1193,27 @@ impl Checker<'_> {
                     });
                 }
             }
-            if status == Some(Status::Supported) {
+            if let Some(version) = version {
+                if let Some(older) = lines.iter().find(|line| **line < version.api) {
+                    self.errors.push(CompatError::ApiLineBelowSuffix {
+                        matrix: mp(),
+                        connector: connector.to_owned(),
+                        release: version,
+                        line: *older,
+                    });
+                }
+                if status == Some(Status::Supported) {
+                    let group = supported_groups.entry(version.source()).or_default();
+                    group.0 = Some(
+                        group
+                            .0
+                            .map_or(version.api, |min: ApiLine| min.min(version.api)),
+                    );
+                    group.1.extend(lines.iter().copied());
+                }
+                statuses.entry(version).or_insert(status);
+            } else if status == Some(Status::Supported) {
+                // Without a parsable version only the plain rule can be checked.
                 let missing: Vec<ApiLine> = supported
                     .iter()
                     .filter(|line| !lines.contains(line))
@@ -1110,8 +1229,26 @@ impl Checker<'_> {
                         });
                 }
             }
-            if let Some(version) = version {
-                statuses.entry(version).or_insert(status);
+        }
+
+        // Policy (b): the entries of one supported release (one MAJOR.MINOR.PATCH, built for
+        // one or more API lines) together list every supported line from the oldest line the
+        // release is built for upwards. A release that needs line 1.1 is not asked for 1.0.
+        for ((major, minor, patch), (oldest, listed)) in &supported_groups {
+            let Some(oldest) = oldest else { continue };
+            let missing: Vec<ApiLine> = supported
+                .iter()
+                .filter(|line| *line >= oldest && !listed.contains(line))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                self.errors
+                    .push(CompatError::SupportedReleaseMissingApiLines {
+                        matrix: mp(),
+                        connector: connector.to_owned(),
+                        release: format!("{major}.{minor}.{patch}"),
+                        missing,
+                    });
             }
         }
 

@@ -176,7 +176,7 @@ api-lines = ["1.0", "1.1"]
 status = "supported"
 [[connectors.kafka.releases]]
 version = "3.1.2-1.1"
-api-lines = ["1.0", "1.1"]
+api-lines = ["1.1"]
 status = "supported"
 "#,
     );
@@ -302,7 +302,7 @@ fn a_suffix_that_disagrees_with_the_workspace_dependency_is_an_error() {
 crate = "weir-connector-datagen"
 [[connectors.datagen.releases]]
 version = "1.0.0-1.1"
-api-lines = ["1.0", "1.1"]
+api-lines = ["1.1"]
 status = "supported"
 "#
         ),
@@ -607,8 +607,7 @@ fn policy_a_the_newest_release_of_the_last_two_majors_is_supported() {
     // One source release built for two API lines: both entries count as the newest.
     let mut matrix = head.replace("[\"1.0\"]", "[\"1.0\", \"1.1\"]");
     matrix.push_str(&release("3.0.0-1.0", "supported").replace("[\"1.0\"]", "[\"1.0\", \"1.1\"]"));
-    matrix
-        .push_str(&release("3.0.0-1.1", "unsupported").replace("[\"1.0\"]", "[\"1.0\", \"1.1\"]"));
+    matrix.push_str(&release("3.0.0-1.1", "unsupported").replace("[\"1.0\"]", "[\"1.1\"]"));
     assert_errors!(
         tree.check(&matrix),
         [CompatError::NewestOfMajorNotSupported { release, major: 3, majors, .. }
@@ -628,9 +627,76 @@ fn policy_b_a_supported_release_lists_every_supported_api_line() {
         tree.check(&matrix),
         [CompatError::SupportedReleaseMissingApiLines { connector, release, missing, .. }
             if connector == "datagen"
-                && release == "1.0.0-1.0"
+                && release == "1.0.0"
                 && missing == &vec![line(1, 1), line(1, 2)]]
     );
+}
+
+#[test]
+fn policy_b_one_release_for_two_lines_and_a_release_that_needs_the_newer_line() {
+    let tree = Tree::new();
+    tree.connector("datagen", "1.0.0-1.0");
+    tree.connector_with(
+        "elasticsearch",
+        "1.0.0-1.1",
+        r#"weir-connector-api = { path = "../../connector-api", version = "1.1" }"#,
+    );
+    let matrix = r#"api-lines = ["1.0", "1.1"]
+[connectors.datagen]
+crate = "weir-connector-datagen"
+[[connectors.datagen.releases]]
+version = "1.0.0-1.0"
+api-lines = ["1.0"]
+status = "supported"
+[[connectors.datagen.releases]]
+version = "1.0.0-1.1"
+api-lines = ["1.1"]
+status = "supported"
+[connectors.elasticsearch]
+crate = "weir-connector-elasticsearch"
+[[connectors.elasticsearch.releases]]
+version = "1.0.0-1.1"
+api-lines = ["1.1"]
+status = "supported"
+"#;
+    // The two entries of datagen 1.0.0 cover both lines together; elasticsearch needs 1.1, so
+    // 1.0 is not asked of it.
+    assert!(tree.check(matrix).is_ok(), "{:?}", tree.check(matrix));
+
+    // Without its 1.1 entry, datagen 1.0.0 misses line 1.1.
+    let without = matrix.replace(
+        "[[connectors.datagen.releases]]\nversion = \"1.0.0-1.1\"\napi-lines = [\"1.1\"]\nstatus = \"supported\"\n",
+        "",
+    );
+    assert_errors!(
+        tree.check(&without),
+        [CompatError::SupportedReleaseMissingApiLines { connector, release, missing, .. }
+            if connector == "datagen" && release == "1.0.0" && missing == &vec![line(1, 1)]]
+    );
+}
+
+#[test]
+fn a_release_built_on_a_newer_line_cannot_list_an_older_one() {
+    let tree = Tree::new();
+    tree.connector_with(
+        "elasticsearch",
+        "1.0.0-1.1",
+        r#"weir-connector-api = { path = "../../connector-api", version = "1.1" }"#,
+    );
+    let matrix = r#"api-lines = ["1.0", "1.1"]
+[connectors.elasticsearch]
+crate = "weir-connector-elasticsearch"
+[[connectors.elasticsearch.releases]]
+version = "1.0.0-1.1"
+api-lines = ["1.0", "1.1"]
+status = "supported"
+"#;
+    let errors = assert_errors!(
+        tree.check(matrix),
+        [CompatError::ApiLineBelowSuffix { connector, release, line: listed, .. }
+            if connector == "elasticsearch" && *release == v("1.0.0-1.1") && *listed == line(1, 0)]
+    );
+    assert!(errors[0].to_string().contains("cannot run on an older one"));
 }
 
 #[test]
@@ -695,4 +761,49 @@ crate = "weir-connector-s3"
         tree.check(matrix),
         [CompatError::ApiSuffixMismatch { connector, .. } if connector == "datagen", CompatError::ConnectorNotInMatrix { connector, .. } if connector == "kafka", CompatError::NewestOfMajorNotSupported { connector, .. } if connector == "datagen", CompatError::CurrentReleaseNotSupported { connector, .. } if connector == "datagen", CompatError::ConnectorWithoutCrate { connector, .. } if connector == "s3"]
     );
+}
+
+#[test]
+fn releasing_for_an_older_line_a_crate_that_uses_a_newer_item_names_the_item() {
+    let tree = Tree::new();
+    tree.connector("search", "1.0.0-1.0");
+    tree.write(
+        "connectors/search/src/sink.rs",
+        "// AsyncSink in a comment does not count: weir_connector_base::sink\n\
+         use weir_connector_api::sink::SinkWriter;\n\
+         use weir_connector_base::sink::AsyncSink;\n",
+    );
+    let two_lines = r#"api-lines = ["1.0", "1.1"]
+[connectors.search]
+crate = "weir-connector-search"
+[[connectors.search.releases]]
+version = "1.0.0-1.0"
+api-lines = ["1.0"]
+status = "supported"
+[[connectors.search.releases]]
+version = "1.0.0-1.1"
+api-lines = ["1.1"]
+status = "supported"
+"#;
+    let errors = assert_errors!(
+        tree.check(two_lines),
+        [CompatError::UsesNewerApiItem { connector, release, line: listed, item, at, .. }
+            if connector == "search"
+                && release == "1.0.0-1.0"
+                && *listed == line(1, 0)
+                && item.starts_with("AsyncSink")
+                && at == "connectors/search/src/sink.rs:3"]
+    );
+    let message = errors[0].to_string();
+    assert!(
+        message.contains("release it for line 1.1 and newer only"),
+        "{message}"
+    );
+
+    // Without the item, the same matrix passes.
+    tree.write(
+        "connectors/search/src/sink.rs",
+        "use weir_connector_api::sink::SinkWriter;\n",
+    );
+    assert!(tree.check(two_lines).is_ok());
 }

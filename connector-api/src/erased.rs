@@ -180,6 +180,7 @@ trait DynEnumerator: Send {
     fn add_reader(&mut self, subtask: usize) -> Result<()>;
     fn snapshot_state(&mut self, checkpoint_id: CheckpointId) -> Result<ErasedValue>;
     fn notify_checkpoint_complete(&mut self, checkpoint_id: CheckpointId) -> Result<()>;
+    fn checkpoint_aborted(&mut self, checkpoint_id: CheckpointId) -> Result<()>;
     fn handle_source_event(&mut self, subtask: usize, event: SourceEvent) -> Result<()>;
     fn handle_async_result(&mut self, result: ErasedValue) -> Result<()>;
     fn close(&mut self) -> Result<()>;
@@ -210,6 +211,9 @@ impl<E: SplitEnumerator> DynEnumerator for E {
     }
     fn notify_checkpoint_complete(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
         SplitEnumerator::notify_checkpoint_complete(self, checkpoint_id)
+    }
+    fn checkpoint_aborted(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
+        SplitEnumerator::checkpoint_aborted(self, checkpoint_id)
     }
     fn handle_source_event(&mut self, subtask: usize, event: SourceEvent) -> Result<()> {
         SplitEnumerator::handle_source_event(self, subtask, event)
@@ -244,6 +248,9 @@ impl SplitEnumerator for BoxedEnumerator {
     }
     fn notify_checkpoint_complete(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
         self.0.notify_checkpoint_complete(checkpoint_id)
+    }
+    fn checkpoint_aborted(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
+        self.0.checkpoint_aborted(checkpoint_id)
     }
     fn handle_source_event(&mut self, subtask: usize, event: SourceEvent) -> Result<()> {
         self.0.handle_source_event(subtask, event)
@@ -470,6 +477,8 @@ trait DynWriter<T>: Send {
     fn write(&mut self, element: T, ctx: &WriteContext) -> Result<()>;
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>>;
     async fn flush(&mut self, mode: FlushMode) -> Result<()>;
+    fn poll_progress(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>>;
+    fn checkpoint_aborted(&mut self, checkpoint_id: CheckpointId) -> Result<()>;
     fn write_watermark(&mut self, watermark: Watermark) -> Result<()>;
     async fn close(&mut self) -> Result<()>;
     fn as_any(&mut self) -> &mut dyn Any;
@@ -485,6 +494,12 @@ impl<T: Send + 'static, W: SinkWriter<T>> DynWriter<T> for W {
     }
     async fn flush(&mut self, mode: FlushMode) -> Result<()> {
         SinkWriter::flush(self, mode).await
+    }
+    fn poll_progress(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        SinkWriter::poll_progress(self, cx)
+    }
+    fn checkpoint_aborted(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
+        SinkWriter::checkpoint_aborted(self, checkpoint_id)
     }
     fn write_watermark(&mut self, watermark: Watermark) -> Result<()> {
         SinkWriter::write_watermark(self, watermark)
@@ -516,6 +531,12 @@ impl<T: Send + 'static> SinkWriter<T> for BoxedWriter<T> {
     }
     async fn flush(&mut self, mode: FlushMode) -> Result<()> {
         self.0.flush(mode).await
+    }
+    fn poll_progress(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.0.poll_progress(cx)
+    }
+    fn checkpoint_aborted(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
+        self.0.checkpoint_aborted(checkpoint_id)
     }
     fn write_watermark(&mut self, watermark: Watermark) -> Result<()> {
         self.0.write_watermark(watermark)

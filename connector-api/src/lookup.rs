@@ -1,6 +1,11 @@
-//! Lookup (dimension-table) functions (FLIP-221): the runtime's lookup join calls them with a
-//! key and gets back the matching rows. Caching (partial and full) is layered on top by the
-//! runtime and by `base` helpers; a function only knows how to fetch.
+//! Lookup (dimension-table) functions (FLIP-221): the runtime's lookup join
+//! (`weir_runtime::lookup`, `DataStream::lookup_join`) calls them with a key and gets back the
+//! matching rows; an asynchronous function gets several keys in flight, with the join's
+//! timeout and FLIP-234 retries around each. A function only knows how to fetch: caching is
+//! layered on top by `weir-connector-base`'s `lookup` module (a partial cache on moka in front
+//! of any function, or a full cache that loads the whole table through a bounded scan source
+//! and reloads it on a trigger). Pipelines reach a connector's lookup table through
+//! [`LookupFactory`](crate::factory::LookupFactory).
 //!
 //! ```
 //! use std::collections::HashMap;

@@ -1,14 +1,17 @@
 //! Partial lookup cache hits: `DefaultLookupCache::get_if_present` (metrics on) and
-//! `PartialCachingLookupFunction::lookup_shared` against a bare moka `Cache::get`, on one
-//! thread, same keys, same access sequence, interleaved, median reported.
+//! `PartialCachingLookupFunction::lookup_shared` (with its per-subtask front of copies, the
+//! default; without it; and with the front over a cache with expire-after-write, which reads
+//! the clock per hit) against a bare moka `Cache::get`, on one thread, same keys, same access
+//! sequence, interleaved, median reported.
 //!
 //! 100 000 keys (`WEIR_BENCH_KEYS`), each with one row (`Arc<[u64]>`), all cached; 2 000 000
 //! lookups per run in a pseudo-random order. Time is the thread's CPU time (`/proc/thread-self/schedstat`, Linux).
 //! Targets: ≥ 10 M hits/s, and ≥ 0.9 × the bare moka get.
 //!
 //! `cargo bench -p weir-connector-base --bench lookup_cache` (`WEIR_BENCH_LOOKUPS`, default
-//! 2 000 000; `WEIR_BENCH_ROUNDS`, default 7; `WEIR_BENCH_ONLY=moka|moka-foldhash|cache|function` runs one
-//! side once, for `valgrind --tool=callgrind`).
+//! 2 000 000; `WEIR_BENCH_ROUNDS`, default 7;
+//! `WEIR_BENCH_ONLY=moka|moka-foldhash|cache|function|no-front|front-ttl` runs one side once,
+//! for `valgrind --tool=callgrind`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark binary
 
@@ -19,7 +22,9 @@ use std::time::Duration;
 use weir_connector_api::error::Result;
 use weir_connector_api::lookup::LookupFunction;
 use weir_connector_api::metrics::InMemoryMetricGroup;
-use weir_connector_base::lookup::{DefaultLookupCache, LookupCache, PartialCachingLookupFunction};
+use weir_connector_base::lookup::{
+    DefaultLookupCache, FrontSize, LookupCache, PartialCachingLookupFunction,
+};
 
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -101,6 +106,22 @@ fn main() {
     bare_fold.run_pending_tasks();
     cache.run_pending_tasks();
     let mut function = PartialCachingLookupFunction::new(Table, Arc::clone(&cache));
+    let mut no_front =
+        PartialCachingLookupFunction::new(Table, Arc::clone(&cache)).with_front(FrontSize::Off);
+    // The same with an expire-after-write cache: every front hit reads the clock.
+    let ttl_cache = Arc::new(
+        DefaultLookupCache::<u64, u64>::builder()
+            .maximum_size(10 * key_count)
+            .expire_after_write(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    );
+    ttl_cache.open(&group);
+    for key in 0..key_count {
+        ttl_cache.put(key, row(key));
+    }
+    ttl_cache.run_pending_tasks();
+    let mut front_ttl = PartialCachingLookupFunction::new(Table, Arc::clone(&ttl_cache));
 
     match std::env::var("WEIR_BENCH_ONLY").ok().as_deref() {
         Some("moka") => {
@@ -126,6 +147,16 @@ fn main() {
             println!("function: {ns:.2} ns");
             return;
         }
+        Some("no-front") => {
+            let ns = measure(&keys, |k| no_front.lookup_shared(&k).ok());
+            println!("no-front: {ns:.2} ns");
+            return;
+        }
+        Some("front-ttl") => {
+            let ns = measure(&keys, |k| front_ttl.lookup_shared(&k).ok());
+            println!("front-ttl: {ns:.2} ns");
+            return;
+        }
         _ => {}
     }
     // Warm up.
@@ -135,22 +166,27 @@ fn main() {
         "bare moka",
         "bare moka + foldhash",
         "DefaultLookupCache",
-        "caching function",
+        "caching function (front)",
+        "caching function (no front)",
+        "caching function (front, TTL)",
     ];
-    let mut runs: [Vec<f64>; 4] = Default::default();
-    let (mut ratios, mut ratios_fold) = (Vec::new(), Vec::new());
+    let mut runs: [Vec<f64>; 6] = Default::default();
+    let (mut ratios, mut ratios_fold, mut ratios_function) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        let mut ns = [0.0; 4];
-        for side in if round % 2 == 0 {
-            [0, 1, 2, 3]
+        let mut ns = [0.0; 6];
+        let order: [usize; 6] = if round % 2 == 0 {
+            [0, 1, 2, 3, 4, 5]
         } else {
-            [3, 2, 1, 0]
-        } {
+            [5, 4, 3, 2, 1, 0]
+        };
+        for side in order {
             ns[side] = match side {
                 0 => measure(&keys, |k| bare.get(&k)),
                 1 => measure(&keys, |k| bare_fold.get(&k)),
                 2 => measure(&keys, |k| cache.get_if_present(&k)),
-                _ => measure(&keys, |k| function.lookup_shared(&k).ok()),
+                3 => measure(&keys, |k| function.lookup_shared(&k).ok()),
+                4 => measure(&keys, |k| no_front.lookup_shared(&k).ok()),
+                _ => measure(&keys, |k| front_ttl.lookup_shared(&k).ok()),
             };
         }
         println!(
@@ -167,6 +203,7 @@ fn main() {
         }
         ratios.push(ns[0] / ns[2]);
         ratios_fold.push(ns[1] / ns[2]);
+        ratios_function.push(ns[0] / ns[3]);
     }
     let medians: Vec<String> = names
         .iter()
@@ -178,10 +215,11 @@ fn main() {
         .collect();
     println!(
         "median over {rounds} rounds of {lookups} hits on {key_count} keys: {}; \
-         DefaultLookupCache / bare moka throughput {:.3}, / bare moka + foldhash {:.3} \
-         (targets: >= 10 M/s, >= 0.9)",
+         throughput / bare moka: DefaultLookupCache {:.3} (/ moka + foldhash {:.3}), caching \
+         function with its front {:.3} (targets: >= 10 M/s, >= 0.9)",
         medians.join(", "),
         median(&mut ratios),
-        median(&mut ratios_fold)
+        median(&mut ratios_fold),
+        median(&mut ratios_function)
     );
 }

@@ -15,8 +15,8 @@ use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::lookup::{LookupContext, LookupFunction};
 use weir_connector_api::metrics::{InMemoryMetricGroup, MetricGroup, MetricValue};
 use weir_connector_base::lookup::{
-    DefaultLookupCache, LookupCache, MissingKeys, PartialCachingLookupFunction, HIT_COUNT,
-    LATEST_LOAD_TIME, LOAD_COUNT, MISS_COUNT, NUM_CACHED_BYTES, NUM_CACHED_RECORDS,
+    DefaultLookupCache, FrontSize, LookupCache, MissingKeys, PartialCachingLookupFunction,
+    HIT_COUNT, LATEST_LOAD_TIME, LOAD_COUNT, MISS_COUNT, NUM_CACHED_BYTES, NUM_CACHED_RECORDS,
     NUM_LOAD_FAILURES,
 };
 
@@ -245,4 +245,92 @@ fn the_caching_function_loads_on_a_miss_only_and_reports_loads() {
         cache.get_if_present(&1).as_deref(),
         Some(&["Ada".to_owned()][..])
     );
+}
+
+/// Counts its loads; answers every key with one row naming the load.
+struct Counting {
+    loads: u32,
+}
+
+impl LookupFunction<u64, String> for Counting {
+    fn lookup(&mut self, key: &u64) -> Result<Vec<String>> {
+        self.loads += 1;
+        Ok(vec![format!("{key}@{}", self.loads)])
+    }
+}
+
+#[test]
+fn the_front_of_copies_answers_hot_keys_and_counts_them_as_hits() {
+    let cache = Arc::new(
+        DefaultLookupCache::builder()
+            .maximum_size(100)
+            .build()
+            .unwrap(),
+    );
+    let mut lookup = PartialCachingLookupFunction::new(Counting { loads: 0 }, Arc::clone(&cache));
+    let group = InMemoryMetricGroup::new("lookup");
+    lookup.open(&Ctx(group.clone())).unwrap();
+    for _ in 0..1_000 {
+        assert_eq!(lookup.lookup(&7).unwrap(), vec!["7@1".to_owned()]);
+    }
+    assert_eq!(lookup.function().loads, 1);
+    assert_eq!(value(&group, HIT_COUNT), 999);
+    assert_eq!(value(&group, MISS_COUNT), 1);
+    // An invalidation reaches the copy: the next lookup loads again.
+    cache.invalidate(&7);
+    assert_eq!(lookup.lookup(&7).unwrap(), vec!["7@2".to_owned()]);
+    assert_eq!(value(&group, MISS_COUNT), 2);
+}
+
+#[test]
+fn copies_in_the_front_expire_with_the_cache() {
+    // Expire after write: a key read all the time is still loaded again after its time.
+    let cache = Arc::new(
+        DefaultLookupCache::builder()
+            .expire_after_write(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    );
+    let mut lookup = PartialCachingLookupFunction::new(Counting { loads: 0 }, cache);
+    for _ in 0..80 {
+        let _ = lookup.lookup(&1).unwrap();
+        sleep(Duration::from_millis(10));
+    }
+    // 800 ms of reads every 10 ms: loaded at 0, about 300 and about 600 ms.
+    let loads = lookup.function().loads;
+    assert!((2..=4).contains(&loads), "{loads} loads in 800 ms");
+
+    // Expire after access: read every 20 ms it stays, unread for 500 ms it goes.
+    let cache = Arc::new(
+        DefaultLookupCache::builder()
+            .expire_after_access(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    );
+    let mut lookup = PartialCachingLookupFunction::new(Counting { loads: 0 }, cache);
+    for _ in 0..40 {
+        assert_eq!(lookup.lookup(&1).unwrap(), vec!["1@1".to_owned()]);
+        sleep(Duration::from_millis(20));
+    }
+    sleep(Duration::from_millis(500));
+    assert_eq!(lookup.lookup(&1).unwrap(), vec!["1@2".to_owned()]);
+}
+
+#[test]
+fn without_a_front_every_lookup_asks_the_cache() {
+    let cache = Arc::new(
+        DefaultLookupCache::builder()
+            .maximum_size(100)
+            .build()
+            .unwrap(),
+    );
+    let mut lookup = PartialCachingLookupFunction::new(Counting { loads: 0 }, Arc::clone(&cache))
+        .with_front(FrontSize::Off);
+    for _ in 0..10 {
+        let _ = lookup.lookup(&3).unwrap();
+    }
+    // Replacing the rows in the shared cache shows at once (a front would keep its copy).
+    cache.put(3, rows(&["replaced"]));
+    assert_eq!(lookup.lookup(&3).unwrap(), vec!["replaced".to_owned()]);
+    assert_eq!(lookup.function().loads, 1);
 }

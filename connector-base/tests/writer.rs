@@ -53,6 +53,41 @@ async fn batches_by_count_then_by_time() {
     assert_eq!(sorted(d.stored()), (0..25).collect::<Vec<_>>());
 }
 
+/// When input stops, the runtime polls `poll_progress` (API 1.1) while the writer waits: the
+/// batch goes when its time is up, woken by the writer's own timer, with no further write or
+/// readiness check, and its completion is collected the same way.
+#[tokio::test(start_paused = true)]
+async fn a_waiting_batch_goes_when_its_time_is_up_with_no_more_input() {
+    let ctx = TestInitContext::new();
+    let d = fake(Faults::none());
+    let mut w = writer(&ctx, &d, config());
+    for n in 0..5 {
+        w.write(n, &WriteContext::default()).unwrap();
+    }
+    assert_eq!(FakeStats::get(&d.stats.requests), 0);
+    let start = tokio::time::Instant::now();
+    // What the runtime does while no input arrives: poll until woken, again and again.
+    let waited = tokio::time::timeout(
+        Duration::from_secs(5),
+        poll_fn(|cx| match w.poll_progress(cx) {
+            std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+            _ if w.buffered_entries() == 0 && w.in_flight_requests() == 0 => {
+                std::task::Poll::Ready(Ok(()))
+            }
+            _ => std::task::Poll::Pending,
+        }),
+    )
+    .await;
+    assert!(matches!(waited, Ok(Ok(()))), "never woken: {waited:?}");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(100),
+        "sent at its time, not later"
+    );
+    assert_eq!(FakeStats::get(&d.stats.requests), 1);
+    assert_eq!(sorted(d.stored()), (0..5).collect::<Vec<_>>());
+}
+
 #[tokio::test(start_paused = true)]
 async fn batches_by_bytes() {
     let ctx = TestInitContext::new();

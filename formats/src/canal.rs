@@ -8,8 +8,9 @@ use weir_connector_api::error::Result;
 use weir_connector_api::format::{FormatFactory, RowDecoder, RowEncoder};
 use weir_connector_api::row::{Row, RowKind, Schema};
 
-use crate::convert::{malformed, object_to_values, unencodable, write_object};
-use crate::json::{JsonSettings, IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT};
+use crate::convert::object_to_values;
+use crate::envelope::{self, changelog_options, Change, Envelope, JsonMessages};
+use crate::json::JsonSettings;
 
 /// `database.include`: only events of this database.
 pub(crate) static DATABASE_INCLUDE: LazyLock<ConfigOption<String>> = LazyLock::new(|| {
@@ -52,11 +53,11 @@ impl FormatFactory for CanalJsonFormat {
         "Canal change events: INSERT → inserts, UPDATE → update before (data + old) + after, DELETE → deletes"
     }
     fn options(&self) -> OptionSet {
-        OptionSet::new("canal-json format")
-            .option(&DATABASE_INCLUDE)
-            .option(&TABLE_INCLUDE)
-            .option(&IGNORE_PARSE_ERRORS)
-            .option(&TIMESTAMP_FORMAT)
+        changelog_options(
+            OptionSet::new("canal-json format")
+                .option(&DATABASE_INCLUDE)
+                .option(&TABLE_INCLUDE),
+        )
     }
     fn decoder(&self, schema: &Schema, config: &ValidatedConfig) -> Result<Box<dyn RowDecoder>> {
         Ok(Box::new(Self::codec(schema, config)))
@@ -97,10 +98,20 @@ impl CanalCodec {
             })
             .collect()
     }
+}
 
-    fn decode_event(&self, bytes: &[u8]) -> Result<Vec<Row>, String> {
-        let json: Json =
-            serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+impl JsonMessages for CanalCodec {
+    const FORMAT: &'static str = "canal-json";
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn settings(&self) -> &JsonSettings {
+        &self.settings
+    }
+
+    fn rows(&self, json: Json) -> Result<Vec<Row>, String> {
         let Json::Object(event) = json else {
             return Err("expected a JSON object".to_owned());
         };
@@ -170,41 +181,28 @@ impl CanalCodec {
     }
 }
 
+impl Envelope for CanalCodec {
+    fn wrap(change: Change, image: &[u8], out: &mut Vec<u8>) {
+        let kind: &[u8] = match change {
+            Change::Insert => b"INSERT",
+            Change::Delete => b"DELETE",
+        };
+        out.extend_from_slice(b"{\"data\":[");
+        out.extend_from_slice(image);
+        out.extend_from_slice(b"],\"type\":\"");
+        out.extend_from_slice(kind);
+        out.extend_from_slice(b"\"}");
+    }
+}
+
 impl RowDecoder for CanalCodec {
     fn decode(&self, bytes: &[u8], out: &mut Vec<Row>) -> Result<()> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        match self.decode_event(bytes) {
-            Ok(rows) => {
-                out.extend(rows);
-                Ok(())
-            }
-            Err(_) if self.settings.ignore_errors => Ok(()),
-            Err(reason) => Err(malformed("canal-json", bytes, reason)),
-        }
+        envelope::decode(self, bytes, out)
     }
 }
 
 impl RowEncoder for CanalCodec {
     fn encode(&self, row: &Row, out: &mut Vec<u8>) -> Result<()> {
-        let kind: &[u8] = match row.kind {
-            RowKind::Insert | RowKind::UpdateAfter => b"INSERT",
-            RowKind::UpdateBefore | RowKind::Delete => b"DELETE",
-        };
-        let mut image = Vec::new();
-        write_object(
-            &mut image,
-            &self.schema,
-            &row.values,
-            self.settings.timestamps,
-        )
-        .map_err(|r| unencodable("canal-json", r))?;
-        out.extend_from_slice(b"{\"data\":[");
-        out.extend_from_slice(&image);
-        out.extend_from_slice(b"],\"type\":\"");
-        out.extend_from_slice(kind);
-        out.extend_from_slice(b"\"}");
-        Ok(())
+        envelope::encode(self, row, out)
     }
 }

@@ -8,8 +8,9 @@ use weir_connector_api::error::Result;
 use weir_connector_api::format::{FormatFactory, RowDecoder, RowEncoder};
 use weir_connector_api::row::{Row, RowKind, Schema};
 
-use crate::convert::{malformed, object_to_values, unencodable, write_object};
-use crate::json::{JsonSettings, FAIL_ON_MISSING_FIELD, IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT};
+use crate::convert::object_to_values;
+use crate::envelope::{self, changelog_options, Change, Envelope, JsonMessages};
+use crate::json::{JsonSettings, FAIL_ON_MISSING_FIELD};
 
 /// `schema-include`: messages are wrapped in `{"schema": …, "payload": …}`.
 pub(crate) static SCHEMA_INCLUDE: LazyLock<ConfigOption<bool>> =
@@ -46,11 +47,11 @@ impl FormatFactory for DebeziumJsonFormat {
         "Debezium change events: `op` c/r → insert, u → update before + after, d → delete"
     }
     fn options(&self) -> OptionSet {
-        OptionSet::new("debezium-json format")
-            .option(&SCHEMA_INCLUDE)
-            .option(&FAIL_ON_MISSING_FIELD)
-            .option(&IGNORE_PARSE_ERRORS)
-            .option(&TIMESTAMP_FORMAT)
+        changelog_options(
+            OptionSet::new("debezium-json format")
+                .option(&SCHEMA_INCLUDE)
+                .option(&FAIL_ON_MISSING_FIELD),
+        )
     }
     fn decoder(&self, schema: &Schema, config: &ValidatedConfig) -> Result<Box<dyn RowDecoder>> {
         Ok(Box::new(Self::codec(schema, config)))
@@ -90,10 +91,20 @@ impl DebeziumCodec {
             _ => Err(format!("a `{op}` event needs a `{key}` object")),
         }
     }
+}
 
-    fn decode_event(&self, bytes: &[u8]) -> Result<Vec<Row>, String> {
-        let json: Json =
-            serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+impl JsonMessages for DebeziumCodec {
+    const FORMAT: &'static str = "debezium-json";
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn settings(&self) -> &JsonSettings {
+        &self.settings
+    }
+
+    fn rows(&self, json: Json) -> Result<Vec<Row>, String> {
         let event = match json {
             Json::Null => return Ok(Vec::new()),
             Json::Object(object) => object,
@@ -151,35 +162,11 @@ impl DebeziumCodec {
     }
 }
 
-impl RowDecoder for DebeziumCodec {
-    fn decode(&self, bytes: &[u8], out: &mut Vec<Row>) -> Result<()> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(()); // a tombstone
-        }
-        match self.decode_event(bytes) {
-            Ok(rows) => {
-                out.extend(rows);
-                Ok(())
-            }
-            Err(_) if self.settings.ignore_errors => Ok(()),
-            Err(reason) => Err(malformed("debezium-json", bytes, reason)),
-        }
-    }
-}
-
-impl RowEncoder for DebeziumCodec {
-    fn encode(&self, row: &Row, out: &mut Vec<u8>) -> Result<()> {
-        let mut image = Vec::new();
-        write_object(
-            &mut image,
-            &self.schema,
-            &row.values,
-            self.settings.timestamps,
-        )
-        .map_err(|r| unencodable("debezium-json", r))?;
-        let (before, after, op): (&[u8], &[u8], &[u8]) = match row.kind {
-            RowKind::Insert | RowKind::UpdateAfter => (b"null", &image, b"c"),
-            RowKind::UpdateBefore | RowKind::Delete => (&image, b"null", b"d"),
+impl Envelope for DebeziumCodec {
+    fn wrap(change: Change, image: &[u8], out: &mut Vec<u8>) {
+        let (before, after, op): (&[u8], &[u8], &[u8]) = match change {
+            Change::Insert => (b"null", image, b"c"),
+            Change::Delete => (image, b"null", b"d"),
         };
         out.extend_from_slice(b"{\"before\":");
         out.extend_from_slice(before);
@@ -188,6 +175,17 @@ impl RowEncoder for DebeziumCodec {
         out.extend_from_slice(b",\"op\":\"");
         out.extend_from_slice(op);
         out.extend_from_slice(b"\"}");
-        Ok(())
+    }
+}
+
+impl RowDecoder for DebeziumCodec {
+    fn decode(&self, bytes: &[u8], out: &mut Vec<Row>) -> Result<()> {
+        envelope::decode(self, bytes, out)
+    }
+}
+
+impl RowEncoder for DebeziumCodec {
+    fn encode(&self, row: &Row, out: &mut Vec<u8>) -> Result<()> {
+        envelope::encode(self, row, out)
     }
 }

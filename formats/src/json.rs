@@ -8,7 +8,8 @@ use weir_connector_api::error::Result;
 use weir_connector_api::format::{FormatFactory, RowDecoder, RowEncoder};
 use weir_connector_api::row::{Row, RowKind, Schema};
 
-use crate::convert::{malformed, object_to_values, unencodable, write_object, TimestampFormat};
+use crate::convert::{object_to_values, unencodable, write_object, TimestampFormat};
+use crate::envelope::{self, JsonMessages};
 
 /// `fail-on-missing-field`: a missing field is an error instead of null.
 pub(crate) static FAIL_ON_MISSING_FIELD: LazyLock<ConfigOption<bool>> = LazyLock::new(|| {
@@ -93,10 +94,18 @@ pub struct JsonCodec {
     settings: JsonSettings,
 }
 
-impl JsonCodec {
-    fn decode_one(&self, bytes: &[u8]) -> Result<Vec<Row>, String> {
-        let json: Json =
-            serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+impl JsonMessages for JsonCodec {
+    const FORMAT: &'static str = "json";
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn settings(&self) -> &JsonSettings {
+        &self.settings
+    }
+
+    fn rows(&self, json: Json) -> Result<Vec<Row>, String> {
         let Json::Object(object) = json else {
             return Err("expected a JSON object".to_owned());
         };
@@ -107,17 +116,7 @@ impl JsonCodec {
 
 impl RowDecoder for JsonCodec {
     fn decode(&self, bytes: &[u8], out: &mut Vec<Row>) -> Result<()> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
-        }
-        match self.decode_one(bytes) {
-            Ok(rows) => {
-                out.extend(rows);
-                Ok(())
-            }
-            Err(_) if self.settings.ignore_errors => Ok(()),
-            Err(reason) => Err(malformed("json", bytes, reason)),
-        }
+        envelope::decode(self, bytes, out)
     }
 }
 

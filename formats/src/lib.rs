@@ -45,9 +45,11 @@
 //! ```
 
 mod canal;
+pub mod chunk;
 mod convert;
 mod csv;
 mod debezium;
+mod envelope;
 mod json;
 mod raw;
 

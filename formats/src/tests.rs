@@ -145,6 +145,11 @@ fn csv_round_trips_with_quotes_and_nulls() {
         r#"7,"Ada, ""the"" first",2.5,true,2024-01-01T00:00:00.123Z,AAH/"#
     );
     assert_eq!(decode(&*decoder, text.as_bytes()), vec![row()]);
+    // A cell far longer than the writer's buffer, full of quotes, round-trips too.
+    let mut long = row();
+    long.values[1] = Value::String("say \"hi\", ".repeat(2_000));
+    let text = encode(&*encoder, &long);
+    assert_eq!(decode(&*decoder, text.as_bytes()), vec![long]);
     let rows = decode(&*decoder, b"1,,,,,\n2,x,1.5,false,5,\n");
     assert_eq!(rows.len(), 2);
     assert_eq!(

@@ -66,18 +66,22 @@ fuzz_target!(|data: &[u8]| {
     round_trip(&VecSerializer::new(BytesSerializer), version, payload);
     // 3. The connectors' own state: splits, enumerator checkpoints, writer state, committables.
     use weir_connector_datagen::NumberSequenceSplitSerializer;
-    use weir_connector_files::sink::state::{CommittableSerializer, WriterStateSerializer};
-    use weir_connector_files::source::enumerator::EnumeratorStateSerializer;
-    use weir_connector_files::source::FileSplitSerializer;
+    use weir_connector_files::sink::{
+        CompactCoordinatorStateSerializer, CompactorStateSerializer, FileSinkCommittableSerializer,
+        FileWriterStateSerializer,
+    };
+    use weir_connector_files::source::{FileEnumeratorStateSerializer, FileSourceSplitSerializer};
     use weir_connector_kafka::sink::{KafkaCommittableSerializer, KafkaWriterStateSerializer};
-    use weir_connector_kafka::source::split::{
+    use weir_connector_kafka::source::{
         KafkaEnumeratorStateSerializer, KafkaPartitionSplitSerializer,
     };
     decode_any(&NumberSequenceSplitSerializer, version, payload);
-    decode_any(&FileSplitSerializer, version, payload);
-    decode_any(&EnumeratorStateSerializer, version, payload);
-    decode_any(&CommittableSerializer, version, payload);
-    decode_any(&WriterStateSerializer, version, payload);
+    decode_any(&FileSourceSplitSerializer, version, payload);
+    decode_any(&FileEnumeratorStateSerializer, version, payload);
+    decode_any(&FileSinkCommittableSerializer, version, payload);
+    decode_any(&FileWriterStateSerializer, version, payload);
+    decode_any(&CompactCoordinatorStateSerializer, version, payload);
+    decode_any(&CompactorStateSerializer, version, payload);
     decode_any(&KafkaPartitionSplitSerializer, version, payload);
     decode_any(&KafkaEnumeratorStateSerializer, version, payload);
     decode_any(&KafkaCommittableSerializer, version, payload);

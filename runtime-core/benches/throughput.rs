@@ -3,7 +3,9 @@
 //! median is reported.
 //!
 //! `cargo bench -p weir-runtime --bench throughput` (set `WEIR_BENCH_RECORDS` to change the
-//! record count, default 1 billion).
+//! record count, default 1 billion; `WEIR_BENCH_ROUNDS`, default 3). `WEIR_BENCH_ONLY=job` runs
+//! only datagen → blackhole and `WEIR_BENCH_ONLY=exchange` only datagen → rebalance →
+//! blackhole (no warm-up, no raw loop), for counting instructions under callgrind.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark binary
 
@@ -30,10 +32,20 @@ fn raw_loop(count: u64) -> Duration {
     start.elapsed()
 }
 
+/// How the source reaches the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Chained in one task: no channel.
+    Chained,
+    /// Through a rebalance exchange: one channel between two tasks.
+    Exchange,
+}
+
 fn job(
     runtime: &tokio::runtime::Runtime,
     count: u64,
     checkpoints: Option<Duration>,
+    path: Path,
 ) -> (Duration, u64) {
     let mut config = JobConfig::new("bench").parallelism(1);
     if let Some(interval) = checkpoints {
@@ -42,12 +54,15 @@ fn job(
     let env = StreamEnvironment::new(config);
     let sink = BlackholeSink::<u64>::new();
     let counter = sink.counter();
-    env.from_source(
+    let stream = env.from_source(
         DataGeneratorSource::new(record, Some(count), RateLimiterStrategy::no_op()),
         WatermarkStrategy::no_watermarks(),
         "datagen",
-    )
-    .sink_to(sink);
+    );
+    match path {
+        Path::Chained => stream.sink_to(sink),
+        Path::Exchange => stream.rebalance().sink_to(sink),
+    }
     let job = env.build().expect("valid job");
     let start = Instant::now();
     let result = runtime.block_on(job.execute());
@@ -68,26 +83,49 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000_000);
-    let rounds = 3;
+    let rounds: usize = std::env::var("WEIR_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let only = std::env::var("WEIR_BENCH_ONLY").ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    if let Some(only) = only {
+        let path = match only.as_str() {
+            "job" => Path::Chained,
+            "exchange" => Path::Exchange,
+            other => panic!("WEIR_BENCH_ONLY is `job` or `exchange`, not `{other}`"),
+        };
+        let runs: Vec<Duration> = (0..rounds)
+            .map(|_| job(&runtime, count, None, path).0)
+            .collect();
+        let d = median(runs);
+        println!(
+            "{path:?}: {count} records, {:.2} ns/record",
+            d.as_nanos() as f64 / count as f64
+        );
+        return;
+    }
     // Warm up.
     raw_loop(count / 10);
-    job(&runtime, count / 10, None);
+    job(&runtime, count / 10, None, Path::Chained);
     let (mut raw, mut plain, mut checkpointed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut exchanged = Vec::new();
     let mut checkpoints = 0;
     for _ in 0..rounds {
         raw.push(raw_loop(count));
-        plain.push(job(&runtime, count, None).0);
-        let (d, c) = job(&runtime, count, Some(Duration::from_secs(1)));
+        plain.push(job(&runtime, count, None, Path::Chained).0);
+        let (d, c) = job(&runtime, count, Some(Duration::from_secs(1)), Path::Chained);
         checkpointed.push(d);
         checkpoints += c;
+        exchanged.push(job(&runtime, count, None, Path::Exchange).0);
     }
     let per = |d: Duration| d.as_nanos() as f64 / count as f64;
     let (raw, plain, checkpointed) = (median(raw), median(plain), median(checkpointed));
+    let exchanged = median(exchanged);
     println!("records per run: {count}, rounds: {rounds} (median), parallelism 1");
     println!(
         "raw loop:                    {:7.2} ns/record  {:6.1} M records/s",
@@ -104,6 +142,11 @@ fn main() {
         per(checkpointed),
         count as f64 / checkpointed.as_secs_f64() / 1e6,
         checkpoints
+    );
+    println!(
+        "datagen -> rebalance -> blackhole (two tasks, one channel): {:7.2} ns/record  {:6.1} M records/s",
+        per(exchanged),
+        count as f64 / exchanged.as_secs_f64() / 1e6
     );
     println!(
         "framework overhead:          {:7.2} ns/record",

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::exchange::CheckpointingMode;
+use crate::exchange::{BarrierAlignment, CheckpointingMode};
 use crate::fault::{FaultInjector, NoFaults};
 use crate::restart::RestartStrategy;
 use crate::restore::{NonRestoredState, SnapshotOfOtherJob};
@@ -18,6 +18,9 @@ pub struct CheckpointConfig {
     pub interval: Duration,
     /// Barrier alignment (exactly-once) or not (at-least-once).
     pub mode: CheckpointingMode,
+    /// Exactly-once: aligned barriers, unaligned ones (records in flight stored with the
+    /// checkpoint), or aligned ones that go unaligned after a timeout.
+    pub alignment: BarrierAlignment,
     /// Minimum time between the end of one checkpoint and the start of the next.
     pub min_pause: Duration,
     /// A checkpoint not complete after this long is aborted.
@@ -36,6 +39,7 @@ impl CheckpointConfig {
         CheckpointConfig {
             interval,
             mode: CheckpointingMode::ExactlyOnce,
+            alignment: BarrierAlignment::Aligned,
             min_pause: Duration::ZERO,
             timeout: Duration::from_secs(600),
             max_concurrent: 1,
@@ -47,6 +51,42 @@ impl CheckpointConfig {
     /// Sets the checkpointing mode.
     pub fn mode(mut self, mode: CheckpointingMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Sets how exactly-once checkpoints treat barriers (see [`BarrierAlignment`]).
+    pub fn alignment(mut self, alignment: BarrierAlignment) -> Self {
+        self.alignment = alignment;
+        self
+    }
+
+    /// Sets the minimum time between the end of one checkpoint and the start of the next.
+    pub fn min_pause(mut self, min_pause: Duration) -> Self {
+        self.min_pause = min_pause;
+        self
+    }
+
+    /// Sets how long a checkpoint may take before it is aborted.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets how many checkpoints may be in progress at once.
+    pub fn max_concurrent(mut self, max_concurrent: usize) -> Self {
+        self.max_concurrent = max_concurrent;
+        self
+    }
+
+    /// Sets how many checkpoints may fail in a row before the job fails.
+    pub fn tolerable_failures(mut self, tolerable_failures: u32) -> Self {
+        self.tolerable_failures = tolerable_failures;
+        self
+    }
+
+    /// Sets how many completed checkpoints to keep.
+    pub fn retained(mut self, retained: usize) -> Self {
+        self.retained = retained;
         self
     }
 }
@@ -87,6 +127,18 @@ pub enum UnalignedSplits {
     TaskLevel,
 }
 
+/// What happens to a job's checkpoints when the job is cancelled (Flink's
+/// `ExternalizedCheckpointRetention`). Savepoints are never deleted; a job that fails for good
+/// keeps its checkpoints either way, so it can be resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExternalizedCheckpointRetention {
+    /// The checkpoints stay, for a resume with [`RestoreFrom::LatestCheckpoint`] (the default).
+    #[default]
+    RetainOnCancellation,
+    /// The checkpoints this run wrote are deleted from the checkpoint storage.
+    DeleteOnCancellation,
+}
+
 /// How a job is configured.
 #[derive(Clone)]
 pub struct JobConfig {
@@ -100,6 +152,8 @@ pub struct JobConfig {
     pub storage: StorageConfig,
     /// What to start from.
     pub restore: RestoreFrom,
+    /// Whether a cancelled job keeps its checkpoints.
+    pub checkpoint_retention: ExternalizedCheckpointRetention,
     /// What a restore does with state that maps to no operator.
     pub non_restored_state: NonRestoredState,
     /// What a restore does with a snapshot taken by a job of another name.
@@ -145,6 +199,7 @@ impl Default for JobConfig {
             checkpointing: None,
             storage: StorageConfig::Memory,
             restore: RestoreFrom::Nothing,
+            checkpoint_retention: ExternalizedCheckpointRetention::RetainOnCancellation,
             non_restored_state: NonRestoredState::Refuse,
             snapshot_of_other_job: SnapshotOfOtherJob::Refuse,
             restart: RestartStrategy::None,
@@ -186,6 +241,11 @@ impl JobConfig {
     /// Sets what the job starts from.
     pub fn restore(mut self, restore: RestoreFrom) -> Self {
         self.restore = restore;
+        self
+    }
+    /// Sets whether a cancelled job keeps its checkpoints.
+    pub fn checkpoint_retention(mut self, retention: ExternalizedCheckpointRetention) -> Self {
+        self.checkpoint_retention = retention;
         self
     }
     /// Sets what a restore does with state that maps to no operator.
@@ -264,6 +324,22 @@ impl JobConfig {
             }
             if c.retained == 0 {
                 errors.push("at least one completed checkpoint must be retained".into());
+            }
+            if c.alignment.overtakes() {
+                if c.mode == CheckpointingMode::AtLeastOnce {
+                    errors.push(
+                        "unaligned barriers (and an alignment timeout) need exactly-once \
+                         checkpoints; at-least-once checkpoints never align barriers"
+                            .into(),
+                    );
+                }
+                if c.max_concurrent > 1 {
+                    errors.push(format!(
+                        "unaligned barriers (and an alignment timeout) allow one checkpoint in \
+                         progress at a time, not {}; set max concurrent checkpoints to 1",
+                        c.max_concurrent
+                    ));
+                }
             }
         }
         if let Err(e) = self.restart.validate() {

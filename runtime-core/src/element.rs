@@ -35,11 +35,48 @@ pub enum Event {
     EndOfData,
 }
 
+/// A batch of records, with each record's event time while some record of it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch<T> {
+    /// The records.
+    pub records: Vec<T>,
+    /// Empty when no record of the batch has an event time; else one entry per record, in
+    /// epoch milliseconds ([`NO_TIMESTAMP`](crate::operator::NO_TIMESTAMP) for a record
+    /// without one).
+    pub timestamps: Vec<i64>,
+}
+
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Batch::untimed(Vec::new())
+    }
+}
+
+impl<T> Batch<T> {
+    /// A batch whose records carry no event time.
+    pub fn untimed(records: Vec<T>) -> Self {
+        Batch {
+            records,
+            timestamps: Vec::new(),
+        }
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the batch has no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
 /// One message in a channel between tasks.
 #[derive(Debug)]
 pub enum StreamElement<T> {
     /// A batch of records.
-    Batch(Vec<T>),
+    Batch(Batch<T>),
     /// A control event.
     Event(Event),
 }

@@ -56,6 +56,9 @@ pub enum RuntimeError {
     /// A task or coordinator stopped unexpectedly (its channel closed).
     #[error("{0} stopped unexpectedly")]
     Lost(String),
+    /// A channel between processes (cluster mode) failed.
+    #[error(transparent)]
+    RemoteChannel(#[from] crate::exchange::RemoteChannelError),
     /// Too many checkpoints failed in a row.
     #[error("{failed} consecutive checkpoints failed (tolerable: {tolerable}); last: {last}")]
     CheckpointsFailing {

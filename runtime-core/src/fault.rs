@@ -21,6 +21,11 @@ pub enum FaultPoint {
     DuringCommit,
     /// In a sink writer after it flushed and prepared its end-of-input committables.
     AtEndOfInput,
+    /// In a task after its operators took their snapshots, before it acknowledges the
+    /// checkpoint. Unlike every other point, an `Err` here does not fail the attempt: the task
+    /// *declines* the checkpoint with that reason, the checkpoint is aborted (counted as failed,
+    /// and every participant is told) and the job goes on.
+    DeclineCheckpoint,
 }
 
 impl fmt::Display for FaultPoint {
@@ -31,6 +36,7 @@ impl fmt::Display for FaultPoint {
             FaultPoint::BetweenPreCommitAndCommit => "between-pre-commit-and-commit",
             FaultPoint::DuringCommit => "during-commit",
             FaultPoint::AtEndOfInput => "at-end-of-input",
+            FaultPoint::DeclineCheckpoint => "decline-checkpoint",
         })
     }
 }
@@ -38,7 +44,8 @@ impl fmt::Display for FaultPoint {
 /// Where exactly a fault point was reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultSite<'a> {
-    /// The operator uid (`job` for the job master).
+    /// The operator uid (`job` for the job master; at [`FaultPoint::DeclineCheckpoint`] the uids
+    /// of the task's operators that took their snapshots, joined by `, `).
     pub operator: &'a str,
     /// The subtask index.
     pub subtask: usize,
@@ -48,7 +55,8 @@ pub struct FaultSite<'a> {
     pub attempt: u32,
 }
 
-/// Decides whether to fail at a fault point. `Err(reason)` fails the job attempt.
+/// Decides whether to fail at a fault point. `Err(reason)` fails the job attempt (at
+/// [`FaultPoint::DeclineCheckpoint`] it declines the checkpoint instead).
 pub trait FaultInjector: Send + Sync {
     /// Called at every fault point.
     fn check(&self, point: FaultPoint, site: &FaultSite<'_>) -> Result<(), String>;

@@ -16,12 +16,12 @@ use weir_connector_api::watermark::WatermarkStrategy;
 
 use crate::config::JobConfig;
 use crate::error::{Result, RuntimeError};
-use crate::exchange::{EdgeId, ExchangeOutput, Partitioning};
+use crate::exchange::{EdgeId, SerializerSlot};
 use crate::job::Job;
 use crate::operator::{BoxOutput, FilterFn, FlatMapFn, MapFn, Transform, TransformOperator};
 use crate::plan::{
-    input_head, lock, Alignment, ChainBuilder, GraphBuilder, SourceSpec, StartCoordinator,
-    SubtaskSetup, TaskFactory, TaskGroup,
+    lock, ChainBuilder, GraphBuilder, SourceSpec, StartCoordinator, SubtaskSetup, TaskFactory,
+    TaskGroup,
 };
 use crate::source::coordinator::{self};
 use crate::source::output::RuntimeReaderOutput;
@@ -170,18 +170,19 @@ impl StreamEnvironment {
             }),
             uids: Vec::new(),
             build,
+            in_flight: SerializerSlot::default(),
         }
     }
 
     /// Builds the job; every mistake in the graph is reported at once.
     pub fn build(self) -> Result<Job> {
         let builder = std::mem::take(&mut *lock(&self.graph));
-        let (groups, edges, sources) = builder.finish()?;
+        let (groups, edges, sources) = builder.finish(&self.config)?;
         Job::new(self.config, groups, edges, sources)
     }
 }
 
-struct SourceStage {
+pub(crate) struct SourceStage {
     uid: Arc<Mutex<String>>,
     spec_index: usize,
 }
@@ -191,12 +192,15 @@ struct SourceStage {
 pub struct DataStream<T: Send + 'static> {
     pub(crate) graph: Arc<Mutex<GraphBuilder>>,
     pub(crate) parallelism: usize,
-    name: String,
-    /// The edge this stage reads from, if it does not start at a source.
-    input: Vec<EdgeId>,
-    source: Option<SourceStage>,
+    pub(crate) name: String,
+    /// The edges this stage reads from, if it does not start at a source.
+    pub(crate) input: Vec<EdgeId>,
+    pub(crate) source: Option<SourceStage>,
     pub(crate) uids: Vec<String>,
-    build: ChainBuilder<T>,
+    pub(crate) build: ChainBuilder<T>,
+    /// How records of this stream in flight are written as channel state (unaligned
+    /// checkpoints); shared by the streams on both sides of an exchange and through `filter`.
+    pub(crate) in_flight: SerializerSlot<T>,
 }
 
 /// How a sink is attached.
@@ -252,6 +256,7 @@ impl<T: Send + 'static> DataStream<T> {
             source: self.source,
             uids: self.uids,
             build: Arc::new(move |setup, tail| prev(setup, wrap(tail))),
+            in_flight: SerializerSlot::default(),
         }
     }
 
@@ -264,6 +269,7 @@ impl<T: Send + 'static> DataStream<T> {
             Box::new(TransformOperator {
                 transform: transform.clone(),
                 buffer: Vec::new(),
+                timestamps: Vec::new(),
                 next,
                 _input: PhantomData,
             })
@@ -280,7 +286,11 @@ impl<T: Send + 'static> DataStream<T> {
 
     /// Keeps the records for which `f` is true.
     pub fn filter(self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> DataStream<T> {
-        self.transform(FilterFn(Arc::new(f)))
+        let in_flight = Arc::clone(&self.in_flight);
+        DataStream {
+            in_flight,
+            ..self.transform(FilterFn(Arc::new(f)))
+        }
     }
 
     /// Turns every record into zero or more records.
@@ -289,16 +299,6 @@ impl<T: Send + 'static> DataStream<T> {
         f: impl Fn(T) -> I + Send + Sync + 'static,
     ) -> DataStream<U> {
         self.transform(FlatMapFn(Arc::new(f)))
-    }
-
-    /// Repartitions by key: records with equal keys reach the same subtask of the next stage.
-    pub fn key_by(self, key: impl Fn(&T) -> u64 + Send + Sync + 'static) -> DataStream<T> {
-        self.exchange(&Partitioning::KeyBy(Arc::new(key)), false)
-    }
-
-    /// Redistributes batches round-robin to the next stage.
-    pub fn rebalance(self) -> DataStream<T> {
-        self.exchange(&Partitioning::Rebalance, false)
     }
 
     /// Closes this stage into a task group whose chain ends in `tail`, returning its index.
@@ -329,74 +329,21 @@ impl<T: Send + 'static> DataStream<T> {
             let out = tail(setup)?;
             build(setup, out)
         });
+        let channel_state = (!self.input.is_empty()).then(|| match uids.first() {
+            Some(uid) => format!("{uid}/input-channels"),
+            None => format!("stage-{group}/input-channels"),
+        });
         g.groups.push(TaskGroup {
             name: format!("{} ({name})", self.name),
             parallelism: self.parallelism,
             uids,
+            channel_state,
             is_source,
             post_commit: false,
             factory,
         });
         drop(g);
         (group, self.graph, self.parallelism)
-    }
-
-    /// Ends this stage in an exchange on a new edge, returning the edge.
-    fn close_into_edge(self, partitioning: &Partitioning<T>, pointwise: bool) -> EdgeId {
-        let edge = lock(&self.graph).new_edge::<T>(pointwise);
-        let batch_partitioning = partitioning.clone();
-        let (group, graph, _) = self.close("exchange", move |setup| {
-            let senders = setup.wiring.take_senders::<T>(edge, setup.key.subtask)?;
-            Ok(Box::new(ExchangeOutput::new(
-                senders,
-                batch_partitioning.clone(),
-                setup.config.batch_size,
-            )))
-        });
-        if let Some(e) = lock(&graph).edges.get_mut(edge) {
-            e.from = Some(group);
-        }
-        edge
-    }
-
-    pub(crate) fn exchange(self, partitioning: &Partitioning<T>, pointwise: bool) -> DataStream<T> {
-        let name = self.name.clone();
-        let graph = Arc::clone(&self.graph);
-        let parallelism = self.parallelism;
-        let edge = self.close_into_edge(partitioning, pointwise);
-        DataStream {
-            graph,
-            parallelism,
-            name,
-            input: vec![edge],
-            source: None,
-            uids: Vec::new(),
-            build: input_head::<T>(vec![edge], Alignment::JobMode),
-        }
-    }
-
-    /// Merges two streams of the same type into one stage (with this stream's parallelism)
-    /// that reads both; its watermark is the minimum over the non-idle inputs.
-    pub fn union(self, other: DataStream<T>) -> DataStream<T> {
-        if !Arc::ptr_eq(&self.graph, &other.graph) {
-            lock(&self.graph)
-                .errors
-                .push("a union joins streams of different environments".into());
-        }
-        let name = format!("{} + {}", self.name, other.name);
-        let graph = Arc::clone(&self.graph);
-        let parallelism = self.parallelism;
-        let a = self.close_into_edge(&Partitioning::Rebalance, false);
-        let b = other.close_into_edge(&Partitioning::Rebalance, false);
-        DataStream {
-            graph,
-            parallelism,
-            name,
-            input: vec![a, b],
-            source: None,
-            uids: Vec::new(),
-            build: input_head::<T>(vec![a, b], Alignment::JobMode),
-        }
     }
 
     /// Counts records per key in tumbling event-time windows of `size`, emitting each count
@@ -456,6 +403,50 @@ impl<T: Send + 'static> DataStream<T> {
             source: self.source,
             uids: self.uids,
             build,
+            in_flight: SerializerSlot::default(),
+        }
+    }
+
+    /// Joins every record with the rows a lookup function finds for its key (FLIP-221's lookup
+    /// join), synchronously or asynchronously, inner or left outer: see [`crate::lookup`].
+    /// `uid` names the operator's state (the inputs of lookups in flight at a checkpoint).
+    pub fn lookup_join<K, V, O>(
+        self,
+        uid: &str,
+        join: crate::lookup::LookupJoin<T, K, V, O>,
+    ) -> DataStream<O>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+        O: Send + 'static,
+    {
+        let owned = uid.to_owned();
+        self.with_operator(uid, move |setup, next| join.operator(&owned, setup, next))
+    }
+
+    /// Chains an operator with state under `uid`, made for each subtask by `make`.
+    pub(crate) fn with_operator<U: Send + 'static>(
+        mut self,
+        uid: &str,
+        make: impl Fn(&mut SubtaskSetup<'_>, BoxOutput<U>) -> Result<BoxOutput<T>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> DataStream<U> {
+        self.uids.push(uid.to_owned());
+        let prev = self.build;
+        DataStream {
+            graph: self.graph,
+            parallelism: self.parallelism,
+            name: self.name,
+            input: self.input,
+            source: self.source,
+            uids: self.uids,
+            build: Arc::new(move |setup: &mut SubtaskSetup<'_>, next| {
+                let operator = make(setup, next)?;
+                prev(setup, operator)
+            }),
+            in_flight: SerializerSlot::default(),
         }
     }
 

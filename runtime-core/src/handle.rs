@@ -10,6 +10,7 @@ use weir_connector_api::metrics::MetricValue;
 
 use crate::error::{Result, RuntimeError};
 use crate::history::{CheckpointRecord, Failover, History};
+use crate::monitor::{JobMonitor, JobSnapshot, Live};
 use crate::storage::CheckpointLocation;
 
 /// How a stop-with-savepoint ends the job.
@@ -104,6 +105,7 @@ pub struct JobHandle {
     pub(crate) commands: mpsc::UnboundedSender<JobCommand>,
     pub(crate) join: JoinHandle<JobResult>,
     pub(crate) history: History,
+    pub(crate) live: Live,
 }
 
 impl JobHandle {
@@ -150,6 +152,20 @@ impl JobHandle {
     /// The job's failovers so far, oldest first.
     pub fn failover_history(&self) -> Vec<Failover> {
         self.history.failovers()
+    }
+
+    /// Everything a dashboard shows about the job, read now: its graph, per subtask records,
+    /// rates, busy / idle / back-pressured time and watermark, the checkpoint and failover
+    /// histories, its configuration and what it was restored from.
+    pub fn snapshot(&self) -> JobSnapshot {
+        self.live.snapshot()
+    }
+
+    /// A read-only view of the job that outlives this handle (e.g. for a dashboard server).
+    pub fn monitor(&self) -> JobMonitor {
+        JobMonitor {
+            live: self.live.clone(),
+        }
     }
 
     /// Cancels the job.

@@ -40,6 +40,49 @@ pub struct CheckpointRecord {
     pub duration: Option<Duration>,
     /// The state's size in bytes, once complete.
     pub size_bytes: Option<u64>,
+    /// Per subtask that acknowledged it: when its barrier came and how long it aligned.
+    pub subtasks: Vec<SubtaskCheckpoint>,
+}
+
+impl CheckpointRecord {
+    /// The longest barrier alignment of any subtask (`None` before the first acknowledgement).
+    pub fn alignment(&self) -> Option<Duration> {
+        self.subtasks.iter().map(|s| s.alignment).max()
+    }
+
+    /// The longest start delay of any subtask.
+    pub fn start_delay(&self) -> Option<Duration> {
+        self.subtasks.iter().map(|s| s.start_delay).max()
+    }
+
+    /// How many subtasks snapshotted unaligned, and the bytes of records in flight they
+    /// stored.
+    pub fn unaligned(&self) -> (usize, u64) {
+        self.subtasks
+            .iter()
+            .filter_map(|s| s.in_flight_bytes)
+            .fold((0, 0), |(n, bytes), b| (n + 1, bytes + b))
+    }
+}
+
+/// How one subtask took part in a checkpoint (Flink's per-subtask checkpoint statistics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubtaskCheckpoint {
+    /// The task (`name (subtask n)` as in failovers: the task's name).
+    pub task: String,
+    /// The subtask index.
+    pub subtask: usize,
+    /// From the trigger to the arrival of the first barrier at this subtask (for a source: to
+    /// the barrier's injection).
+    pub start_delay: Duration,
+    /// From the first to the last barrier at this subtask's inputs: how long its faster inputs
+    /// were blocked (exactly-once) while it waited for the slower ones.
+    pub alignment: Duration,
+    /// From the trigger to the acknowledgement (its state snapshotted).
+    pub acknowledged_after: Duration,
+    /// `Some` when this subtask's snapshot was unaligned (unaligned barriers, or an alignment
+    /// that timed out): the bytes of records in flight it stored (Flink's persisted data).
+    pub in_flight_bytes: Option<u64>,
 }
 
 /// One failure of a job attempt, after which the job restarted or gave up.
@@ -97,6 +140,7 @@ impl History {
                     trigger_millis: now_millis(),
                     duration: None,
                     size_bytes: None,
+                    subtasks: Vec::new(),
                 },
             );
         });
@@ -112,6 +156,15 @@ impl History {
                     ));
                     record.size_bytes = size_bytes;
                 }
+            }
+        });
+    }
+
+    /// A subtask acknowledged checkpoint `id`.
+    pub(crate) fn acknowledged(&self, id: u64, subtask: SubtaskCheckpoint) {
+        self.with(|h| {
+            if let Some(record) = h.checkpoints.iter_mut().rev().find(|r| r.id == id) {
+                record.subtasks.push(subtask);
             }
         });
     }

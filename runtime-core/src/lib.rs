@@ -38,18 +38,30 @@
 //!
 //! Planning and execution are separate layers, and no module imports one that imports it back:
 //!
-//! - the user API: [`graph`] ([`StreamEnvironment`], [`DataStream`]) and [`config`]
-//!   ([`JobConfig`] and its options) describe a job;
+//! - the user API: [`graph`] ([`StreamEnvironment`], [`DataStream`]; its exchanges `key_by`,
+//!   `rebalance`, `union` and the channel-state serializer are in `repartition`) and
+//!   [`config`] ([`JobConfig`] and its options) describe a job; [`lookup`] holds the lookup join's
+//!   settings and operators (synchronous, and asynchronous with its ordered / unordered queue
+//!   and checkpointed in-flight inputs);
 //! - the physical plan: `plan` (task groups, edges, source specs, what each subtask gets when
 //!   launched, how restored state is distributed) and `sink/expand` (a sink's expansion into
 //!   writer, stages and committer) turn it into tasks;
 //! - execution: [`job`] (the master: attempts, restore, restarts; `job/checkpoints` is the
 //!   checkpoint coordinator), `task` (the source task and the one-input task on one shared
-//!   `task/lifecycle`), [`exchange`] (batching channels, input gates), `source` (coordinators)
-//!   and `sink` (writer, stage and committer operators);
-//! - what a running job shows: [`handle`] ([`JobHandle`], [`JobResult`]) and [`history`] (the
-//!   checkpoint and failover histories); [`restore`] is what a restore checks; [`storage`] is
-//!   where checkpoints go.
+//!   `task/lifecycle`), `source` (coordinators) and `sink` (writer, stage and committer
+//!   operators);
+//! - two narrow seams, so subtasks and their channels can live elsewhere (a cluster mode puts a
+//!   second implementation behind them, the master unchanged): [`exchange`] (the `Exchange`
+//!   that makes an attempt's channels and hands each subtask its `ChannelSender` /
+//!   `ChannelReceiver` ends, in process: `LocalExchange`; batching outputs and input gates on
+//!   top) and `launch` (a `Deployment` makes each attempt's exchange and `TaskLauncher`;
+//!   `launch_attempt` creates every subtask of the plan with its share of the restored state
+//!   and starts them; in process: tokio tasks);
+//! - what a running job shows: [`handle`] ([`JobHandle`], [`JobResult`]), [`history`] (the
+//!   checkpoint and failover histories) and [`monitor`] ([`JobHandle::snapshot`]: graph,
+//!   per subtask records, rates, busy / idle / back-pressured time, watermarks; `load` measures
+//!   them per wait, never per record), served as pages and JSON by `dashboard` (feature
+//!   `dashboard`); [`restore`] is what a restore checks; [`storage`] is where checkpoints go.
 //!
 //! ## How a job runs
 //!
@@ -70,14 +82,39 @@
 //!   metadata atomically (versioned, checksummed) and then notifies every operator; committers
 //!   commit then. The last `retained` checkpoints are kept; a corrupt one is skipped with a
 //!   report and the previous one is used; if none is readable the job refuses to start empty.
+//!   A checkpoint that times out, that a task declines (its snapshot cannot be used) or that
+//!   the storage fails to write is aborted: it counts toward the tolerable failures, and every
+//!   participant hears `checkpoint_aborted` — the split enumerators, source readers, sink
+//!   writers, committers and pre- and post-commit stages (API line 1.1; Flink's
+//!   `notifyCheckpointAborted`), even a task whose barrier of it is still on its way. Such a
+//!   barrier is then late: the task's input gate stops aligning (or recording) the aborted
+//!   checkpoint at once, unblocking its channels, and ignores its barriers that still come, so
+//!   nothing snapshots a checkpoint that can no longer complete. What the aborted checkpoint
+//!   covered is carried by the next one that completes.
+//! - **Unaligned checkpoints** ([`BarrierAlignment`], seed 001, Flink 1.11 and 1.13). Aligned
+//!   barriers queue behind every batch between tasks. Unaligned, an exchange sends a barrier
+//!   ahead of its channels' queues (with its partly filled batch queued behind them), telling
+//!   the receiver how many elements still come before the barrier's place; the input gate
+//!   snapshots at the first barrier and stores, as channel state, the records each channel
+//!   holds before its barrier's place (copied out of the queue when the barrier comes, or
+//!   recorded as they are delivered on channels whose barrier is still on its way); the task
+//!   acknowledges once every input's barrier came. Channel state is versioned (one entry per
+//!   channel: serializer version, records), kept under `<first uid>/input-channels` of the
+//!   reading task, and replayed before new input on restore; on a rescale, records of keyed
+//!   inputs go by key and other channels are dealt whole, round-robin. With
+//!   `AlignedWithTimeout(d)` a gate aligns and goes unaligned when alignment takes longer than
+//!   `d`. Streams entering an exchange need [`DataStream::channel_state_serializer`];
+//!   savepoints stay aligned; one checkpoint at a time, exactly-once only. The checkpoint
+//!   history shows per subtask whether it snapshotted unaligned and the bytes it stored.
 //! - **Sinks.** A sink expands into writer → pre-commit stages → committer (its own
 //!   parallelism) → post-commit stages, as its declared capabilities say; uids derive from the
 //!   sink's uid (`<uid>/committer`, `<uid>/pre-commit/<stage>`).
 //! - **Bounded input (FLIP-147).** Finished sources emit the max watermark and end of data;
-//!   writers flush and hand over end-of-input committables; checkpoints go on with finished
-//!   tasks marked finished; a final checkpoint commits everything, then tasks close.
-//!   `stop_with_savepoint` drains the same way ([`StopMode::Drain`]) or stops right after the
-//!   savepoint ([`StopMode::NoDrain`], resumable).
+//!   the max watermark fires every pending event-time window; writers flush and hand over
+//!   end-of-input committables; checkpoints go on with finished tasks marked finished; a final
+//!   checkpoint commits everything, then tasks close. `stop_with_savepoint` drains the same
+//!   way ([`StopMode::Drain`]: windows fire, their results are in the savepoint's commits) or
+//!   stops right after the savepoint ([`StopMode::NoDrain`], resumable).
 //! - **Event time.** Each split gets its own watermark generator; a reader's watermark is the
 //!   minimum over its active splits, and tasks with several inputs take the minimum over their
 //!   non-idle inputs. With `with_idleness(d)` an output (a split, or a reader without splits)
@@ -94,12 +131,26 @@
 //!   `watermarkAlignmentPausedTimeMs`. [`DataStream::window_count`] is an event-time
 //!   operator (keyed tumbling counts) whose buffered state is exposed as
 //!   `windowStateEntries`.
+//! - **Record timestamps.** A record's event time (what the source's timestamp assigner gives
+//!   it) travels with it through its task's chain: batches carry a column of timestamps beside
+//!   the records, only while some record of the batch has one (`Output::push_timestamped`), so
+//!   a source without event time pays one comparison per record. `map` and `filter` keep each
+//!   record's time, `flat_map` gives it to every record it makes, a window's results carry the
+//!   window's last millisecond, and a sink writer finds it in `WriteContext::timestamp`
+//!   (`None` for a record without one). Channels between tasks (`key_by`, `rebalance`, unions)
+//!   carry them in the batch ([`element::Batch`]): the exchange output keeps a column per
+//!   target only once a record with a time came, and the records in flight of an unaligned
+//!   checkpoint are stored and replayed with their times.
 //! - **Restores.** Before any task starts, a restore is checked against the job ([`restore`]):
 //!   a snapshot of a job of another name, state that maps to no operator (listed with the
 //!   closest uids) and a source whose recorded schema ([`DataStream::state_schema`]) lost or
 //!   changed a field are refused, unless [`NonRestoredState::Allow`] /
-//!   [`SnapshotOfOtherJob::Allow`] say otherwise; [`RestoreFrom::LatestCheckpoint`] with no
-//!   checkpoint is an error, never a silent fresh start.
+//!   [`SnapshotOfOtherJob::Allow`] say otherwise; so is, whatever the allowances, a source
+//!   without state in the snapshot (added or renamed) or an operator still running in it
+//!   upstream of an operator that had finished (FLIP-147: a finished operator takes no more
+//!   input), naming both;
+//!   [`RestoreFrom::LatestCheckpoint`] with no checkpoint is an error, never a silent fresh
+//!   start.
 //! - **Savepoints.** Each gets a new `savepoint-<id>-<unix millis>` directory under the one
 //!   asked for. A failed savepoint is reported to its requester and never counts as a failed
 //!   checkpoint, so it never restarts the job.
@@ -107,9 +158,49 @@
 //!   from the latest checkpoint, possibly at another parallelism when restoring a savepoint:
 //!   split, writer and committer states are redistributed. Every failover (time, task, root
 //!   cause) and every checkpoint (status, trigger time, duration, size) is in the job's
-//!   history, live through [`JobHandle::checkpoint_history`] and at the end in [`JobResult`].
+//!   history, live through [`JobHandle::checkpoint_history`] and at the end in [`JobResult`];
+//!   each checkpoint records per subtask its start delay and barrier alignment. A cancelled
+//!   job keeps its checkpoints unless [`ExternalizedCheckpointRetention::DeleteOnCancellation`]
+//!   says otherwise.
+//! - **Observability.** Each subtask's busy / idle / back-pressured milliseconds per second
+//!   (Flink's metrics of those names, and its ok / low / high back-pressure level) are sampled
+//!   once a second from what the tasks measure when they wait: for input (idle) or for room in
+//!   a full output channel (back-pressured). [`JobHandle::monitor`] gives a [`JobMonitor`] for
+//!   dashboards; with the `dashboard` feature, `dashboard::DashboardServer` serves the pages and
+//!   the `/api/v1` JSON API.
 //! - **Tests.** [`fault::FaultInjector`] fails jobs at every checkpoint and commit boundary.
+pub mod cluster {
+    //! The cluster seam: what a cluster mode (the `weir-cluster` crate, on timely-dataflow's
+    //! communication layer) implements and uses to carry a job's channels between processes.
+    //!
+    //! - [`FrameTransport`] opens the two ends of a cross-process channel ([`ChannelKey`]:
+    //!   attempt, edge, upstream and downstream subtask) as a [`FrameSender`] and a
+    //!   [`FrameReceiver`]: ordered byte frames with credit-based backpressure (the receiver
+    //!   grants the edge's channel capacity, then one credit per frame its task consumed;
+    //!   priority frames need none).
+    //! - [`RemoteSender`] / [`RemoteReceiver`] are the runtime's [`ChannelSender`] /
+    //!   [`ChannelReceiver`] over them: each batch (with its records' event times) and each
+    //!   event is one versioned, checksummed frame, records written with the stream's codec
+    //!   (declared with [`DataStream::channel_state_serializer`]; only cluster mode requires it
+    //!   for every exchange); barriers of unaligned checkpoints overtake as priority frames. A
+    //!   damaged or unknown frame, or a broken transport, is an error naming the channel
+    //!   ([`RemoteChannelError`]), never a panic.
+    //!
+    //! Inside the runtime, an edge's `ChannelFactory` makes these ends for its record type, so a
+    //! cluster exchange can put local channels inside a process and remote ones between
+    //! processes behind the same `Exchange` seam.
+    //!
+    //! [`DataStream::channel_state_serializer`]: crate::DataStream::channel_state_serializer
+
+    pub use crate::exchange::{
+        ChannelKey, ChannelReceiver, ChannelSender, FrameReceiver, FrameSender, FrameTransport,
+        Received, RemoteChannelError, RemoteReceiver, RemoteSender, TransportError, TrySendError,
+        FRAME_VERSION,
+    };
+}
 pub mod config;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod element;
 pub mod error;
 pub mod exchange;
@@ -118,9 +209,14 @@ pub mod graph;
 pub mod handle;
 pub mod history;
 pub mod job;
+pub(crate) mod launch;
+pub(crate) mod load;
+pub mod lookup;
 pub mod metrics_export;
+pub mod monitor;
 pub mod operator;
 pub(crate) mod plan;
+pub(crate) mod repartition;
 pub mod restart;
 pub mod restore;
 pub(crate) mod sink;
@@ -129,15 +225,17 @@ pub mod storage;
 pub(crate) mod task;
 pub mod window;
 
+pub use config::ExternalizedCheckpointRetention;
 pub use error::{Result, RuntimeError};
-pub use exchange::CheckpointingMode;
+pub use exchange::{BarrierAlignment, CheckpointingMode};
 pub use graph::{DataStream, SinkOptions, StreamEnvironment};
-pub use history::{CheckpointRecord, CheckpointStatus, Failover};
+pub use history::{CheckpointRecord, CheckpointStatus, Failover, SubtaskCheckpoint};
 pub use job::{
     CheckpointConfig, Job, JobConfig, JobHandle, JobResult, JobStatus, RestoreFrom, StopMode,
     StorageConfig,
 };
 #[cfg(feature = "prometheus")]
 pub use metrics_export::install_prometheus_exporter;
+pub use monitor::{BackPressureLevel, JobMonitor, JobSnapshot};
 pub use restore::{NonRestoredState, RestoreProblem, SnapshotOfOtherJob};
 pub use window::WindowCount;

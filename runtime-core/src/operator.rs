@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
 use weir_connector_api::metrics::Counter;
@@ -88,6 +89,20 @@ pub trait Output<T: Send + 'static>: Send {
     async fn open(&mut self, cx: &mut TaskCx) -> Result<()>;
     /// Processes a batch; leaves `batch` empty (its allocation is reused by the caller).
     async fn push(&mut self, batch: &mut Vec<T>, cx: &mut TaskCx) -> Result<()>;
+    /// Processes a batch whose records carry event timestamps: `timestamps[i]` is the event
+    /// time of `batch[i]` in epoch milliseconds ([`NO_TIMESTAMP`] for a record without one),
+    /// and both have the same length. Leaves both empty. Operators that keep each record's
+    /// time (map, filter, flat map, the sink writer) override it; the default drops the
+    /// timestamps and calls [`push`](Output::push), so what such an operator emits has none.
+    async fn push_timestamped(
+        &mut self,
+        batch: &mut Vec<T>,
+        timestamps: &mut Vec<i64>,
+        cx: &mut TaskCx,
+    ) -> Result<()> {
+        timestamps.clear();
+        self.push(batch, cx).await
+    }
     /// Processes an in-band event; a barrier snapshots state into `cx` and is forwarded.
     async fn event(&mut self, event: Event, cx: &mut TaskCx) -> Result<()>;
     /// Delivers a checkpoint notification to this and every later operator of the chain.
@@ -96,10 +111,21 @@ pub trait Output<T: Send + 'static>: Send {
     async fn flush_buffers(&mut self) -> Result<()>;
     /// Releases resources after the task's work is done.
     async fn close(&mut self) -> Result<()>;
+    /// Work an operator does on its own clock while the task waits for input (e.g. a sink
+    /// writer's [`poll_progress`](weir_connector_api::sink::SinkWriter::poll_progress): a batch
+    /// whose time is up, requests in flight). `Pending` when nothing is due, waking `cx` when
+    /// something is; operators that pass records on forward it.
+    fn poll_progress(&mut self, _cx: &mut Context<'_>, _subtask: usize) -> Poll<Result<()>> {
+        Poll::Pending
+    }
 }
 
 /// A boxed chain output.
 pub type BoxOutput<T> = Box<dyn Output<T>>;
+
+/// The event timestamp of a record that has none (what a source's timestamp assigner returns
+/// when the source attached no time and the strategy extracts none), as in Flink.
+pub const NO_TIMESTAMP: i64 = i64::MIN;
 
 /// Counts records entering an operator and forwards everything.
 pub(crate) struct Counted<T: Send + 'static> {
@@ -116,6 +142,15 @@ impl<T: Send + 'static> Output<T> for Counted<T> {
         self.records_in.add(batch.len() as u64);
         self.inner.push(batch, cx).await
     }
+    async fn push_timestamped(
+        &mut self,
+        batch: &mut Vec<T>,
+        timestamps: &mut Vec<i64>,
+        cx: &mut TaskCx,
+    ) -> Result<()> {
+        self.records_in.add(batch.len() as u64);
+        self.inner.push_timestamped(batch, timestamps, cx).await
+    }
     async fn event(&mut self, event: Event, cx: &mut TaskCx) -> Result<()> {
         self.inner.event(event, cx).await
     }
@@ -128,12 +163,25 @@ impl<T: Send + 'static> Output<T> for Counted<T> {
     async fn close(&mut self) -> Result<()> {
         self.inner.close().await
     }
+    fn poll_progress(&mut self, cx: &mut Context<'_>, subtask: usize) -> Poll<Result<()>> {
+        self.inner.poll_progress(cx, subtask)
+    }
 }
 
 /// A stateless record transformation applied batch by batch.
 pub(crate) trait Transform<I, O>: Send + 'static {
     /// Moves `input` (drained) through the transformation into `output`.
     fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>);
+    /// As [`apply`](Transform::apply), for records with event timestamps: `ts_in` (drained,
+    /// as long as `input`) holds the input's, and each output record gets its input record's
+    /// timestamp in `ts_out` (empty on entry).
+    fn apply_timestamped(
+        &mut self,
+        input: &mut Vec<I>,
+        ts_in: &mut Vec<i64>,
+        output: &mut Vec<O>,
+        ts_out: &mut Vec<i64>,
+    );
 }
 
 /// Declares a transform over a shared user function (cloned into every subtask).
@@ -156,6 +204,17 @@ where
     fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>) {
         output.extend(input.drain(..).map(|x| (self.0)(x)));
     }
+    fn apply_timestamped(
+        &mut self,
+        input: &mut Vec<I>,
+        ts_in: &mut Vec<i64>,
+        output: &mut Vec<O>,
+        ts_out: &mut Vec<i64>,
+    ) {
+        self.apply(input, output);
+        // One record out per record in: the same timestamps, handed over without a copy.
+        std::mem::swap(ts_in, ts_out);
+    }
 }
 
 shared_fn!(FilterFn);
@@ -165,6 +224,20 @@ where
 {
     fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<I>) {
         output.extend(input.drain(..).filter(|x| (self.0)(x)));
+    }
+    fn apply_timestamped(
+        &mut self,
+        input: &mut Vec<I>,
+        ts_in: &mut Vec<i64>,
+        output: &mut Vec<I>,
+        ts_out: &mut Vec<i64>,
+    ) {
+        for (x, ts) in input.drain(..).zip(ts_in.drain(..)) {
+            if (self.0)(&x) {
+                output.push(x);
+                ts_out.push(ts);
+            }
+        }
     }
 }
 
@@ -179,12 +252,26 @@ where
             output.extend((self.0)(item));
         }
     }
+    fn apply_timestamped(
+        &mut self,
+        input: &mut Vec<I>,
+        ts_in: &mut Vec<i64>,
+        output: &mut Vec<O>,
+        ts_out: &mut Vec<i64>,
+    ) {
+        for (item, ts) in input.drain(..).zip(ts_in.drain(..)) {
+            output.extend((self.0)(item));
+            ts_out.resize(output.len(), ts);
+        }
+    }
 }
 
 /// Runs a [`Transform`] in a chain.
 pub(crate) struct TransformOperator<I, O: Send + 'static, X> {
     pub(crate) transform: X,
     pub(crate) buffer: Vec<O>,
+    /// The event timestamps of `buffer`, when its records have them.
+    pub(crate) timestamps: Vec<i64>,
     pub(crate) next: BoxOutput<O>,
     pub(crate) _input: std::marker::PhantomData<fn(I)>,
 }
@@ -206,6 +293,27 @@ where
         }
         self.next.push(&mut self.buffer, cx).await
     }
+    async fn push_timestamped(
+        &mut self,
+        batch: &mut Vec<I>,
+        timestamps: &mut Vec<i64>,
+        cx: &mut TaskCx,
+    ) -> Result<()> {
+        if timestamps.len() != batch.len() {
+            timestamps.clear(); // not a timestamp per record: none at all
+            return self.push(batch, cx).await;
+        }
+        self.timestamps.clear();
+        self.transform
+            .apply_timestamped(batch, timestamps, &mut self.buffer, &mut self.timestamps);
+        if self.buffer.is_empty() {
+            self.timestamps.clear();
+            return Ok(());
+        }
+        self.next
+            .push_timestamped(&mut self.buffer, &mut self.timestamps, cx)
+            .await
+    }
     async fn event(&mut self, event: Event, cx: &mut TaskCx) -> Result<()> {
         self.next.event(event, cx).await
     }
@@ -217,5 +325,8 @@ where
     }
     async fn close(&mut self) -> Result<()> {
         self.next.close().await
+    }
+    fn poll_progress(&mut self, cx: &mut Context<'_>, subtask: usize) -> Poll<Result<()>> {
+        self.next.poll_progress(cx, subtask)
     }
 }

@@ -1,6 +1,6 @@
 //! The physical plan: task groups (chains of operators with one parallelism), the channel
 //! edges between them, the source coordinators to start, and what each subtask gets when it is
-//! launched (its restored state, its wiring, its context). [`crate::graph`] builds it; the
+//! launched (its restored state, its channels, its context). [`crate::graph`] builds it; the
 //! job master ([`crate::job`]) launches it.
 
 use std::collections::BTreeMap;
@@ -14,9 +14,14 @@ use weir_connector_api::sink::InitContext;
 use weir_connector_api::watermark::CoordinatorStore;
 
 use crate::config::JobConfig;
+use crate::element::Batch;
 use crate::error::{Result, RuntimeError};
-use crate::exchange::{CheckpointingMode, EdgeId, InputGate, Wiring};
+use crate::exchange::{
+    self, BoxReceiver, BoxSender, ChannelFactory, ChannelStateCodec, ChannelsOf, EdgeId,
+    EdgePartitioning, Exchange, GateAlignment, InputGate, Rescale, SerializerSlot, CHANNEL_STATE,
+};
 use crate::fault::FaultInjector;
+use crate::monitor::{GraphEdge, JobGraph, TaskRole, TaskVertex};
 use crate::operator::{BoxOutput, TaskCx};
 use crate::sink::Message;
 use crate::source::coordinator::CoordinatorHandle;
@@ -39,8 +44,10 @@ pub(crate) struct SubtaskSetup<'a> {
     pub(crate) key: TaskKey,
     pub(crate) parallelism: usize,
     pub(crate) attempt: u32,
-    pub(crate) wiring: &'a mut Wiring,
+    pub(crate) exchange: &'a mut dyn Exchange,
     pub(crate) restored: &'a BTreeMap<String, RestoredOperator>,
+    /// The id the group's channel state is stored under (see [`TaskGroup::channel_state`]).
+    pub(crate) channel_state: Option<&'a str>,
     pub(crate) restored_checkpoint: Option<CheckpointId>,
     pub(crate) coordinators: &'a BTreeMap<String, CoordinatorHandle>,
     pub(crate) control: Option<mpsc::UnboundedReceiver<TaskCommand>>,
@@ -81,6 +88,22 @@ impl SubtaskSetup<'_> {
         )
     }
 
+    /// The sending ends of this subtask on `edge`.
+    pub(crate) fn take_senders<T: Send + 'static>(
+        &mut self,
+        edge: EdgeId,
+    ) -> Result<Vec<BoxSender<T>>> {
+        exchange::take_senders(self.exchange, edge, self.key.subtask)
+    }
+
+    /// The receiving ends of this subtask on `edge`.
+    pub(crate) fn take_receivers<T: Send + 'static>(
+        &mut self,
+        edge: EdgeId,
+    ) -> Result<Vec<BoxReceiver<T>>> {
+        exchange::take_receivers(self.exchange, edge, self.key.subtask)
+    }
+
     pub(crate) fn take_control(&mut self) -> Result<mpsc::UnboundedReceiver<TaskCommand>> {
         self.control
             .take()
@@ -96,9 +119,6 @@ pub(crate) type ChainBuilder<T> = Arc<
 /// Builds a whole subtask.
 pub(crate) type TaskFactory =
     Arc<dyn Fn(&mut SubtaskSetup<'_>) -> Result<BoxFuture<'static, ()>> + Send + Sync>;
-
-pub(crate) type ConnectFn =
-    Arc<dyn Fn(&mut Wiring, EdgeId, usize, usize, bool, usize) + Send + Sync>;
 
 pub(crate) type StartCoordinator = Arc<
     dyn Fn(
@@ -117,6 +137,9 @@ pub(crate) struct TaskGroup {
     pub(crate) name: String,
     pub(crate) parallelism: usize,
     pub(crate) uids: Vec<String>,
+    /// Where the records in flight into this group are stored (unaligned checkpoints): a
+    /// state id of their own, for groups that read channels of the job's alignment.
+    pub(crate) channel_state: Option<String>,
     pub(crate) is_source: bool,
     /// A post-commit stage: it finishes only after its committers commit at the final
     /// checkpoint.
@@ -129,7 +152,9 @@ pub(crate) struct EdgeSpec {
     pub(crate) from: usize,
     pub(crate) to: usize,
     pub(crate) pointwise: bool,
-    pub(crate) connect: ConnectFn,
+    pub(crate) partitioning: EdgePartitioning,
+    /// Makes the edge's channels (it knows their record type).
+    pub(crate) channels: Arc<dyn ChannelFactory>,
 }
 
 /// A source coordinator to start.
@@ -148,13 +173,19 @@ pub(crate) struct GraphBuilder {
     pub(crate) sources: Vec<SourceSpec>,
     pub(crate) errors: Vec<String>,
     pub(crate) counter: usize,
+    /// Stages that read channels, each with a check that its input has a channel-state
+    /// serializer (unaligned checkpoints need one).
+    pub(crate) channel_inputs: Vec<(String, Box<dyn Fn() -> bool + Send>)>,
 }
 
 pub(crate) struct PendingEdge {
     pub(crate) from: Option<usize>,
     pub(crate) to: Option<usize>,
     pub(crate) pointwise: bool,
-    pub(crate) connect: ConnectFn,
+    /// As the job graph shows it (set by whoever feeds the edge; forward or rebalance by
+    /// default).
+    pub(crate) partitioning: EdgePartitioning,
+    pub(crate) channels: Arc<dyn ChannelFactory>,
 }
 
 impl GraphBuilder {
@@ -164,19 +195,51 @@ impl GraphBuilder {
     }
 
     pub(crate) fn new_edge<T: Send + 'static>(&mut self, pointwise: bool) -> EdgeId {
+        self.new_edge_of(pointwise, ChannelsOf::<T>::new())
+    }
+
+    /// A new edge whose channels are made by `channels`.
+    pub(crate) fn new_edge_of<T: Send + 'static>(
+        &mut self,
+        pointwise: bool,
+        channels: ChannelsOf<T>,
+    ) -> EdgeId {
         self.edges.push(PendingEdge {
             from: None,
             to: None,
             pointwise,
-            connect: Arc::new(|w, id, up, down, pointwise, cap| {
-                w.connect::<T>(id, up, down, pointwise, cap);
-            }),
+            partitioning: if pointwise {
+                EdgePartitioning::Forward
+            } else {
+                EdgePartitioning::Rebalance
+            },
+            channels: Arc::new(channels),
         });
         self.edges.len() - 1
     }
 
-    pub(crate) fn finish(self) -> Result<(Vec<TaskGroup>, Vec<EdgeSpec>, Vec<SourceSpec>)> {
+    pub(crate) fn finish(
+        self,
+        config: &JobConfig,
+    ) -> Result<(Vec<TaskGroup>, Vec<EdgeSpec>, Vec<SourceSpec>)> {
         let mut errors = self.errors;
+        if let Some(c) = config
+            .checkpointing
+            .as_ref()
+            .filter(|c| c.alignment.overtakes())
+        {
+            for (stage, declared) in &self.channel_inputs {
+                if !declared() {
+                    errors.push(format!(
+                        "stage {stage} reads its records through an exchange, and with {:?} \
+                         barriers a checkpoint stores the records in flight there: declare how \
+                         with DataStream::channel_state_serializer on the stream before the \
+                         exchange, or use aligned barriers",
+                        c.alignment
+                    ));
+                }
+            }
+        }
         let mut seen = BTreeMap::new();
         for (g, group) in self.groups.iter().enumerate() {
             if group.parallelism == 0 {
@@ -202,7 +265,8 @@ impl GraphBuilder {
                     from,
                     to,
                     pointwise: e.pointwise,
-                    connect: e.connect,
+                    partitioning: e.partitioning,
+                    channels: e.channels,
                 }),
                 _ => errors.push(format!(
                     "stream {i} is never consumed: end every stream in a sink"
@@ -213,6 +277,43 @@ impl GraphBuilder {
             return Err(RuntimeError::InvalidJob(errors));
         }
         Ok((self.groups, edges, self.sources))
+    }
+}
+
+/// The job graph a monitor shows: one vertex per task group, one edge per channel edge.
+pub(crate) fn job_graph(groups: &[TaskGroup], edges: &[EdgeSpec]) -> JobGraph {
+    let id = |g: usize| {
+        groups
+            .get(g)
+            .and_then(|group| group.uids.first().cloned())
+            .unwrap_or_else(|| format!("task-{g}"))
+    };
+    JobGraph {
+        tasks: groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| TaskVertex {
+                id: id(g),
+                name: group.name.clone(),
+                parallelism: group.parallelism,
+                operators: group.uids.clone(),
+                role: if group.is_source {
+                    TaskRole::Source
+                } else if group.post_commit {
+                    TaskRole::PostCommit
+                } else {
+                    TaskRole::Operator
+                },
+            })
+            .collect(),
+        edges: edges
+            .iter()
+            .map(|e| GraphEdge {
+                from: id(e.from),
+                to: id(e.to),
+                partitioning: e.partitioning,
+            })
+            .collect(),
     }
 }
 
@@ -232,34 +333,108 @@ pub(crate) enum Alignment {
     Always,
 }
 
-/// The head of a stage that reads from channel edges.
+/// What a stage reading channels of the job's alignment knows about its records in flight.
+pub(crate) struct ChannelInput<T> {
+    /// The serializer slots of the streams feeding it (the first one declared is used).
+    slots: Vec<SerializerSlot<T>>,
+    rescale: Rescale<T>,
+}
+
+impl<T: Send + 'static> ChannelInput<T> {
+    /// Registers the stage `name` with the graph's checks.
+    pub(crate) fn new(
+        graph: &Arc<Mutex<GraphBuilder>>,
+        name: &str,
+        slots: Vec<SerializerSlot<T>>,
+        rescale: Rescale<T>,
+    ) -> Self {
+        let check = slots.clone();
+        lock(graph).channel_inputs.push((
+            name.to_owned(),
+            Box::new(move || check.iter().any(|s| lock(s).is_some())),
+        ));
+        ChannelInput { slots, rescale }
+    }
+
+    fn codec(&self) -> Option<ChannelStateCodec<T>> {
+        self.slots
+            .iter()
+            .find_map(|s| lock(s).clone())
+            .map(|serializer| ChannelStateCodec::new(serializer, self.rescale.clone()))
+    }
+}
+
+/// The head of a stage that reads from channel edges: its input gate, and the records in
+/// flight it restored (replayed before new input).
 pub(crate) fn input_head<T: Send + 'static>(
     edges: Vec<EdgeId>,
     alignment: Alignment,
+    input: Option<ChannelInput<T>>,
 ) -> ChainBuilder<T> {
     Arc::new(move |setup: &mut SubtaskSetup<'_>, chain: BoxOutput<T>| {
         let mut receivers = Vec::new();
         for edge in &edges {
-            receivers.extend(setup.wiring.take_receivers::<T>(*edge, setup.key.subtask)?);
+            receivers.extend(setup.take_receivers::<T>(*edge)?);
         }
-        let mode = match alignment {
-            Alignment::Always => CheckpointingMode::ExactlyOnce,
+        let gate_alignment = match alignment {
+            Alignment::Always => GateAlignment::Aligned,
             Alignment::JobMode => setup
                 .config
                 .checkpointing
                 .as_ref()
-                .map_or(CheckpointingMode::ExactlyOnce, |c| c.mode),
+                .map_or(GateAlignment::Aligned, |c| {
+                    GateAlignment::of(c.mode, c.alignment)
+                }),
+        };
+        let codec = input.as_ref().and_then(ChannelInput::codec);
+        let (replay, channel_state) = match setup.channel_state {
+            Some(id) if alignment_reads_channel_state(alignment) => {
+                let restored = setup.restored(id);
+                let replay = match &codec {
+                    Some(codec) => codec
+                        .restore(&restored.state, setup.key.subtask, setup.parallelism)
+                        .map_err(|e| RuntimeError::Restore {
+                            operator: id.to_owned(),
+                            reason: format!("records in flight (channel state): {e}"),
+                        })?,
+                    None if restored.state.values().any(|v| !v.is_empty()) => {
+                        return Err(RuntimeError::Restore {
+                            operator: id.to_owned(),
+                            reason: "the snapshot holds records in flight (an unaligned \
+                                     checkpoint), but the stream has no channel-state \
+                                     serializer to read them: declare it with \
+                                     DataStream::channel_state_serializer"
+                                .into(),
+                        });
+                    }
+                    None => Batch::default(),
+                };
+                let name = codec
+                    .as_ref()
+                    .map_or(CHANNEL_STATE, ChannelStateCodec::state_name);
+                (replay, Some((id.to_owned(), name)))
+            }
+            _ => (Batch::default(), None),
         };
         let task = OneInputTask {
             life: Lifecycle::new(setup.key, setup.master.clone()),
-            gate: InputGate::new(receivers, mode),
+            gate: InputGate::new(receivers, gate_alignment, codec),
             chain,
             control: setup.take_control()?,
             cx: setup.cx(),
             linger: setup.config.buffer_timeout,
+            replay,
+            channel_state,
+            held: None,
+            batch_size: setup.config.batch_size,
         };
         Ok(Box::pin(task.run()) as BoxFuture<'static, ()>)
     })
+}
+
+/// Whether a stage's inputs can hold records in flight at a checkpoint.
+fn alignment_reads_channel_state(alignment: Alignment) -> bool {
+    matches!(alignment, Alignment::JobMode)
 }
 
 pub(crate) type MessageOperatorFactory =
@@ -275,7 +450,7 @@ pub(crate) fn add_message_group(
     uid: String,
     operator: MessageOperatorFactory,
 ) -> usize {
-    let head = input_head::<Message>(edge.into_iter().collect(), Alignment::Always);
+    let head = input_head::<Message>(edge.into_iter().collect(), Alignment::Always, None);
     let mut g = lock(graph);
     let group = g.groups.len();
     if let Some(e) = edge.and_then(|edge| g.edges.get_mut(edge)) {
@@ -285,6 +460,7 @@ pub(crate) fn add_message_group(
         name,
         parallelism,
         uids: vec![uid],
+        channel_state: None,
         is_source: false,
         post_commit,
         factory: Arc::new(move |setup| {

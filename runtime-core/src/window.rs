@@ -1,7 +1,7 @@
 //! An event-time operator: counts records per key in tumbling windows and emits each count
-//! when the watermark passes the window's end. Its buffered state (open windows) is exposed as
-//! `windowStateEntries` (current) and `windowStateEntriesPeak`, which is what watermark
-//! alignment keeps bounded.
+//! when the watermark passes the window's end, with the window's last millisecond as its event
+//! time. Its buffered state (open windows) is exposed as `windowStateEntries` (current) and
+//! `windowStateEntriesPeak`, which is what watermark alignment keeps bounded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -157,8 +157,16 @@ impl<T: Send + 'static> Output<T> for WindowCountOperator<T> {
                 });
                 if !fired.is_empty() {
                     fired.sort_unstable();
+                    // A window's result carries the window's last millisecond as its event
+                    // time (Flink's `TimeWindow::maxTimestamp`).
+                    let mut timestamps: Vec<i64> = fired
+                        .iter()
+                        .map(|w| w.window_end.saturating_sub(1))
+                        .collect();
                     self.out.extend(fired);
-                    self.next.push(&mut self.out, cx).await?;
+                    self.next
+                        .push_timestamped(&mut self.out, &mut timestamps, cx)
+                        .await?;
                 }
                 self.update_gauges();
             }

@@ -1,5 +1,6 @@
 //! Exactly-once (and at-least-once) under failures injected at every checkpoint and commit
-//! boundary, across randomized trials. Every record is counted.
+//! boundary, across randomized trials, with aligned barriers, unaligned ones (records in
+//! flight stored and replayed) and an alignment timeout. Every record is counted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
 
@@ -13,12 +14,14 @@ use common::{FakeTransactionStore, TwoPhaseSink};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use weir_connector_api::checkpoint::CheckpointId;
+use weir_connector_api::state::U64Serializer;
 use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 use weir_runtime::fault::{FailOnce, FaultPoint};
 use weir_runtime::restart::RestartStrategy;
 use weir_runtime::{
-    CheckpointConfig, CheckpointingMode, JobConfig, JobResult, SinkOptions, StreamEnvironment,
+    BarrierAlignment, CheckpointConfig, CheckpointStatus, CheckpointingMode, JobConfig, JobResult,
+    SinkOptions, StreamEnvironment,
 };
 
 const POINTS: [FaultPoint; 5] = [
@@ -44,6 +47,7 @@ struct Trial {
     committer_parallelism: usize,
     shape: Shape,
     mode: CheckpointingMode,
+    alignment: BarrierAlignment,
     fault: Arc<FailOnce>,
 }
 
@@ -51,7 +55,11 @@ async fn run(trial: &Trial, store: &Arc<FakeTransactionStore>) -> JobResult {
     let env = StreamEnvironment::new(
         JobConfig::new("exactly-once")
             .parallelism(trial.parallelism)
-            .checkpointing(CheckpointConfig::every(Duration::from_millis(2)).mode(trial.mode))
+            .checkpointing(
+                CheckpointConfig::every(Duration::from_millis(2))
+                    .mode(trial.mode)
+                    .alignment(trial.alignment),
+            )
             .restart(RestartStrategy::FixedDelay {
                 attempts: 3,
                 delay: Duration::ZERO,
@@ -70,7 +78,9 @@ async fn run(trial: &Trial, store: &Arc<FakeTransactionStore>) -> JobResult {
             "numbers",
         )
         .uid("numbers")
-        .map(|n| n + 1);
+        .map(|n| n + 1)
+        // How records in flight are stored when an unaligned checkpoint holds them.
+        .channel_state_serializer(U64Serializer);
     let numbers = match trial.shape {
         Shape::Chained => numbers,
         Shape::Keyed => numbers.key_by(|n| *n).parallelism(trial.sink_parallelism),
@@ -90,9 +100,22 @@ async fn run(trial: &Trial, store: &Arc<FakeTransactionStore>) -> JobResult {
         .expect("the job ends within a minute")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exactly_once_under_randomized_failures_at_every_boundary() {
+/// What the trials of one barrier alignment saw.
+struct Trials {
+    /// Trials run.
+    count: u64,
+    /// Trials with a completed checkpoint that stored records in flight (unaligned).
+    with_channel_state: u64,
+    /// Trials restored from a checkpoint that stored records in flight.
+    restored_channel_state: u64,
+}
+
+/// Runs the randomized trials (`WEIR_FAULT_TRIALS`, default 60; `WEIR_FAULT_SEED` runs one)
+/// with `alignment`: every record committed exactly once, every fault point exercised.
+async fn randomized_trials(alignment: BarrierAlignment) -> Trials {
     common::init_logs();
+    let mut with_channel_state = 0;
+    let mut restored_channel_state = 0;
     let trials: u64 = std::env::var("WEIR_FAULT_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -128,6 +151,7 @@ async fn exactly_once_under_randomized_failures_at_every_boundary() {
             committer_parallelism: rng.gen_range(1..=writer_parallelism),
             shape,
             mode: CheckpointingMode::ExactlyOnce,
+            alignment,
             fault: Arc::new(FailOnce::new(
                 POINTS[point_index],
                 CheckpointId(rng.gen_range(1..=4)),
@@ -136,7 +160,7 @@ async fn exactly_once_under_randomized_failures_at_every_boundary() {
         let store = Arc::new(FakeTransactionStore::default());
         let result = run(&trial, &store).await;
         let context = format!(
-            "seed {seed}: {:?} p={} sink p={} committers={} {:?} count={} fired at {:?}; result {:?}",
+            "seed {seed} ({alignment:?}): {:?} p={} sink p={} committers={} {:?} count={} fired at {:?}; result {:?}",
             POINTS[point_index],
             trial.parallelism,
             trial.sink_parallelism,
@@ -166,15 +190,36 @@ async fn exactly_once_under_randomized_failures_at_every_boundary() {
                 missing
             );
         }
+        let stored: BTreeSet<u64> = result
+            .checkpoint_history
+            .iter()
+            .filter(|c| c.status == CheckpointStatus::Completed && c.unaligned().1 > 0)
+            .map(|c| c.id)
+            .collect();
+        if !stored.is_empty() {
+            with_channel_state += 1;
+        }
+        if result.restored_from.is_some_and(|id| stored.contains(&id)) {
+            restored_channel_state += 1;
+        }
         if trial.fault.fired_at().is_some() {
             fired += 1;
             per_point[point_index] += 1;
             assert_eq!(result.attempts, 2, "{context}");
         }
     }
-    eprintln!("{trials} trials, failures injected in {fired}: {per_point:?} per point {POINTS:?}");
+    eprintln!(
+        "{alignment:?}: {trials} trials, failures injected in {fired}: {per_point:?} per point \
+         {POINTS:?}; records in flight stored in {with_channel_state}, restored in \
+         {restored_channel_state}"
+    );
+    let seen = Trials {
+        count: trials,
+        with_channel_state,
+        restored_channel_state,
+    };
     if single {
-        return;
+        return seen;
     }
     // Every point must actually have been exercised, not just configured.
     for (i, n) in per_point.iter().enumerate() {
@@ -184,6 +229,41 @@ async fn exactly_once_under_randomized_failures_at_every_boundary() {
         fired * 10 >= trials * 8,
         "only {fired} of {trials} trials injected a failure"
     );
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_under_randomized_failures_at_every_boundary() {
+    let seen = randomized_trials(BarrierAlignment::Aligned).await;
+    assert_eq!(
+        seen.with_channel_state, 0,
+        "aligned checkpoints hold no records in flight"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_with_unaligned_barriers_under_randomized_failures() {
+    let seen = randomized_trials(BarrierAlignment::Unaligned).await;
+    if seen.count > 1 {
+        // The mode was exercised: checkpoints stored records in flight, and attempts restored
+        // them.
+        assert!(
+            seen.with_channel_state > 0,
+            "no trial stored records in flight"
+        );
+        assert!(
+            seen.restored_channel_state > 0,
+            "no trial restored records in flight"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_with_an_alignment_timeout_under_randomized_failures() {
+    randomized_trials(BarrierAlignment::AlignedWithTimeout(Duration::from_micros(
+        500,
+    )))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,6 +277,7 @@ async fn at_least_once_mode_produces_every_record_and_only_real_duplicates() {
             committer_parallelism: 1,
             shape: Shape::Keyed,
             mode: CheckpointingMode::AtLeastOnce,
+            alignment: BarrierAlignment::Aligned,
             fault: Arc::new(FailOnce::new(
                 POINTS[(seed as usize) % 2],
                 CheckpointId(rng.gen_range(1..=3)),

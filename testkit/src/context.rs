@@ -17,16 +17,16 @@ use std::fmt;
 use std::ops::Range;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use weir_connector_api::sink::Sink;
 use weir_connector_api::source::{Boundedness, Source};
 use weir_connector_api::ConnectorError;
 
+pub use crate::case::SuiteKind;
+use crate::case::{SinkCase, SourceCase};
 use crate::check::Semantic;
 use crate::record::TestRecord;
 use crate::servers::FixtureError;
-use crate::sink_suite::SinkCase;
-use crate::source_suite::SourceCase;
 
 /// Why a context could not do what a suite asked.
 #[derive(Debug, thiserror::Error)]
@@ -51,35 +51,6 @@ impl ContextError {
     /// An external-system error with a message.
     pub fn external(message: impl fmt::Display) -> Self {
         ContextError::External(message.to_string())
-    }
-}
-
-/// Which suite a case belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SuiteKind {
-    /// The source suite.
-    Source,
-    /// The sink suite.
-    Sink,
-    /// Restoring state written by an earlier release.
-    StateCompat,
-}
-
-impl SuiteKind {
-    /// `source`, `sink` or `state-compat`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SuiteKind::Source => "source",
-            SuiteKind::Sink => "sink",
-            SuiteKind::StateCompat => "state-compat",
-        }
-    }
-}
-
-impl fmt::Display for SuiteKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -154,10 +154,10 @@ impl SuiteConfig {
     }
 }
 
-/// A unique test id: `weir-<case>-<8 hex digits>`, at most 40 characters.
-pub(crate) fn test_id(case: &str) -> String {
-    let case: String = case
-        .chars()
+/// The first `max` characters of `name` as lowercase ASCII letters and digits, every other
+/// character a `-` (safe in topic, index, bucket and directory names).
+pub(crate) fn slug(name: &str, max: usize) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_lowercase()
@@ -165,9 +165,13 @@ pub(crate) fn test_id(case: &str) -> String {
                 '-'
             }
         })
-        .take(26)
-        .collect();
-    format!("weir-{case}-{:08x}", rand::random::<u32>())
+        .take(max)
+        .collect()
+}
+
+/// A unique test id: `weir-<case>-<8 hex digits>`, at most 40 characters.
+pub(crate) fn test_id(case: &str) -> String {
+    format!("weir-{}-{:08x}", slug(case, 26), rand::random::<u32>())
 }
 
 pub(crate) fn context_finding(what: &str, e: &ContextError) -> Finding {

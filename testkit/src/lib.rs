@@ -8,10 +8,12 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`context`] | [`SourceContext`] / [`SinkContext`]: how a connector plugs its external system in |
+//! | [`case`] | the cases of both suites ([`SourceCase`], [`SinkCase`]) and [`SuiteKind`] |
 //! | [`source_suite`](mod@source_suite) | the source cases: single / multiple splits, savepoints, rescaling, metrics, idle readers, failover |
 //! | [`sink_suite`](mod@sink_suite) | the sink cases: basic, savepoints, rescaling, metrics, randomized fault injection |
 //! | [`check`] | exactly-once and at-least-once checkers with concise findings |
 //! | [`report`] | per-case reports, aggregated per connector into `target/weir-testkit/<connector>.json` and `.md` |
+//! | [`paths`] | the workspace root of the crate under test and the report directory |
 //! | [`golden`] | restoring savepoints written by earlier releases |
 //! | [`servers`] | `noida-db` (Kafka, Elasticsearch), SeaweedFS (S3), `osmem-server` and `cargo-http-registry` fixtures |
 //! | [`reference`](mod@reference) | the reference connectors the testkit tests itself with |
@@ -56,7 +58,8 @@
 //! generator) and reported as *not applicable* with the reason — never silently passed.
 //!
 //! [`source_state_compat!`] and [`sink_state_compat!`] add a test that restores a golden
-//! savepoint checked into the connector's `tests/golden/` (see [`golden`]).
+//! savepoint checked into the connector's `tests/golden/` (see [`golden`]); [`state_compat!`]
+//! checks the golden state files of one serializer, every version (see [`state_files`]).
 //!
 //! ## Environment
 //!
@@ -69,28 +72,34 @@
 //! | `WEIR_REGENERATE_GOLDEN` | `1`: rewrite golden savepoints with the current code |
 //! | `WEIR_TEST_SERVERS_ENV` | the `servers.env` of `cargo xtask deps` (default `target/test-servers/servers.env`) |
 
+pub mod case;
 pub mod check;
 pub mod context;
 pub mod golden;
 mod harness;
+pub mod paths;
 mod record;
 pub mod reference;
 pub mod report;
+mod runner;
 pub mod servers;
 pub mod sink_suite;
 pub mod source_suite;
+pub mod state_files;
+mod suite;
 
 pub use async_trait::async_trait;
+pub use case::{SinkCase, SourceCase, SuiteKind};
 pub use check::{Finding, FindingKind, Semantic};
 pub use context::{
     ContextError, SinkContext, SinkSettings, SinkSupport, SourceContext, SourceData,
-    SourceSettings, SourceSupport, SplitLayout, SplitWriter, SuiteKind, TestInfo,
+    SourceSettings, SourceSupport, SplitLayout, SplitWriter, TestInfo,
 };
 pub use harness::{SuiteConfig, AT_LEAST_ONCE_TRIALS_ENV, FAULT_TRIALS_ENV, SEED_ENV};
 pub use record::{SplitRecord, TestRecord};
 pub use report::{CaseReport, CaseStatus, CrateInfo};
-pub use sink_suite::{run_sink_case, SinkCase};
-pub use source_suite::{run_source_case, SourceCase};
+pub use sink_suite::run_sink_case;
+pub use source_suite::run_source_case;
 
 /// Everything a context implementation needs.
 pub mod prelude {
@@ -101,6 +110,12 @@ pub mod prelude {
     };
     pub use crate::record::{SplitRecord, TestRecord};
     pub use async_trait::async_trait;
+}
+
+/// Support for the macros; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::runner::{crate_info, sink_case, sink_golden, source_case, source_golden};
 }
 
 /// Expands into one `#[test]` per source case and mode, in a module named `$name`.
@@ -115,53 +130,33 @@ macro_rules! source_suite {
         $crate::source_suite!($name, $factory, $crate::SuiteConfig::from_env());
     };
     ($name:ident, $factory:expr, $config:expr) => {
-        #[allow(non_snake_case)]
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn run(case: $crate::SourceCase, semantic: $crate::Semantic) {
-                $crate::__private::source_case(
-                    || ($factory)(),
-                    case,
-                    semantic,
-                    &$config,
-                    &$crate::__private::crate_info(
-                        env!("CARGO_PKG_NAME"),
-                        env!("CARGO_PKG_VERSION"),
-                        env!("CARGO_MANIFEST_DIR"),
-                    ),
-                );
-            }
-
-            $crate::__tests! { run; SourceCase;
-                single_split_bounded_exactly_once: SingleSplitBounded, ExactlyOnce;
-                single_split_bounded_at_least_once: SingleSplitBounded, AtLeastOnce;
-                single_split_unbounded_exactly_once: SingleSplitUnbounded, ExactlyOnce;
-                single_split_unbounded_at_least_once: SingleSplitUnbounded, AtLeastOnce;
-                multiple_splits_bounded_exactly_once: MultipleSplitsBounded, ExactlyOnce;
-                multiple_splits_bounded_at_least_once: MultipleSplitsBounded, AtLeastOnce;
-                multiple_splits_unbounded_exactly_once: MultipleSplitsUnbounded, ExactlyOnce;
-                multiple_splits_unbounded_at_least_once: MultipleSplitsUnbounded, AtLeastOnce;
-                savepoint_bounded_exactly_once: SavepointBounded, ExactlyOnce;
-                savepoint_bounded_at_least_once: SavepointBounded, AtLeastOnce;
-                savepoint_unbounded_exactly_once: SavepointUnbounded, ExactlyOnce;
-                savepoint_unbounded_at_least_once: SavepointUnbounded, AtLeastOnce;
-                savepoint_write_more_exactly_once: SavepointWriteMore, ExactlyOnce;
-                savepoint_write_more_at_least_once: SavepointWriteMore, AtLeastOnce;
-                scale_up_exactly_once: ScaleUp, ExactlyOnce;
-                scale_up_at_least_once: ScaleUp, AtLeastOnce;
-                scale_down_exactly_once: ScaleDown, ExactlyOnce;
-                scale_down_at_least_once: ScaleDown, AtLeastOnce;
-                metrics_exactly_once: Metrics, ExactlyOnce;
-                metrics_at_least_once: Metrics, AtLeastOnce;
-                idle_reader_exactly_once: IdleReader, ExactlyOnce;
-                idle_reader_at_least_once: IdleReader, AtLeastOnce;
-                failover_bounded_exactly_once: FailoverBounded, ExactlyOnce;
-                failover_bounded_at_least_once: FailoverBounded, AtLeastOnce;
-                failover_unbounded_exactly_once: FailoverUnbounded, ExactlyOnce;
-                failover_unbounded_at_least_once: FailoverUnbounded, AtLeastOnce;
-            }
+        $crate::__suite! { $name, $factory, $config, source_case, SourceCase;
+            single_split_bounded_exactly_once: SingleSplitBounded, ExactlyOnce;
+            single_split_bounded_at_least_once: SingleSplitBounded, AtLeastOnce;
+            single_split_unbounded_exactly_once: SingleSplitUnbounded, ExactlyOnce;
+            single_split_unbounded_at_least_once: SingleSplitUnbounded, AtLeastOnce;
+            multiple_splits_bounded_exactly_once: MultipleSplitsBounded, ExactlyOnce;
+            multiple_splits_bounded_at_least_once: MultipleSplitsBounded, AtLeastOnce;
+            multiple_splits_unbounded_exactly_once: MultipleSplitsUnbounded, ExactlyOnce;
+            multiple_splits_unbounded_at_least_once: MultipleSplitsUnbounded, AtLeastOnce;
+            savepoint_bounded_exactly_once: SavepointBounded, ExactlyOnce;
+            savepoint_bounded_at_least_once: SavepointBounded, AtLeastOnce;
+            savepoint_unbounded_exactly_once: SavepointUnbounded, ExactlyOnce;
+            savepoint_unbounded_at_least_once: SavepointUnbounded, AtLeastOnce;
+            savepoint_write_more_exactly_once: SavepointWriteMore, ExactlyOnce;
+            savepoint_write_more_at_least_once: SavepointWriteMore, AtLeastOnce;
+            scale_up_exactly_once: ScaleUp, ExactlyOnce;
+            scale_up_at_least_once: ScaleUp, AtLeastOnce;
+            scale_down_exactly_once: ScaleDown, ExactlyOnce;
+            scale_down_at_least_once: ScaleDown, AtLeastOnce;
+            metrics_exactly_once: Metrics, ExactlyOnce;
+            metrics_at_least_once: Metrics, AtLeastOnce;
+            idle_reader_exactly_once: IdleReader, ExactlyOnce;
+            idle_reader_at_least_once: IdleReader, AtLeastOnce;
+            failover_bounded_exactly_once: FailoverBounded, ExactlyOnce;
+            failover_bounded_at_least_once: FailoverBounded, AtLeastOnce;
+            failover_unbounded_exactly_once: FailoverUnbounded, ExactlyOnce;
+            failover_unbounded_at_least_once: FailoverUnbounded, AtLeastOnce;
         }
     };
 }
@@ -175,13 +170,57 @@ macro_rules! sink_suite {
         $crate::sink_suite!($name, $factory, $crate::SuiteConfig::from_env());
     };
     ($name:ident, $factory:expr, $config:expr) => {
+        $crate::__suite! { $name, $factory, $config, sink_case, SinkCase;
+            basic_exactly_once: Basic, ExactlyOnce;
+            basic_at_least_once: Basic, AtLeastOnce;
+            start_from_savepoint_exactly_once: StartFromSavepoint, ExactlyOnce;
+            start_from_savepoint_at_least_once: StartFromSavepoint, AtLeastOnce;
+            scale_up_exactly_once: ScaleUp, ExactlyOnce;
+            scale_up_at_least_once: ScaleUp, AtLeastOnce;
+            scale_down_exactly_once: ScaleDown, ExactlyOnce;
+            scale_down_at_least_once: ScaleDown, AtLeastOnce;
+            metrics_exactly_once: Metrics, ExactlyOnce;
+            metrics_at_least_once: Metrics, AtLeastOnce;
+            exactly_once_under_faults: ExactlyOnceUnderFaults, ExactlyOnce;
+            at_least_once_under_faults: AtLeastOnceUnderFaults, AtLeastOnce;
+        }
+    };
+}
+
+/// A `#[test]` named `$test` that restores the source from the golden savepoint in `$dir`
+/// (relative to the crate's manifest directory, e.g. `"tests/golden/source-1.0.0"`).
+#[macro_export]
+macro_rules! source_state_compat {
+    ($test:ident, $factory:expr, $dir:expr) => {
+        $crate::__state_compat!($test, $factory, $dir, source_golden);
+    };
+}
+
+/// A `#[test]` named `$test` that restores the sink from the golden savepoint in `$dir`
+/// (relative to the crate's manifest directory).
+#[macro_export]
+macro_rules! sink_state_compat {
+    ($test:ident, $factory:expr, $dir:expr) => {
+        $crate::__state_compat!($test, $factory, $dir, sink_golden);
+    };
+}
+
+/// The body of [`source_suite!`] and [`sink_suite!`]: a module `$name` with one `#[test]` per
+/// case and mode, each running through `__private::$runner`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite {
+    (
+        $name:ident, $factory:expr, $config:expr, $runner:ident, $kind:ident;
+        $($test:ident: $case:ident, $mode:ident;)*
+    ) => {
         #[allow(non_snake_case)]
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            fn run(case: $crate::SinkCase, semantic: $crate::Semantic) {
-                $crate::__private::sink_case(
+            fn run(case: $crate::$kind, semantic: $crate::Semantic) {
+                $crate::__private::$runner(
                     || ($factory)(),
                     case,
                     semantic,
@@ -194,32 +233,25 @@ macro_rules! sink_suite {
                 );
             }
 
-            $crate::__tests! { run; SinkCase;
-                basic_exactly_once: Basic, ExactlyOnce;
-                basic_at_least_once: Basic, AtLeastOnce;
-                start_from_savepoint_exactly_once: StartFromSavepoint, ExactlyOnce;
-                start_from_savepoint_at_least_once: StartFromSavepoint, AtLeastOnce;
-                scale_up_exactly_once: ScaleUp, ExactlyOnce;
-                scale_up_at_least_once: ScaleUp, AtLeastOnce;
-                scale_down_exactly_once: ScaleDown, ExactlyOnce;
-                scale_down_at_least_once: ScaleDown, AtLeastOnce;
-                metrics_exactly_once: Metrics, ExactlyOnce;
-                metrics_at_least_once: Metrics, AtLeastOnce;
-                exactly_once_under_faults: ExactlyOnceUnderFaults, ExactlyOnce;
-                at_least_once_under_faults: AtLeastOnceUnderFaults, AtLeastOnce;
-            }
+            $(
+                #[test]
+                fn $test() {
+                    run($crate::$kind::$case, $crate::Semantic::$mode);
+                }
+            )*
         }
     };
 }
 
-/// A `#[test]` named `$test` that restores the source from the golden savepoint in `$dir`
-/// (relative to the crate's manifest directory, e.g. `"tests/golden/source-1.0.0"`).
+/// The body of [`source_state_compat!`] and [`sink_state_compat!`]: a `#[test]` running the
+/// golden check through `__private::$runner`.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! source_state_compat {
-    ($test:ident, $factory:expr, $dir:expr) => {
+macro_rules! __state_compat {
+    ($test:ident, $factory:expr, $dir:expr, $runner:ident) => {
         #[test]
         fn $test() {
-            $crate::__private::source_golden(
+            $crate::__private::$runner(
                 || ($factory)(),
                 $dir,
                 &$crate::SuiteConfig::from_env(),
@@ -231,175 +263,4 @@ macro_rules! source_state_compat {
             );
         }
     };
-}
-
-/// A `#[test]` named `$test` that restores the sink from the golden savepoint in `$dir`
-/// (relative to the crate's manifest directory).
-#[macro_export]
-macro_rules! sink_state_compat {
-    ($test:ident, $factory:expr, $dir:expr) => {
-        #[test]
-        fn $test() {
-            $crate::__private::sink_golden(
-                || ($factory)(),
-                $dir,
-                &$crate::SuiteConfig::from_env(),
-                &$crate::__private::crate_info(
-                    env!("CARGO_PKG_NAME"),
-                    env!("CARGO_PKG_VERSION"),
-                    env!("CARGO_MANIFEST_DIR"),
-                ),
-            );
-        }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __tests {
-    ($run:ident; $kind:ident; $($test:ident: $case:ident, $mode:ident;)*) => {
-        $(
-            #[test]
-            fn $test() {
-                $run($crate::$kind::$case, $crate::Semantic::$mode);
-            }
-        )*
-    };
-}
-
-/// Support for the macros; not a public API.
-#[doc(hidden)]
-pub mod __private {
-    use std::future::Future;
-    use std::path::Path;
-
-    use crate::check::{Finding, FindingKind, Semantic};
-    use crate::context::{SinkContext, SourceContext, SuiteKind};
-    use crate::harness::SuiteConfig;
-    use crate::report::{record_case, report_dir, CaseReport, CrateInfo};
-    use crate::sink_suite::SinkCase;
-    use crate::source_suite::{SourceCase, CASE_TIMEOUT};
-
-    pub fn crate_info(name: &str, version: &str, manifest_dir: &str) -> CrateInfo {
-        CrateInfo::new(name, version, Some(manifest_dir))
-    }
-
-    /// A fresh multi-thread runtime for one case.
-    #[allow(clippy::panic)] // a failed case fails the test: that is the point
-    fn runtime() -> tokio::runtime::Runtime {
-        match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => panic!("cannot start a tokio runtime for the case: {e}"),
-        }
-    }
-
-    /// Runs `case`; one over [`CASE_TIMEOUT`] becomes a timeout finding.
-    async fn in_time(
-        connector: String,
-        what: (SuiteKind, &str, Option<Semantic>),
-        case: impl Future<Output = CaseReport>,
-    ) -> CaseReport {
-        let started = std::time::Instant::now();
-        match tokio::time::timeout(CASE_TIMEOUT, case).await {
-            Ok(report) => report,
-            Err(_) => {
-                let mut report = CaseReport::new(&connector, what.0, what.1, what.2, 0);
-                report.findings.push(Finding::new(
-                    FindingKind::Timeout,
-                    format!("the case did not end within {CASE_TIMEOUT:?}"),
-                ));
-                report.finish(started)
-            }
-        }
-    }
-
-    #[allow(clippy::panic)] // a failed case fails the test: that is the point
-    fn conclude(report: &CaseReport, config: &SuiteConfig, info: &CrateInfo) {
-        if config.write_reports {
-            let dir = report_dir(info.manifest_dir.as_deref());
-            if let Err(e) = record_case(&dir, report, Some(info)) {
-                eprintln!(
-                    "weir-testkit: could not write the report into {}: {e}",
-                    dir.display()
-                );
-            }
-        }
-        println!("{report}");
-        assert!(!report.failed(), "{report}");
-    }
-
-    pub fn source_case<C: SourceContext>(
-        factory: impl FnOnce() -> C,
-        case: SourceCase,
-        semantic: Semantic,
-        config: &SuiteConfig,
-        info: &CrateInfo,
-    ) {
-        let report = runtime().block_on(async {
-            let mut ctx = factory();
-            let what = (SuiteKind::Source, case.name(), Some(semantic));
-            let name = ctx.name();
-            let run = crate::source_suite::run_source_case(&mut ctx, case, semantic, config);
-            in_time(name, what, run).await
-        });
-        conclude(&report, config, info);
-    }
-
-    pub fn sink_case<C: SinkContext>(
-        factory: impl FnOnce() -> C,
-        case: SinkCase,
-        semantic: Semantic,
-        config: &SuiteConfig,
-        info: &CrateInfo,
-    ) {
-        let semantic = case.fixed_mode().unwrap_or(semantic);
-        let report = runtime().block_on(async {
-            let mut ctx = factory();
-            let what = (SuiteKind::Sink, case.name(), Some(semantic));
-            let name = ctx.name();
-            let run = crate::sink_suite::run_sink_case(&mut ctx, case, semantic, config);
-            in_time(name, what, run).await
-        });
-        conclude(&report, config, info);
-    }
-
-    pub fn source_golden<C: SourceContext>(
-        factory: impl FnOnce() -> C,
-        dir: &str,
-        config: &SuiteConfig,
-        info: &CrateInfo,
-    ) {
-        let base = crate::report::manifest_dir(info.manifest_dir.as_deref());
-        let path = base.join(Path::new(dir));
-        let report = runtime().block_on(async {
-            let mut ctx = factory();
-            let name = ctx.name();
-            let what = (SuiteKind::StateCompat, dir, Some(Semantic::ExactlyOnce));
-            let run = crate::golden::source_state_compat(&mut ctx, &path, config, Some(info));
-            in_time(name, what, run).await
-        });
-        conclude(&report, config, info);
-    }
-
-    pub fn sink_golden<C: SinkContext>(
-        factory: impl FnOnce() -> C,
-        dir: &str,
-        config: &SuiteConfig,
-        info: &CrateInfo,
-    ) {
-        let base = crate::report::manifest_dir(info.manifest_dir.as_deref());
-        let path = base.join(Path::new(dir));
-        let report = runtime().block_on(async {
-            let mut ctx = factory();
-            let name = ctx.name();
-            let what = (SuiteKind::StateCompat, dir, Some(Semantic::ExactlyOnce));
-            let run = crate::golden::sink_state_compat(&mut ctx, &path, config, Some(info));
-            in_time(name, what, run).await
-        });
-        conclude(&report, config, info);
-    }
 }

@@ -20,11 +20,10 @@
 use std::fmt::Write as _;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::metrics::NUM_RECORDS_SEND;
 use weir_connector_api::sink::Sink;
@@ -33,10 +32,13 @@ use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 use weir_runtime::fault::{FailOnce, FaultInjector, FaultPoint};
 use weir_runtime::{Job, JobResult, RestoreFrom, SinkOptions, StreamEnvironment};
 
+pub use crate::case::SinkCase;
+use crate::case::SuiteKind;
 use crate::check::{check_records, CheckOptions, ExpectedSplit, Finding, FindingKind, Semantic};
-use crate::context::{SinkContext, SinkSettings, SinkSupport, SuiteKind, TestInfo};
+use crate::context::{SinkContext, SinkSettings, SinkSupport, TestInfo};
 use crate::harness::{context_finding, job_config, test_id, JobMonitor, RunningJob, SuiteConfig};
 use crate::report::CaseReport;
+use crate::suite::{build_job, in_context, open_case, AsSink, Jobs, Step};
 
 /// The uid of the feeder source in the sink suite's jobs.
 pub const FEEDER_UID: &str = "feeder";
@@ -52,61 +54,6 @@ pub const FAULT_POINTS: [FaultPoint; 5] = [
     FaultPoint::AtEndOfInput,
 ];
 
-/// A case of the sink suite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkCase {
-    /// Every record arrives.
-    Basic,
-    /// Stop with a savepoint mid-stream, restore, finish.
-    StartFromSavepoint,
-    /// Stop at parallelism 2, restore at 4.
-    ScaleUp,
-    /// Stop at parallelism 4, restore at 2.
-    ScaleDown,
-    /// `numRecordsSend` equals the records written.
-    Metrics,
-    /// Randomized failures at every fault point, exactly-once mode: the output is exact.
-    ExactlyOnceUnderFaults,
-    /// Randomized failures, at-least-once mode: every record present, only real duplicates.
-    AtLeastOnceUnderFaults,
-}
-
-impl SinkCase {
-    /// Every case, in suite order.
-    pub const ALL: [SinkCase; 7] = [
-        SinkCase::Basic,
-        SinkCase::StartFromSavepoint,
-        SinkCase::ScaleUp,
-        SinkCase::ScaleDown,
-        SinkCase::Metrics,
-        SinkCase::ExactlyOnceUnderFaults,
-        SinkCase::AtLeastOnceUnderFaults,
-    ];
-
-    /// The case's name (its test function's name, without the mode).
-    pub fn name(self) -> &'static str {
-        match self {
-            SinkCase::Basic => "basic",
-            SinkCase::StartFromSavepoint => "start_from_savepoint",
-            SinkCase::ScaleUp => "scale_up",
-            SinkCase::ScaleDown => "scale_down",
-            SinkCase::Metrics => "metrics",
-            SinkCase::ExactlyOnceUnderFaults => "exactly_once_under_faults",
-            SinkCase::AtLeastOnceUnderFaults => "at_least_once_under_faults",
-        }
-    }
-
-    /// The checkpointing mode a fault case runs in (the other cases run in both).
-    pub fn fixed_mode(self) -> Option<Semantic> {
-        match self {
-            SinkCase::ExactlyOnceUnderFaults => Some(Semantic::ExactlyOnce),
-            SinkCase::AtLeastOnceUnderFaults => Some(Semantic::AtLeastOnce),
-            _ => None,
-        }
-    }
-}
-
 /// Why `case` does not apply to a sink with `support`, if it does not.
 pub fn not_applicable(support: &SinkSupport, case: SinkCase) -> Option<String> {
     if let Some((_, reason)) = support.not_applicable.iter().find(|(c, _)| *c == case) {
@@ -119,8 +66,6 @@ pub fn not_applicable(support: &SinkSupport, case: SinkCase) -> Option<String> {
     }
     None
 }
-
-type Step<T = ()> = Result<T, Finding>;
 
 pub(crate) struct SinkRun<'a, C: SinkContext> {
     pub(crate) ctx: &'a mut C,
@@ -135,10 +80,8 @@ pub(crate) struct SinkRun<'a, C: SinkContext> {
     pub(crate) rate: Option<f64>,
     interval: Duration,
     pub(crate) notes: Vec<String>,
-    dir: Option<tempfile::TempDir>,
-    jobs: u32,
-    /// Where the next savepoint goes (default: a temporary directory).
-    pub(crate) savepoint_at: Option<std::path::PathBuf>,
+    /// Its jobs and their savepoints.
+    pub(crate) jobs: Jobs,
 }
 
 impl<'a, C: SinkContext> SinkRun<'a, C> {
@@ -162,9 +105,7 @@ impl<'a, C: SinkContext> SinkRun<'a, C> {
             rate: None,
             interval: config.checkpoint_interval,
             notes: Vec::new(),
-            dir: None,
-            jobs: 0,
-            savepoint_at: None,
+            jobs: Jobs::default(),
         }
     }
 
@@ -189,13 +130,13 @@ impl<'a, C: SinkContext> SinkRun<'a, C> {
         restart: bool,
         committers: Option<usize>,
     ) -> Step<Job> {
-        self.jobs += 1;
+        let name = self.jobs.next_name(SuiteKind::Sink);
         let sink = self
             .ctx
             .create_sink(&self.settings)
             .map_err(|e| context_finding("creating the sink", &e))?;
         let config = job_config(
-            &format!("sink-suite-{}", self.jobs),
+            &name,
             parallelism,
             self.semantic,
             self.interval,
@@ -225,12 +166,7 @@ impl<'a, C: SinkContext> SinkRun<'a, C> {
                     committer_parallelism: committers.and_then(NonZeroUsize::new),
                 },
             );
-        env.build().map_err(|e| {
-            Finding::new(
-                FindingKind::JobFailed,
-                format!("building the job failed: {e}"),
-            )
-        })
+        build_job(env)
     }
 
     pub(crate) async fn run_to_end(
@@ -282,25 +218,6 @@ impl<'a, C: SinkContext> SinkRun<'a, C> {
         ));
         result.findings
     }
-
-    fn savepoint_dir(&mut self) -> Step<std::path::PathBuf> {
-        if let Some(at) = self.savepoint_at.clone() {
-            return Ok(at);
-        }
-        if self.dir.is_none() {
-            self.dir = Some(tempfile::tempdir().map_err(|e| {
-                Finding::new(
-                    FindingKind::Context,
-                    format!("creating a temporary directory: {e}"),
-                )
-            })?);
-        }
-        let base = self
-            .dir
-            .as_ref()
-            .map_or_else(std::env::temp_dir, |d| d.path().to_path_buf());
-        Ok(base.join(format!("savepoint-{}", self.jobs)))
-    }
 }
 
 /// Runs one case of the sink suite against the context and returns its report (it never
@@ -313,17 +230,10 @@ pub async fn run_sink_case<C: SinkContext>(
     semantic: Semantic,
     config: &SuiteConfig,
 ) -> CaseReport {
-    let started = Instant::now();
     let semantic = case.fixed_mode().unwrap_or(semantic);
-    let seed = config.case_seed(case.name());
-    let report = CaseReport::new(
-        &ctx.name(),
-        SuiteKind::Sink,
-        case.name(),
-        Some(semantic),
-        seed,
-    );
-    let support = ctx.support();
+    let mut subject = AsSink(ctx);
+    let (started, seed, report) = open_case(&subject, case.name(), semantic, config);
+    let support = subject.0.support();
     if let Some(reason) = not_applicable(&support, case) {
         return report.not_applicable(reason).finish(started);
     }
@@ -336,7 +246,16 @@ pub async fn run_sink_case<C: SinkContext>(
             SinkCase::ExactlyOnceUnderFaults => config.fault_trials,
             _ => config.at_least_once_trials,
         };
-        fault_trials(ctx, &support, semantic, trials, seed, config, &mut report).await;
+        fault_trials(
+            subject.0,
+            &support,
+            semantic,
+            trials,
+            seed,
+            config,
+            &mut report,
+        )
+        .await;
         return report.finish(started);
     }
     let info = TestInfo::new(
@@ -346,23 +265,16 @@ pub async fn run_sink_case<C: SinkContext>(
         &test_id(case.name()),
         seed,
     );
-    if let Err(e) = ctx.setup(&info).await {
-        report.findings.push(context_finding("setup", &e));
-        return report.finish(started);
-    }
     let settings = SinkSettings::new(&info.test_id, semantic, seed);
-    let mut run = SinkRun::new(ctx, semantic, &support, config, settings);
-    let outcome = run_case(&mut run, case).await;
-    let mut findings = match outcome {
-        Ok(()) => run.check().await,
-        Err(f) => vec![f],
-    };
-    report.notes = std::mem::take(&mut run.notes);
-    if let Err(e) = run.ctx.teardown(&info).await {
-        findings.push(context_finding("teardown", &e));
-    }
-    report.findings = findings;
-    report.finish(started)
+    in_context(&mut subject, &info, report, started, async |s| {
+        let mut run = SinkRun::new(&mut *s.0, semantic, &support, config, settings);
+        let findings = match run_case(&mut run, case).await {
+            Ok(()) => run.check().await,
+            Err(f) => vec![f],
+        };
+        (findings, std::mem::take(&mut run.notes))
+    })
+    .await
 }
 
 async fn run_case<C: SinkContext>(run: &mut SinkRun<'_, C>, case: SinkCase) -> Step {
@@ -435,7 +347,7 @@ impl<C: SinkContext> SinkRun<'_, C> {
                 || check.checkpoints() >= 3,
             )
             .await?;
-        let dir = run.savepoint_dir()?;
+        let dir = run.jobs.savepoint_dir()?;
         let savepoint = running.stop_with_savepoint(&dir).await?;
         run.notes.push(format!(
             "stopped with a savepoint at parallelism {from} after {} checkpoints",

@@ -21,116 +21,29 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use weir_connector_api::metrics::NUM_RECORDS_IN;
 use weir_connector_api::source::Boundedness;
 use weir_connector_api::watermark::WatermarkStrategy;
 use weir_runtime::{Job, JobResult, RestoreFrom, SinkOptions, StreamEnvironment};
 
+use crate::case::SuiteKind;
+pub use crate::case::{SourceCase, CASE_TIMEOUT};
 use crate::check::{
     check_records, CheckOptions, Completeness, ExpectedSplit, Finding, FindingKind, Semantic,
 };
 use crate::context::{
-    SourceContext, SourceData, SourceSettings, SourceSupport, SplitLayout, SplitWriter, SuiteKind,
-    TestInfo,
+    SourceContext, SourceData, SourceSettings, SourceSupport, SplitLayout, SplitWriter, TestInfo,
 };
 use crate::harness::{context_finding, job_config, test_id, JobMonitor, RunningJob, SuiteConfig};
 use crate::reference::{FakeTransactionalStore, FakeTxnSink};
 use crate::report::CaseReport;
+use crate::suite::{build_job, in_context, open_case, AsSource, Jobs, Step};
 
 /// The uid of the source under test in the suites' jobs.
 pub const SOURCE_UID: &str = "source";
 /// The uid of the collecting sink in the source suite's jobs.
 pub const COLLECTOR_UID: &str = "collect";
-
-/// A case of the source suite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceCase {
-    /// One split, one reader, bounded: every record in order, the job finishes.
-    SingleSplitBounded,
-    /// One split, one reader, continuous: every record in order.
-    SingleSplitUnbounded,
-    /// Four splits, four readers, bounded: per-split order.
-    MultipleSplitsBounded,
-    /// Four splits, four readers, continuous: per-split order.
-    MultipleSplitsUnbounded,
-    /// Stop with a savepoint mid-stream, restore, finish (bounded).
-    SavepointBounded,
-    /// Stop with a savepoint mid-stream, restore, read on (continuous).
-    SavepointUnbounded,
-    /// Stop with a savepoint, write more records, restore: both old and new are read.
-    SavepointWriteMore,
-    /// Stop at parallelism 2, restore at 4.
-    ScaleUp,
-    /// Stop at parallelism 4, restore at 2.
-    ScaleDown,
-    /// `numRecordsIn` equals the records read.
-    Metrics,
-    /// More readers than splits: the bounded job still finishes.
-    IdleReader,
-    /// Read set A, fail the job, read set B (bounded: the rest).
-    FailoverBounded,
-    /// Read set A, fail the job, write and read set B (continuous).
-    FailoverUnbounded,
-}
-
-impl SourceCase {
-    /// Every case, in suite order.
-    pub const ALL: [SourceCase; 13] = [
-        SourceCase::SingleSplitBounded,
-        SourceCase::SingleSplitUnbounded,
-        SourceCase::MultipleSplitsBounded,
-        SourceCase::MultipleSplitsUnbounded,
-        SourceCase::SavepointBounded,
-        SourceCase::SavepointUnbounded,
-        SourceCase::SavepointWriteMore,
-        SourceCase::ScaleUp,
-        SourceCase::ScaleDown,
-        SourceCase::Metrics,
-        SourceCase::IdleReader,
-        SourceCase::FailoverBounded,
-        SourceCase::FailoverUnbounded,
-    ];
-
-    /// The case's name (its test function's name, without the mode).
-    pub fn name(self) -> &'static str {
-        match self {
-            SourceCase::SingleSplitBounded => "single_split_bounded",
-            SourceCase::SingleSplitUnbounded => "single_split_unbounded",
-            SourceCase::MultipleSplitsBounded => "multiple_splits_bounded",
-            SourceCase::MultipleSplitsUnbounded => "multiple_splits_unbounded",
-            SourceCase::SavepointBounded => "savepoint_bounded",
-            SourceCase::SavepointUnbounded => "savepoint_unbounded",
-            SourceCase::SavepointWriteMore => "savepoint_write_more",
-            SourceCase::ScaleUp => "scale_up",
-            SourceCase::ScaleDown => "scale_down",
-            SourceCase::Metrics => "metrics",
-            SourceCase::IdleReader => "idle_reader",
-            SourceCase::FailoverBounded => "failover_bounded",
-            SourceCase::FailoverUnbounded => "failover_unbounded",
-        }
-    }
-
-    /// The boundedness the case needs, if it needs a particular one.
-    fn needs(self) -> Option<Boundedness> {
-        match self {
-            SourceCase::SingleSplitBounded
-            | SourceCase::MultipleSplitsBounded
-            | SourceCase::SavepointBounded
-            | SourceCase::IdleReader
-            | SourceCase::FailoverBounded => Some(Boundedness::Bounded),
-            SourceCase::SingleSplitUnbounded
-            | SourceCase::MultipleSplitsUnbounded
-            | SourceCase::SavepointUnbounded
-            | SourceCase::SavepointWriteMore
-            | SourceCase::FailoverUnbounded => Some(Boundedness::ContinuousUnbounded),
-            SourceCase::ScaleUp | SourceCase::ScaleDown | SourceCase::Metrics => None,
-        }
-    }
-}
 
 /// Why `case` does not apply to a source with `support`, if it does not.
 pub fn not_applicable(support: &SourceSupport, case: SourceCase) -> Option<String> {
@@ -163,8 +76,6 @@ pub fn not_applicable(support: &SourceSupport, case: SourceCase) -> Option<Strin
     None
 }
 
-type Step<T = ()> = Result<T, Finding>;
-
 pub(crate) struct SourceRun<'a, C: SourceContext> {
     pub(crate) ctx: &'a mut C,
     semantic: Semantic,
@@ -175,13 +86,11 @@ pub(crate) struct SourceRun<'a, C: SourceContext> {
     written: Vec<u64>,
     pub(crate) store: Arc<FakeTransactionalStore<C::Record>>,
     pub(crate) notes: Vec<String>,
-    dir: Option<tempfile::TempDir>,
-    jobs: u32,
     /// Overrides the number of records to wait for (restoring a golden savepoint reads only the
     /// rest).
     pub(crate) target_override: Option<usize>,
-    /// Where the next savepoint goes (default: a temporary directory).
-    pub(crate) savepoint_at: Option<PathBuf>,
+    /// Its jobs and their savepoints.
+    pub(crate) jobs: Jobs,
 }
 
 impl<'a, C: SourceContext> SourceRun<'a, C> {
@@ -202,10 +111,8 @@ impl<'a, C: SourceContext> SourceRun<'a, C> {
             written: Vec::new(),
             store: FakeTransactionalStore::new(),
             notes: Vec::new(),
-            dir: None,
-            jobs: 0,
             target_override: None,
-            savepoint_at: None,
+            jobs: Jobs::default(),
         }
     }
 
@@ -281,13 +188,13 @@ impl<'a, C: SourceContext> SourceRun<'a, C> {
         monitor: &Arc<JobMonitor>,
         restart: bool,
     ) -> Step<Job> {
-        self.jobs += 1;
+        let name = self.jobs.next_name(SuiteKind::Source);
         let source = self
             .ctx
             .create_source(&self.settings)
             .map_err(|e| context_finding("creating the source", &e))?;
         let config = job_config(
-            &format!("source-suite-{}", self.jobs),
+            &name,
             parallelism,
             self.semantic,
             self.config.checkpoint_interval,
@@ -309,31 +216,7 @@ impl<'a, C: SourceContext> SourceRun<'a, C> {
                 committer_parallelism: NonZeroUsize::new(1),
             },
         );
-        env.build().map_err(|e| {
-            Finding::new(
-                FindingKind::JobFailed,
-                format!("building the job failed: {e}"),
-            )
-        })
-    }
-
-    fn savepoint_dir(&mut self) -> Step<PathBuf> {
-        if let Some(at) = self.savepoint_at.clone() {
-            return Ok(at);
-        }
-        if self.dir.is_none() {
-            self.dir = Some(tempfile::tempdir().map_err(|e| {
-                Finding::new(
-                    FindingKind::Context,
-                    format!("creating a temporary directory: {e}"),
-                )
-            })?);
-        }
-        let base = self
-            .dir
-            .as_ref()
-            .map_or_else(std::env::temp_dir, |d| d.path().to_path_buf());
-        Ok(base.join(format!("savepoint-{}", self.jobs)))
+        build_job(env)
     }
 
     /// Runs a job until every expected record is committed: bounded, until it finishes;
@@ -387,7 +270,7 @@ impl<'a, C: SourceContext> SourceRun<'a, C> {
                 || store.committed_len() >= part,
             )
             .await?;
-        let dir = self.savepoint_dir()?;
+        let dir = self.jobs.savepoint_dir()?;
         let savepoint = running.stop_with_savepoint(&dir).await?;
         self.notes.push(format!(
             "stopped with a savepoint at parallelism {parallelism} after {} of {} records",
@@ -456,16 +339,9 @@ pub async fn run_source_case<C: SourceContext>(
     semantic: Semantic,
     config: &SuiteConfig,
 ) -> CaseReport {
-    let started = Instant::now();
-    let seed = config.case_seed(case.name());
-    let report = CaseReport::new(
-        &ctx.name(),
-        SuiteKind::Source,
-        case.name(),
-        Some(semantic),
-        seed,
-    );
-    let support = ctx.support();
+    let mut subject = AsSource(ctx);
+    let (started, seed, report) = open_case(&subject, case.name(), semantic, config);
+    let support = subject.0.support();
     if let Some(reason) = not_applicable(&support, case) {
         return report.not_applicable(reason).finish(started);
     }
@@ -488,26 +364,17 @@ pub async fn run_source_case<C: SourceContext>(
         config.records_per_split,
         seed,
     );
-    let mut report = report;
-    if let Err(e) = ctx.setup(&info).await {
-        report.findings.push(context_finding("setup", &e));
-        return report.finish(started);
-    }
-    let mut run = SourceRun::new(ctx, semantic, config, support, settings);
-    let outcome = run_case(&mut run, case).await;
-    let mut findings = Vec::new();
-    if let Err(f) = outcome {
-        findings.push(f);
-    } else {
-        findings.extend(run.check());
-    }
-    report.notes = std::mem::take(&mut run.notes);
-    run.close_writers();
-    if let Err(e) = run.ctx.teardown(&info).await {
-        findings.push(context_finding("teardown", &e));
-    }
-    report.findings = findings;
-    report.finish(started)
+    in_context(&mut subject, &info, report, started, async |s| {
+        let mut run = SourceRun::new(&mut *s.0, semantic, config, support, settings);
+        let findings = match run_case(&mut run, case).await {
+            Ok(()) => run.check(),
+            Err(f) => vec![f],
+        };
+        let notes = std::mem::take(&mut run.notes);
+        run.close_writers();
+        (findings, notes)
+    })
+    .await
 }
 
 async fn run_case<C: SourceContext>(run: &mut SourceRun<'_, C>, case: SourceCase) -> Step {
@@ -538,7 +405,7 @@ async fn run_case<C: SourceContext>(run: &mut SourceRun<'_, C>, case: SourceCase
                     || store.committed_distinct_len() >= target,
                 )
                 .await?;
-            let dir = run.savepoint_dir()?;
+            let dir = run.jobs.savepoint_dir()?;
             let savepoint = running.stop_with_savepoint(&dir).await?;
             run.notes.push(format!(
                 "stopped with a savepoint after all {target} records"
@@ -692,6 +559,3 @@ async fn failover<C: SourceContext>(run: &mut SourceRun<'_, C>) -> Step {
     }
     Ok(())
 }
-
-/// The timeout of a whole case (the suite macros fail a case that takes longer).
-pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);

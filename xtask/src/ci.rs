@@ -5,7 +5,10 @@
 //! 3. clippy — `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
 //! 4. compat — the compat-matrix check ([`crate::compat::check`]);
 //! 5. test — `cargo test --workspace --all-features` (doc tests included), with `WEIR_TEST_SERVERS_ENV` set to
-//!    the absolute path of `servers.env`.
+//!    the absolute path of `servers.env`;
+//! 6. lines — every connector on every supported API line other than the tree's, built against
+//!    that line's released platform: `weir compat check --run --api-line <L>` (see the CLI's
+//!    `compat_line` module).
 //!
 //! `--quick` skips fmt and clippy.
 
@@ -30,7 +33,7 @@ pub struct Options {
 
 /// Runs every CI step under the workspace `root`.
 pub fn run(root: &Path, options: Options) -> Result<()> {
-    let total = if options.quick { 3 } else { 5 };
+    let total = if options.quick { 4 } else { 6 };
     let mut steps = Steps {
         total,
         done: Vec::new(),
@@ -64,9 +67,30 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
         compat_report(root, &root.join("compat-matrix.toml")).map(|_| ())
     })?;
     steps.run("test", || {
+        // Every test binary runs even after one fails, so one run shows every failure.
         cargo(
             root,
-            &["test", "--workspace", "--all-features"],
+            &["test", "--workspace", "--all-features", "--no-fail-fast"],
+            Some((SERVERS_ENV_VAR, installed.env_file.clone().into_os_string())),
+        )
+    })?;
+
+    steps.run("lines", || {
+        let older = older_api_lines(root)?;
+        if older.is_empty() {
+            println!("no supported API line besides the tree's");
+            return Ok(());
+        }
+        let mut args = vec![
+            "run", "-q", "-p", "weir-cli", "--bin", "weir", "--", "compat", "check", "--run",
+        ];
+        for line in &older {
+            args.push("--api-line");
+            args.push(line);
+        }
+        cargo(
+            root,
+            &args,
             Some((SERVERS_ENV_VAR, installed.env_file.clone().into_os_string())),
         )
     })?;
@@ -77,6 +101,28 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
     }
     println!("  {:<8} {}", "total", seconds(started.elapsed()));
     Ok(())
+}
+
+/// The supported API lines of the matrix other than the line of the tree's `connector-api`.
+fn older_api_lines(root: &Path) -> Result<Vec<String>> {
+    let matrix = std::fs::read_to_string(root.join("compat-matrix.toml"))
+        .context("cannot read compat-matrix.toml")?;
+    let matrix: compat::Matrix =
+        toml::from_str(&matrix).context("cannot parse compat-matrix.toml")?;
+    let api = std::fs::read_to_string(root.join("connector-api/Cargo.toml"))
+        .context("cannot read connector-api/Cargo.toml")?;
+    let api: toml::Table = toml::from_str(&api).context("cannot parse connector-api/Cargo.toml")?;
+    let version = api
+        .get("package")
+        .and_then(|p| p.get("version"))
+        .and_then(toml::Value::as_str)
+        .context("connector-api/Cargo.toml has no package.version")?;
+    let tree_line = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    Ok(matrix
+        .api_lines
+        .into_iter()
+        .filter(|line| *line != tree_line)
+        .collect())
 }
 
 /// Runs the compat check and prints its outcome: the summary, or every error.

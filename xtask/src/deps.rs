@@ -267,6 +267,7 @@ pub fn install(root: &Path) -> Result<Installed> {
         .iter()
         .map(|tool| install_cargo_tool(&layout.cargo_tools, tool))
         .collect::<Result<Vec<_>>>()?;
+    let packages = crate::system::install()?;
     let mut env = String::new();
     for s in &servers {
         // Writing to a String cannot fail.
@@ -274,6 +275,9 @@ pub fn install(root: &Path) -> Result<Installed> {
     }
     for t in &tools {
         let _ = writeln!(env, "{}={}", t.tool.env_var, t.binary.display());
+    }
+    for p in &packages {
+        let _ = writeln!(env, "{}={}", p.package.env_var, p.binary.display());
     }
     write_atomically(&layout.env_file, &env)?;
 
@@ -297,6 +301,19 @@ pub fn install(root: &Path) -> Result<Installed> {
                 || "already installed".to_owned(),
                 |d| format!("installed in {:.1}s", d.as_secs_f64())
             )
+        );
+    }
+    for p in &packages {
+        println!(
+            "deps: {} (Debian): {} ({}; {})",
+            p.package.package,
+            p.binary.display(),
+            p.reports,
+            if p.installed_now {
+                "installed now"
+            } else {
+                "already installed"
+            }
         );
     }
     println!("deps: wrote {}", layout.env_file.display());

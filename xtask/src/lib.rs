@@ -2,14 +2,18 @@
 //!
 //! - `compat`: the versioning and compat-matrix checker ([`compat::check`], from the
 //!   `weir-compat` crate that `weir compat check` shares);
-//! - `deps`: installs the pinned test servers ([`deps::install`]);
-//! - `test`: everything CI runs ([`ci::run`]).
+//! - `deps`: installs the pinned test servers ([`deps::install`]) and the Debian packages the
+//!   tests need ([`system::install`]: headless Chromium);
+//! - `test`: everything CI runs ([`ci::run`]);
+//! - `bench-peers`: Weir side by side with Apache Flink ([`bench_peers::run`]), not part of `test`.
 //!
 //! The library half exists so the tasks can be tested without running the binary.
 
+pub mod bench_peers;
 pub mod ci;
 pub use weir_compat as compat;
 pub mod deps;
+pub mod system;
 
 use std::path::{Path, PathBuf};
 

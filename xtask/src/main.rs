@@ -1,11 +1,12 @@
-//! `cargo xtask`: Weir's project tasks (`compat`, `deps`, `test`); see the `xtask` library.
+//! `cargo xtask`: Weir's project tasks (`compat`, `deps`, `test`, `bench-peers`); see the `xtask`
+//! library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use xtask::{ci, deps, workspace_root};
+use xtask::{bench_peers, ci, deps, workspace_root};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +38,9 @@ enum Task {
         #[arg(long)]
         quick: bool,
     },
+    /// Weir side by side with Apache Flink 2.3 (PyPI, Java 17) on jobs a, b, c at parallelism 1
+    /// and 2: CPU s per million rows and peak memory (benches/peers/flink; not part of `test`).
+    BenchPeers(bench_peers::Options),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         }
         Task::Deps => deps::install(&workspace_root()).map(|_| ()),
         Task::Test { quick } => ci::run(&workspace_root(), ci::Options { quick }),
+        Task::BenchPeers(options) => bench_peers::run(&workspace_root(), &options).map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

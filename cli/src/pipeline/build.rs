@@ -10,6 +10,8 @@ use weir_runtime::{
     SnapshotOfOtherJob, StorageConfig, StreamEnvironment,
 };
 
+use super::columnar::{self, Engine, ENGINE_ENV};
+use super::lookup::RowSerializer;
 use super::{Pipeline, Storage, WatermarkSpec};
 
 /// What the progress display needs to know about a built job.
@@ -78,7 +80,7 @@ pub struct RestoreSettings {
 }
 
 /// One line per field (`id int64 not null`), as a source's schema is recorded with its state.
-fn schema_lines(schema: &weir_connector_api::row::Schema) -> Vec<String> {
+pub(super) fn schema_lines(schema: &weir_connector_api::row::Schema) -> Vec<String> {
     schema
         .fields
         .iter()
@@ -114,6 +116,22 @@ pub fn build(
     if pipeline.allow_unaligned_source_splits {
         config.unaligned_source_splits = UnalignedSplits::TaskLevel;
     }
+    let chunk_sources = match Engine::from_env()? {
+        Engine::Rows => None,
+        Engine::Auto => columnar::sources(pipeline).ok(),
+        Engine::Columns => Some(columnar::sources(pipeline).map_err(|why| {
+            RuntimeError::InvalidJob(vec![format!(
+                "{ENGINE_ENV}=columns, but the pipeline cannot run on columns: {why}"
+            )])
+        })?),
+    };
+    if let Some(chunk_sources) = chunk_sources {
+        // A runtime batch of a few chunks (of up to CHUNK_ROWS rows each).
+        config = config.batch_size(columnar::CHUNKS_PER_BATCH);
+        let env = StreamEnvironment::new(config);
+        let layout = columnar::build(pipeline, &env, chunk_sources)?;
+        return Ok((env.build()?, layout));
+    }
     let env = StreamEnvironment::new(config);
     let mut layout = JobLayout::default();
     let mut streams: BTreeMap<String, DataStream<Row>> = BTreeMap::new();
@@ -142,6 +160,11 @@ pub fn build(
         if let Some(filter) = transform.filter.clone() {
             stream = stream.filter(move |row| filter.matches(row));
         }
+        if let Some(lookup) = &transform.lookup {
+            stream = lookup.join(stream, &transform.name).map_err(|e| {
+                RuntimeError::InvalidJob(vec![format!("transform `{}`: {e}", transform.name)])
+            })?;
+        }
         if let Some(indices) = transform.select.clone() {
             stream = stream.map(move |row: Row| Row {
                 kind: row.kind,
@@ -157,7 +180,10 @@ pub fn build(
         let mut stream = union(&mut streams, &sink.inputs)
             .ok_or_else(|| missing(sink.inputs.first().map_or("", String::as_str)))?;
         if let Some(p) = sink.parallelism {
-            stream = stream.rebalance().parallelism(p);
+            stream = stream
+                .channel_state_serializer(RowSerializer)
+                .rebalance()
+                .parallelism(p);
         }
         let options = SinkOptions {
             uid: Some(sink.name.clone()),
@@ -175,7 +201,10 @@ fn union(
 ) -> Option<DataStream<Row>> {
     let mut result: Option<DataStream<Row>> = None;
     for name in inputs {
-        let stream = streams.remove(name)?;
+        // Rows in flight through an exchange, for unaligned checkpoints.
+        let stream = streams
+            .remove(name)?
+            .channel_state_serializer(RowSerializer);
         result = Some(match result {
             Some(acc) => acc.union(stream),
             None => stream,

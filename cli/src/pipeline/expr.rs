@@ -20,6 +20,8 @@ use weir_connector_api::row::{DataType, Row, Schema, Value};
 
 use super::diag::hint;
 
+mod columnar;
+
 /// How many levels of parentheses and `not` an expression may nest. The parser, the evaluator,
 /// `Clone` and `Drop` recurse once per level (and once per level of alternating `and`/`or`
 /// under it), so this bounds their stack use; human-written filters nest a handful of levels.

@@ -43,15 +43,19 @@
 //! The full reference is `docs/pipelines.md`.
 
 mod build;
+pub mod columnar;
 pub mod diag;
 pub mod expr;
+pub mod lookup;
 mod parse;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::erased::{BoxedSink, BoxedSource};
+use weir_connector_api::factory::FactoryContext;
 use weir_connector_api::row::{Row, Schema};
 use weir_runtime::restart::RestartStrategy;
 use weir_runtime::CheckpointConfig;
@@ -122,6 +126,33 @@ pub struct SourceNode {
     pub parallelism: Option<usize>,
     /// Event time, if configured.
     pub watermark: Option<WatermarkSpec>,
+    /// Its validated options and format (what `weir check` hands to the connection check).
+    pub settings: ConnectorSettings,
+}
+
+/// A source's or sink's validated options and format, as its factory saw them.
+#[derive(Clone)]
+pub struct ConnectorSettings {
+    /// The connector's options.
+    pub options: ValidatedConfig,
+    /// The format's identifier and options, if the node sets one.
+    pub format: Option<(String, ValidatedConfig)>,
+    /// The rows' schema.
+    pub schema: Schema,
+}
+
+impl ConnectorSettings {
+    /// The factory context of these settings.
+    pub fn context<'a>(&'a self, name: &'a str) -> FactoryContext<'a> {
+        FactoryContext {
+            name,
+            schema: &self.schema,
+            format: self
+                .format
+                .as_ref()
+                .map(|(id, config)| (id.as_str(), config)),
+        }
+    }
 }
 
 /// A source's event time settings.
@@ -137,15 +168,18 @@ pub struct WatermarkSpec {
     pub alignment: Option<(String, Duration, Duration)>,
 }
 
-/// A transform: a filter and/or a projection over one or more inputs (a union).
+/// A transform over one or more inputs (a union): a filter, then a lookup join, then a
+/// projection, each optional.
 pub struct TransformNode {
-    /// Its name.
+    /// Its name (also the uid of its lookup join's state).
     pub name: String,
     /// Its inputs.
     pub inputs: Vec<String>,
     /// Rows are kept when it is true.
     pub filter: Option<Expr>,
-    /// The positions of the kept fields, in output order.
+    /// A lookup join of the filtered rows with a table (`lookup`).
+    pub lookup: Option<lookup::LookupNode>,
+    /// The positions of the kept fields (of the joined rows, with a lookup), in output order.
     pub select: Option<Vec<usize>>,
     /// The output schema.
     pub schema: Schema,
@@ -167,6 +201,8 @@ pub struct SinkNode {
     pub committer_parallelism: Option<NonZeroUsize>,
     /// Whether it commits on checkpoints (two-phase commit or an exactly-once guarantee).
     pub exactly_once: bool,
+    /// Its validated options and format (what `weir check` hands to the connection check).
+    pub settings: ConnectorSettings,
 }
 
 /// Validates a pipeline file's text: the pipeline, or every problem found.

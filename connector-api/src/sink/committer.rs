@@ -135,6 +135,11 @@ impl<C> CommitRequest<C> {
 pub trait Committer<C>: Send + 'static {
     /// Commits the requests, setting each one's outcome.
     async fn commit(&mut self, requests: &mut [CommitRequest<C>]) -> Result<()>;
+    /// A checkpoint was aborted (API line 1.1); its committables never reach `commit`
+    /// unless a later checkpoint completes and carries them.
+    async fn checkpoint_aborted(&mut self, _checkpoint_id: CheckpointId) -> Result<()> {
+        Ok(())
+    }
     /// Releases resources.
     async fn close(&mut self) -> Result<()> {
         Ok(())

@@ -531,6 +531,10 @@ impl<C: Send + 'static, K: Committer<C>> Committer<AnyCommittable> for ErasedCom
         result
     }
 
+    async fn checkpoint_aborted(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
+        self.inner.checkpoint_aborted(checkpoint_id).await
+    }
+
     async fn close(&mut self) -> Result<()> {
         self.inner.close().await
     }

@@ -130,6 +130,11 @@ pub trait CommittableOperator<I, O>: Send + 'static {
         Ok(())
     }
 
+    /// A checkpoint was aborted (API line 1.1).
+    async fn checkpoint_aborted(&mut self, _checkpoint_id: CheckpointId) -> Result<()> {
+        Ok(())
+    }
+
     /// The input ended: emit everything that is left.
     async fn end_input(&mut self, _output: &mut Vec<CommittableMessage<O>>) -> Result<()> {
         Ok(())
@@ -328,6 +333,10 @@ impl<I: Send + 'static, O: Send + 'static> CommittableOperator<AnyCommittable, A
 
     fn snapshot_state(&mut self, checkpoint_id: CheckpointId) -> Result<Option<VersionedBytes>> {
         self.inner.snapshot_state(checkpoint_id)
+    }
+
+    async fn checkpoint_aborted(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
+        self.inner.checkpoint_aborted(checkpoint_id).await
     }
 
     async fn notify_checkpoint_complete(

@@ -91,6 +91,22 @@ pub trait SinkWriter<In>: Send + 'static {
     /// Flushes buffered records (at a checkpoint or at end of input).
     async fn flush(&mut self, mode: FlushMode) -> Result<()>;
 
+    /// Work the writer does on its own clock (API line 1.1): e.g. sending a batch that waited
+    /// its maximum time in the buffer, or completing requests in flight. The runtime polls it
+    /// whenever the writer waits for input; `Ready(Ok(()))` means some work was done (the
+    /// runtime polls again), `Pending` that nothing is due — wake `cx` when something is.
+    /// The default has no such work and never wakes.
+    fn poll_progress(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Pending
+    }
+
+    /// A checkpoint was aborted (timed out, declined by a task, or failed to persist) after
+    /// this writer took part in it (API line 1.1): e.g. drop what was prepared only for it.
+    /// Nothing written is lost: the next checkpoint covers it.
+    fn checkpoint_aborted(&mut self, _checkpoint_id: CheckpointId) -> Result<()> {
+        Ok(())
+    }
+
     /// A new watermark arrived.
     fn write_watermark(&mut self, _watermark: Watermark) -> Result<()> {
         Ok(())

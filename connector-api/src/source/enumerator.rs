@@ -113,6 +113,10 @@ pub trait SplitEnumerator: Send + 'static {
     fn notify_checkpoint_complete(&mut self, _checkpoint_id: CheckpointId) -> Result<()> {
         Ok(())
     }
+    /// A checkpoint was aborted (API line 1.1): timed out, declined, or failed to persist.
+    fn checkpoint_aborted(&mut self, _checkpoint_id: CheckpointId) -> Result<()> {
+        Ok(())
+    }
     /// A custom event from a reader.
     fn handle_source_event(&mut self, _subtask: usize, _event: SourceEvent) -> Result<()> {
         Ok(())

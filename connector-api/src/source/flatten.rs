@@ -1,11 +1,15 @@
 //! [`FlattenSource`]: a source whose records are batches (`Vec<T>`) seen as a source of `T`.
 //!
+//! **Deprecated (API line 1.1):** moved to `weir_connector_base::source`. This is a frozen copy
+//! of the API 1.0 code, kept so 1.0 connectors build unchanged; it gets no fixes.
+//!
 //! A source record that decodes into several records — a changelog message that is an update
 //! (`-U` and `+U`), a compressed envelope — must not be split across a checkpoint: its split's
 //! position says "after this source record". Decoding into a `Vec<T>` and flattening inside one
 //! `poll_next` keeps the batch atomic, since barriers only come between calls.
 //!
 //! ```
+//! # #![allow(deprecated)]
 //! use weir_connector_api::source::{CollectingOutput, FlattenOutput, ReaderOutput};
 //!
 //! // What a FlattenSource's reader does with each batch its inner reader emits: the records
@@ -20,6 +24,9 @@
 //!
 //! Wrap a source with `FlattenSource::new(source)`; its splits, enumerator and state are the
 //! inner source's.
+
+// The frozen copy uses its own deprecated items.
+#![allow(deprecated)]
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -36,6 +43,9 @@ use crate::watermark::Watermark;
 
 /// A source of `Vec<T>` seen as a source of `T`: splits, enumerator and state are the inner
 /// source's, unchanged (a job can switch between the two without losing state).
+#[deprecated(
+    note = "moved to weir_connector_base::source (API line 1.1); this frozen 1.0 copy gets no fixes"
+)]
 #[derive(Debug, Clone)]
 pub struct FlattenSource<S> {
     inner: S,
@@ -95,6 +105,9 @@ where
 }
 
 /// The reader of a [`FlattenSource`].
+#[deprecated(
+    note = "moved to weir_connector_base::source (API line 1.1); this frozen 1.0 copy gets no fixes"
+)]
 pub struct FlattenReader<R> {
     inner: R,
 }
@@ -155,6 +168,9 @@ where
 
 /// A [`ReaderOutput`] of `Vec<T>` that emits each element into an output of `T`, with the
 /// batch's timestamp.
+#[deprecated(
+    note = "moved to weir_connector_base::source (API line 1.1); this frozen 1.0 copy gets no fixes"
+)]
 pub struct FlattenOutput<'a, O: ?Sized> {
     out: &'a mut O,
 }

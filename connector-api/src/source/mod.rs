@@ -5,8 +5,9 @@
 //! checkpoint them with their progress; splits assigned after a failed reader's last completed
 //! checkpoint go back to the enumerator through [`SplitEnumerator::add_splits_back`].
 //!
-//! Most connectors build their reader from [`crate::base::reader::SourceReaderBase`]. The complete
-//! example below is a source over fixed in-memory ranges, written against the raw traits.
+//! Most connectors build their reader from `SourceReaderBase` of the `weir-connector-base`
+//! crate (`weir_connector_base::source::reader`). The complete example below is a source over
+//! fixed in-memory ranges, written against the raw traits.
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -138,6 +139,7 @@ use std::sync::Arc;
 pub use enumerator::{
     EnumeratorContext, SplitEnumerator, SplitEnumeratorContext, SplitsAssignment,
 };
+#[allow(deprecated)]
 pub use flatten::{FlattenOutput, FlattenReader, FlattenSource};
 pub use output::{
     CollectedEvent, CollectingOutput, ReaderOutput, SourceOutput, SplitOutput, SplitOutputId,

@@ -2,14 +2,15 @@
 
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moka::notification::RemovalCause;
 use weir_connector_api::config::{ConfigError, ConfigErrors};
 use weir_connector_api::metrics::{Counter, Gauge, MetricGroup};
 
+use super::front::CopyValidity;
 use super::{LookupCache, HIT_COUNT, MISS_COUNT, NUM_CACHED_BYTES, NUM_CACHED_RECORDS};
 
 /// Option keys the configuration errors name (Flink's `lookup.partial-cache.*` keys).
@@ -110,9 +111,28 @@ impl<K, V> Counts<K, V> {
 pub struct DefaultLookupCache<K, V> {
     /// Keys are hashed with foldhash (seeded per cache), not SipHash: ~100 instructions less
     /// per lookup of a `u64` key.
-    cache: moka::sync::Cache<K, Arc<[V]>, foldhash::fast::RandomState>,
+    cache: moka::sync::Cache<K, Cached<V>, foldhash::fast::RandomState>,
     missing_keys: MissingKeys,
     counts: Arc<Counts<K, V>>,
+    expire_after_write: Option<Duration>,
+    expire_after_access: Option<Duration>,
+    /// Changes on every invalidation: copies of older generations are stale.
+    generation: AtomicU64,
+}
+
+/// A key's rows and when they were put (for the copies of per-subtask fronts).
+struct Cached<V> {
+    rows: Arc<[V]>,
+    written: Instant,
+}
+
+impl<V> Clone for Cached<V> {
+    fn clone(&self) -> Self {
+        Cached {
+            rows: Arc::clone(&self.rows),
+            written: self.written,
+        }
+    }
 }
 
 impl<K, V> fmt::Debug for DefaultLookupCache<K, V> {
@@ -178,7 +198,7 @@ where
                 None => opened.misses.inc(),
             }
         }
-        found
+        found.map(|cached| cached.rows)
     }
 
     fn put(&self, key: K, rows: Arc<[V]>) {
@@ -186,12 +206,53 @@ where
             return;
         }
         let bytes = self.counts.bytes_of(&key, &rows);
-        self.cache.insert(key, rows);
+        self.cache.insert(
+            key,
+            Cached {
+                rows,
+                written: Instant::now(),
+            },
+        );
         self.counts.change(1, bytes);
     }
 
     fn invalidate(&self, key: &K) {
+        // Before the removal: a copy taken between the two is of the old generation.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(key);
+    }
+
+    /// The rows with how long a copy may be served: until the entry's expire-after-write
+    /// instant, while read at least every expire-after-access, and until an invalidation.
+    fn get_for_copy(&self, key: &K) -> Option<(Arc<[V]>, CopyValidity)> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let found = self.cache.get(key);
+        if let Some(opened) = self.counts.opened.get() {
+            match found {
+                Some(_) => opened.hits.inc(),
+                None => opened.misses.inc(),
+            }
+        }
+        found.map(|cached| {
+            let validity = CopyValidity::Until {
+                generation,
+                expires: self.expire_after_write.map(|ttl| cached.written + ttl),
+                idle: self.expire_after_access,
+            };
+            (cached.rows, validity)
+        })
+    }
+
+    #[inline]
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn record_copy_hit(&self) {
+        if let Some(opened) = self.counts.opened.get() {
+            opened.hits.inc();
+        }
     }
 
     fn size(&self) -> u64 {
@@ -309,9 +370,9 @@ where
         });
         let listener_counts = Arc::clone(&counts);
         let mut builder = moka::sync::Cache::builder().eviction_listener(
-            move |key: Arc<K>, rows: Arc<[V]>, _cause: RemovalCause| {
+            move |key: Arc<K>, cached: Cached<V>, _cause: RemovalCause| {
                 // Every removal, replaced values included, leaves the cache.
-                let bytes = listener_counts.bytes_of(&key, &rows);
+                let bytes = listener_counts.bytes_of(&key, &cached.rows);
                 listener_counts.change(-1, -bytes);
             },
         );
@@ -328,6 +389,9 @@ where
             cache: builder.build_with_hasher(foldhash::fast::RandomState::default()),
             missing_keys: self.missing_keys,
             counts,
+            expire_after_write: self.expire_after_write,
+            expire_after_access: self.expire_after_access,
+            generation: AtomicU64::new(0),
         })
     }
 }

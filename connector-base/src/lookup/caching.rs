@@ -2,6 +2,7 @@
 //! `PartialCachingLookupProvider` with its `CachingLookupFunction`).
 
 use std::fmt;
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,12 +11,20 @@ use weir_connector_api::error::Result;
 use weir_connector_api::lookup::{LookupContext, LookupFunction};
 use weir_connector_api::metrics::{Counter, Gauge};
 
+use super::front::{FrontSize, HotKeys};
 use super::{LookupCache, LATEST_LOAD_TIME, LOAD_COUNT, NUM_LOAD_FAILURES};
 
 /// Answers lookups from a [`LookupCache`] and, on a miss, from the wrapped function, caching
 /// what it returns (rows or, if the cache keeps them, "no rows").
 ///
 /// A failed load is not cached and fails the lookup; it counts in `numLoadFailures`.
+///
+/// Hot keys are answered from a small front of copies of this function's own (a
+/// [`FrontSize`], default 4096 slots, see [`with_front`](Self::with_front)): a hit there costs
+/// a hash and a compare instead of the shared cache's bookkeeping, and counts as a hit of the
+/// cache. Copies obey the cache's expiry times and invalidations exactly (see
+/// [`CopyValidity`](super::CopyValidity)); a hot key may outlive its size-based eviction from
+/// the shared cache in a front.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -49,6 +58,7 @@ use super::{LookupCache, LATEST_LOAD_TIME, LOAD_COUNT, NUM_LOAD_FAILURES};
 pub struct PartialCachingLookupFunction<K, V, F, C = super::DefaultLookupCache<K, V>> {
     function: F,
     cache: Arc<C>,
+    front: Option<HotKeys<K, V>>,
     loads: Counter,
     load_failures: Counter,
     latest_load_time: Gauge,
@@ -66,8 +76,8 @@ impl<K, V, F, C> fmt::Debug for PartialCachingLookupFunction<K, V, F, C> {
 
 impl<K, V, F, C> PartialCachingLookupFunction<K, V, F, C>
 where
-    K: Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + Sync + 'static,
     F: LookupFunction<K, V>,
     C: LookupCache<K, V> + 'static,
 {
@@ -76,11 +86,19 @@ where
         PartialCachingLookupFunction {
             function,
             cache,
+            front: HotKeys::new(FrontSize::default()),
             loads: Counter::new(),
             load_failures: Counter::new(),
             latest_load_time: Gauge::new(),
             _rows: PhantomData,
         }
+    }
+
+    /// Sets the size of the front of copies (or turns it off).
+    #[must_use]
+    pub fn with_front(mut self, size: FrontSize) -> Self {
+        self.front = HotKeys::new(size);
+        self
     }
 
     /// The wrapped function.
@@ -94,10 +112,25 @@ where
     }
 
     /// The rows of `key` as shared rows: a hit costs a reference count, no copy.
+    #[inline]
     pub fn lookup_shared(&mut self, key: &K) -> Result<Arc<[V]>> {
-        if let Some(rows) = self.cache.get_if_present(key) {
+        if let Some(front) = &mut self.front {
+            if let Some(rows) = front.get(key, self.cache.generation()) {
+                self.cache.record_copy_hit();
+                return Ok(rows);
+            }
+            if let Some((rows, validity)) = self.cache.get_for_copy(key) {
+                front.offer(key, &rows, validity);
+                return Ok(rows);
+            }
+        } else if let Some(rows) = self.cache.get_if_present(key) {
             return Ok(rows);
         }
+        self.load(key)
+    }
+
+    /// Loads `key`'s rows from the function into the cache.
+    fn load(&mut self, key: &K) -> Result<Arc<[V]>> {
         let started = Instant::now();
         let loaded = self.function.lookup(key);
         let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -106,6 +139,7 @@ where
             Ok(rows) => {
                 self.loads.inc();
                 let rows: Arc<[V]> = Arc::from(rows);
+                // The next read takes a copy from the cache, with the cache's validity.
                 self.cache.put(key.clone(), Arc::clone(&rows));
                 Ok(rows)
             }
@@ -119,8 +153,8 @@ where
 
 impl<K, V, F, C> LookupFunction<K, V> for PartialCachingLookupFunction<K, V, F, C>
 where
-    K: Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + Sync + 'static,
     F: LookupFunction<K, V>,
     C: LookupCache<K, V> + 'static,
 {

@@ -1,17 +1,33 @@
-//! Lookup caching (FLIP-221): a [`LookupCache`] contract, [`DefaultLookupCache`] (a partial
-//! cache on moka bounded by key count, expire-after-write and expire-after-access, with or
-//! without missing keys), and [`PartialCachingLookupFunction`], which puts a cache in front of
-//! any [`LookupFunction`](weir_connector_api::lookup::LookupFunction).
+//! Lookup caching (FLIP-221), for the lookup join (`weir_runtime`'s `DataStream::lookup_join`)
+//! and pipeline `lookup` transforms:
 //!
-//! Metrics, with Flink's `CacheMetricGroup` names: the cache reports [`HIT_COUNT`],
-//! [`MISS_COUNT`], [`NUM_CACHED_RECORDS`] and [`NUM_CACHED_BYTES`]; the caching function
-//! reports [`LOAD_COUNT`], [`NUM_LOAD_FAILURES`] and [`LATEST_LOAD_TIME`].
+//! - **partial caching**: a [`LookupCache`] contract, [`DefaultLookupCache`] (on moka, bounded
+//!   by key count, expire-after-write and expire-after-access, with or without missing keys),
+//!   and [`PartialCachingLookupFunction`] / [`PartialCachingAsyncLookupFunction`], which put a
+//!   cache in front of any [`LookupFunction`](weir_connector_api::lookup::LookupFunction) /
+//!   [`AsyncLookupFunction`](weir_connector_api::lookup::AsyncLookupFunction);
+//! - **full caching**: [`FullCachingLookupFunction`] holds the whole table, loaded through a
+//!   bounded scan [`Source`](weir_connector_api::source::Source) ([`read_bounded`] runs it
+//!   in-process) and reloaded on a [`ReloadTrigger`] (fixed delay, fixed rate, or a
+//!   [`TimeOfDay`]); a failed reload keeps the previous table;
+//! - [`RowKey`]: rows of key values as cache keys.
 //!
-//! Not here yet: the full cache with reload triggers, the async caching function, and the
-//! lookup join's FLIP-234 retries.
+//! Metrics, with Flink's `CacheMetricGroup` names: [`HIT_COUNT`], [`MISS_COUNT`],
+//! [`LOAD_COUNT`], [`NUM_LOAD_FAILURES`], [`LATEST_LOAD_TIME`], [`NUM_CACHED_RECORDS`] and
+//! [`NUM_CACHED_BYTES`]. A partial cache reports hits, misses, records and bytes, its caching
+//! function the loads; a full cache reports all of them.
+//!
+//! Retries of failed or empty lookups (FLIP-234) belong to the join, not to the cache: see the
+//! runtime's lookup join.
 
 mod cache;
 mod caching;
+mod caching_async;
+mod front;
+mod full;
+mod reload;
+mod row_key;
+mod scan;
 
 use std::sync::Arc;
 
@@ -19,6 +35,12 @@ use weir_connector_api::metrics::MetricGroup;
 
 pub use cache::{keys, DefaultLookupCache, DefaultLookupCacheBuilder, MissingKeys, SizeOf};
 pub use caching::PartialCachingLookupFunction;
+pub use caching_async::PartialCachingAsyncLookupFunction;
+pub use front::{CopyValidity, FrontSize};
+pub use full::{FullCacheBuilder, FullCachingLookupFunction};
+pub use reload::{keys as full_cache_keys, ReloadTrigger, TimeOfDay};
+pub use row_key::RowKey;
+pub use scan::read_bounded;
 
 /// Counter: lookups the cache answered (lookups).
 pub const HIT_COUNT: &str = "hitCount";
@@ -92,4 +114,22 @@ pub trait LookupCache<K, V>: Send + Sync {
 
     /// The number of cached keys.
     fn size(&self) -> u64;
+
+    /// The rows of `key` and how long a copy of them may be served without asking the cache
+    /// again (for the per-subtask front of [`PartialCachingLookupFunction`]); counts as a hit
+    /// or a miss like [`get_if_present`](LookupCache::get_if_present). The default allows no
+    /// copies.
+    fn get_for_copy(&self, key: &K) -> Option<(Arc<[V]>, CopyValidity)> {
+        self.get_if_present(key)
+            .map(|rows| (rows, CopyValidity::Never))
+    }
+
+    /// A number that changes whenever entries are invalidated: copies taken at an older
+    /// generation are stale. The default never changes (and allows no copies).
+    fn generation(&self) -> u64 {
+        0
+    }
+
+    /// Counts a lookup that a copy answered as a hit of this cache.
+    fn record_copy_hit(&self) {}
 }

@@ -32,7 +32,7 @@ use weir_connector_api::config::{
     min, ConfigError, ConfigErrors, ConfigOption, OptionSet, ValidatedConfig,
 };
 
-use crate::source::RateLimiterStrategy;
+use weir_connector_base::source::{RateLimitOptionKeys, RateLimiterStrategy};
 
 /// The name of the option set, used in error messages.
 pub const SET_NAME: &str = "datagen source";
@@ -43,6 +43,12 @@ pub const NUMBER_OF_ROWS_KEY: &str = "number-of-rows";
 pub const ROWS_PER_SECOND_KEY: &str = "rows-per-second";
 /// The key of [`ROWS_PER_CHECKPOINT`].
 pub const ROWS_PER_CHECKPOINT_KEY: &str = "rows-per-checkpoint";
+/// The keys an invalid [`RateLimiterStrategy`] of a datagen source is reported with.
+pub const RATE_LIMIT_KEYS: RateLimitOptionKeys = RateLimitOptionKeys {
+    set_name: SET_NAME,
+    per_second: ROWS_PER_SECOND_KEY,
+    per_checkpoint: ROWS_PER_CHECKPOINT_KEY,
+};
 
 /// `number-of-rows`: how many rows to emit; absent means unbounded.
 pub static NUMBER_OF_ROWS: LazyLock<ConfigOption<u64>> = LazyLock::new(|| {

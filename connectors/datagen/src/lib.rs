@@ -9,8 +9,9 @@
 //!   bounded, interleaved sequences (`i, i + p, i + 2p, …`) when unbounded. Split state is the
 //!   next number to emit, so a restore resumes with no gap and no duplicate.
 //! - [`RateLimiterStrategy`]: per second (divided over the readers), per checkpoint, or none.
-//!   [`RateLimitedSourceReader`] wraps any reader and forwards every method; see
-//!   [`source::rate_limit`] for how it signals availability.
+//!   [`RateLimitedSourceReader`] wraps any reader and forwards every method. Both live in
+//!   `weir_connector_base::source` (re-exported here, since [`DataGeneratorSource::new`] takes a
+//!   strategy); the base crate's docs say how the wrapper signals availability.
 //! - The reader can pause and resume splits (split-level watermark alignment) and counts
 //!   `numRecordsIn`.
 //! - [`config::options`] declares the options of pipeline files (`number-of-rows`,

@@ -27,8 +27,8 @@ use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_blackhole::BlackholeSink;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 use weir_connector_files::fs::FileSystem;
-use weir_connector_files::sink::bucket::BasePathBucketAssigner;
-use weir_connector_files::sink::rolling::RollingPolicy;
+use weir_connector_files::sink::BasePathBucketAssigner;
+use weir_connector_files::sink::RollingPolicy;
 use weir_connector_files::{
     Batches, Codec, FileSink, FileSource, JsonLinesFormat, LocalFileSystem, ParquetFormat,
 };

@@ -31,13 +31,13 @@ use weir_connector_api::config::{
 };
 use weir_connector_api::error::{ConnectorError, Result};
 
-use crate::format::arrow::SerdeRecords;
 use crate::format::row::SerdeTextFormat;
-use crate::sink::bucket::{BasePathBucketAssigner, DateTimeBucketAssigner, TimeSource};
-use crate::sink::compaction::{FileCompactStrategy, FileCompactor};
-use crate::sink::rolling::RollingPolicy;
+use crate::format::SerdeRecords;
+use crate::sink::RollingPolicy;
+use crate::sink::{BasePathBucketAssigner, DateTimeBucketAssigner, TimeSource};
+use crate::sink::{FileCompactStrategy, FileCompactor};
 use crate::{
-    Codec, CsvFormat, FileSink, FileSinkBuilder, FileSource, FileSourceBuilder, FileSystem,
+    Codec, CsvRecordFormat, FileSink, FileSinkBuilder, FileSource, FileSourceBuilder, FileSystem,
     JsonLinesFormat, OrcFormat, ParquetFormat,
 };
 
@@ -129,7 +129,7 @@ opt!(
     PARQUET_ROW_GROUP_ROWS,
     usize,
     ConfigOption::new("parquet.row-group-rows")
-        .default_value(crate::format::parquet::DEFAULT_ROW_GROUP_ROWS)
+        .default_value(crate::format::DEFAULT_ROW_GROUP_ROWS)
         .description("Maximum rows per Parquet row group.")
         .validator(min(1))
 );
@@ -349,7 +349,7 @@ opt!(
     BATCH_SIZE,
     usize,
     ConfigOption::new("source.batch-size")
-        .default_value(crate::format::arrow::DEFAULT_BATCH_SIZE)
+        .default_value(crate::format::DEFAULT_BATCH_SIZE)
         .description("Rows per Arrow batch read (Parquet, ORC).")
         .validator(min(1))
 );
@@ -619,7 +619,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> FileSink<T> {
             FileFormatKind::Csv => FileSink::row(
                 fs,
                 o.path.clone(),
-                CsvFormat::<T>::new()
+                CsvRecordFormat::<T>::new()
                     .delimiter(f.csv_delimiter)
                     .headers(f.csv_header),
             ),
@@ -686,7 +686,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> FileSource<T> {
             FileFormatKind::Csv => FileSource::row(
                 fs,
                 paths,
-                CsvFormat::<T>::new()
+                CsvRecordFormat::<T>::new()
                     .delimiter(f.csv_delimiter)
                     .headers(f.csv_header),
             ),

@@ -16,8 +16,9 @@
 //! with its options, e.g. `{ type = "debezium-json" }` or `"raw"`) writes and reads one message
 //! per line. The registered formats come from `weir-formats`, which the `weir` binary links.
 //!
-//! Date-time buckets by event time read the time from a row field (`bucket.time-field`): sinks
-//! get no record timestamps from the runtime.
+//! Date-time buckets by event time read the time from a row field (`bucket.time-field`): the
+//! factory cannot see whether the pipeline's source assigns event times (only a source with a
+//! watermark does), so it does not rely on the record timestamps the runtime carries.
 //!
 //! Paths are local (absolute, relative to the working directory, or `file://` URLs) or URLs of
 //! a filesystem registered for their scheme ([`crate::fs::schemes`]): linking
@@ -28,6 +29,8 @@
 
 use std::sync::{Arc, LazyLock};
 
+#[cfg(weir_api_1_1)]
+use weir_connector_api::check::ConnectionCheck;
 use weir_connector_api::config::{
     non_empty, ConfigEnum, ConfigError, ConfigErrors, ConfigOption, OptionSet, ValidatedConfig,
 };
@@ -39,13 +42,15 @@ use weir_connector_api::factory::{
 use weir_connector_api::format::{find_format, FormatFactory};
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 
+#[cfg(weir_api_1_1)]
+use crate::check::FilesCheck;
 use crate::config::{
     sink_options, source_options, BucketAssignerKind, CompactorKind, FileFormatKind,
     FileSinkOptions, FileSourceOptions, FormatOptions, BUCKET_ASSIGNER, BUCKET_TIME,
     COMPACTION_COMPACTOR, CSV_HEADER, EXCLUDE, INCLUDE, PATH, PATHS,
 };
-use crate::format::rows::{Framing, MessageRows, RowBatches, TextRows};
-use crate::sink::bucket::{BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource};
+use crate::format::{Framing, MessageRows, RowBatches, TextRows};
+use crate::sink::{BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource};
 use crate::{FileSink, FileSource, FileSystem, LocalFileSystem, OrcFormat, ParquetFormat};
 
 /// The name of the sink's option set (in error headers).
@@ -113,6 +118,10 @@ impl ConnectorFactory for FilesFactory {
     fn as_sink(&self) -> Option<&dyn SinkFactory> {
         Some(self)
     }
+    #[cfg(weir_api_1_1)]
+    fn as_connection_check(&self) -> Option<&dyn ConnectionCheck> {
+        Some(&FilesCheck)
+    }
 }
 
 /// A path on local disk (`file://` URLs too; relative paths are resolved against the working
@@ -133,7 +142,7 @@ fn resolve_path(
         Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
             "file" => rest,
             other => {
-                let Some(fs) = crate::fs::schemes::find_scheme(other) else {
+                let Some(fs) = crate::fs::find_scheme(other) else {
                     let hint = if matches!(other, "s3" | "s3a" | "s3n") {
                         " (link `weir-connector-s3`: it registers `s3://`)"
                     } else {

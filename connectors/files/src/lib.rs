@@ -15,14 +15,16 @@
 //!   completes (two-phase commit through the committer). In-progress files are written with the
 //!   filesystem's [`fs::RecoverableWriter`] and resumed after failures; orphans of failed
 //!   attempts are swept on restore.
-//! - **Compaction** ([`sink::compaction`], FLIP-191): small files become one file per bucket and
-//!   trigger through the sink's pre-commit topology.
+//! - **Compaction** ([`sink::FileCompactStrategy`], FLIP-191): small files become one file per
+//!   bucket and trigger through the sink's pre-commit topology.
 //! - **Options** ([`config`]): typed options for pipeline files, with `from_config`
 //!   constructors; the README's table is generated from them.
 //! - **Pipeline files** ([`factory`]): the `files` connector of `weir run`, a source and a sink
 //!   of pipeline rows (Parquet and ORC through Arrow, CSV, JSON lines, text, or any registered
 //!   row format) on the local disk.
 
+#[cfg(weir_api_1_1)]
+pub mod check;
 pub mod config;
 pub mod factory;
 pub mod format;
@@ -30,11 +32,10 @@ pub mod fs;
 pub mod sink;
 pub mod source;
 
-pub use format::arrow::{Batches, SerdeRecords};
-pub use format::orc::OrcFormat;
-pub use format::parquet::ParquetFormat;
-pub use format::row::{CsvFormat, JsonLinesFormat, TextLinesFormat};
-pub use format::{SinkFormat, SourceFormat};
+pub use format::{
+    Batches, CsvRecordFormat, JsonLinesFormat, OrcFormat, ParquetFormat, SerdeRecords, SinkFormat,
+    SourceFormat, TextLinesFormat,
+};
 pub use fs::{FileSystem, LocalFileSystem};
 
 pub use sink::{FileSink, FileSinkBuilder};

@@ -13,11 +13,11 @@ use std::time::Duration;
 use common::Order;
 use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
-use weir_connector_files::fs::path::{file_name, parent};
 use weir_connector_files::fs::FileSystem;
-use weir_connector_files::sink::compaction::{FileCompactStrategy, FileCompactor};
-use weir_connector_files::sink::naming::parse_label;
-use weir_connector_files::sink::rolling::RollingPolicy;
+use weir_connector_files::fs::{file_name, parent};
+use weir_connector_files::sink::parse_label;
+use weir_connector_files::sink::RollingPolicy;
+use weir_connector_files::sink::{FileCompactStrategy, FileCompactor};
 use weir_connector_files::{
     FileSink, FileSinkBuilder, JsonLinesFormat, LocalFileSystem, ParquetFormat, SerdeRecords,
 };

@@ -18,7 +18,7 @@ use weir_connector_api::format::find_format;
 use weir_connector_api::row::{DataType, Field, Row, RowKind, Schema, Value};
 use weir_connector_api::source::{Boundedness, Source};
 use weir_connector_files::factory::{row_sink_options, row_source_options, FILES};
-use weir_connector_files::fs::path::{file_name, parent};
+use weir_connector_files::fs::{file_name, parent};
 use weir_connector_files::LocalFileSystem;
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use common::{read_all, write_all, Order};
 use weir_connector_files::fs::FileSystem;
-use weir_connector_files::sink::bucket::BasePathBucketAssigner;
-use weir_connector_files::sink::rolling::RollingPolicy;
+use weir_connector_files::sink::BasePathBucketAssigner;
+use weir_connector_files::sink::RollingPolicy;
 use weir_connector_files::{
-    Batches, Codec, CsvFormat, FileSink, FileSource, JsonLinesFormat, LocalFileSystem, OrcFormat,
-    ParquetFormat, SerdeRecords, TextLinesFormat,
+    Batches, Codec, CsvRecordFormat, FileSink, FileSource, JsonLinesFormat, LocalFileSystem,
+    OrcFormat, ParquetFormat, SerdeRecords, TextLinesFormat,
 };
 
 fn orders(n: u64) -> Vec<Order> {
@@ -60,7 +60,7 @@ async fn row_formats_roundtrip_through_sink_and_source() {
     assert_eq!(sorted(read_all(source, 2).await), data);
     // CSV with a header in every file and `;` separators.
     let csv = format!("{base}/csv");
-    let format = || CsvFormat::<Order>::new().delimiter(b';');
+    let format = || CsvRecordFormat::<Order>::new().delimiter(b';');
     let sink = FileSink::row(local(), csv.clone(), format())
         .bucket_assigner(BasePathBucketAssigner)
         .rolling_policy(rolling)

@@ -33,7 +33,7 @@ use crate::sink::{
     check_transactional_id_prefix, DeliveryGuarantee, KafkaRecordSerializer, KafkaSink,
     KafkaSinkBuilder, SinkPartitioner,
 };
-use crate::source::offsets::parse_specific_offsets;
+use crate::source::parse_specific_offsets;
 use crate::source::{
     KafkaDeserializer, KafkaSource, KafkaSourceBuilder, OffsetResetStrategy, StartingOffsets,
     StoppingOffsets,
@@ -473,6 +473,14 @@ impl KafkaSinkOptions {
             .map(|config| KafkaSinkOptions { config })
     }
 
+    /// The settings of a configuration validated against [`sink_options`] or a set that extends
+    /// it (the pipeline factory's adds `key.fields`).
+    pub fn from_config(config: &ValidatedConfig) -> Self {
+        KafkaSinkOptions {
+            config: config.clone(),
+        }
+    }
+
     /// A sink builder with these settings and `serializer`.
     pub fn builder<T: Send + Sync + 'static>(
         &self,
@@ -503,10 +511,8 @@ impl<T: Send + Sync + 'static> KafkaSink<T> {
         config: &ValidatedConfig,
         serializer: impl KafkaRecordSerializer<T>,
     ) -> weir_connector_api::error::Result<Self> {
-        KafkaSinkOptions {
-            config: config.clone(),
-        }
-        .builder(serializer)
-        .build()
+        KafkaSinkOptions::from_config(config)
+            .builder(serializer)
+            .build()
     }
 }

@@ -11,23 +11,30 @@
 //! format), so records of one key go to one partition.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
+#[cfg(weir_api_1_1)]
+use weir_connector_api::check::ConnectionCheck;
 use weir_connector_api::config::{
     ConfigError, ConfigErrors, ConfigOption, OptionSet, ValidatedConfig,
 };
 use weir_connector_api::erased::{BoxedSink, BoxedSource};
 use weir_connector_api::error::{ConnectorError, Result};
+#[cfg(weir_api_1_1)]
+use weir_connector_api::factory::JobContext;
 use weir_connector_api::factory::{
     ConnectorFactory, ConnectorInfo, FactoryContext, SinkFactory, SourceFactory,
 };
 use weir_connector_api::format::{find_format, RowDecoder, RowEncoder};
 use weir_connector_api::row::{Row, Schema};
-use weir_connector_api::source::FlattenSource;
+use weir_connector_base::source::FlattenSource;
 
-use crate::config::{sink_options, source_options};
+#[cfg(weir_api_1_1)]
+use crate::check::KafkaCheck;
+use crate::config::{sink_options, source_options, KafkaSinkOptions};
 use crate::sink::{KafkaRecordBuf, KafkaRecordSerializer, SerializeContext};
 use crate::source::{HeaderAccess, KafkaDeserializer, KafkaRecord};
-use crate::{KafkaSink, KafkaSource};
+use crate::KafkaSource;
 
 /// `key.fields`: the fields that make the record key (sink).
 pub static KEY_FIELDS: LazyLock<ConfigOption<Vec<String>>> = LazyLock::new(|| {
@@ -64,6 +71,10 @@ impl ConnectorFactory for KafkaFactory {
     }
     fn as_sink(&self) -> Option<&dyn SinkFactory> {
         Some(self)
+    }
+    #[cfg(weir_api_1_1)]
+    fn as_connection_check(&self) -> Option<&dyn ConnectionCheck> {
+        Some(&KafkaCheck)
     }
 }
 
@@ -158,47 +169,71 @@ impl SinkFactory for KafkaFactory {
         config: &ValidatedConfig,
         ctx: &FactoryContext<'_>,
     ) -> Result<BoxedSink<Row>> {
-        let (id, format_config) = ctx.format.ok_or_else(|| missing_format("kafka sink"))?;
-        let format = find_format(id).ok_or_else(|| unknown_format(id))?;
-        let value = format.encoder(ctx.schema, format_config)?;
-        let key = match config.get_optional(&KEY_FIELDS) {
-            None => None,
-            Some(names) => {
-                let mut positions = Vec::new();
-                let mut unknown = Vec::new();
-                for name in &names {
-                    match ctx.schema.index_of(name) {
-                        Some(i) => positions.push(i),
-                        None => unknown.push(ConfigError::conflict(
-                            ["key.fields"],
-                            format!(
-                                "`{name}` is not a field of the sink's input (fields: {})",
-                                ctx.schema
-                                    .fields
-                                    .iter()
-                                    .map(|f| f.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        )),
-                    }
-                }
-                if !unknown.is_empty() {
-                    return Err(ConnectorError::Config(ConfigErrors::new(
-                        "kafka sink",
-                        unknown,
-                    )));
-                }
-                let schema = Schema::new(
-                    positions
-                        .iter()
-                        .filter_map(|&i| ctx.schema.fields.get(i).cloned())
-                        .collect(),
-                );
-                Some((format.encoder(&schema, format_config)?, positions))
-            }
-        };
-        let sink = KafkaSink::from_config(config, RowSerializer { value, key })?;
-        Ok(BoxedSink::new(sink))
+        row_sink(config, ctx, None)
     }
+
+    /// With the job's checkpoint interval, an exactly-once sink checks
+    /// `properties.transaction.timeout.ms` against it up front (API line 1.1).
+    #[cfg(weir_api_1_1)]
+    fn create_sink_in_job(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        job: &JobContext,
+    ) -> Result<BoxedSink<Row>> {
+        row_sink(config, ctx, job.checkpoint_interval())
+    }
+}
+
+/// The pipeline's `kafka` sink; `interval` is the job's checkpoint interval when known.
+fn row_sink(
+    config: &ValidatedConfig,
+    ctx: &FactoryContext<'_>,
+    interval: Option<Duration>,
+) -> Result<BoxedSink<Row>> {
+    let (id, format_config) = ctx.format.ok_or_else(|| missing_format("kafka sink"))?;
+    let format = find_format(id).ok_or_else(|| unknown_format(id))?;
+    let value = format.encoder(ctx.schema, format_config)?;
+    let key = match config.get_optional(&KEY_FIELDS) {
+        None => None,
+        Some(names) => {
+            let mut positions = Vec::new();
+            let mut unknown = Vec::new();
+            for name in &names {
+                match ctx.schema.index_of(name) {
+                    Some(i) => positions.push(i),
+                    None => unknown.push(ConfigError::conflict(
+                        ["key.fields"],
+                        format!(
+                            "`{name}` is not a field of the sink's input (fields: {})",
+                            ctx.schema
+                                .fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )),
+                }
+            }
+            if !unknown.is_empty() {
+                return Err(ConnectorError::Config(ConfigErrors::new(
+                    "kafka sink",
+                    unknown,
+                )));
+            }
+            let schema = Schema::new(
+                positions
+                    .iter()
+                    .filter_map(|&i| ctx.schema.fields.get(i).cloned())
+                    .collect(),
+            );
+            Some((format.encoder(&schema, format_config)?, positions))
+        }
+    };
+    let mut builder = KafkaSinkOptions::from_config(config).builder(RowSerializer { value, key });
+    if let Some(interval) = interval {
+        builder = builder.checkpoint_interval(interval);
+    }
+    Ok(BoxedSink::new(builder.build()?))
 }

@@ -40,8 +40,10 @@
 //! # }
 //! ```
 
+#[cfg(weir_api_1_1)]
+mod check;
 pub mod config;
-pub mod error;
+mod error;
 pub mod factory;
 mod protocol;
 pub mod sink;

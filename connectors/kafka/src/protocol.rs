@@ -11,6 +11,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
+use crate::source::TopicPartitionOffset;
+
 const FIND_COORDINATOR: i16 = 10;
 const OFFSET_COMMIT: i16 = 8;
 const OFFSET_FETCH: i16 = 9;
@@ -251,15 +253,16 @@ impl WireClient {
     pub(crate) fn commit_offsets(
         &self,
         group: &str,
-        offsets: &[(String, i32, i64)],
+        offsets: &[TopicPartitionOffset],
     ) -> Result<Vec<(String, i32, i16)>, ProtocolError> {
         let what = format!("committing offsets of group {group}");
         let coordinator = self.coordinator(group, 0)?;
         let mut by_topic: Vec<(&str, Vec<(i32, i64)>)> = Vec::new();
-        for (t, p, o) in offsets {
-            match by_topic.iter_mut().find(|(name, _)| name == t) {
-                Some((_, v)) => v.push((*p, *o)),
-                None => by_topic.push((t, vec![(*p, *o)])),
+        for tpo in offsets {
+            let entry = (tpo.partition, tpo.offset);
+            match by_topic.iter_mut().find(|(name, _)| *name == tpo.topic) {
+                Some((_, v)) => v.push(entry),
+                None => by_topic.push((&tpo.topic, vec![entry])),
             }
         }
         let mut body = Vec::new();
@@ -322,7 +325,7 @@ impl WireClient {
         }
         let resp = self.call(&coordinator, OFFSET_FETCH, 1, false, &body, &what)?;
         let mut r = Reader::new(&resp, &what);
-        let mut found: Vec<(String, i32, i64)> = Vec::new();
+        let mut found: Vec<TopicPartitionOffset> = Vec::new();
         let topics = r.i32()?;
         for _ in 0..topics.max(0) {
             let name = r.str()?;
@@ -335,7 +338,11 @@ impl WireClient {
                 if code != codes::NONE {
                     return Err(ProtocolError::Code { what, code });
                 }
-                found.push((name.clone(), p, offset));
+                found.push(TopicPartitionOffset {
+                    topic: name.clone(),
+                    partition: p,
+                    offset,
+                });
             }
         }
         Ok(partitions
@@ -343,8 +350,8 @@ impl WireClient {
             .map(|(t, p)| {
                 found
                     .iter()
-                    .find(|(ft, fp, _)| ft == t && fp == p)
-                    .map(|(_, _, o)| *o)
+                    .find(|f| f.topic == *t && f.partition == *p)
+                    .map(|f| f.offset)
                     .filter(|o| *o >= 0)
             })
             .collect())

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use weir_connector_files::fs::FileSystem;
-use weir_connector_s3::fs::UploadSettings;
 use weir_connector_s3::S3Options;
+use weir_connector_s3::UploadSettings;
 use weir_testkit::servers::SeaweedS3;
 
 const PART: usize = 8 * 1024 * 1024;

@@ -15,7 +15,7 @@ use weir_connector_api::error::{ConnectorError, Result};
 use crate::error::s3_error;
 
 /// The most one `CopyObject` or `UploadPartCopy` may copy (S3's limit).
-pub const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+pub(crate) const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 /// A part copied into a multipart upload: number, ETag, length.
 pub(crate) type CopiedPart = (i32, String, u64);

@@ -11,7 +11,7 @@ use weir_connector_files::fs::{ByteReader, FileStatus, FileSystem, RecoverableWr
 
 use crate::copy::{copy_object, MAX_COPY_SIZE};
 use crate::error::{code, s3_error, status};
-use crate::writer::S3RecoverableWriter;
+use crate::sink::S3RecoverableWriter;
 
 /// The smallest part S3 accepts (except the last one of an upload).
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;

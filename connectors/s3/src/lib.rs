@@ -4,7 +4,7 @@
 //!
 //! - [`S3FileSystem`]: a [`FileSystem`](weir_connector_files::fs::FileSystem) for the files
 //!   connector, so `FileSource` and `FileSink` read and write buckets with every format.
-//! - Its recoverable writer ([`writer`]): **one multipart upload per part file, spanning
+//! - Its recoverable writer ([`sink`]): **one multipart upload per part file, spanning
 //!   checkpoints**. Parts of `part-size` bytes upload in the background while records are
 //!   written (bounded in flight, with backpressure); at a checkpoint the uploaded parts (number,
 //!   ETag) and the not-yet-uploaded tail go into the writer state; after a failure the upload is
@@ -15,6 +15,8 @@
 //!   bucket.
 //! - [`config`]: typed options (`s3.endpoint`, credentials, part size …) and `from_config`
 //!   constructors of S3 file sinks and sources.
+//! - [`factory`]: registers `s3://` and `s3a://` with the files connector, so `files` sources and
+//!   sinks of pipeline files read and write buckets.
 //!
 //! ## Credentials
 //!
@@ -40,12 +42,12 @@
 //! [`S3Options::from_env`]), not the profile's `region`.
 
 pub mod config;
-pub mod copy;
+mod copy;
 mod credentials;
 mod error;
-pub mod fs;
-pub mod scheme;
-pub mod writer;
+pub mod factory;
+mod fs;
+pub mod sink;
 
 #[cfg(feature = "checkpoint-storage")]
 pub mod checkpoint;
@@ -53,4 +55,9 @@ pub mod checkpoint;
 #[cfg(feature = "checkpoint-storage")]
 pub use checkpoint::S3CheckpointStorage;
 pub use config::S3Options;
-pub use fs::{S3FileSystem, S3Location};
+pub use factory::S3_SCHEME;
+pub use fs::{
+    S3FileSystem, S3Location, UploadSettings, DEFAULT_MAX_IN_FLIGHT, DEFAULT_PART_SIZE,
+    MIN_PART_SIZE,
+};
+pub use sink::{S3RecoverableWriter, S3UploadState, S3UploadStateSerializer, S3UploadedPart};

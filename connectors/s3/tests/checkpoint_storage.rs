@@ -13,7 +13,7 @@ use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 use weir_connector_files::fs::FileSystem;
-use weir_connector_files::sink::bucket::BasePathBucketAssigner;
+use weir_connector_files::sink::BasePathBucketAssigner;
 use weir_connector_files::{FileSink, JsonLinesFormat};
 use weir_connector_s3::S3CheckpointStorage;
 use weir_runtime::fault::{FailOnce, FaultInjector, FaultPoint};

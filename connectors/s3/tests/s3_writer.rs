@@ -9,7 +9,7 @@ mod server;
 use std::sync::Arc;
 
 use weir_connector_files::fs::{CommitStatus, FileSystem};
-use weir_connector_files::sink::naming::{label_uuid, part_name, Label, OutputFileConfig};
+use weir_connector_files::sink::{label_uuid, part_name, Label, OutputFileConfig};
 use weir_connector_files::sink::{sweep_orphans, SweepScope};
 
 fn scope(subtask: u32) -> SweepScope {

@@ -10,10 +10,14 @@ use tokio::time::Instant;
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::metrics::MetricGroup;
 
-use super::{Attempt, AttemptEnd, Master, PendingCheckpoint};
+use super::{Attempt, AttemptEnd, JobStatus, Master, PendingCheckpoint};
+use crate::config::{ExternalizedCheckpointRetention, RestoreFrom};
 use crate::element::{Barrier, Notification, SnapshotType};
 use crate::error::{Result, RuntimeError};
 use crate::fault::{FaultPoint, FaultSite};
+use crate::history::SubtaskCheckpoint;
+use crate::load::BarrierTiming;
+use crate::monitor::{JobState, RestoredFrom};
 use crate::source::coordinator::CoordinatorCommand;
 use crate::storage::{
     retain, write_savepoint, CheckpointLocation, CheckpointMetadata, OperatorSnapshot, SnapshotKind,
@@ -156,9 +160,7 @@ impl Master {
             .group("checkpoints")
             .counter("failedSavepoints")
             .inc();
-        for control in state.controls.values() {
-            let _ = control.send(TaskCommand::Notify(Notification::CheckpointAborted(id)));
-        }
+        self.notify_aborted(state, id);
         let _ = reply.send(Err(error));
         if state.drain.take().is_some() {
             state.final_due = true;
@@ -177,9 +179,7 @@ impl Master {
             .group("checkpoints")
             .counter("failed")
             .inc();
-        for control in state.controls.values() {
-            let _ = control.send(TaskCommand::Notify(Notification::CheckpointAborted(id)));
-        }
+        self.notify_aborted(state, id);
         let tolerable = self
             .job
             .config
@@ -198,6 +198,56 @@ impl Master {
             });
         }
         Ok(())
+    }
+
+    /// Tells every participant that checkpoint `id` was aborted: the split enumerators
+    /// through their coordinators, and every operator of every task (readers, writers,
+    /// committers, topology stages), as Flink's `notifyCheckpointAborted` does. A task whose
+    /// barrier of `id` is still on its way hears it first; nothing of `id` is lost, since the
+    /// next completed checkpoint covers it.
+    fn notify_aborted(&self, state: &Attempt, id: CheckpointId) {
+        if let Some(cs) = &self.coordinators {
+            for c in cs.values() {
+                c.send(CoordinatorCommand::CheckpointAborted(id));
+            }
+        }
+        for control in state.controls.values() {
+            let _ = control.send(TaskCommand::Notify(Notification::CheckpointAborted(id)));
+        }
+    }
+
+    /// A task declined checkpoint `id`: it is aborted at once (a savepoint fails for its
+    /// requester), rather than waiting for its timeout.
+    pub(super) fn declined(
+        &mut self,
+        state: &mut Attempt,
+        task: TaskKey,
+        id: CheckpointId,
+        reason: &str,
+    ) -> std::result::Result<(), AttemptEnd> {
+        let Some(p) = state.pending.remove(&id) else {
+            return Ok(()); // aborted already
+        };
+        let who = self
+            .job
+            .groups
+            .get(task.group)
+            .map_or_else(|| format!("task {}", task.group), |g| g.name.clone());
+        let reason = format!("declined by {who} (subtask {}): {reason}", task.subtask);
+        // A finished task may still need its final checkpoint: the next one is due now.
+        state.final_due = true;
+        match p.savepoint {
+            Some((_, reply)) => {
+                self.savepoint_failed(
+                    state,
+                    id,
+                    reply,
+                    RuntimeError::Lost(format!("savepoint {id} ({reason})")),
+                );
+                Ok(())
+            }
+            None => self.checkpoint_failed(state, id, reason),
+        }
     }
 
     pub(super) fn abort_expired(
@@ -261,7 +311,8 @@ impl Master {
     ) -> CheckpointMetadata {
         let mut operators = BTreeMap::new();
         for (g, group) in self.job.groups.iter().enumerate() {
-            for uid in &group.uids {
+            // Operators, then the records in flight into the group (unaligned checkpoints).
+            for uid in group.uids.iter().chain(group.channel_state.iter()) {
                 let mut subtasks = Vec::with_capacity(group.parallelism);
                 let mut any = false;
                 for subtask in 0..group.parallelism {
@@ -399,5 +450,91 @@ impl Master {
             return Err(AttemptEnd::Stopped(location));
         }
         self.maybe_final_checkpoint(state).await
+    }
+}
+
+impl Master {
+    /// Records when a subtask's barrier came and how long it aligned, into the history.
+    pub(super) fn record_ack(
+        &self,
+        state: &Attempt,
+        task: TaskKey,
+        checkpoint: CheckpointId,
+        timing: BarrierTiming,
+    ) {
+        let Some(p) = state.pending.get(&checkpoint) else {
+            return;
+        };
+        let triggered = p.started.into_std();
+        let name = self
+            .job
+            .groups
+            .get(task.group)
+            .map_or_else(|| format!("task {}", task.group), |g| g.name.clone());
+        self.history.acknowledged(
+            checkpoint.0,
+            SubtaskCheckpoint {
+                task: name,
+                subtask: task.subtask,
+                start_delay: timing.first_barrier.saturating_duration_since(triggered),
+                alignment: timing.alignment,
+                acknowledged_after: triggered.elapsed(),
+                in_flight_bytes: timing.in_flight_bytes,
+            },
+        );
+    }
+
+    /// What monitors show as the snapshot an attempt starts from.
+    pub(super) fn restored_from(&self, metadata: &CheckpointMetadata) -> RestoredFrom {
+        let source = match (&self.job.config.restore, metadata.kind) {
+            (RestoreFrom::Savepoint(path), SnapshotKind::Savepoint) => {
+                format!("savepoint {}", path.display())
+            }
+            (_, SnapshotKind::Savepoint) => "a savepoint".to_owned(),
+            _ => format!("checkpoint storage {}", self.storage.describe()),
+        };
+        RestoredFrom {
+            checkpoint_id: metadata.checkpoint_id,
+            source,
+        }
+    }
+
+    /// The job ended with `status`: monitors see it, and a cancelled job deletes its checkpoints
+    /// when [`ExternalizedCheckpointRetention::DeleteOnCancellation`] says so.
+    pub(super) async fn job_ended(&mut self, status: &JobStatus) {
+        self.live.set_state(match status {
+            JobStatus::Finished => JobState::Finished,
+            JobStatus::Cancelled => JobState::Cancelled,
+            JobStatus::Stopped { .. } => JobState::Stopped,
+            _ => JobState::Failed,
+        });
+        if matches!(status, JobStatus::Cancelled)
+            && self.job.config.checkpoint_retention
+                == ExternalizedCheckpointRetention::DeleteOnCancellation
+        {
+            self.delete_own_checkpoints().await;
+        }
+    }
+
+    /// Deletes the checkpoints this run wrote (ids from `first_id`; never the one it was
+    /// restored from, nor savepoints).
+    async fn delete_own_checkpoints(&self) {
+        let list = match self.storage.list_checkpoints().await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(job = %self.job.config.name, "cannot list the checkpoints to delete them after the cancel: {e}");
+                return;
+            }
+        };
+        for (id, location) in list.into_iter().filter(|(id, _)| *id >= self.first_id) {
+            match self.storage.discard(&location).await {
+                Ok(()) => {
+                    tracing::info!(job = %self.job.config.name, checkpoint = id, "deleted after the cancel (checkpoints are deleted on cancellation)");
+                }
+                Err(e) => {
+                    tracing::warn!(job = %self.job.config.name, checkpoint = id, "cannot delete {location} after the cancel: {e}");
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
 use weir_connector_api::metrics::{InMemoryMetricGroup, MetricGroup, MetricValue};
@@ -18,11 +17,12 @@ use weir_connector_api::watermark::{CoordinatorStore, InMemoryCoordinatorStore};
 pub use crate::config::{CheckpointConfig, JobConfig, RestoreFrom, StorageConfig, UnalignedSplits};
 use crate::element::{Barrier, SnapshotType};
 use crate::error::{Result, RuntimeError};
-use crate::exchange::Wiring;
 use crate::handle::JobCommand;
 pub use crate::handle::{JobHandle, JobResult, JobStatus, StopMode};
 use crate::history::History;
-use crate::plan::{distribute, EdgeSpec, RestoredOperator, SourceSpec, SubtaskSetup, TaskGroup};
+use crate::launch::{launch_attempt, AttemptPlan, Deployment, InProcess, TaskLauncher};
+use crate::monitor::Live;
+use crate::plan::{EdgeSpec, SourceSpec, TaskGroup};
 use crate::restart::{RestartDecision, RestartTracker};
 use crate::restore::{self, JobShape};
 use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
@@ -67,15 +67,31 @@ impl Job {
             .collect()
     }
 
+    /// Sets whether the job keeps its checkpoints when cancelled, after it was built (e.g.
+    /// from a command-line flag).
+    pub fn checkpoint_retention(
+        mut self,
+        retention: crate::config::ExternalizedCheckpointRetention,
+    ) -> Job {
+        self.config.checkpoint_retention = retention;
+        self
+    }
+
     /// Starts the job on the current tokio runtime.
     pub fn start(self) -> JobHandle {
         let (commands, rx) = mpsc::unbounded_channel();
         let history = History::default();
-        let join = tokio::spawn(Master::new(self, history.clone()).run(rx));
+        let live = Live::new(
+            &self.config,
+            crate::plan::job_graph(&self.groups, &self.edges),
+            history.clone(),
+        );
+        let join = tokio::spawn(Master::new(self, history.clone(), live.clone()).run(rx));
         JobHandle {
             commands,
             join,
             history,
+            live,
         }
     }
 
@@ -124,13 +140,18 @@ struct Master {
     history: History,
     /// The task whose failure ended the current attempt, for the failover history.
     failed_task: Option<String>,
+    /// What monitors see (graph, subtask loads, state).
+    live: Live,
+    /// Where the subtasks run and how their channels are made.
+    deployment: Arc<dyn Deployment>,
 }
 
 /// The state of one attempt.
 struct Attempt {
     number: u32,
     controls: BTreeMap<TaskKey, TaskControl>,
-    handles: Vec<JoinHandle<()>>,
+    /// Runs the attempt's subtasks.
+    launcher: Box<dyn TaskLauncher>,
     live: BTreeSet<TaskKey>,
     finished: BTreeSet<TaskKey>,
     last_acks: BTreeMap<TaskKey, BTreeMap<String, SubtaskSnapshot>>,
@@ -148,7 +169,7 @@ struct Attempt {
 }
 
 impl Master {
-    fn new(job: Job, history: History) -> Self {
+    fn new(job: Job, history: History, live: Live) -> Self {
         let storage: Arc<dyn CheckpointStorage> = match &job.config.storage {
             StorageConfig::Memory => Arc::new(MemoryCheckpointStorage::new()),
             StorageConfig::Local(dir) => Arc::new(LocalCheckpointStorage::new(dir.clone())),
@@ -170,6 +191,8 @@ impl Master {
             store: Arc::new(InMemoryCoordinatorStore::default()),
             history,
             failed_task: None,
+            live,
+            deployment: Arc::new(InProcess),
         }
     }
 
@@ -182,6 +205,7 @@ impl Master {
         {
             Ok(status) | Err(status) => status,
         };
+        self.job_ended(&status).await;
         if let Some(coordinators) = self.coordinators.take() {
             for c in coordinators.values() {
                 c.close().await;
@@ -203,6 +227,7 @@ impl Master {
     /// Task metrics of the current attempt and the job's checkpoint metrics, also published
     /// through the `metrics` facade.
     fn snapshot_metrics(&self) -> BTreeMap<String, MetricValue> {
+        self.live.sample();
         let mut all = self.metrics.snapshot();
         all.extend(self.job_metrics.snapshot());
         crate::metrics_export::publish(&all);
@@ -248,7 +273,8 @@ impl Master {
                 .job
                 .groups
                 .iter()
-                .flat_map(|g| g.uids.iter().map(String::as_str))
+                .flat_map(|g| g.uids.iter().chain(g.channel_state.iter()))
+                .map(String::as_str)
                 .collect(),
             schemas: self
                 .job
@@ -257,6 +283,14 @@ impl Master {
                 .filter(|s| !s.schema.is_empty())
                 .map(|s| (s.uid.as_str(), s.schema.as_slice()))
                 .collect(),
+            chains: self
+                .job
+                .groups
+                .iter()
+                .map(|g| g.uids.iter().map(String::as_str).collect())
+                .collect(),
+            edges: self.job.edges.iter().map(|e| (e.from, e.to)).collect(),
+            sources: self.job.sources.iter().map(|s| s.uid.as_str()).collect(),
         };
         let (problems, allowed) = restore::check(
             snapshot,
@@ -347,6 +381,7 @@ impl Master {
                     failures.push(error.to_string());
                     let task = self.failed_task.take();
                     self.history.failover(*attempts - 1, &error, task);
+                    self.live.set_state(crate::monitor::JobState::Restarting);
                     if matches!(error, RuntimeError::InvalidJob(_)) {
                         // Restarting cannot fix the job itself.
                         return Err(JobStatus::Failed(error));
@@ -396,10 +431,16 @@ impl Master {
         let (master_tx, mut master_rx) = mpsc::unbounded_channel();
         self.failed_task = None;
         self.metrics = InMemoryMetricGroup::new(self.job.config.name.clone());
+        self.live.attempt_started(
+            attempt,
+            restore.map(|m| self.restored_from(m)),
+            &self.metrics,
+            &self.job_metrics,
+        );
         let mut state = Attempt {
             number: attempt,
             controls: BTreeMap::new(),
-            handles: Vec::new(),
+            launcher: self.deployment.launcher(),
             live: BTreeSet::new(),
             finished: BTreeSet::new(),
             last_acks: BTreeMap::new(),
@@ -520,67 +561,25 @@ impl Master {
             }
         }
         let coordinators = self.coordinators.clone().unwrap_or_default();
-        let mut wiring = Wiring::default();
-        for (id, edge) in self.job.edges.iter().enumerate() {
-            (edge.connect)(
-                &mut wiring,
-                id,
-                parallelism_of(edge.from),
-                parallelism_of(edge.to),
-                edge.pointwise,
-                self.job.config.channel_capacity,
-            );
-        }
-        let mut source_controls: BTreeMap<String, Vec<TaskControl>> = BTreeMap::new();
-        let mut futures = Vec::new();
-        for (g, group) in self.job.groups.iter().enumerate() {
-            for subtask in 0..group.parallelism {
-                let key = TaskKey { group: g, subtask };
-                let (control_tx, control_rx) = mpsc::unbounded_channel();
-                let restored: BTreeMap<String, RestoredOperator> = group
-                    .uids
-                    .iter()
-                    .map(|uid| {
-                        let op = restore.and_then(|m| m.operators.get(uid));
-                        (uid.clone(), distribute(op, group.parallelism, subtask))
-                    })
-                    .collect();
-                let mut setup = SubtaskSetup {
-                    key,
-                    parallelism: group.parallelism,
-                    attempt: state.number,
-                    wiring: &mut wiring,
-                    restored: &restored,
-                    restored_checkpoint,
-                    coordinators: &coordinators,
-                    control: Some(control_rx),
-                    control_tx: control_tx.clone(),
-                    master: master.clone(),
-                    config: &self.job.config,
-                    faults: Arc::clone(&self.job.config.faults),
-                    metrics: &self.metrics,
-                };
-                let future = (group.factory)(&mut setup)?;
-                if group.is_source {
-                    if let Some(uid) = group.uids.first() {
-                        source_controls
-                            .entry(uid.clone())
-                            .or_default()
-                            .push(control_tx.clone());
-                    }
-                }
-                futures.push(future);
-                state.controls.insert(key, control_tx);
-                state.live.insert(key);
-            }
-        }
-        for (uid, controls) in source_controls {
+        let plan = AttemptPlan {
+            groups: &self.job.groups,
+            edges: &self.job.edges,
+            config: &self.job.config,
+            attempt: state.number,
+            restore,
+            coordinators: &coordinators,
+            master,
+            metrics: &self.metrics,
+            live: &self.live,
+        };
+        let mut exchange = self.deployment.exchange();
+        let launched = launch_attempt(&plan, exchange.as_mut(), state.launcher.as_mut())?;
+        state.live.extend(launched.controls.keys().copied());
+        state.controls = launched.controls;
+        for (uid, controls) in launched.source_controls {
             if let Some(c) = coordinators.get(&uid) {
                 c.send(CoordinatorCommand::Attach { controls });
             }
-        }
-        for future in futures {
-            state.handles.push(tokio::spawn(future));
         }
         Ok(())
     }
@@ -607,7 +606,9 @@ impl Master {
                 task,
                 checkpoint,
                 snapshots,
+                timing,
             } => {
+                self.record_ack(state, task, checkpoint, timing);
                 state.awaiting_final.remove(&task);
                 state.last_acks.insert(task, snapshots.clone());
                 if let Some(p) = state.pending.get_mut(&checkpoint) {
@@ -615,6 +616,11 @@ impl Master {
                 }
                 self.complete_ready(state).await?;
             }
+            MasterMsg::Declined {
+                task,
+                checkpoint,
+                reason,
+            } => self.declined(state, task, checkpoint, &reason)?,
             MasterMsg::Finished { task } => {
                 state.awaiting_final.insert(task);
                 state.finished.insert(task);
@@ -705,15 +711,7 @@ impl Master {
         for control in state.controls.values() {
             let _ = control.send(TaskCommand::Cancel);
         }
-        for handle in state.handles.drain(..) {
-            let abort = handle.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), handle)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+        state.launcher.stop(Duration::from_secs(5)).await;
     }
 
     /// Tears an attempt down after a failure or a cancel.
@@ -723,10 +721,7 @@ impl Master {
         for control in state.controls.values() {
             let _ = control.send(TaskCommand::Cancel);
         }
-        for handle in state.handles.drain(..) {
-            handle.abort();
-            let _ = handle.await;
-        }
+        state.launcher.abort().await;
         for (_, p) in std::mem::take(&mut state.pending) {
             if let Some((_, reply)) = p.savepoint {
                 let _ = reply.send(Err(RuntimeError::Lost(

@@ -398,12 +398,20 @@ impl<W: Send + 'static> Output<Message> for CommitterOperator<W> {
     }
 
     async fn notify(&mut self, n: Notification, cx: &mut TaskCx) -> Result<()> {
-        if let Notification::CheckpointComplete(id) = n {
-            self.commit_up_to(id, cx).await?;
-            if self.end_of_input && self.pending.is_empty() && !self.forwarded_end {
-                self.forwarded_end = true;
-                self.next.event(Event::EndOfData, cx).await?;
+        match n {
+            Notification::CheckpointComplete(id) => {
+                self.commit_up_to(id, cx).await?;
+                if self.end_of_input && self.pending.is_empty() && !self.forwarded_end {
+                    self.forwarded_end = true;
+                    self.next.event(Event::EndOfData, cx).await?;
+                }
             }
+            // Its committables stay pending: the next completed checkpoint commits them.
+            Notification::CheckpointAborted(id) => self
+                .committer
+                .checkpoint_aborted(id)
+                .await
+                .map_err(|e| RuntimeError::connector(&self.uid, cx.subtask, e))?,
         }
         self.next.notify(n, cx).await
     }

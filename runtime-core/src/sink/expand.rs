@@ -203,6 +203,7 @@ impl NextHop {
         if let Some(edge) = self.edge() {
             if let Some(e) = lock(graph).edges.get_mut(edge) {
                 e.from = Some(group);
+                e.partitioning = crate::exchange::EdgePartitioning::Committables;
             }
         }
     }
@@ -215,9 +216,7 @@ impl NextHop {
                 routing,
                 parallelism,
             } => {
-                let senders = setup
-                    .wiring
-                    .take_senders::<Message>(*edge, setup.key.subtask)?;
+                let senders = setup.take_senders::<Message>(*edge)?;
                 Ok(
                     match committable_partitioning(routing, setup.key.subtask, *parallelism) {
                         CommittableRoute::Fixed(partitioning) => Box::new(ExchangeOutput::new(

@@ -75,7 +75,7 @@ pub(crate) struct SpreadOutput {
 impl SpreadOutput {
     /// `senders` has one channel per downstream subtask.
     pub(crate) fn new(
-        senders: Vec<tokio::sync::mpsc::Sender<crate::element::StreamElement<Message>>>,
+        senders: Vec<crate::exchange::BoxSender<Message>>,
         spread: Spread,
         subtask: usize,
         batch_size: usize,
@@ -264,7 +264,7 @@ mod tests {
 
     use super::*;
     use crate::element::{Barrier, SnapshotType, StreamElement};
-    use crate::exchange::Wiring;
+    use crate::exchange::{take_receivers, take_senders, LocalExchange};
 
     fn summary(cp: u64, n: usize) -> Message {
         CommittableMessage::Summary(CommittableSummary {
@@ -288,11 +288,11 @@ mod tests {
     type Seen = Vec<BTreeMap<u64, (usize, Vec<u32>)>>;
 
     async fn run(spread: Spread, messages: Vec<Vec<Message>>) -> Result<Seen> {
-        let mut wiring = Wiring::default();
-        wiring.connect::<Message>(0, 1, 3, false, 64);
-        let senders = wiring.take_senders::<Message>(0, 0)?;
+        let mut exchange = LocalExchange::default();
+        exchange.connect_typed::<Message>(0, 1, 3, 64);
+        let senders = take_senders::<Message>(&mut exchange, 0, 0)?;
         let mut receivers: Vec<_> = (0..3)
-            .map(|j| wiring.take_receivers::<Message>(0, j))
+            .map(|j| take_receivers::<Message>(&mut exchange, 0, j))
             .collect::<Result<_>>()?;
         let mut out = SpreadOutput::new(senders, spread, 0, 2);
         let mut cx = TaskCx::new(0, 1, 0, Arc::new(crate::fault::NoFaults));
@@ -308,10 +308,10 @@ mod tests {
         let mut seen = Vec::new();
         for rxs in &mut receivers {
             let mut per_cp: BTreeMap<u64, (usize, Vec<u32>)> = BTreeMap::new();
-            while let Some(e) = rxs[0].recv().await {
+            while let Some(e) = crate::exchange::recv(&mut rxs[0]).await {
                 match e {
                     StreamElement::Batch(b) => {
-                        for m in b {
+                        for m in b.records {
                             match m {
                                 CommittableMessage::Summary(s) => {
                                     per_cp.entry(s.checkpoint_id.0).or_default().0 +=

@@ -74,15 +74,22 @@ impl Output<Message> for StageOperator {
     }
 
     async fn notify(&mut self, n: Notification, cx: &mut TaskCx) -> Result<()> {
-        if let Notification::CheckpointComplete(id) = n {
-            if let Err(e) = self
-                .operator
-                .notify_checkpoint_complete(id, &mut self.out)
-                .await
-            {
-                return Err(self.fail(cx.subtask, e));
+        match n {
+            Notification::CheckpointComplete(id) => {
+                if let Err(e) = self
+                    .operator
+                    .notify_checkpoint_complete(id, &mut self.out)
+                    .await
+                {
+                    return Err(self.fail(cx.subtask, e));
+                }
+                self.emit(cx).await?;
             }
-            self.emit(cx).await?;
+            Notification::CheckpointAborted(id) => {
+                if let Err(e) = self.operator.checkpoint_aborted(id).await {
+                    return Err(self.fail(cx.subtask, e));
+                }
+            }
         }
         self.next.notify(n, cx).await
     }

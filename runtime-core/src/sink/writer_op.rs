@@ -3,6 +3,7 @@
 
 use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::ConnectorError;
@@ -16,7 +17,7 @@ use super::Message;
 use crate::element::{Event, Notification};
 use crate::error::{Result, RuntimeError};
 use crate::fault::FaultPoint;
-use crate::operator::{BoxOutput, Output, TaskCx};
+use crate::operator::{BoxOutput, Output, TaskCx, NO_TIMESTAMP};
 
 pub(crate) struct WriterOperator<In, W> {
     pub(crate) uid: String,
@@ -75,6 +76,17 @@ impl<In: Send + 'static, W: SinkWriter<In>> Output<In> for WriterOperator<In, W>
         self.next.open(cx).await
     }
 
+    fn poll_progress(&mut self, c: &mut Context<'_>, subtask: usize) -> Poll<Result<()>> {
+        if self.end_of_input {
+            return Poll::Pending;
+        }
+        match self.writer.poll_progress(c) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail(subtask, e))),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Pending => self.next.poll_progress(c, subtask),
+        }
+    }
+
     async fn push(&mut self, batch: &mut Vec<In>, cx: &mut TaskCx) -> Result<()> {
         let subtask = cx.subtask;
         poll_fn(|c| self.writer.poll_ready(c))
@@ -85,6 +97,33 @@ impl<In: Send + 'static, W: SinkWriter<In>> Output<In> for WriterOperator<In, W>
             current_watermark: self.watermark,
         };
         for record in batch.drain(..) {
+            if let Err(e) = self.writer.write(record, &ctx) {
+                return Err(self.fail(subtask, e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn push_timestamped(
+        &mut self,
+        batch: &mut Vec<In>,
+        timestamps: &mut Vec<i64>,
+        cx: &mut TaskCx,
+    ) -> Result<()> {
+        if timestamps.len() != batch.len() {
+            timestamps.clear(); // not a timestamp per record: none at all
+            return self.push(batch, cx).await;
+        }
+        let subtask = cx.subtask;
+        poll_fn(|c| self.writer.poll_ready(c))
+            .await
+            .map_err(|e| self.fail(subtask, e))?;
+        let mut ctx = WriteContext {
+            timestamp: None,
+            current_watermark: self.watermark,
+        };
+        for (record, ts) in batch.drain(..).zip(timestamps.drain(..)) {
+            ctx.timestamp = (ts != NO_TIMESTAMP).then_some(ts);
             if let Err(e) = self.writer.write(record, &ctx) {
                 return Err(self.fail(subtask, e));
             }
@@ -142,6 +181,11 @@ impl<In: Send + 'static, W: SinkWriter<In>> Output<In> for WriterOperator<In, W>
     }
 
     async fn notify(&mut self, n: Notification, cx: &mut TaskCx) -> Result<()> {
+        if let Notification::CheckpointAborted(id) = n {
+            self.writer
+                .checkpoint_aborted(id)
+                .map_err(|e| self.fail(cx.subtask, e))?;
+        }
         self.next.notify(n, cx).await
     }
 

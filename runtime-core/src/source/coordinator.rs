@@ -53,6 +53,8 @@ pub(crate) enum CoordinatorCommand {
     /// Time to publish this source's watermark and announce the group's allowed maximum.
     AlignTick,
     CheckpointComplete(CheckpointId),
+    /// The checkpoint was aborted (timed out, declined, or failed to persist).
+    CheckpointAborted(CheckpointId),
     /// Every reader was torn down; the job restores from `restored_from`.
     ReadersReset {
         restored_from: Option<CheckpointId>,
@@ -447,6 +449,7 @@ pub(crate) fn start<S: Source>(
                             .complete(c);
                         enumerator.notify_checkpoint_complete(c)
                     }
+                    CoordinatorCommand::CheckpointAborted(c) => enumerator.checkpoint_aborted(c),
                     CoordinatorCommand::ReadersReset {
                         restored_from,
                         parallelism,

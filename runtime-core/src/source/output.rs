@@ -12,6 +12,7 @@ use weir_connector_api::watermark::{
 };
 
 use crate::element::Event;
+use crate::operator::NO_TIMESTAMP;
 
 /// Event-time state of one output (a split, or the reader's own output).
 // The flags are independent facts about one output, checked per record or per tick; folding
@@ -96,6 +97,10 @@ impl WatermarkOutput for ChannelOut<'_> {
 /// Collects what a reader emits between two hand-offs to the chain.
 pub(crate) struct RuntimeReaderOutput<T> {
     pub(crate) buffer: Vec<T>,
+    /// The event timestamps of `buffer`'s records, up to its last record that has one (the
+    /// rest have none); empty while no record of the batch has one, so a source without event
+    /// time costs one comparison per record. [`Self::timestamps`] completes it.
+    timestamps: Vec<i64>,
     strategy: WatermarkStrategy<T>,
     assigner: Box<dyn TimestampAssigner<T>>,
     main: Channel<T>,
@@ -124,6 +129,7 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
         let idleness = strategy.idleness();
         RuntimeReaderOutput {
             buffer: Vec::with_capacity(capacity),
+            timestamps: Vec::new(),
             strategy,
             assigner,
             main,
@@ -253,20 +259,50 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
     fn channel(&mut self, split: SplitOutputId) -> Option<&mut Channel<T>> {
         self.splits.get_mut(split.0 as usize)
     }
+
+    /// Buffers a record with its event time. Kept small so that it inlines into the reader's
+    /// loop: a record without a time costs one comparison.
+    #[inline]
+    fn buffer(&mut self, record: T, timestamp: i64) {
+        // `timestamp != NO_TIMESTAMP`: only `i64::MIN - 1` overflows, and the overflow check
+        // needs no 64-bit constant (one instruction fewer per record, measured).
+        if timestamp.checked_sub(1).is_some() {
+            self.buffer_timestamp(timestamp);
+        }
+        self.buffer.push(record);
+    }
+
+    /// Adds the event time of the record about to be buffered to the timestamp column; the
+    /// records since the last one with a time have none.
+    #[inline(never)]
+    fn buffer_timestamp(&mut self, timestamp: i64) {
+        self.timestamps.resize(self.buffer.len(), NO_TIMESTAMP);
+        self.timestamps.push(timestamp);
+    }
+
+    /// The buffered records and, if any of them has an event time, their timestamps (one per
+    /// record, [`NO_TIMESTAMP`] for those without). The caller leaves both empty.
+    pub(crate) fn batch(&mut self) -> (&mut Vec<T>, Option<&mut Vec<i64>>) {
+        if self.timestamps.is_empty() {
+            return (&mut self.buffer, None);
+        }
+        self.timestamps.resize(self.buffer.len(), NO_TIMESTAMP);
+        (&mut self.buffer, Some(&mut self.timestamps))
+    }
 }
 
 impl<T: Send + 'static> SourceOutput<T> for RuntimeReaderOutput<T> {
     fn collect(&mut self, record: T) {
         let ts = self.main.observe(self.assigner.as_mut(), &record, None);
         self.max_timestamp = self.max_timestamp.max(ts);
-        self.buffer.push(record);
+        self.buffer(record, ts);
     }
     fn collect_with_timestamp(&mut self, record: T, timestamp: i64) {
         let ts = self
             .main
             .observe(self.assigner.as_mut(), &record, Some(timestamp));
         self.max_timestamp = self.max_timestamp.max(ts);
-        self.buffer.push(record);
+        self.buffer(record, ts);
     }
     fn emit_watermark(&mut self, watermark: Watermark) {
         self.main.used = true;
@@ -301,12 +337,17 @@ impl<T: Send + 'static> ReaderOutput<T> for RuntimeReaderOutput<T> {
         SplitOutputId((self.splits.len() - 1) as u32)
     }
 
+    #[inline]
     fn collect_for_split(&mut self, split: SplitOutputId, record: T, timestamp: Option<i64>) {
-        if let Some(channel) = self.splits.get_mut(split.0 as usize) {
-            let ts = channel.observe(self.assigner.as_mut(), &record, timestamp);
-            self.max_timestamp = self.max_timestamp.max(ts);
-        }
-        self.buffer.push(record);
+        let ts = match self.splits.get_mut(split.0 as usize) {
+            Some(channel) => {
+                let ts = channel.observe(self.assigner.as_mut(), &record, timestamp);
+                self.max_timestamp = self.max_timestamp.max(ts);
+                ts
+            }
+            None => timestamp.unwrap_or(NO_TIMESTAMP),
+        };
+        self.buffer(record, ts);
     }
 
     fn emit_split_watermark(&mut self, split: SplitOutputId, watermark: Watermark) {
@@ -360,6 +401,34 @@ mod tests {
         out.on_periodic_emit(Instant::now());
         assert_eq!(out.take_events(), vec![Event::Watermark(Watermark(99))]);
         assert_eq!(out.buffer, vec![100, 10]);
+    }
+
+    #[test]
+    fn records_keep_their_event_time_and_sources_without_any_keep_no_column() {
+        let mut none = RuntimeReaderOutput::new(WatermarkStrategy::<i64>::no_watermarks(), 16);
+        let a = none.create_split_output("a");
+        none.collect_for_split(a, 1, None);
+        none.collect(2);
+        assert!(
+            none.batch().1.is_none(),
+            "no column while no record has a time"
+        );
+        // Records with a time between records without: each gets its own.
+        none.collect_with_timestamp(3, 30);
+        none.collect(4);
+        none.collect_for_split(a, 5, Some(50));
+        none.collect(6);
+        let (records, timestamps) = none.batch();
+        assert_eq!(*records, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            timestamps.map(|t| t.clone()),
+            Some(vec![i64::MIN, i64::MIN, 30, i64::MIN, 50, i64::MIN])
+        );
+        // The strategy's assigner decides the time.
+        let mut assigned = RuntimeReaderOutput::new(strategy(), 16);
+        assigned.collect(7);
+        assigned.collect_with_timestamp(8, 1);
+        assert_eq!(assigned.batch().1.map(|t| t.clone()), Some(vec![7, 8]));
     }
 
     #[test]

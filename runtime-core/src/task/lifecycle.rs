@@ -11,6 +11,9 @@ use weir_connector_api::checkpoint::CheckpointId;
 use super::{MasterMsg, TaskKey};
 use crate::element::Notification;
 use crate::error::Result;
+use crate::fault::{FaultPoint, FaultSite};
+use crate::load::BarrierTiming;
+use crate::operator::TaskCx;
 use crate::storage::SubtaskSnapshot;
 
 /// Where a task is in its life.
@@ -73,13 +76,32 @@ impl Lifecycle {
         true
     }
 
-    /// Acknowledges checkpoint `id` with the task's snapshots.
-    pub(crate) fn ack(&self, id: CheckpointId, snapshots: BTreeMap<String, SubtaskSnapshot>) {
-        let _ = self.master.send(MasterMsg::Ack {
-            task: self.key,
-            checkpoint: id,
-            snapshots,
-        });
+    /// Acknowledges checkpoint `id` with the snapshots its operators put into `cx` and when
+    /// its barrier came, or declines it (the master then aborts it) when the fault injector
+    /// says so at [`FaultPoint::DeclineCheckpoint`].
+    pub(crate) fn ack(&self, id: CheckpointId, cx: &mut TaskCx, timing: BarrierTiming) {
+        let snapshots: BTreeMap<String, SubtaskSnapshot> = cx.take_snapshots();
+        let operators = snapshots.keys().cloned().collect::<Vec<_>>().join(", ");
+        let site = FaultSite {
+            operator: &operators,
+            subtask: cx.subtask,
+            checkpoint_id: id,
+            attempt: cx.attempt,
+        };
+        let message = match cx.faults.check(FaultPoint::DeclineCheckpoint, &site) {
+            Ok(()) => MasterMsg::Ack {
+                task: self.key,
+                checkpoint: id,
+                snapshots,
+                timing,
+            },
+            Err(reason) => MasterMsg::Declined {
+                task: self.key,
+                checkpoint: id,
+                reason,
+            },
+        };
+        let _ = self.master.send(message);
     }
 
     /// The input ended (or was drained): the task waits for its final checkpoint.

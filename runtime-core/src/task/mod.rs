@@ -14,6 +14,7 @@ use weir_connector_api::source::SourceEvent;
 
 use crate::element::{Barrier, Notification};
 use crate::error::RuntimeError;
+use crate::load::BarrierTiming;
 use crate::storage::SubtaskSnapshot;
 
 /// Identifies a subtask: the index of its task group in the plan and its subtask index.
@@ -51,6 +52,14 @@ pub(crate) enum MasterMsg {
         task: TaskKey,
         checkpoint: CheckpointId,
         snapshots: BTreeMap<String, SubtaskSnapshot>,
+        /// When the barrier reached the task and how long it aligned.
+        timing: BarrierTiming,
+    },
+    /// A task declined a checkpoint (its snapshot cannot be used): the master aborts it.
+    Declined {
+        task: TaskKey,
+        checkpoint: CheckpointId,
+        reason: String,
     },
     /// Every input of the task ended and its operators finished; it waits for a final
     /// checkpoint.

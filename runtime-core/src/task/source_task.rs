@@ -23,6 +23,7 @@ use super::{TaskCommand, TaskControl, TaskKey};
 use crate::config::UnalignedSplits;
 use crate::element::{Barrier, Event, Notification};
 use crate::error::{Result, RuntimeError};
+use crate::load::{self, BarrierTiming, TaskLoad, Wait};
 use crate::operator::{BoxOutput, TaskCx};
 use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
 use crate::source::output::RuntimeReaderOutput;
@@ -67,6 +68,16 @@ impl SourceReaderContext for ReaderContext {
     fn spawn(&self, _name: &str, task: BoxFuture<'static, ()>) {
         tokio::spawn(task);
     }
+}
+
+/// What ended a wait of the source task.
+enum Waited {
+    /// A command (or `None`: the job master is gone).
+    Command(Option<TaskCommand>),
+    /// A chained operator did its own work (see `Output::poll_progress`).
+    Progress(Result<()>),
+    /// The reader has data, or the deadline passed.
+    Woken,
 }
 
 /// Whether a wait ends when the reader has data.
@@ -115,6 +126,8 @@ pub(crate) struct EventTime {
     pub(crate) emit_lag: Gauge,
     pub(crate) idle_time: Gauge,
     pub(crate) paused_ms: Counter,
+    /// The task's time and records (see `load`), set when the task starts.
+    pub(crate) load: Arc<TaskLoad>,
 }
 
 impl EventTime {
@@ -133,6 +146,7 @@ impl EventTime {
             emit_lag: metrics.gauge(CURRENT_EMIT_EVENT_TIME_LAG),
             idle_time: metrics.gauge(SOURCE_IDLE_TIME),
             paused_ms: metrics.counter("watermarkAlignmentPausedTimeMs"),
+            load: Arc::default(),
         }
     }
 }
@@ -154,6 +168,9 @@ impl<S: Source> SourceTask<S> {
     }
 
     async fn run_inner(&mut self) -> Result<()> {
+        if let Some(load) = load::current() {
+            self.event_time.load = load;
+        }
         self.chain.open(&mut self.cx).await?;
         match self.reader.as_mut() {
             Some(reader) => {
@@ -257,29 +274,39 @@ impl<S: Source> SourceTask<S> {
     /// Waits for a command (and handles it), for the reader to have data (with
     /// [`Wake::OnData`]), or for `deadline`.
     async fn wait(&mut self, deadline: Option<Instant>, wake: Wake) -> Result<Flow> {
-        let command = {
+        let wait = self.event_time.load.begin(Wait::Input);
+        let subtask = self.cx.subtask;
+        let waited = {
             let reader = self.reader.as_mut().filter(|_| wake == Wake::OnData);
+            let chain = &mut self.chain;
             tokio::select! {
                 biased;
-                command = self.control.recv() => Some(command),
+                command = self.control.recv() => Waited::Command(command),
+                // An operator's own work while the source waits (a chained sink writer's
+                // timers and requests in flight); an error fails the task.
+                progress = std::future::poll_fn(|c| chain.poll_progress(c, subtask)) => {
+                    Waited::Progress(progress)
+                }
                 () = async {
                     match reader {
                         Some(reader) => reader.available().await,
                         None => std::future::pending().await,
                     }
-                } => None,
+                } => Waited::Woken,
                 () = async {
                     match deadline {
                         Some(deadline) => tokio::time::sleep_until(deadline).await,
                         None => std::future::pending().await,
                     }
-                } => None,
+                } => Waited::Woken,
             }
         };
-        match command {
-            Some(Some(command)) => self.handle(command).await,
-            Some(None) => Ok(Flow::Exit), // the job master is gone
-            None => Ok(Flow::Continue),
+        self.event_time.load.end(wait);
+        match waited {
+            Waited::Command(Some(command)) => self.handle(command).await,
+            Waited::Command(None) => Ok(Flow::Exit), // the job master is gone
+            Waited::Progress(result) => result.map(|()| Flow::Continue),
+            Waited::Woken => Ok(Flow::Continue),
         }
     }
 
@@ -366,14 +393,22 @@ impl<S: Source> SourceTask<S> {
     async fn push_buffer(&mut self) -> Result<()> {
         if !self.output.buffer.is_empty() {
             self.records_out.add(self.output.buffer.len() as u64);
-            self.chain
-                .push(&mut self.output.buffer, &mut self.cx)
-                .await?;
+            self.event_time.load.records_in(self.output.buffer.len());
+            match self.output.batch() {
+                (records, None) => self.chain.push(records, &mut self.cx).await?,
+                (records, Some(timestamps)) => {
+                    self.chain
+                        .push_timestamped(records, timestamps, &mut self.cx)
+                        .await?;
+                    timestamps.clear();
+                }
+            }
             self.output.buffer.clear();
         }
         for event in self.output.take_events() {
             if let Event::Watermark(w) = event {
                 self.watermark_gauge.set(w.0);
+                self.event_time.load.watermark(w.0);
             }
             self.chain.event(event, &mut self.cx).await?;
         }
@@ -385,6 +420,7 @@ impl<S: Source> SourceTask<S> {
         self.push_buffer().await?;
         if self.output.current_watermark() < Watermark::MAX {
             self.watermark_gauge.set(i64::MAX);
+            self.event_time.load.watermark(i64::MAX);
             self.chain
                 .event(Event::Watermark(Watermark::MAX), &mut self.cx)
                 .await?;
@@ -396,6 +432,7 @@ impl<S: Source> SourceTask<S> {
     }
 
     async fn snapshot(&mut self, barrier: Barrier) -> Result<()> {
+        let timing = BarrierTiming::now();
         let id = barrier.checkpoint_id;
         let running = self.life.is_running();
         if !self.life.begin_snapshot(id) {
@@ -424,7 +461,7 @@ impl<S: Source> SourceTask<S> {
         self.chain
             .event(Event::Barrier(barrier), &mut self.cx)
             .await?;
-        self.life.ack(id, self.cx.take_snapshots());
+        self.life.ack(id, &mut self.cx, timing);
         Ok(())
     }
 

@@ -6,10 +6,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_connector_api::base::reader::{
-    PausableSplitReader, RecordEmitter, RecordsBySplits, SourceReaderBase, SplitReader,
-    SplitsChange,
-};
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::Result;
 use weir_connector_api::source::{
@@ -18,6 +14,10 @@ use weir_connector_api::source::{
 };
 use weir_connector_api::state::{
     StateError, StateReader, StateWriter, VecSerializer, VersionedSerializer,
+};
+use weir_connector_base::source::reader::{
+    PausableSplitReader, RecordEmitter, RecordsBySplits, SourceReaderBase, SplitReader,
+    SplitsChange,
 };
 
 #[derive(Debug, Clone, PartialEq)]

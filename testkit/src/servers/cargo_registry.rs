@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{
+use super::process::{
     binary_from_env_file, servers_env_file, tcp_probe, tempdir, FixtureError, ServerProcess,
 };
 

@@ -1,4 +1,9 @@
-//! `SourceReaderBase`: the reusable reader of Flink's connector-base. A connector supplies a
+//! `SourceReaderBase`: the reusable reader of Flink's connector-base.
+//!
+//! **Deprecated (API line 1.1):** moved to `weir_connector_base::source::reader`. This is a
+//! frozen copy of the API 1.0 code, kept so 1.0 connectors build unchanged; it gets no fixes.
+//! Its tests moved with the maintained copy.
+//! A connector supplies a
 //! [`SplitReader`] (async fetching), a [`RecordEmitter`] (element → records, advancing the split
 //! state) and optionally a [`RecordEvaluator`]; the base runs fetchers on background tasks,
 //! queues their batches (bounded: backpressure), tracks split state for checkpoints, surfaces
@@ -6,6 +11,7 @@
 //! split has finished and the queue is drained.
 //!
 //! ```
+//! # #![allow(deprecated)]
 //! use std::sync::Arc;
 //! use weir_connector_api::base::reader::{RecordEmitter, RecordsBySplits, SourceReaderBase, SplitReader, SplitsChange};
 //! use weir_connector_api::error::Result;
@@ -642,6 +648,3 @@ where
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests;

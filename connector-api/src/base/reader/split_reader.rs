@@ -25,6 +25,7 @@ pub trait RecordsWithSplitIds: Send + 'static {
 /// A ready-made [`RecordsWithSplitIds`] built from vectors.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// use weir_connector_api::base::reader::{RecordsBySplits, RecordsWithSplitIds};
 /// let mut batch = RecordsBySplits::new();
 /// batch.add_all("a", vec![1, 2]);
@@ -114,6 +115,7 @@ pub enum SplitsChange<S> {
 /// return empty batches in a tight loop.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// use weir_connector_api::base::reader::{RecordsBySplits, SplitReader, SplitsChange};
 /// use weir_connector_api::error::Result;
 /// use weir_connector_api::source::SourceSplit;
@@ -199,6 +201,7 @@ impl<S: SourceSplit> SplitState<S> for S {
 /// Turns a fetched element into output records and advances the split's state.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// use weir_connector_api::base::reader::RecordEmitter;
 /// use weir_connector_api::error::Result;
 /// use weir_connector_api::source::{SourceOutput, SourceSplit};
@@ -234,6 +237,7 @@ pub trait RecordEmitter<E, T, St>: Send + 'static {
 /// split finishes.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// use weir_connector_api::base::reader::RecordEvaluator;
 /// let stop_at_marker = |line: &String| line == "END";
 /// assert!(stop_at_marker.is_end_of_stream(&"END".to_string()));

@@ -109,6 +109,8 @@ where
     /// No request is sent before this instant (a retry backoff).
     pub(super) retry_at: Option<Instant>,
     pub(super) retry_sleep: Option<Pin<Box<Sleep>>>,
+    /// Wakes [`SinkWriter::poll_progress`] when the oldest buffered entry's time is up.
+    buffer_timer: Option<Pin<Box<Sleep>>>,
     pub(super) metrics: AsyncSinkMetrics,
     _in: PhantomData<fn(In)>,
 }
@@ -179,6 +181,7 @@ where
             in_flight_entries: 0,
             retry_at: None,
             retry_sleep: None,
+            buffer_timer: None,
             metrics,
             _in: PhantomData,
         };
@@ -455,6 +458,35 @@ where
         }
     }
 
+    /// The runtime's poll while the writer waits for input: collects completed requests and
+    /// sends a batch whose time in the buffer is up; wakes `cx` at the next of those events.
+    fn poll_progress_inner(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.progress(cx, Goal::Ready)?;
+        if self.retry_at.is_some() && self.poll_backoff(cx).is_ready() {
+            self.progress(cx, Goal::Ready)?;
+        }
+        let due = self
+            .buffered_since
+            .filter(|_| !self.buffer.is_empty())
+            .map(|since| since + self.config.max_time_in_buffer());
+        let Some(due) = due else {
+            self.buffer_timer = None;
+            return Poll::Pending;
+        };
+        let timer = self
+            .buffer_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if timer.deadline() != due {
+            timer.as_mut().reset(due);
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            // Due now: send it if the limits allow; if they do not, a completing request
+            // wakes us (its waker was registered by `progress`).
+            self.progress(cx, Goal::Ready)?;
+        }
+        Poll::Pending
+    }
+
     /// Collects completions and sends what is ready, without waiting (used from `write`).
     fn progress_now(&mut self) -> Result<()> {
         let mut cx = Context::from_waker(Waker::noop());
@@ -496,6 +528,10 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         self.poll_ready_inner(cx)
+    }
+
+    fn poll_progress(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.poll_progress_inner(cx)
     }
 
     async fn flush(&mut self, mode: FlushMode) -> Result<()> {

@@ -1,9 +1,16 @@
 //! The datagen source: [`DataGeneratorSource`], its split, enumerator, reader and rate limiting.
 
 mod enumerator;
-pub mod rate_limit;
 mod reader;
 mod split;
+
+/// The rate limiters, at their API 1.0 path.
+#[deprecated(note = "moved to weir_connector_base::source (also re-exported at this crate's root)")]
+pub mod rate_limit {
+    pub use weir_connector_base::source::{
+        NextPermit, PollBudget, RateLimitedSourceReader, RateLimiter, RateLimiterStrategy,
+    };
+}
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,11 +22,11 @@ use weir_connector_api::source::{
 use weir_connector_api::state::{VecSerializer, VersionedSerializer};
 
 pub use enumerator::SequenceEnumerator;
-pub use rate_limit::{
+pub use reader::{Generator, RunGenerator, SequenceReader, DEFAULT_BATCH_SIZE};
+pub use split::{create_splits, NumberSequenceSplit, NumberSequenceSplitSerializer};
+pub use weir_connector_base::source::{
     NextPermit, PollBudget, RateLimitedSourceReader, RateLimiter, RateLimiterStrategy,
 };
-pub use reader::{Generator, SequenceReader, DEFAULT_BATCH_SIZE};
-pub use split::{create_splits, NumberSequenceSplit, NumberSequenceSplitSerializer};
 
 use crate::config::DatagenOptions;
 
@@ -33,10 +40,16 @@ use crate::config::DatagenOptions;
 ///
 /// See the [crate docs](crate) for an example.
 pub struct DataGeneratorSource<T> {
-    generator: Generator<T>,
+    generator: SourceGenerator<T>,
     count: Option<u64>,
     rate: RateLimiterStrategy,
     batch_size: usize,
+}
+
+/// What a [`DataGeneratorSource`]'s readers emit: a record per number or per run.
+enum SourceGenerator<T> {
+    PerNumber(Generator<T>),
+    PerRun(RunGenerator<T>),
 }
 
 impl<T: Send + 'static> DataGeneratorSource<T> {
@@ -48,7 +61,25 @@ impl<T: Send + 'static> DataGeneratorSource<T> {
         rate: RateLimiterStrategy,
     ) -> Self {
         DataGeneratorSource {
-            generator: Arc::new(generator),
+            generator: SourceGenerator::PerNumber(Arc::new(generator)),
+            count,
+            rate,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// A source emitting one record `generator(run)` per run of consecutive numbers of one
+    /// split (at most the [batch size](Self::with_batch_size) numbers): a columnar batch
+    /// standing for those numbers. Splits, their state and the enumerator are those of
+    /// [`new`](Self::new), so a checkpoint of one restores on the other; `rate` counts
+    /// records, i.e. runs, so columnar sources are meant to run unlimited.
+    pub fn per_run(
+        generator: impl Fn(&[u64]) -> T + Send + Sync + 'static,
+        count: Option<u64>,
+        rate: RateLimiterStrategy,
+    ) -> Self {
+        DataGeneratorSource {
+            generator: SourceGenerator::PerRun(Arc::new(generator)),
             count,
             rate,
             batch_size: DEFAULT_BATCH_SIZE,
@@ -107,11 +138,15 @@ impl<T: Send + 'static> Source for DataGeneratorSource<T> {
 
     /// Creates the (rate limited) reader of one subtask; fails if the rate limit is invalid.
     fn create_reader(&self, ctx: Arc<dyn SourceReaderContext>) -> Result<Self::Reader> {
+        self.rate.validate_with(&crate::config::RATE_LIMIT_KEYS)?;
         let limiter = self
             .rate
             .create_rate_limiter(ctx.subtask_index(), ctx.parallelism())?;
-        let reader =
-            SequenceReader::new(Arc::clone(&self.generator), ctx).with_batch_size(self.batch_size);
+        let reader = match &self.generator {
+            SourceGenerator::PerNumber(g) => SequenceReader::new(Arc::clone(g), ctx),
+            SourceGenerator::PerRun(g) => SequenceReader::per_run(Arc::clone(g), ctx),
+        }
+        .with_batch_size(self.batch_size);
         Ok(RateLimitedSourceReader::with_poll_budget(reader, limiter))
     }
 

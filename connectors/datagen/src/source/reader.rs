@@ -6,16 +6,34 @@ use std::task::{Context, Poll, Waker};
 
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::{ConnectorError, Result};
-use weir_connector_api::metrics::SourceReaderMetrics;
+use weir_connector_api::metrics::{Counter, SourceReaderMetrics, NUM_RECORDS_OUT};
 use weir_connector_api::source::{
     InputStatus, PausableSourceReader, ReaderOutput, SourceReader, SourceReaderContext,
 };
 
-use super::rate_limit::PollBudget;
 use super::split::NumberSequenceSplit;
+use weir_connector_base::source::PollBudget;
 
 /// The generator function of a datagen source: number → record.
 pub type Generator<T> = Arc<dyn Fn(u64) -> T + Send + Sync>;
+
+/// The generator function of a columnar datagen source: a run of numbers of one split (in
+/// order, at most the reader's batch size) → one record that stands for all of them.
+pub type RunGenerator<T> = Arc<dyn Fn(&[u64]) -> T + Send + Sync>;
+
+/// How a reader turns numbers into records.
+enum Emit<T> {
+    /// One record per number.
+    PerNumber(Generator<T>),
+    /// One record per run of numbers (a columnar batch); `scratch` holds the run.
+    PerRun {
+        generator: RunGenerator<T>,
+        scratch: Vec<u64>,
+        /// The source operator's `numRecordsOut`: the runtime counts one per record, the
+        /// reader adds the rest of each run, so it counts rows as on the row path.
+        records_out: Counter,
+    },
+}
 
 /// The default maximum number of records one [`SequenceReader::poll_next`] emits.
 pub const DEFAULT_BATCH_SIZE: usize = 1024;
@@ -40,7 +58,7 @@ struct SplitState {
 ///   emits nothing and keeps its position.
 /// - It counts `numRecordsIn` (and sets `pendingRecords`) in the context's metric group.
 pub struct SequenceReader<T> {
-    generator: Generator<T>,
+    generator: Emit<T>,
     ctx: Arc<dyn SourceReaderContext>,
     metrics: SourceReaderMetrics,
     splits: Vec<SplitState>,
@@ -56,6 +74,29 @@ pub struct SequenceReader<T> {
 impl<T: Send + 'static> SequenceReader<T> {
     /// A reader without splits that emits `generator(n)` and reports to `ctx`.
     pub fn new(generator: Generator<T>, ctx: Arc<dyn SourceReaderContext>) -> Self {
+        Self::with_emit(Emit::PerNumber(generator), ctx)
+    }
+
+    /// A reader without splits that emits one record `generator(run)` per run of numbers of
+    /// one split: at most the [batch size](Self::with_batch_size) per poll. Its state, metrics
+    /// (`numRecordsIn` counts numbers) and split handling are those of [`new`](Self::new).
+    ///
+    /// The runtime counts one `numRecordsOut` per record; this reader adds the other numbers
+    /// of each run to the same counter of its context's metric group, so the source operator's
+    /// `numRecordsOut` counts numbers (rows), as it does for [`new`](Self::new).
+    pub fn per_run(generator: RunGenerator<T>, ctx: Arc<dyn SourceReaderContext>) -> Self {
+        let records_out = ctx.metric_group().counter(NUM_RECORDS_OUT);
+        Self::with_emit(
+            Emit::PerRun {
+                generator,
+                scratch: Vec::new(),
+                records_out,
+            },
+            ctx,
+        )
+    }
+
+    fn with_emit(generator: Emit<T>, ctx: Arc<dyn SourceReaderContext>) -> Self {
         let metrics = SourceReaderMetrics::new(&*ctx.metric_group());
         SequenceReader {
             generator,
@@ -151,7 +192,6 @@ impl<T: Send + 'static> SourceReader for SequenceReader<T> {
             .min(self.budget);
         let mut left = limit;
         let count = self.splits.len();
-        let generator = &*self.generator;
         for offset in 0..count {
             if left == 0 {
                 break;
@@ -165,10 +205,30 @@ impl<T: Send + 'static> SourceReader for SequenceReader<T> {
             let split = &mut state.split;
             let out = output.create_split_output(&split.id);
             let mut next = split.next;
-            while left > 0 && next < split.end {
-                output.collect_for_split(out, generator(next), None);
-                next = split.successor(next);
-                left -= 1;
+            match &mut self.generator {
+                Emit::PerNumber(generator) => {
+                    while left > 0 && next < split.end {
+                        output.collect_for_split(out, generator(next), None);
+                        next = split.successor(next);
+                        left -= 1;
+                    }
+                }
+                Emit::PerRun {
+                    generator,
+                    scratch,
+                    records_out,
+                } => {
+                    scratch.clear();
+                    while left > 0 && next < split.end {
+                        scratch.push(next);
+                        next = split.successor(next);
+                        left -= 1;
+                    }
+                    if let Some(extra) = (scratch.len() as u64).checked_sub(1) {
+                        output.collect_for_split(out, generator(scratch), None);
+                        records_out.add(extra);
+                    }
+                }
             }
             split.next = next;
         }

@@ -1,16 +1,22 @@
-//! File formats: row formats ([`text`](row::TextLinesFormat), [`csv`](row::CsvFormat),
-//! [`JSON lines`](row::JsonLinesFormat)) that encode and decode one record after another, and
-//! bulk formats ([`parquet::ParquetFormat`], [`orc::OrcFormat`]) that go through Arrow
-//! [`RecordBatch`]es.
+//! File formats: row formats ([`text`](TextLinesFormat), [`csv`](CsvRecordFormat),
+//! [`JSON lines`](JsonLinesFormat)) that encode and decode one record after another, and bulk
+//! formats ([`ParquetFormat`], [`OrcFormat`]) that go through Arrow [`RecordBatch`]es.
 //!
-//! Typed records map to and from Arrow with [`serde_arrow`] ([`arrow::SerdeRecords`]); a sink or
-//! source of `RecordBatch` itself uses [`arrow::Batches`].
+//! Typed records map to and from Arrow with [`serde_arrow`] ([`SerdeRecords`]); a sink or
+//! source of `RecordBatch` itself uses [`Batches`]. Pipeline rows map to Arrow with
+//! [`RowBatches`], and to row formats with [`TextRows`] and [`MessageRows`].
 
-pub mod arrow;
-pub mod orc;
-pub mod parquet;
-pub mod row;
-pub mod rows;
+mod arrow;
+pub(crate) mod orc;
+pub(crate) mod parquet;
+pub(crate) mod row;
+mod rows;
+
+pub use self::arrow::{Batches, SerdeRecords, DEFAULT_BATCH_SIZE};
+pub use self::orc::{OrcFormat, DEFAULT_STRIPE_BYTES};
+pub use self::parquet::{row_group_rows, ParquetFormat, DEFAULT_ROW_GROUP_ROWS};
+pub use self::row::{CsvRecordFormat, JsonLinesFormat, TextLinesFormat};
+pub use self::rows::{arrow_schema, arrow_type, Framing, MessageRows, RowBatches, TextRows};
 
 use std::sync::Arc;
 
@@ -21,16 +27,17 @@ use weir_connector_api::error::Result;
 /// Makes the encoder of each part file of a row format.
 pub trait RowFormat<T>: Send + Sync + 'static {
     /// A fresh encoder for a new part file (or for a resumed one, with `at_file_start` false).
-    fn create_encoder(&self, at_file_start: bool) -> Result<Box<dyn RowEncoder<T>>>;
+    fn create_encoder(&self, at_file_start: bool) -> Result<Box<dyn RecordEncoder<T>>>;
     /// A fresh decoder for reading a file from its start (`at_file_start`) or from an offset.
-    fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RowDecoder<T>>>;
+    fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RecordDecoder<T>>>;
     /// The name for messages, e.g. `csv`.
     fn name(&self) -> &'static str;
 }
 
-/// Encodes records of one part file, appending to `out`. Called for every record: appends, never
-/// waits.
-pub trait RowEncoder<T>: Send {
+/// Encodes typed records of one part file, appending to `out`. Called for every record:
+/// appends, never waits. (Not `weir_connector_api::format::RowEncoder`, which encodes one
+/// pipeline row into one message; [`MessageRows`] puts those into files.)
+pub trait RecordEncoder<T>: Send {
     /// Bytes at the start of a new file (e.g. a CSV header); nothing by default.
     fn begin(&mut self, _out: &mut Vec<u8>) -> Result<()> {
         Ok(())
@@ -39,7 +46,7 @@ pub trait RowEncoder<T>: Send {
     fn encode(&mut self, record: &T, out: &mut Vec<u8>) -> Result<()>;
 }
 
-/// What a [`RowDecoder`] found at the start of a buffer.
+/// What a [`RecordDecoder`] found at the start of a buffer.
 #[derive(Debug)]
 pub enum Decoded<T> {
     /// A record that used `usize` bytes. `0` when more records of the same message follow:
@@ -53,8 +60,9 @@ pub enum Decoded<T> {
     NeedMore,
 }
 
-/// Decodes records of a row format from a byte buffer.
-pub trait RowDecoder<T>: Send {
+/// Decodes typed records of a row format from a byte buffer. (Not
+/// `weir_connector_api::format::RowDecoder`, which decodes one message into pipeline rows.)
+pub trait RecordDecoder<T>: Send {
     /// Decodes the record at the start of `buf`. `eof`: no more bytes follow `buf`.
     fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<T>>;
 }

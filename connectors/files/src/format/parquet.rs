@@ -58,8 +58,8 @@ impl<T> Clone for ParquetFormat<T> {
 
 impl<T: Send + 'static> ParquetFormat<T> {
     /// Parquet from records converted by `to_batches` (e.g.
-    /// [`SerdeRecords::to_batches`](super::arrow::SerdeRecords::to_batches) or
-    /// [`Batches::to_batches`](super::arrow::Batches::to_batches)), Snappy-compressed.
+    /// [`SerdeRecords::to_batches`](super::SerdeRecords::to_batches) or
+    /// [`Batches::to_batches`](super::Batches::to_batches)), Snappy-compressed.
     pub fn new(to_batches: ToBatchesFactory<T>) -> Self {
         ParquetFormat {
             to_batches,

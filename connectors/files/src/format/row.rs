@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use weir_connector_api::error::{ConnectorError, Result};
 
-use super::{Decoded, RowDecoder, RowEncoder, RowFormat};
+use super::{Decoded, RecordDecoder, RecordEncoder, RowFormat};
 
 fn malformed(format: &str, reason: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::malformed(format!("a {format} record"), reason.to_string())
@@ -36,7 +36,7 @@ pub struct TextLinesFormat;
 
 struct TextCodec;
 
-impl RowEncoder<String> for TextCodec {
+impl RecordEncoder<String> for TextCodec {
     fn encode(&mut self, record: &String, out: &mut Vec<u8>) -> Result<()> {
         out.extend_from_slice(record.as_bytes());
         out.push(b'\n');
@@ -44,7 +44,7 @@ impl RowEncoder<String> for TextCodec {
     }
 }
 
-impl RowDecoder<String> for TextCodec {
+impl RecordDecoder<String> for TextCodec {
     fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<String>> {
         let Some((line, used)) = next_line(buf, eof) else {
             return Ok(Decoded::NeedMore);
@@ -57,10 +57,10 @@ impl RowDecoder<String> for TextCodec {
 }
 
 impl RowFormat<String> for TextLinesFormat {
-    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RowEncoder<String>>> {
+    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordEncoder<String>>> {
         Ok(Box::new(TextCodec))
     }
-    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RowDecoder<String>>> {
+    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordDecoder<String>>> {
         Ok(Box::new(TextCodec))
     }
     fn name(&self) -> &'static str {
@@ -82,7 +82,7 @@ impl<T> SerdeTextFormat<T> {
 
 struct SerdeTextCodec<T>(PhantomData<fn() -> T>);
 
-impl<T: Serialize> RowEncoder<T> for SerdeTextCodec<T> {
+impl<T: Serialize> RecordEncoder<T> for SerdeTextCodec<T> {
     fn encode(&mut self, record: &T, out: &mut Vec<u8>) -> Result<()> {
         match serde_json::to_value(record) {
             Ok(serde_json::Value::String(s)) => {
@@ -106,7 +106,7 @@ impl<T: Serialize> RowEncoder<T> for SerdeTextCodec<T> {
     }
 }
 
-impl<T: DeserializeOwned> RowDecoder<T> for SerdeTextCodec<T> {
+impl<T: DeserializeOwned> RecordDecoder<T> for SerdeTextCodec<T> {
     fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<T>> {
         use serde::de::IntoDeserializer;
         let Some((line, used)) = next_line(buf, eof) else {
@@ -122,10 +122,10 @@ impl<T: DeserializeOwned> RowDecoder<T> for SerdeTextCodec<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> RowFormat<T> for SerdeTextFormat<T> {
-    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RowEncoder<T>>> {
+    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordEncoder<T>>> {
         Ok(Box::new(SerdeTextCodec(PhantomData)))
     }
-    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RowDecoder<T>>> {
+    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordDecoder<T>>> {
         Ok(Box::new(SerdeTextCodec(PhantomData)))
     }
     fn name(&self) -> &'static str {
@@ -159,7 +159,7 @@ impl<T> JsonLinesFormat<T> {
 
 struct JsonCodec<T>(PhantomData<fn() -> T>);
 
-impl<T: Serialize> RowEncoder<T> for JsonCodec<T> {
+impl<T: Serialize> RecordEncoder<T> for JsonCodec<T> {
     fn encode(&mut self, record: &T, out: &mut Vec<u8>) -> Result<()> {
         serde_json::to_writer(&mut *out, record).map_err(|e| malformed("json", e))?;
         out.push(b'\n');
@@ -167,7 +167,7 @@ impl<T: Serialize> RowEncoder<T> for JsonCodec<T> {
     }
 }
 
-impl<T: DeserializeOwned> RowDecoder<T> for JsonCodec<T> {
+impl<T: DeserializeOwned> RecordDecoder<T> for JsonCodec<T> {
     fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<T>> {
         let Some((line, used)) = next_line(buf, eof) else {
             return Ok(Decoded::NeedMore);
@@ -182,10 +182,10 @@ impl<T: DeserializeOwned> RowDecoder<T> for JsonCodec<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> RowFormat<T> for JsonLinesFormat<T> {
-    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RowEncoder<T>>> {
+    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordEncoder<T>>> {
         Ok(Box::new(JsonCodec(PhantomData)))
     }
-    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RowDecoder<T>>> {
+    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordDecoder<T>>> {
         Ok(Box::new(JsonCodec(PhantomData)))
     }
     fn name(&self) -> &'static str {
@@ -193,33 +193,34 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> RowFormat<T> for JsonLine
     }
 }
 
-/// CSV with serde: fields map to struct fields by position. With headers, each part file starts
-/// with a header line (the field names) and a reader skips the first line of each file.
-pub struct CsvFormat<T> {
+/// CSV of typed records with serde: fields map to struct fields by position. With headers, each
+/// part file starts with a header line (the field names) and a reader skips the first line of
+/// each file. (Pipeline files use the `csv` row format of `weir-formats`, `CsvFormat`, instead.)
+pub struct CsvRecordFormat<T> {
     delimiter: u8,
     headers: bool,
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T> std::fmt::Debug for CsvFormat<T> {
+impl<T> std::fmt::Debug for CsvRecordFormat<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CsvFormat")
+        f.debug_struct("CsvRecordFormat")
             .field("delimiter", &(self.delimiter as char))
             .field("headers", &self.headers)
             .finish()
     }
 }
 
-impl<T> Default for CsvFormat<T> {
+impl<T> Default for CsvRecordFormat<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> CsvFormat<T> {
+impl<T> CsvRecordFormat<T> {
     /// Comma-separated, with a header line.
     pub fn new() -> Self {
-        CsvFormat {
+        CsvRecordFormat {
             delimiter: b',',
             headers: true,
             _t: PhantomData,
@@ -262,7 +263,7 @@ struct CsvEncoder<T> {
     _t: PhantomData<fn(T)>,
 }
 
-impl<T: Serialize> RowEncoder<T> for CsvEncoder<T> {
+impl<T: Serialize> RecordEncoder<T> for CsvEncoder<T> {
     fn encode(&mut self, record: &T, out: &mut Vec<u8>) -> Result<()> {
         self.writer
             .serialize(record)
@@ -378,7 +379,7 @@ impl CsvFramer {
     }
 }
 
-impl<T: DeserializeOwned> RowDecoder<T> for CsvDecoder<T> {
+impl<T: DeserializeOwned> RecordDecoder<T> for CsvDecoder<T> {
     fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<T>> {
         let (consumed, fields) = match self.framer.next(buf, eof) {
             CsvStep::NeedMore => return Ok(Decoded::NeedMore),
@@ -403,8 +404,8 @@ impl<T: DeserializeOwned> RowDecoder<T> for CsvDecoder<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> RowFormat<T> for CsvFormat<T> {
-    fn create_encoder(&self, at_file_start: bool) -> Result<Box<dyn RowEncoder<T>>> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> RowFormat<T> for CsvRecordFormat<T> {
+    fn create_encoder(&self, at_file_start: bool) -> Result<Box<dyn RecordEncoder<T>>> {
         let buf = SharedBuf::default();
         let writer = csv::WriterBuilder::new()
             .delimiter(self.delimiter)
@@ -417,7 +418,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> RowFormat<T> for CsvForma
         }))
     }
 
-    fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RowDecoder<T>>> {
+    fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RecordDecoder<T>>> {
         Ok(Box::new(CsvDecoder {
             framer: CsvFramer::new(
                 csv_core::ReaderBuilder::new()
@@ -492,9 +493,9 @@ mod tests {
             })
             .collect();
         for chunk in [1, 3, 7, 1000] {
-            assert_eq!(roundtrip(&CsvFormat::new(), &rows, chunk), rows);
+            assert_eq!(roundtrip(&CsvRecordFormat::new(), &rows, chunk), rows);
             assert_eq!(
-                roundtrip(&CsvFormat::new().headers(false), &rows, chunk),
+                roundtrip(&CsvRecordFormat::new().headers(false), &rows, chunk),
                 rows
             );
             assert_eq!(roundtrip(&JsonLinesFormat::new(), &rows, chunk), rows);
@@ -524,7 +525,7 @@ mod tests {
         let mut dec = RowFormat::<Row>::create_decoder(&JsonLinesFormat::new(), true).unwrap();
         assert!(dec.decode(b"{not json}\n", false).is_err());
         let mut dec =
-            RowFormat::<Row>::create_decoder(&CsvFormat::new().headers(false), true).unwrap();
+            RowFormat::<Row>::create_decoder(&CsvRecordFormat::new().headers(false), true).unwrap();
         assert!(dec.decode(b"x,y\n", false).is_err());
     }
 }

@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
-//! use weir_connector_files::format::rows::RowBatches;
+//! use weir_connector_files::format::RowBatches;
 //! use weir_connector_files::format::FromBatch;
 //!
 //! let schema = Schema::new(vec![
@@ -55,7 +55,9 @@ use weir_connector_api::row::{DataType, Field, Row, RowKind, Schema, Value};
 
 use super::arrow::DEFAULT_BATCH_SIZE;
 use super::row::{CsvFramer, CsvStep};
-use super::{Decoded, FromBatch, RowDecoder, RowEncoder, RowFormat, ToBatches, ToBatchesFactory};
+use super::{
+    Decoded, FromBatch, RecordDecoder, RecordEncoder, RowFormat, ToBatches, ToBatchesFactory,
+};
 
 /// The time zone of written timestamps: pipeline timestamps are instants (epoch milliseconds).
 const UTC: &str = "UTC";
@@ -544,7 +546,7 @@ impl TextRows {
     }
 }
 
-impl RowEncoder<Row> for TextRows {
+impl RecordEncoder<Row> for TextRows {
     fn encode(&mut self, record: &Row, out: &mut Vec<u8>) -> Result<()> {
         let bytes: &[u8] = match record.values.as_slice() {
             [Value::String(s)] => s.as_bytes(),
@@ -575,7 +577,7 @@ impl RowEncoder<Row> for TextRows {
     }
 }
 
-impl RowDecoder<Row> for TextRows {
+impl RecordDecoder<Row> for TextRows {
     fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<Row>> {
         let Some((line, used)) = next_line(buf, eof) else {
             return Ok(Decoded::NeedMore);
@@ -598,10 +600,10 @@ impl RowDecoder<Row> for TextRows {
 }
 
 impl RowFormat<Row> for TextRows {
-    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RowEncoder<Row>>> {
+    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordEncoder<Row>>> {
         Ok(Box::new(*self))
     }
-    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RowDecoder<Row>>> {
+    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordDecoder<Row>>> {
         Ok(Box::new(*self))
     }
     fn name(&self) -> &'static str {
@@ -685,7 +687,7 @@ struct MessageEncoderState {
     header: Option<Arc<[u8]>>,
 }
 
-impl RowEncoder<Row> for MessageEncoderState {
+impl RecordEncoder<Row> for MessageEncoderState {
     fn begin(&mut self, out: &mut Vec<u8>) -> Result<()> {
         if let Some(header) = &self.header {
             out.extend_from_slice(header);
@@ -733,7 +735,7 @@ impl MessageDecoderState {
     }
 }
 
-impl RowDecoder<Row> for MessageDecoderState {
+impl RecordDecoder<Row> for MessageDecoderState {
     fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<Row>> {
         if let Some(row) = self.pending.pop_front() {
             let used = if self.pending.is_empty() {
@@ -792,7 +794,7 @@ impl RowDecoder<Row> for MessageDecoderState {
 }
 
 impl RowFormat<Row> for MessageRows {
-    fn create_encoder(&self, at_file_start: bool) -> Result<Box<dyn RowEncoder<Row>>> {
+    fn create_encoder(&self, at_file_start: bool) -> Result<Box<dyn RecordEncoder<Row>>> {
         Ok(Box::new(MessageEncoderState {
             encoder: Arc::clone(&self.encoder),
             name: self.name,
@@ -801,7 +803,7 @@ impl RowFormat<Row> for MessageRows {
         }))
     }
 
-    fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RowDecoder<Row>>> {
+    fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RecordDecoder<Row>>> {
         let csv = match self.framing {
             Framing::Lines => None,
             Framing::Csv { delimiter, quote } => Some(CsvFramer::new(

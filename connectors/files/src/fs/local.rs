@@ -10,7 +10,7 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use weir_connector_api::error::{ConnectorError, Result};
-use weir_connector_api::state::{StateReader, StateWriter};
+use weir_connector_api::state::{StateError, StateReader, StateWriter, VersionedSerializer};
 
 use super::path::{file_name, join, parent};
 use super::{
@@ -20,8 +20,6 @@ use super::{
 
 /// The marker between a target's name and the random suffix of its in-progress file.
 const IN_PROGRESS_MARKER: &str = ".inprogress.";
-/// The version of [`Recoverable::data`] written by the local writer.
-const DATA_VERSION: u8 = 1;
 /// Bytes buffered in memory before they go to the file.
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -228,23 +226,68 @@ fn target_of_temp(temp: &str) -> Option<String> {
     Some(join(parent(temp), &name[..idx]))
 }
 
+/// What a local part file's [`Recoverable::data`] holds: the hidden temporary file it is
+/// written to (`.<name>.inprogress.<id>` beside its target).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalInProgressFile {
+    /// The temporary file.
+    pub temp_path: String,
+}
+
+/// Serializes [`LocalInProgressFile`] (version 1): the path. A recoverable's data is the version
+/// as one byte, then these bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalInProgressFileSerializer;
+
+impl LocalInProgressFileSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl VersionedSerializer<LocalInProgressFile> for LocalInProgressFileSerializer {
+    fn version(&self) -> u32 {
+        Self::VERSION
+    }
+    fn serialize(&self, value: &LocalInProgressFile) -> std::result::Result<Vec<u8>, StateError> {
+        let mut w = StateWriter::new();
+        w.put_str(&value.temp_path);
+        w.finish()
+    }
+    fn deserialize(
+        &self,
+        version: u32,
+        bytes: &[u8],
+    ) -> std::result::Result<LocalInProgressFile, StateError> {
+        if version != Self::VERSION {
+            return Err(unknown_data_version(version));
+        }
+        let mut reader = StateReader::new(bytes);
+        let temp_path = reader.get_str()?.to_owned();
+        reader.finish()?;
+        Ok(LocalInProgressFile { temp_path })
+    }
+}
+
+fn unknown_data_version(version: u32) -> StateError {
+    StateError::unknown_version(
+        "local recoverable",
+        version,
+        &[LocalInProgressFileSerializer::VERSION],
+    )
+}
+
 fn encode_data(temp: &str) -> Vec<u8> {
     let mut w = StateWriter::new();
-    w.put_u8(DATA_VERSION).put_str(temp);
+    w.put_u8(LocalInProgressFileSerializer::VERSION as u8)
+        .put_str(temp);
     w.finish().unwrap_or_default()
 }
 
 fn decode_data(r: &Recoverable) -> Result<String> {
     let mut reader = StateReader::new(&r.data);
-    let version = reader.get_u8()?;
-    if version != DATA_VERSION {
-        return Err(ConnectorError::State(
-            weir_connector_api::state::StateError::unknown_version(
-                "local recoverable",
-                u32::from(version),
-                &[u32::from(DATA_VERSION)],
-            ),
-        ));
+    let version = u32::from(reader.get_u8()?);
+    if version != LocalInProgressFileSerializer::VERSION {
+        return Err(ConnectorError::State(unknown_data_version(version)));
     }
     let temp = reader.get_str()?.to_owned();
     reader.finish()?;

@@ -4,7 +4,8 @@
 //!
 //! Paths are `/`-separated strings in the filesystem's own namespace: absolute paths for
 //! [`LocalFileSystem`], object keys for an object store (the S3 implementation lives in
-//! `weir-connector-s3`). Helpers for them are in [`path`].
+//! `weir-connector-s3`). Helpers for them: [`join`], [`parent`], [`file_name`],
+//! [`is_hidden_name`], [`is_under`].
 //!
 //! The recoverable writer follows Flink's `RecoverableWriter`:
 //!
@@ -18,9 +19,9 @@
 //! 4. [`RecoverableWriter::commit`] publishes it at its target (local: atomic rename; S3:
 //!    complete the upload). Committing again is harmless ([`CommitStatus::AlreadyCommitted`]).
 
-pub mod local;
-pub mod path;
-pub mod schemes;
+mod local;
+mod path;
+mod schemes;
 
 use std::fmt;
 use std::ops::Range;
@@ -32,7 +33,11 @@ use bytes::Bytes;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::state::{StateError, StateReader, StateWriter};
 
-pub use local::LocalFileSystem;
+pub use local::{
+    LocalFileSystem, LocalInProgressFile, LocalInProgressFileSerializer, LocalRecoverableWriter,
+};
+pub use path::{file_name, is_hidden_name, is_under, join, parent};
+pub use schemes::{find_scheme, FileSystemRegistration, FileSystemScheme, OpenedPath};
 
 /// An async byte stream read from a file.
 pub type ByteReader = Pin<Box<dyn tokio::io::AsyncRead + Send>>;

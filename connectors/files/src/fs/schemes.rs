@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use weir_connector_files::fs::schemes::{find_scheme, FileSystemScheme, OpenedPath};
+//! use weir_connector_files::fs::{find_scheme, FileSystemScheme, OpenedPath};
 //! use weir_connector_files::LocalFileSystem;
 //!
 //! fn open_mem(url: &str) -> Result<OpenedPath, String> {
@@ -58,6 +58,6 @@ pub fn find_scheme(scheme: &str) -> Option<&'static FileSystemScheme> {
 #[macro_export]
 macro_rules! register_file_system {
     ($scheme:expr) => {
-        $crate::__inventory::submit! { $crate::fs::schemes::FileSystemRegistration(&$scheme) }
+        $crate::__inventory::submit! { $crate::fs::FileSystemRegistration(&$scheme) }
     };
 }

@@ -32,21 +32,22 @@ use weir_connector_api::sink::{
     CommittableMessage, CommittableOperator, CommittableStage, CommittableSummary,
     CommittableTopology, CommittableWithLineage, InitContext, Routing, StageParallelism,
 };
-use weir_connector_api::state::{StateError, StateReader, StateWriter};
+use weir_connector_api::state::VersionedSerializer;
 
 use super::naming::{label_uuid, part_name, Label, OutputFileConfig, COMPACTED_PREFIX};
-use super::state::{CompactorRequest, FileSinkCommittable};
+use super::state::{
+    CompactCoordinatorState, CompactCoordinatorStateSerializer, CompactorRequest, CompactorState,
+    CompactorStateSerializer, FileSinkCommittable, HeldCompaction,
+};
 use super::sweep::{sweep_at_start, PartKind, StartKind, StartSweep};
 use super::{sweep_orphans, SweepScope};
-use crate::fs::path::{file_name, join, parent};
+use crate::fs::{file_name, join, parent};
 use crate::fs::{FileSystem, Recoverable, RecoverableWriter};
 
 /// The name of the coordinator stage (part of its uid: keep it stable).
 pub const COORDINATOR_STAGE: &str = "compact-coordinator";
 /// The name of the compactor stage (part of its uid: keep it stable).
 pub const COMPACTOR_STAGE: &str = "compactor";
-
-const STATE_VERSION: u32 = 1;
 
 /// When to compact and with how much concurrency (Flink's `FileCompactStrategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,18 +198,13 @@ pub(crate) fn topology(
     })
 }
 
-fn check_version(what: &str, v: &VersionedBytes) -> Result<()> {
-    if v.version == STATE_VERSION {
-        Ok(())
-    } else {
-        Err(StateError::unknown_version(what, v.version, &[STATE_VERSION]).into())
-    }
-}
-
-fn finish_state(w: StateWriter) -> Result<Option<VersionedBytes>> {
+fn to_state<T>(
+    serializer: &impl VersionedSerializer<T>,
+    value: &T,
+) -> Result<Option<VersionedBytes>> {
     Ok(Some(VersionedBytes {
-        version: STATE_VERSION,
-        bytes: w.finish()?,
+        version: serializer.version(),
+        bytes: serializer.serialize(value)?,
     }))
 }
 
@@ -233,20 +229,12 @@ impl CompactCoordinator {
         let mut checkpoints = 0;
         let mut ended = false;
         for v in restored {
-            check_version("compact coordinator state", v)?;
-            let mut r = StateReader::new(&v.bytes);
-            ended |= r.get_bool()?;
-            checkpoints = checkpoints.max(r.get_u64()?);
-            let buckets = r.get_len()?;
-            for _ in 0..buckets {
-                let bucket = r.get_str()?.to_owned();
-                let n = r.get_len()?;
-                let files = held.entry(bucket).or_default();
-                for _ in 0..n {
-                    files.push(Recoverable::read_from(&mut r)?);
-                }
+            let state = CompactCoordinatorStateSerializer.deserialize(v.version, &v.bytes)?;
+            ended |= state.ended;
+            checkpoints = checkpoints.max(state.checkpoints);
+            for (bucket, files) in state.held {
+                held.entry(bucket).or_default().extend(files);
             }
-            r.finish()?;
         }
         let mut c = CompactCoordinator {
             ctx,
@@ -371,17 +359,12 @@ impl CommittableOperator<FileSinkCommittable, CompactorRequest> for CompactCoord
 
     fn snapshot_state(&mut self, checkpoint_id: CheckpointId) -> Result<Option<VersionedBytes>> {
         tracing::trace!(checkpoint = %checkpoint_id, ended = self.ended, held = ?self.held.values().flatten().map(|f| f.target.as_str()).collect::<Vec<_>>(), "coordinator snapshot");
-        let mut w = StateWriter::new();
-        w.put_bool(self.ended)
-            .put_u64(self.checkpoints)
-            .put_len(self.held.len());
-        for (bucket, files) in &self.held {
-            w.put_str(bucket).put_len(files.len());
-            for f in files {
-                f.write_to(&mut w);
-            }
-        }
-        finish_state(w)
+        let state = CompactCoordinatorState {
+            ended: self.ended,
+            checkpoints: self.checkpoints,
+            held: self.held.clone(),
+        };
+        to_state(&CompactCoordinatorStateSerializer, &state)
     }
 
     async fn end_input(
@@ -433,15 +416,9 @@ impl CompactorOperator {
         let mut restored = Vec::new();
         let mut ended = false;
         for v in restored_states {
-            check_version("compactor state", v)?;
-            let mut r = StateReader::new(&v.bytes);
-            ended |= r.get_bool()?;
-            let n = r.get_len()?;
-            for _ in 0..n {
-                let _checkpoint = r.get_u64()?;
-                restored.push(CompactorRequest::read_from(&mut r)?);
-            }
-            r.finish()?;
+            let state = CompactorStateSerializer.deserialize(v.version, &v.bytes)?;
+            ended |= state.ended;
+            restored.extend(state.held.into_iter().map(|h| h.request));
         }
         let checkpoint = init.restored_checkpoint_id().map(|c| c.0);
         let sweep_above = match checkpoint {
@@ -681,19 +658,20 @@ impl CommittableOperator<CompactorRequest, FileSinkCommittable> for CompactorOpe
     }
 
     fn snapshot_state(&mut self, checkpoint_id: CheckpointId) -> Result<Option<VersionedBytes>> {
-        let mut w = StateWriter::new();
-        let n: usize = self.waiting.values().map(Vec::len).sum::<usize>() + self.restored.len();
-        w.put_bool(self.ended).put_len(n);
-        for (cp, requests) in &self.waiting {
-            for r in requests {
-                w.put_u64(cp.0);
-                r.write_to(&mut w);
-            }
-        }
-        for r in &self.restored {
-            w.put_u64(0);
-            r.write_to(&mut w);
-        }
+        let held = self
+            .waiting
+            .iter()
+            .flat_map(|(cp, requests)| requests.iter().map(|r| (cp.0, r)))
+            .chain(self.restored.iter().map(|r| (0, r)))
+            .map(|(checkpoint, request)| HeldCompaction {
+                checkpoint,
+                request: request.clone(),
+            })
+            .collect();
+        let state = CompactorState {
+            ended: self.ended,
+            held,
+        };
         if !checkpoint_id.is_end_of_input() {
             self.epoch = checkpoint_id.0.saturating_add(1);
             self.uuid = label_uuid(Label {
@@ -702,7 +680,7 @@ impl CommittableOperator<CompactorRequest, FileSinkCommittable> for CompactorOpe
                 epoch: self.epoch,
             });
         }
-        finish_state(w)
+        to_state(&CompactorStateSerializer, &state)
     }
 
     async fn notify_checkpoint_complete(

@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use weir_connector_files::sink::bucket::BasePathBucketAssigner;
+//! use weir_connector_files::sink::BasePathBucketAssigner;
 //! use weir_connector_files::{FileSink, JsonLinesFormat, LocalFileSystem};
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
@@ -28,16 +28,16 @@
 //! At every start, each writer subtask first removes what killed or failed attempts left that
 //! nothing can need — after a restore the in-progress files of epochs no restored checkpoint
 //! reaches, and always empty in-progress files (their uuid carries subtask and epoch, see
-//! [`naming`] and [`sweep`]) — then resumes its own.
+//! [`Label`] and [`sweep_at_start`]) — then resumes its own.
 
-pub mod bucket;
-pub mod committer;
-pub mod compaction;
-pub mod naming;
-pub mod rolling;
-pub mod state;
-pub mod sweep;
-pub mod writer;
+mod bucket;
+mod committer;
+mod compaction;
+mod naming;
+mod rolling;
+mod state;
+mod sweep;
+mod writer;
 
 use std::sync::Arc;
 
@@ -48,16 +48,26 @@ use weir_connector_api::sink::{
 };
 use weir_connector_api::state::VersionedSerializer;
 
-use self::bucket::{BucketAssigner, DateTimeBucketAssigner};
-use self::committer::FileCommitter;
-use self::compaction::{CompactFn, CompactionContext, FileCompactStrategy, FileCompactor};
-use self::naming::OutputFileConfig;
-use self::rolling::RollingPolicy;
-use self::state::{
-    CommittableSerializer, FileSinkCommittable, FileWriterState, WriterStateSerializer,
+pub use self::bucket::{
+    BasePathBucketAssigner, BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource,
+};
+pub use self::committer::FileCommitter;
+use self::compaction::{CompactFn, CompactionContext};
+pub use self::compaction::{
+    FileCompactStrategy, FileCompactStrategyBuilder, FileCompactor, COMPACTOR_STAGE,
+    COORDINATOR_STAGE,
+};
+pub use self::naming::{
+    label_uuid, parse_label, parse_part_name, part_name, Label, OutputFileConfig, COMPACTED_PREFIX,
+};
+pub use self::rolling::RollingPolicy;
+pub use self::state::{
+    CompactCoordinatorState, CompactCoordinatorStateSerializer, CompactorRequest, CompactorState,
+    CompactorStateSerializer, FileSinkCommittable, FileSinkCommittableSerializer, FileWriterState,
+    FileWriterStateSerializer, HeldCompaction, InProgressState,
 };
 pub use self::sweep::{sweep_at_start, sweep_orphans, PartKind, StartKind, StartSweep, SweepScope};
-use self::writer::FileWriter;
+pub use self::writer::FileWriter;
 use crate::format::{BulkWriterFactory, Decoded, RowFormat, SinkFormat};
 use crate::fs::FileSystem;
 
@@ -329,7 +339,7 @@ impl<T: Send + 'static> SupportsWriterState<T> for FileSink<T> {
     }
 
     fn writer_state_serializer(&self) -> Arc<dyn VersionedSerializer<FileWriterState>> {
-        Arc::new(WriterStateSerializer)
+        Arc::new(FileWriterStateSerializer)
     }
 }
 
@@ -342,7 +352,7 @@ impl<T: Send + 'static> SupportsCommitter<T> for FileSink<T> {
     }
 
     fn committable_serializer(&self) -> Arc<dyn VersionedSerializer<FileSinkCommittable>> {
-        Arc::new(CommittableSerializer)
+        Arc::new(FileSinkCommittableSerializer)
     }
 }
 

@@ -1,5 +1,8 @@
-//! What the file sink checkpoints: committables, writer state and compaction requests, each with
-//! a versioned serializer.
+//! What the file sink checkpoints, each with a versioned serializer: committables, writer state
+//! (in-progress files), and the state of the compaction stages (files held by the coordinator,
+//! compaction requests in flight at the compactors).
+
+use std::collections::BTreeMap;
 
 use weir_connector_api::state::{StateError, StateReader, StateWriter, VersionedSerializer};
 
@@ -99,6 +102,7 @@ impl FileSinkCommittable {
     }
 }
 
+/// Every serializer of this module writes version 1 and reads only that.
 fn check_version(what: &str, version: u32) -> Result<(), StateError> {
     if version == 1 {
         Ok(())
@@ -109,11 +113,16 @@ fn check_version(what: &str, version: u32) -> Result<(), StateError> {
 
 /// Serializes [`FileSinkCommittable`]s (version 1).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CommittableSerializer;
+pub struct FileSinkCommittableSerializer;
 
-impl VersionedSerializer<FileSinkCommittable> for CommittableSerializer {
+impl FileSinkCommittableSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl VersionedSerializer<FileSinkCommittable> for FileSinkCommittableSerializer {
     fn version(&self) -> u32 {
-        1
+        Self::VERSION
     }
     fn serialize(&self, value: &FileSinkCommittable) -> Result<Vec<u8>, StateError> {
         let mut w = StateWriter::new();
@@ -152,11 +161,16 @@ pub struct FileWriterState {
 
 /// Serializes [`FileWriterState`] (version 1).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct WriterStateSerializer;
+pub struct FileWriterStateSerializer;
 
-impl VersionedSerializer<FileWriterState> for WriterStateSerializer {
+impl FileWriterStateSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl VersionedSerializer<FileWriterState> for FileWriterStateSerializer {
     fn version(&self) -> u32 {
-        1
+        Self::VERSION
     }
     fn serialize(&self, value: &FileWriterState) -> Result<Vec<u8>, StateError> {
         let mut w = StateWriter::new();
@@ -246,6 +260,133 @@ impl CompactorRequest {
     }
 }
 
+/// The compaction coordinator's state (one subtask): the pending files not yet packed into
+/// requests, per bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CompactCoordinatorState {
+    /// The input ended: nothing more is emitted.
+    pub ended: bool,
+    /// Checkpoints since the last "every n checkpoints" trigger.
+    pub checkpoints: u64,
+    /// Pending files not yet packed, per bucket.
+    pub held: BTreeMap<String, Vec<Recoverable>>,
+}
+
+/// Serializes [`CompactCoordinatorState`] (version 1): the flag, the checkpoint count, then per
+/// bucket its id and files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompactCoordinatorStateSerializer;
+
+impl CompactCoordinatorStateSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl VersionedSerializer<CompactCoordinatorState> for CompactCoordinatorStateSerializer {
+    fn version(&self) -> u32 {
+        Self::VERSION
+    }
+    fn serialize(&self, value: &CompactCoordinatorState) -> Result<Vec<u8>, StateError> {
+        let mut w = StateWriter::new();
+        w.put_bool(value.ended)
+            .put_u64(value.checkpoints)
+            .put_len(value.held.len());
+        for (bucket, files) in &value.held {
+            w.put_str(bucket).put_len(files.len());
+            for f in files {
+                f.write_to(&mut w);
+            }
+        }
+        w.finish()
+    }
+    fn deserialize(
+        &self,
+        version: u32,
+        bytes: &[u8],
+    ) -> Result<CompactCoordinatorState, StateError> {
+        check_version("compact coordinator state", version)?;
+        let mut r = StateReader::new(bytes);
+        let ended = r.get_bool()?;
+        let checkpoints = r.get_u64()?;
+        let buckets = r.get_len()?;
+        let mut held: BTreeMap<String, Vec<Recoverable>> = BTreeMap::new();
+        for _ in 0..buckets {
+            let bucket = r.get_str()?.to_owned();
+            let n = r.get_len()?;
+            let files = held.entry(bucket).or_default();
+            for _ in 0..n {
+                files.push(Recoverable::read_from(&mut r)?);
+            }
+        }
+        r.finish()?;
+        Ok(CompactCoordinatorState {
+            ended,
+            checkpoints,
+            held,
+        })
+    }
+}
+
+/// A compaction request a compactor holds, with the checkpoint that fired it (0: restored, to
+/// compact at the first barrier).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeldCompaction {
+    /// The checkpoint whose completion releases it.
+    pub checkpoint: u64,
+    /// The request.
+    pub request: CompactorRequest,
+}
+
+/// A compactor's state (one subtask): the requests not yet compacted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CompactorState {
+    /// The input ended: nothing more is emitted.
+    pub ended: bool,
+    /// The requests in flight.
+    pub held: Vec<HeldCompaction>,
+}
+
+/// Serializes [`CompactorState`] (version 1): the flag, then per request its checkpoint and
+/// the request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompactorStateSerializer;
+
+impl CompactorStateSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl VersionedSerializer<CompactorState> for CompactorStateSerializer {
+    fn version(&self) -> u32 {
+        Self::VERSION
+    }
+    fn serialize(&self, value: &CompactorState) -> Result<Vec<u8>, StateError> {
+        let mut w = StateWriter::new();
+        w.put_bool(value.ended).put_len(value.held.len());
+        for held in &value.held {
+            w.put_u64(held.checkpoint);
+            held.request.write_to(&mut w);
+        }
+        w.finish()
+    }
+    fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<CompactorState, StateError> {
+        check_version("compactor state", version)?;
+        let mut r = StateReader::new(bytes);
+        let ended = r.get_bool()?;
+        let n = r.get_len()?;
+        let mut held = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let checkpoint = r.get_u64()?;
+            held.push(HeldCompaction {
+                checkpoint,
+                request: CompactorRequest::read_from(&mut r)?,
+            });
+        }
+        r.finish()?;
+        Ok(CompactorState { ended, held })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,7 +414,7 @@ mod tests {
                 len: 9,
             },
         ] {
-            let s = CommittableSerializer;
+            let s = FileSinkCommittableSerializer;
             let bytes = s.serialize(&c).unwrap();
             assert_eq!(s.deserialize(1, &bytes).unwrap(), c);
             assert!(s.deserialize(2, &bytes).is_err());
@@ -287,7 +428,7 @@ mod tests {
             }),
             counter: 17,
         };
-        let s = WriterStateSerializer;
+        let s = FileWriterStateSerializer;
         assert_eq!(
             s.deserialize(1, &s.serialize(&state).unwrap()).unwrap(),
             state

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use weir_connector_api::error::Result;
 
 use super::naming::{parse_part_name, Label, OutputFileConfig};
-use crate::fs::path::file_name;
+use crate::fs::file_name;
 use crate::fs::FileSystem;
 
 /// Which part files a sweep looks at.

@@ -20,8 +20,8 @@ use super::naming::{label_uuid, part_name, Label};
 use super::state::{FileSinkCommittable, FileWriterState, InProgressState};
 use super::sweep::{sweep_at_start, PartKind, StartKind, StartSweep};
 use super::{sweep_orphans, SinkConfig, SweepScope};
-use crate::format::{BulkWriter, RowEncoder, SinkFormat};
-use crate::fs::path::join;
+use crate::format::{BulkWriter, RecordEncoder, SinkFormat};
+use crate::fs::join;
 use crate::fs::{RecoverableStream, RecoverableWriter};
 
 /// Bytes encoded in memory before they are handed to the part file's stream.
@@ -36,7 +36,7 @@ pub(crate) fn now_millis() -> i64 {
 }
 
 enum Encoder<T> {
-    Row(Box<dyn RowEncoder<T>>),
+    Row(Box<dyn RecordEncoder<T>>),
     Bulk(Box<dyn BulkWriter<T>>),
 }
 

@@ -13,7 +13,7 @@ use weir_connector_api::state::{StateError, StateReader, StateWriter, VersionedS
 
 use super::split::{read_split, write_split, FileSourceSplit};
 use super::Discovery;
-use crate::fs::path::parent;
+use crate::fs::parent;
 
 /// What discovery found: new splits, in reading order.
 pub type DiscoveryResult = std::result::Result<Vec<FileSourceSplit>, ConnectorError>;
@@ -37,11 +37,16 @@ pub struct FileEnumeratorState {
 
 /// Serializes [`FileEnumeratorState`] (version 1).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct EnumeratorStateSerializer;
+pub struct FileEnumeratorStateSerializer;
 
-impl VersionedSerializer<FileEnumeratorState> for EnumeratorStateSerializer {
+impl FileEnumeratorStateSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl VersionedSerializer<FileEnumeratorState> for FileEnumeratorStateSerializer {
     fn version(&self) -> u32 {
-        1
+        Self::VERSION
     }
     fn serialize(&self, s: &FileEnumeratorState) -> std::result::Result<Vec<u8>, StateError> {
         let mut w = StateWriter::new();
@@ -66,11 +71,11 @@ impl VersionedSerializer<FileEnumeratorState> for EnumeratorStateSerializer {
         version: u32,
         bytes: &[u8],
     ) -> std::result::Result<FileEnumeratorState, StateError> {
-        if version != 1 {
+        if version != Self::VERSION {
             return Err(StateError::unknown_version(
                 "file enumerator state",
                 version,
-                &[1],
+                &[Self::VERSION],
             ));
         }
         let mut r = StateReader::new(bytes);

@@ -35,9 +35,9 @@
 //!   restored splits and a checkpoint has completed, so a directory's next file never overtakes
 //!   the rest of an earlier one (also when the parallelism changed).
 
-pub mod enumerator;
-pub mod reader;
-pub mod split;
+mod enumerator;
+mod reader;
+mod split;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,13 +46,15 @@ use std::time::Duration;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::source::{Boundedness, EnumeratorContextOf, Source, SourceReaderContext};
 use weir_connector_api::state::VersionedSerializer;
+use weir_connector_base::source::Forwarding;
 
-use self::enumerator::{DiscoveryResult, EnumeratorStateSerializer};
-pub use self::enumerator::{FileEnumerator, FileEnumeratorState};
-pub use self::reader::FileSourceReader;
-pub use self::split::{FilePosition, FileSourceSplit, FileSplitSerializer};
+pub use self::enumerator::{
+    DiscoveryResult, FileEnumerator, FileEnumeratorState, FileEnumeratorStateSerializer,
+};
+pub use self::reader::{FileReader, FileRecordEmitter, FileSourceReader, FileSplitReader};
+pub use self::split::{FilePosition, FileSourceSplit, FileSourceSplitSerializer};
 use crate::format::{BulkKind, FromBatch, RowFormat, SourceFormat};
-use crate::fs::path::is_hidden_name;
+use crate::fs::is_hidden_name;
 use crate::fs::FileSystem;
 
 /// How files are found: shared by the enumerator and its discovery tasks.
@@ -194,7 +196,7 @@ impl<T: Send + 'static> FileSource<T> {
             SourceFormat::Bulk {
                 kind: BulkKind::Parquet,
                 decode: Arc::new(decode),
-                batch_size: crate::format::arrow::DEFAULT_BATCH_SIZE,
+                batch_size: crate::format::DEFAULT_BATCH_SIZE,
             },
         )
     }
@@ -211,7 +213,7 @@ impl<T: Send + 'static> FileSource<T> {
             SourceFormat::Bulk {
                 kind: BulkKind::Orc,
                 decode: Arc::new(decode),
-                batch_size: crate::format::arrow::DEFAULT_BATCH_SIZE,
+                batch_size: crate::format::DEFAULT_BATCH_SIZE,
             },
         )
     }
@@ -238,7 +240,7 @@ impl<T: Send + 'static> FileSourceBuilder<T> {
             ordered: false,
             monitor: None,
             retention: None,
-            max_records_per_poll: weir_connector_api::base::reader::DEFAULT_MAX_RECORDS_PER_POLL,
+            max_records_per_poll: weir_connector_base::source::reader::DEFAULT_MAX_RECORDS_PER_POLL,
         }
     }
 
@@ -340,13 +342,13 @@ impl<T: Send + 'static> Source for FileSource<T> {
         }
     }
 
-    fn create_reader(&self, ctx: Arc<dyn SourceReaderContext>) -> Result<FileSourceReader<T>> {
-        Ok(FileSourceReader::new(
+    fn create_reader(&self, ctx: Arc<dyn SourceReaderContext>) -> Result<Self::Reader> {
+        Ok(Forwarding::wrap(FileReader::new(
             ctx,
             Arc::clone(&self.discovery.fs),
             self.format.clone(),
             self.max_records_per_poll,
-        ))
+        )))
     }
 
     fn create_enumerator(&self, ctx: EnumeratorContextOf<Self>) -> Result<FileEnumerator> {
@@ -372,10 +374,10 @@ impl<T: Send + 'static> Source for FileSource<T> {
     }
 
     fn split_serializer(&self) -> Arc<dyn VersionedSerializer<FileSourceSplit>> {
-        Arc::new(FileSplitSerializer)
+        Arc::new(FileSourceSplitSerializer)
     }
 
     fn enumerator_state_serializer(&self) -> Arc<dyn VersionedSerializer<FileEnumeratorState>> {
-        Arc::new(EnumeratorStateSerializer)
+        Arc::new(FileEnumeratorStateSerializer)
     }
 }

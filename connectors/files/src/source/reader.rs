@@ -3,23 +3,22 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use arrow_array::RecordBatch;
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use tokio::io::AsyncReadExt;
-use weir_connector_api::base::reader::{
-    RecordEmitter, RecordsBySplits, SourceReaderBase, SplitReader, SplitsChange,
-};
-use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::Result;
 use weir_connector_api::source::{
-    InputStatus, ReaderOutput, SourceEvent, SourceOutput, SourceReader, SourceReaderContext,
+    InputStatus, ReaderOutput, SourceOutput, SourceReader, SourceReaderContext,
 };
+use weir_connector_base::source::reader::{
+    RecordEmitter, RecordsBySplits, SourceReaderBase, SplitReader, SplitsChange,
+};
+use weir_connector_base::source::{Forwarding, ForwardingSourceReader};
 
 use super::split::{FilePosition, FileSourceSplit};
 use crate::format::parquet::{next_batch, open_stream, FsParquetReader};
-use crate::format::{BulkKind, Decoded, FromBatch, RowDecoder, SourceFormat};
+use crate::format::{BulkKind, Decoded, FromBatch, RecordDecoder, SourceFormat};
 use crate::fs::{ByteReader, FileSystem};
 
 /// Records per fetched batch.
@@ -30,7 +29,7 @@ const READ_CHUNK: usize = 256 * 1024;
 enum Open<T> {
     Row {
         reader: ByteReader,
-        decoder: Box<dyn RowDecoder<T>>,
+        decoder: Box<dyn RecordDecoder<T>>,
         buf: Vec<u8>,
         /// The file offset of `buf[0]`.
         buf_offset: u64,
@@ -341,16 +340,21 @@ impl<T: Send + 'static> RecordEmitter<(T, FilePosition), T, FileSourceSplit> for
 
 type Base<T> = SourceReaderBase<FileSplitReader<T>, FileRecordEmitter, FileSourceSplit, T>;
 
-/// The file source's reader: a [`SourceReaderBase`] over a [`FileSplitReader`] that asks for the
-/// next split whenever it has none (one split at a time, like Flink's file source).
-pub struct FileSourceReader<T: Send + 'static> {
+/// The file source's reader: a [`SourceReaderBase`] over a [`FileSplitReader`], run as a
+/// [`Forwarding`] wrapper of [`FileReader`].
+pub type FileSourceReader<T> = Forwarding<FileReader<T>>;
+
+/// What the file source's reader adds to its [`SourceReaderBase`]: it asks for the next split
+/// whenever it has none (one split at a time, like Flink's file source). Every method it does
+/// not override goes to the base reader.
+pub struct FileReader<T: Send + 'static> {
     base: Base<T>,
     ctx: Arc<dyn SourceReaderContext>,
     requested: bool,
     no_more: bool,
 }
 
-impl<T: Send + 'static> FileSourceReader<T> {
+impl<T: Send + 'static> FileReader<T> {
     pub(crate) fn new(
         ctx: Arc<dyn SourceReaderContext>,
         fs: Arc<dyn FileSystem>,
@@ -363,7 +367,7 @@ impl<T: Send + 'static> FileSourceReader<T> {
             FileRecordEmitter,
         )
         .with_max_records_per_poll(max_records_per_poll);
-        FileSourceReader {
+        FileReader {
             base,
             ctx,
             requested: false,
@@ -380,10 +384,13 @@ impl<T: Send + 'static> FileSourceReader<T> {
     }
 }
 
-#[async_trait::async_trait]
-impl<T: Send + 'static> SourceReader for FileSourceReader<T> {
+impl<T: Send + 'static> ForwardingSourceReader for FileReader<T> {
+    type Inner = Base<T>;
     type Output = T;
-    type Split = FileSourceSplit;
+
+    fn inner(&mut self) -> &mut Base<T> {
+        &mut self.base
+    }
 
     fn start(&mut self) -> Result<()> {
         self.base.start()?;
@@ -394,14 +401,6 @@ impl<T: Send + 'static> SourceReader for FileSourceReader<T> {
         let status = self.base.poll_next(output)?;
         self.request_if_idle()?;
         Ok(status)
-    }
-
-    fn poll_available(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.base.poll_available(cx)
-    }
-
-    fn snapshot_state(&mut self, checkpoint_id: CheckpointId) -> Result<Vec<FileSourceSplit>> {
-        self.base.snapshot_state(checkpoint_id)
     }
 
     fn add_splits(&mut self, splits: Vec<FileSourceSplit>) -> Result<()> {
@@ -415,29 +414,17 @@ impl<T: Send + 'static> SourceReader for FileSourceReader<T> {
         self.no_more = true;
         self.base.notify_no_more_splits();
     }
-
-    fn handle_source_event(&mut self, event: SourceEvent) -> Result<()> {
-        self.base.handle_source_event(event)
-    }
-
-    fn notify_checkpoint_complete(&mut self, checkpoint_id: CheckpointId) -> Result<()> {
-        self.base.notify_checkpoint_complete(checkpoint_id)
-    }
-
-    async fn close(&mut self) -> Result<()> {
-        self.base.close().await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use weir_connector_api::base::reader::RecordsWithSplitIds;
     use weir_connector_api::row::{Row, Value};
+    use weir_connector_base::source::reader::RecordsWithSplitIds;
 
     use super::*;
-    use crate::format::rows::{Framing, MessageRows};
+    use crate::format::{Framing, MessageRows};
     use crate::LocalFileSystem;
 
     /// A row format whose messages hold several rows separated by `|`.

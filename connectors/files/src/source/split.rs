@@ -97,11 +97,16 @@ pub(crate) fn read_split(r: &mut StateReader<'_>) -> Result<FileSourceSplit, Sta
 
 /// Serializes [`FileSourceSplit`]s (version 1).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FileSplitSerializer;
+pub struct FileSourceSplitSerializer;
 
-impl VersionedSerializer<FileSourceSplit> for FileSplitSerializer {
+impl FileSourceSplitSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl VersionedSerializer<FileSourceSplit> for FileSourceSplitSerializer {
     fn version(&self) -> u32 {
-        1
+        Self::VERSION
     }
     fn serialize(&self, value: &FileSourceSplit) -> Result<Vec<u8>, StateError> {
         let mut w = StateWriter::new();
@@ -109,8 +114,12 @@ impl VersionedSerializer<FileSourceSplit> for FileSplitSerializer {
         w.finish()
     }
     fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<FileSourceSplit, StateError> {
-        if version != 1 {
-            return Err(StateError::unknown_version("file split", version, &[1]));
+        if version != Self::VERSION {
+            return Err(StateError::unknown_version(
+                "file split",
+                version,
+                &[Self::VERSION],
+            ));
         }
         let mut r = StateReader::new(bytes);
         let split = read_split(&mut r)?;
@@ -131,8 +140,8 @@ mod tests {
             records: 12,
         };
         assert_eq!(s.id, "/in/a.parquet#rg3");
-        let bytes = FileSplitSerializer.serialize(&s).unwrap();
-        assert_eq!(FileSplitSerializer.deserialize(1, &bytes).unwrap(), s);
-        assert!(FileSplitSerializer.deserialize(9, &bytes).is_err());
+        let bytes = FileSourceSplitSerializer.serialize(&s).unwrap();
+        assert_eq!(FileSourceSplitSerializer.deserialize(1, &bytes).unwrap(), s);
+        assert!(FileSourceSplitSerializer.deserialize(9, &bytes).is_err());
     }
 }

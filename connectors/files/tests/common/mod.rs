@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use weir_connector_api::source::Boundedness;
-use weir_connector_files::format::arrow::SerdeRecords;
-use weir_connector_files::fs::path::{file_name, is_hidden_name, join};
+use weir_connector_files::format::SerdeRecords;
 use weir_connector_files::fs::FileSystem;
-use weir_connector_files::sink::bucket::BasePathBucketAssigner;
-use weir_connector_files::sink::compaction::{FileCompactStrategy, FileCompactor};
-use weir_connector_files::sink::rolling::RollingPolicy;
+use weir_connector_files::fs::{file_name, is_hidden_name, join};
+use weir_connector_files::sink::BasePathBucketAssigner;
+use weir_connector_files::sink::RollingPolicy;
+use weir_connector_files::sink::{FileCompactStrategy, FileCompactor};
 use weir_connector_files::{FileSink, FileSource, JsonLinesFormat, ParquetFormat};
 use weir_testkit::prelude::*;
 

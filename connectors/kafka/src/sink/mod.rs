@@ -12,10 +12,11 @@
 //!   hands `(id, producer id, epoch)` to the committer, which commits after the checkpoint
 //!   completed. See the crate docs for recovery and the exact guarantee.
 
-pub mod committer;
-pub mod producer;
-pub mod serializer;
-pub mod writer;
+mod committer;
+mod producer;
+mod serializer;
+mod state;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,11 +31,14 @@ use weir_connector_api::metrics::{
 use weir_connector_api::sink::{
     InitContext, Sink, SinkCapabilities, SupportsCommitter, SupportsWriterState, WriterStateOf,
 };
-use weir_connector_api::state::{StateError, StateReader, StateWriter, VersionedSerializer};
+use weir_connector_api::state::VersionedSerializer;
 
-pub use committer::KafkaCommitter;
+pub use committer::{KafkaCommitter, RESUMED_COMMITS};
 pub use producer::SinkPartitioner;
 pub use serializer::{KafkaRecordBuf, KafkaRecordSerializer, RecordSerializer, SerializeContext};
+pub use state::{
+    KafkaCommittable, KafkaCommittableSerializer, KafkaWriterState, KafkaWriterStateSerializer,
+};
 pub use writer::KafkaWriter;
 
 use crate::protocol::WireClient;
@@ -69,92 +73,6 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 /// The default `transaction.timeout.ms` of exactly-once producers: 15 minutes (the broker's
 /// default `transaction.max.timeout.ms`).
 pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
-
-/// What the committer commits: one prepared transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KafkaCommittable {
-    /// The transactional id.
-    pub transactional_id: String,
-    /// The producer id that holds the transaction.
-    pub producer_id: i64,
-    /// Its epoch.
-    pub epoch: i16,
-}
-
-/// Serializes [`KafkaCommittable`]. Version 1: id (`u32` length + UTF-8), producer id (`i64`),
-/// epoch (`i32`), big-endian.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KafkaCommittableSerializer;
-
-impl VersionedSerializer<KafkaCommittable> for KafkaCommittableSerializer {
-    fn version(&self) -> u32 {
-        1
-    }
-    fn serialize(&self, c: &KafkaCommittable) -> Result<Vec<u8>, StateError> {
-        let mut w = StateWriter::new();
-        w.put_str(&c.transactional_id)
-            .put_i64(c.producer_id)
-            .put_i32(i32::from(c.epoch));
-        w.finish()
-    }
-    fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<KafkaCommittable, StateError> {
-        if version != 1 {
-            return Err(StateError::unknown_version(
-                "kafka committable",
-                version,
-                &[1],
-            ));
-        }
-        let mut r = StateReader::new(bytes);
-        let transactional_id = r.get_str()?.to_owned();
-        let producer_id = r.get_i64()?;
-        let epoch = r.get_i32()?;
-        r.finish()?;
-        Ok(KafkaCommittable {
-            transactional_id,
-            producer_id,
-            epoch: i16::try_from(epoch).unwrap_or(i16::MAX),
-        })
-    }
-}
-
-/// The writer's checkpointed state: the transactional-id prefix in use (so a restored job with a
-/// changed prefix still aborts the old prefix's lingering transactions).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KafkaWriterState {
-    /// The prefix.
-    pub transactional_id_prefix: String,
-}
-
-/// Serializes [`KafkaWriterState`]. Version 1: the prefix (`u32` length + UTF-8).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KafkaWriterStateSerializer;
-
-impl VersionedSerializer<KafkaWriterState> for KafkaWriterStateSerializer {
-    fn version(&self) -> u32 {
-        1
-    }
-    fn serialize(&self, s: &KafkaWriterState) -> Result<Vec<u8>, StateError> {
-        let mut w = StateWriter::new();
-        w.put_str(&s.transactional_id_prefix);
-        w.finish()
-    }
-    fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<KafkaWriterState, StateError> {
-        if version != 1 {
-            return Err(StateError::unknown_version(
-                "kafka writer state",
-                version,
-                &[1],
-            ));
-        }
-        let mut r = StateReader::new(bytes);
-        let prefix = r.get_str()?.to_owned();
-        r.finish()?;
-        Ok(KafkaWriterState {
-            transactional_id_prefix: prefix,
-        })
-    }
-}
 
 /// A Kafka sink; build it with [`KafkaSink::builder`] or from options.
 pub struct KafkaSink<T> {

@@ -1,6 +1,7 @@
 //! The enumerator: discovers topic-partitions (by list or pattern) once or periodically,
 //! resolves their offsets, and assigns them to readers deterministically. Partitions found after
-//! the first discovery start from the earliest offset (FLIP-288: never skip data silently).
+//! the first discovery start from the earliest offset (FLIP-288: never skip data silently). Its
+//! checkpoint is [`KafkaEnumeratorState`], with its versioned serializer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,9 +14,10 @@ use regex::Regex;
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::source::{EnumeratorContext, SplitEnumerator, SplitsAssignment};
+use weir_connector_api::state::{StateError, StateReader, StateWriter, VersionedSerializer};
 
 use super::offsets::{resolve_splits, StartingOffsets, StoppingOffsets};
-use super::split::{KafkaEnumeratorState, KafkaPartitionSplit};
+use super::split::{KafkaPartitionSplit, KafkaPartitionSplitSerializer};
 use crate::error::kafka_error;
 
 /// Which topics a source reads.
@@ -397,6 +399,78 @@ impl SplitEnumerator for KafkaSourceEnumerator {
                 self.assign_pending()
             }
         }
+    }
+}
+
+/// The enumerator's checkpoint: the partitions already handed to readers, the splits not yet
+/// assigned, and whether the first discovery ran (partitions found after it start from the
+/// earliest offset).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KafkaEnumeratorState {
+    /// Topic-partitions assigned to readers (their progress lives in the readers' state).
+    pub assigned: Vec<(String, i32)>,
+    /// Discovered splits waiting for their reader.
+    pub unassigned: Vec<KafkaPartitionSplit>,
+    /// Whether the initial discovery completed.
+    pub initial_discovery_done: bool,
+}
+
+/// Serializes [`KafkaEnumeratorState`]. Version 1: assigned count + (topic, partition), unassigned
+/// count + splits (as [`KafkaPartitionSplitSerializer`] v1), the flag as a byte.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KafkaEnumeratorStateSerializer;
+
+impl KafkaEnumeratorStateSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+}
+
+impl VersionedSerializer<KafkaEnumeratorState> for KafkaEnumeratorStateSerializer {
+    fn version(&self) -> u32 {
+        Self::VERSION
+    }
+
+    fn serialize(&self, state: &KafkaEnumeratorState) -> Result<Vec<u8>, StateError> {
+        let mut w = StateWriter::new();
+        w.put_len(state.assigned.len());
+        for (topic, partition) in &state.assigned {
+            w.put_str(topic).put_i32(*partition);
+        }
+        w.put_len(state.unassigned.len());
+        for split in &state.unassigned {
+            KafkaPartitionSplitSerializer::write(&mut w, split);
+        }
+        w.put_bool(state.initial_discovery_done);
+        w.finish()
+    }
+
+    fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<KafkaEnumeratorState, StateError> {
+        if version != Self::VERSION {
+            return Err(StateError::unknown_version(
+                "kafka enumerator state",
+                version,
+                &[Self::VERSION],
+            ));
+        }
+        let mut r = StateReader::new(bytes);
+        let n = r.get_len()?;
+        let mut assigned = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let topic = r.get_str()?.to_owned();
+            assigned.push((topic, r.get_i32()?));
+        }
+        let n = r.get_len()?;
+        let mut unassigned = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            unassigned.push(KafkaPartitionSplitSerializer::read(&mut r)?);
+        }
+        let initial_discovery_done = r.get_bool()?;
+        r.finish()?;
+        Ok(KafkaEnumeratorState {
+            assigned,
+            unassigned,
+            initial_discovery_done,
+        })
     }
 }
 

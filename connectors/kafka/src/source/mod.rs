@@ -16,11 +16,11 @@
 //!   in the consumer for split-level watermark alignment. Finished and removed splits are
 //!   unassigned incrementally, so the other partitions keep their prefetched messages.
 
-pub mod deserializer;
-pub mod enumerator;
-pub mod offsets;
-pub mod reader;
-pub mod split;
+mod deserializer;
+mod enumerator;
+mod offsets;
+mod reader;
+mod split;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,23 +29,28 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use regex::Regex;
-use weir_connector_api::base::reader::RecordEvaluator;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::source::{Boundedness, EnumeratorContextOf, Source, SourceReaderContext};
 use weir_connector_api::state::VersionedSerializer;
+use weir_connector_base::source::reader::RecordEvaluator;
+use weir_connector_base::source::Forwarding;
 
 pub use deserializer::{
     HeaderAccess, IgnoreHeaders, JsonDeserializer, KafkaDeserializer, KafkaRecord,
     RawBytesDeserializer, Utf8Deserializer,
 };
-pub use enumerator::{DiscoveryResult, KafkaSourceEnumerator, TopicSelection};
+pub use enumerator::{
+    DiscoveryResult, KafkaEnumeratorState, KafkaEnumeratorStateSerializer, KafkaSourceEnumerator,
+    TopicSelection,
+};
+pub(crate) use offsets::parse_specific_offsets;
 pub use offsets::{OffsetResetStrategy, StartingOffsets, StoppingOffsets};
 pub use reader::{
-    KafkaBatch, KafkaElement, KafkaRecordEmitter, KafkaSourceReader, KafkaSplitReader,
+    partition_split_id, KafkaBatch, KafkaElement, KafkaReader, KafkaRecordEmitter,
+    KafkaSourceReader, KafkaSplitReader, COMMITS_FAILED, COMMITS_SUCCEEDED,
 };
 pub use split::{
-    KafkaEnumeratorState, KafkaEnumeratorStateSerializer, KafkaPartitionSplit,
-    KafkaPartitionSplitSerializer, EARLIEST_OFFSET,
+    KafkaPartitionSplit, KafkaPartitionSplitSerializer, TopicPartitionOffset, EARLIEST_OFFSET,
 };
 
 use crate::error::kafka_error;
@@ -180,7 +185,7 @@ impl<T: Send + 'static> Source for KafkaSource<T> {
         }
     }
 
-    fn create_reader(&self, ctx: Arc<dyn SourceReaderContext>) -> Result<KafkaSourceReader<T>> {
+    fn create_reader(&self, ctx: Arc<dyn SourceReaderContext>) -> Result<Self::Reader> {
         let settings = reader::FetcherSettings {
             client_config: self.client_config(),
             max_batch: self.max_batch,
@@ -201,14 +206,14 @@ impl<T: Send + 'static> Source for KafkaSource<T> {
             ctx.subtask_index(),
         )?;
         let rate = self.rate.map(|r| r / ctx.parallelism().max(1) as f64);
-        Ok(KafkaSourceReader::new(
+        Ok(Forwarding::wrap(KafkaReader::new(
             ctx,
             split_reader,
             self.policy,
             self.evaluator.clone(),
             committer,
             rate,
-        ))
+        )))
     }
 
     fn create_enumerator(&self, ctx: EnumeratorContextOf<Self>) -> Result<KafkaSourceEnumerator> {

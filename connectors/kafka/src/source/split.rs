@@ -1,5 +1,5 @@
 //! Splits (one per topic-partition, with the next offset to read and an optional stopping
-//! offset) and the enumerator's checkpoint, with their versioned serializers.
+//! offset) with their versioned serializer, and the positions the reader commits.
 
 use weir_connector_api::source::SourceSplit;
 use weir_connector_api::state::{StateError, StateReader, StateWriter, VersionedSerializer};
@@ -66,8 +66,32 @@ impl SourceSplit for KafkaPartitionSplit {
     }
 }
 
+/// A position in a topic-partition: the next offset to read there (what a consumer group
+/// commits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TopicPartitionOffset {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+}
+
+impl KafkaPartitionSplit {
+    /// The split's position for the consumer group: its next offset, when that is a real
+    /// offset (not [`EARLIEST_OFFSET`] still to be resolved).
+    pub fn position(&self) -> Option<TopicPartitionOffset> {
+        (self.starting_offset >= 0).then(|| TopicPartitionOffset {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.starting_offset,
+        })
+    }
+}
+
 /// The split id of a topic-partition: `<topic>-<partition>` (Flink's form).
-pub fn split_id(topic: &str, partition: i32) -> String {
+pub(crate) fn split_id(topic: &str, partition: i32) -> String {
     format!("{topic}-{partition}")
 }
 
@@ -77,6 +101,9 @@ pub fn split_id(topic: &str, partition: i32) -> String {
 pub struct KafkaPartitionSplitSerializer;
 
 impl KafkaPartitionSplitSerializer {
+    /// The version this serializer writes.
+    pub const VERSION: u32 = 1;
+
     pub(crate) fn write(w: &mut StateWriter, s: &KafkaPartitionSplit) {
         w.put_str(&s.topic)
             .put_i32(s.partition)
@@ -97,7 +124,7 @@ impl KafkaPartitionSplitSerializer {
 
 impl VersionedSerializer<KafkaPartitionSplit> for KafkaPartitionSplitSerializer {
     fn version(&self) -> u32 {
-        1
+        Self::VERSION
     }
 
     fn serialize(&self, split: &KafkaPartitionSplit) -> Result<Vec<u8>, StateError> {
@@ -107,83 +134,16 @@ impl VersionedSerializer<KafkaPartitionSplit> for KafkaPartitionSplitSerializer 
     }
 
     fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<KafkaPartitionSplit, StateError> {
-        if version != 1 {
+        if version != Self::VERSION {
             return Err(StateError::unknown_version(
                 "kafka partition split",
                 version,
-                &[1],
+                &[Self::VERSION],
             ));
         }
         let mut r = StateReader::new(bytes);
         let split = Self::read(&mut r)?;
         r.finish()?;
         Ok(split)
-    }
-}
-
-/// The enumerator's checkpoint: the partitions already handed to readers, the splits not yet
-/// assigned, and whether the first discovery ran (partitions found after it start from the
-/// earliest offset).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KafkaEnumeratorState {
-    /// Topic-partitions assigned to readers (their progress lives in the readers' state).
-    pub assigned: Vec<(String, i32)>,
-    /// Discovered splits waiting for their reader.
-    pub unassigned: Vec<KafkaPartitionSplit>,
-    /// Whether the initial discovery completed.
-    pub initial_discovery_done: bool,
-}
-
-/// Serializes [`KafkaEnumeratorState`]. Version 1: assigned count + (topic, partition), unassigned
-/// count + splits (as [`KafkaPartitionSplitSerializer`] v1), the flag as a byte.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KafkaEnumeratorStateSerializer;
-
-impl VersionedSerializer<KafkaEnumeratorState> for KafkaEnumeratorStateSerializer {
-    fn version(&self) -> u32 {
-        1
-    }
-
-    fn serialize(&self, state: &KafkaEnumeratorState) -> Result<Vec<u8>, StateError> {
-        let mut w = StateWriter::new();
-        w.put_len(state.assigned.len());
-        for (topic, partition) in &state.assigned {
-            w.put_str(topic).put_i32(*partition);
-        }
-        w.put_len(state.unassigned.len());
-        for split in &state.unassigned {
-            KafkaPartitionSplitSerializer::write(&mut w, split);
-        }
-        w.put_bool(state.initial_discovery_done);
-        w.finish()
-    }
-
-    fn deserialize(&self, version: u32, bytes: &[u8]) -> Result<KafkaEnumeratorState, StateError> {
-        if version != 1 {
-            return Err(StateError::unknown_version(
-                "kafka enumerator state",
-                version,
-                &[1],
-            ));
-        }
-        let mut r = StateReader::new(bytes);
-        let n = r.get_len()?;
-        let mut assigned = Vec::with_capacity(n.min(1 << 16));
-        for _ in 0..n {
-            let topic = r.get_str()?.to_owned();
-            assigned.push((topic, r.get_i32()?));
-        }
-        let n = r.get_len()?;
-        let mut unassigned = Vec::with_capacity(n.min(1 << 16));
-        for _ in 0..n {
-            unassigned.push(KafkaPartitionSplitSerializer::read(&mut r)?);
-        }
-        let initial_discovery_done = r.get_bool()?;
-        r.finish()?;
-        Ok(KafkaEnumeratorState {
-            assigned,
-            unassigned,
-            initial_discovery_done,
-        })
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use weir_connector_s3::fs::UploadSettings;
+use weir_connector_s3::UploadSettings;
 use weir_connector_s3::{S3FileSystem, S3Options};
 use weir_testkit::servers::SeaweedS3;
 

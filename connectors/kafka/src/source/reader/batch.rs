@@ -1,0 +1,194 @@
+//! The batch: what the fetcher thread hands to the reader. Every record's key, value and (for
+//! deserializers that read them) headers are copied out of librdkafka into one buffer per
+//! batch, grouped in runs by partition; records are deserialized as the reader takes them.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use weir_connector_api::error::{ConnectorError, Result};
+use weir_connector_base::source::reader::RecordsWithSplitIds;
+
+use crate::source::deserializer::{
+    span, CopiedHeader, HeaderAccess, HeadersView, KafkaDeserializer, KafkaRecord,
+};
+
+/// The deserializer a batch decodes its records with, shared by the fetcher and every batch.
+pub(crate) type SharedDeserializer<T> = Arc<dyn KafkaDeserializer<T>>;
+
+/// One fetched record: its offset, timestamp, size and deserialized value (or why it is
+/// malformed).
+#[derive(Debug)]
+pub struct KafkaElement<T> {
+    pub(super) offset: i64,
+    pub(super) timestamp: Option<i64>,
+    pub(super) bytes: u32,
+    pub(super) value: std::result::Result<T, String>,
+}
+
+/// A batch stops taking records once its buffer holds this many bytes (so every position in
+/// it fits in `u32`, whatever the record sizes).
+pub(super) const MAX_BATCH_BYTES: usize = 256 << 20;
+
+/// One fetched record before deserialization: where its bytes are in the batch's buffer.
+#[derive(Debug, Clone, Copy)]
+struct RawRecord {
+    offset: i64,
+    timestamp: Option<i64>,
+    key: Option<(u32, u32)>,
+    value: Option<(u32, u32)>,
+    /// Start and count of its entries in the batch's header list.
+    headers: (u32, u32),
+}
+
+/// A partition's consecutive records in a batch.
+#[derive(Debug)]
+pub(super) struct Run {
+    pub(super) split: String,
+    pub(super) topic: Arc<str>,
+    pub(super) partition: i32,
+    pub(super) records: std::ops::Range<usize>,
+}
+
+/// A batch fetched by the fetcher thread: every record's key, value and (for deserializers that
+/// read them) headers copied out of librdkafka into one buffer, grouped in runs by partition.
+/// Records are deserialized as the reader takes them, on its task: an allocation per record made
+/// on the fetcher thread and freed on another thread costs glibc several times what one made and
+/// freed on the same thread does.
+pub struct KafkaBatch<T> {
+    deserializer: SharedDeserializer<T>,
+    data: Vec<u8>,
+    records: Vec<RawRecord>,
+    headers: Vec<CopiedHeader>,
+    pub(super) runs: VecDeque<Run>,
+    current: Option<Run>,
+    pub(super) finished: Vec<String>,
+}
+
+impl<T> std::fmt::Debug for KafkaBatch<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBatch")
+            .field("records", &self.records.len())
+            .field("bytes", &self.data.len())
+            .field("runs", &self.runs)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> KafkaBatch<T> {
+    pub(super) fn new(deserializer: SharedDeserializer<T>, bytes: usize, records: usize) -> Self {
+        KafkaBatch {
+            deserializer,
+            data: Vec::with_capacity(bytes),
+            records: Vec::with_capacity(records),
+            headers: Vec::new(),
+            runs: VecDeque::new(),
+            current: None,
+            finished: Vec::new(),
+        }
+    }
+
+    /// The records in the batch.
+    pub(super) fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The bytes copied into the batch's buffer.
+    pub(super) fn byte_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Appends `bytes` to the buffer: their start and length.
+    fn copy(&mut self, bytes: &[u8]) -> Result<(u32, u32)> {
+        let start = u32::try_from(self.data.len());
+        let len = u32::try_from(bytes.len());
+        let (Ok(start), Ok(len)) = (start, len) else {
+            return Err(ConnectorError::fatal(
+                "reading from Kafka",
+                format!(
+                    "a record of {} bytes does not fit in a fetched batch (at most 4 GiB)",
+                    bytes.len()
+                ),
+            ));
+        };
+        self.data.extend_from_slice(bytes);
+        Ok((start, len))
+    }
+
+    /// Copies `msg`'s key, value and (with `headers` = `Read`) headers into the batch, as the
+    /// next record of the last run.
+    pub(super) fn push(&mut self, msg: &BorrowedMessage<'_>, headers: HeaderAccess) -> Result<()> {
+        let key = msg.key().map(|k| self.copy(k)).transpose()?;
+        let value = msg.payload().map(|v| self.copy(v)).transpose()?;
+        let first_header = self.headers.len();
+        if headers == HeaderAccess::Read {
+            if let Some(hs) = msg.headers() {
+                for h in (0..hs.count()).filter_map(|i| hs.try_get(i)) {
+                    let name = self.copy(h.key.as_bytes())?;
+                    let value = h.value.map(|v| self.copy(v)).transpose()?;
+                    self.headers.push(CopiedHeader { name, value });
+                }
+            }
+        }
+        self.records.push(RawRecord {
+            offset: msg.offset(),
+            timestamp: msg.timestamp().to_millis(),
+            key,
+            value,
+            headers: (
+                first_header as u32,
+                (self.headers.len() - first_header) as u32,
+            ),
+        });
+        if let Some(run) = self.runs.back_mut() {
+            run.records.end = self.records.len();
+        }
+        Ok(())
+    }
+}
+
+impl<T: Send + 'static> RecordsWithSplitIds for KafkaBatch<T> {
+    type Record = KafkaElement<T>;
+
+    fn next_split(&mut self) -> Option<String> {
+        let mut run = self.runs.pop_front()?;
+        let id = std::mem::take(&mut run.split);
+        self.current = Some(run);
+        Some(id)
+    }
+
+    fn next_record_from_split(&mut self) -> Option<KafkaElement<T>> {
+        let run = self.current.as_mut()?;
+        let raw = *self.records.get(run.records.next()?)?;
+        let data = self.data.as_slice();
+        let (first, count) = (raw.headers.0 as usize, raw.headers.1 as usize);
+        let record = KafkaRecord {
+            topic: &run.topic,
+            partition: run.partition,
+            offset: raw.offset,
+            timestamp: raw.timestamp,
+            key: raw.key.map(|k| span(data, k)),
+            value: raw.value.map(|v| span(data, v)),
+            headers: if count == 0 {
+                HeadersView::None
+            } else {
+                HeadersView::Copied {
+                    entries: self.headers.get(first..first + count).unwrap_or_default(),
+                    data,
+                }
+            },
+        };
+        let bytes = raw.key.map_or(0, |k| k.1) + raw.value.map_or(0, |v| v.1);
+        Some(KafkaElement {
+            offset: raw.offset,
+            timestamp: raw.timestamp,
+            bytes,
+            value: self.deserializer.deserialize(&record),
+        })
+    }
+
+    fn finished_splits(&self) -> &[String] {
+        &self.finished
+    }
+}
