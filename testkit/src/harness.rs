@@ -307,6 +307,62 @@ pub(crate) fn describe(result: &JobResult) -> String {
     s
 }
 
+/// What a running job is doing, for a report on a job that hangs or is slow: its state and
+/// attempt, its checkpoints, when it last reached a fault point, its last failover, and per
+/// task the records in and out with where its subtasks' time went.
+pub(crate) fn progress(handle: &JobHandle, monitor: &JobMonitor) -> String {
+    let snapshot = handle.snapshot();
+    let mut s = format!(
+        "{:?}, attempt {}, {} checkpoint(s) durable, last fault point {:.1?} ago",
+        snapshot.state,
+        snapshot.attempt,
+        monitor.checkpoints(),
+        monitor.idle_for()
+    );
+    if let Some(last) = snapshot.failovers.last() {
+        let _ = write!(
+            s,
+            "; {} failover(s), the last: {}",
+            snapshot.failovers.len(),
+            last.root_cause
+        );
+    }
+    // Per task (subtasks summed, their time shares averaged), so the report stays short.
+    let mut tasks: Vec<(&str, u64, u64, [f64; 3], usize)> = Vec::new();
+    for t in &snapshot.subtasks {
+        let i = match tasks.iter().position(|(name, ..)| *name == t.task) {
+            Some(i) => i,
+            None => {
+                tasks.push((&t.task, 0, 0, [0.0; 3], 0));
+                tasks.len() - 1
+            }
+        };
+        let entry = &mut tasks[i];
+        entry.1 += t.records_in;
+        entry.2 += t.records_out;
+        if let Some(time) = &t.time {
+            entry.3[0] += time.busy_ms_per_second;
+            entry.3[1] += time.idle_ms_per_second;
+            entry.3[2] += time.backpressured_ms_per_second;
+            entry.4 += 1;
+        }
+    }
+    for (task, records_in, records_out, time, timed) in tasks {
+        let _ = write!(s, "; {task}: in {records_in} out {records_out}");
+        if timed > 0 {
+            let n = timed as f64;
+            let _ = write!(
+                s,
+                " (busy {:.0} idle {:.0} back-pressured {:.0} ms/s)",
+                time[0] / n,
+                time[1] / n,
+                time[2] / n
+            );
+        }
+    }
+    s
+}
+
 /// No fault-point activity for this long means the job died or hangs.
 const IDLE_LIMIT: Duration = Duration::from_secs(5);
 /// How long ending a job may take.
@@ -326,8 +382,27 @@ impl RunningJob {
         }
     }
 
-    /// Ends the job by cancelling it and returns what it says about itself.
+    /// Ends the job by cancelling it and returns what it says about itself, starting with
+    /// what it was doing (see [`progress`]).
     async fn abandon(&mut self) -> String {
+        match self.handle.take() {
+            Some(handle) => {
+                let doing = progress(&handle, &self.monitor);
+                handle.cancel();
+                match tokio::time::timeout(END_TIMEOUT, handle.wait()).await {
+                    Ok(result) => format!("{} (it was: {doing})", describe(&result)),
+                    Err(_) => {
+                        format!("the job did not end after being cancelled (it was: {doing})")
+                    }
+                }
+            }
+            None => "the job had ended".to_owned(),
+        }
+    }
+
+    /// Ends the job by cancelling it and returns how it ended (for a job that has ended on
+    /// its own: what it was doing says nothing more).
+    async fn abandon_quietly(&mut self) -> String {
         match self.handle.take() {
             Some(handle) => {
                 handle.cancel();
@@ -354,7 +429,7 @@ impl RunningJob {
                 return Ok(());
             }
             if self.handle.as_ref().is_some_and(JobHandle::is_finished) {
-                let end = self.abandon().await;
+                let end = self.abandon_quietly().await;
                 let kind = if end.starts_with("finished") {
                     FindingKind::Inconclusive
                 } else {
@@ -393,17 +468,26 @@ impl RunningJob {
         let Some(handle) = self.handle.take() else {
             return Err(Finding::new(FindingKind::JobFailed, "the job had ended"));
         };
-        // Dropping the wait future on a timeout drops the handle, which cancels the job.
-        match tokio::time::timeout(timeout, handle.wait()).await {
-            Ok(result) if result.is_finished() => Ok(result),
-            Ok(result) => Err(Finding::new(
+        let deadline = Instant::now() + timeout;
+        while !handle.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if !handle.is_finished() {
+            self.handle = Some(handle);
+            let end = self.abandon().await;
+            return Err(Finding::new(
+                FindingKind::Timeout,
+                format!("the bounded job did not finish within {timeout:?}; the job: {end}"),
+            ));
+        }
+        let result = handle.wait().await;
+        if result.is_finished() {
+            Ok(result)
+        } else {
+            Err(Finding::new(
                 FindingKind::JobFailed,
                 format!("the job did not finish: {}", describe(&result)),
-            )),
-            Err(_) => Err(Finding::new(
-                FindingKind::Timeout,
-                format!("the bounded job did not finish within {timeout:?}"),
-            )),
+            ))
         }
     }
 
@@ -436,12 +520,24 @@ impl RunningJob {
             handle.stop_with_savepoint(dir, StopMode::NoDrain),
         )
         .await;
-        let Ok(result) = tokio::time::timeout(END_TIMEOUT, handle.wait()).await else {
+        let deadline = Instant::now() + END_TIMEOUT;
+        while !handle.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if !handle.is_finished() {
+            let asked = match &stop {
+                Ok(Ok(_)) => "the savepoint completed",
+                Ok(Err(_)) => "the savepoint failed",
+                Err(_) => "the savepoint did not complete",
+            };
+            self.handle = Some(handle);
+            let end = self.abandon().await;
             return Err(Finding::new(
                 FindingKind::Timeout,
-                "the job did not end after stop-with-savepoint",
+                format!("the job did not end after stop-with-savepoint ({asked}); the job: {end}"),
             ));
-        };
+        }
+        let result = handle.wait().await;
         match (stop, &result.status) {
             (Ok(Ok(location)), JobStatus::Stopped { .. }) => Ok(location.to_path()),
             (_, JobStatus::Finished) => Err(Finding::new(

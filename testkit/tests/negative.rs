@@ -437,3 +437,55 @@ fn a_caught_bug_fails_the_generated_test_with_its_findings() {
         &weir_testkit::__private::crate_info("broken", "0.0.0", env!("CARGO_MANIFEST_DIR")),
     );
 }
+
+// ---- a sink whose store never answers at the end of input ----
+
+/// Its writer's final flush waits forever, as a writer does on a store that accepts
+/// connections and never answers.
+struct HangingSink;
+
+struct HangingWriter;
+
+#[async_trait]
+impl SinkWriter<SplitRecord> for HangingWriter {
+    fn write(&mut self, _element: SplitRecord, _ctx: &WriteContext) -> Result<()> {
+        Ok(())
+    }
+    async fn flush(&mut self, mode: FlushMode) -> Result<()> {
+        if mode == FlushMode::EndOfInput {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+impl Sink<SplitRecord> for HangingSink {
+    type Writer = HangingWriter;
+    fn create_writer(&self, _ctx: &dyn InitContext) -> Result<HangingWriter> {
+        Ok(HangingWriter)
+    }
+    fn capabilities(self: Arc<Self>) -> SinkCapabilities<SplitRecord, HangingWriter> {
+        SinkCapabilities::none()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_hangs_is_reported_with_what_it_was_doing() {
+    let config = config().wait_timeout(std::time::Duration::from_secs(2));
+    let mut ctx =
+        ReferenceSinkContext::with_sink("hanging-sink", SinkSupport::at_least_once(), |_store| {
+            HangingSink
+        });
+    let report = run_sink_case(&mut ctx, SinkCase::Basic, Semantic::AtLeastOnce, &config).await;
+    assert_caught(&report, FindingKind::Timeout);
+    let message = &report.findings[0].message;
+    // The finding says what the job was doing: running, its checkpoints, and every record
+    // having reached the writer (whose final flush never returns).
+    assert!(message.contains("it was: Running"), "{message}");
+    assert!(message.contains("checkpoint(s) durable"), "{message}");
+    let records = config.records_per_split * 2;
+    assert!(
+        message.contains(&format!("in {records}")),
+        "the writer's task read every record: {message}"
+    );
+}

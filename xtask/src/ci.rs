@@ -37,7 +37,9 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
     let mut steps = Steps {
         total,
         done: Vec::new(),
+        disk: root.to_path_buf(),
     };
+    println!("{}", free_disk(root));
     let started = Instant::now();
 
     let installed = steps.run("deps", || deps::install(root))?;
@@ -149,6 +151,35 @@ pub fn compat_report(root: &Path, matrix: &Path) -> Result<compat::Summary> {
 struct Steps {
     total: usize,
     done: Vec<(&'static str, Duration)>,
+    /// Where free disk space is measured after each step (the workspace, beside `target/`).
+    disk: std::path::PathBuf,
+}
+
+/// The free space of the filesystem holding `path` and of the temporary directory, as `df`
+/// tells them: a test server that needs disk (SeaweedFS takes no writes while less than 1% of
+/// its disk is free) fails on a machine that a build has filled, and the log should say so.
+fn free_disk(path: &Path) -> String {
+    let tmp = std::env::temp_dir();
+    let mut parts = Vec::new();
+    for (what, p) in [("workspace", path), ("temp", tmp.as_path())] {
+        let output = Command::new("df")
+            .args(["-Pk", "--"])
+            .arg(p)
+            .stderr(Stdio::null())
+            .output();
+        let free = output.ok().and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .nth(1)
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+                .and_then(|v| v.parse::<u64>().ok())
+        });
+        parts.push(match free {
+            Some(kib) => format!("{what} {:.1} GiB", kib as f64 / (1024.0 * 1024.0)),
+            None => format!("{what} unknown"),
+        });
+    }
+    format!("free disk: {}", parts.join(", "))
 }
 
 impl Steps {
@@ -159,12 +190,20 @@ impl Steps {
         let elapsed = start.elapsed();
         match result {
             Ok(value) => {
-                println!("<== {name}: ok in {}", seconds(elapsed));
+                println!(
+                    "<== {name}: ok in {} ({})",
+                    seconds(elapsed),
+                    free_disk(&self.disk)
+                );
                 self.done.push((name, elapsed));
                 Ok(value)
             }
             Err(error) => {
-                eprintln!("<== {name}: FAILED after {}", seconds(elapsed));
+                eprintln!(
+                    "<== {name}: FAILED after {} ({})",
+                    seconds(elapsed),
+                    free_disk(&self.disk)
+                );
                 Err(error.context(format!("step `{name}` failed")))
             }
         }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_s3::Client;
 use serde::de::DeserializeOwned;
@@ -83,6 +85,24 @@ opt!(
         .validator(min(1))
 );
 
+/// The default of `s3.request-timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_mins(5);
+
+opt!(
+    REQUEST_TIMEOUT,
+    Duration,
+    ConfigOption::new("s3.request-timeout")
+        .default_value(DEFAULT_REQUEST_TIMEOUT)
+        .description("How long one attempt of a request (a part upload included) may take before it is abandoned and retried; a store that never answers fails the job's attempt instead of stalling it. Raise it for large parts on slow links.")
+        .validator(|d: &Duration| {
+            if d.is_zero() {
+                Err("must be longer than zero".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+);
+
 /// Adds the connection options to `set`.
 pub fn add_s3_options(set: OptionSet) -> OptionSet {
     set.option(&ENDPOINT)
@@ -92,6 +112,7 @@ pub fn add_s3_options(set: OptionSet) -> OptionSet {
         .option(&PATH_STYLE)
         .option(&PART_SIZE)
         .option(&MAX_IN_FLIGHT)
+        .option(&REQUEST_TIMEOUT)
 }
 
 /// The connection options alone.
@@ -130,6 +151,8 @@ pub struct S3Options {
     pub path_style: bool,
     /// Upload tuning.
     pub upload: UploadSettings,
+    /// How long one attempt of a request may take (`s3.request-timeout`).
+    pub request_timeout: Duration,
 }
 
 impl std::fmt::Debug for S3Options {
@@ -141,6 +164,7 @@ impl std::fmt::Debug for S3Options {
             .field("secret_key", &self.secret_key.as_ref().map(|_| "******"))
             .field("path_style", &self.path_style)
             .field("upload", &self.upload)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
@@ -155,6 +179,7 @@ impl S3Options {
             secret_key: Some(secret_key.to_owned()),
             path_style: true,
             upload: UploadSettings::default(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 
@@ -191,6 +216,7 @@ impl S3Options {
                 part_size: c.get(&PART_SIZE).bytes() as usize,
                 max_in_flight: c.get(&MAX_IN_FLIGHT),
             },
+            request_timeout: c.get(&REQUEST_TIMEOUT),
         }
     }
 
@@ -215,6 +241,12 @@ impl S3Options {
             .region(Region::new(self.region.clone()))
             .credentials_provider(credentials)
             .http_client(http)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(self.request_timeout)
+                    .build(),
+            )
             .force_path_style(self.path_style);
         if let Some(endpoint) = &self.endpoint {
             b = b.endpoint_url(endpoint);
@@ -231,6 +263,9 @@ impl S3Options {
         ))
     }
 }
+
+/// How long connecting to the store may take (the SDK's own default).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// The HTTPS client of the S3 client and of the credential providers that make calls: rustls
 /// with *ring*, no system libraries.

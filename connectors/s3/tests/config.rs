@@ -64,3 +64,47 @@ fn readme_contains_exactly_the_generated_options_table() {
         }
     }
 }
+
+/// A store that accepts connections and never answers: every request attempt ends after
+/// `s3.request-timeout` and the call fails with a retryable error, instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_never_answers_fails_the_call_after_the_request_timeout() {
+    use weir_connector_files::fs::FileSystem;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and holds every connection without a byte of answer.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(s) => held.push(s),
+                Err(_) => break,
+            }
+        }
+    });
+    let o = S3Options::from_map(&map(&[
+        ("s3.endpoint", &format!("http://{addr}")),
+        ("s3.access-key", "a"),
+        ("s3.secret-key", "b"),
+        ("s3.request-timeout", "300ms"),
+    ]))
+    .unwrap();
+    assert_eq!(o.request_timeout, std::time::Duration::from_millis(300));
+    let fs = o.filesystem("bucket").unwrap();
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), fs.status("some/key"))
+        .await
+        .expect("the call must end on its own, well before the test's 30 s");
+    let e = outcome.unwrap_err();
+    assert_eq!(
+        e.class(),
+        weir_connector_api::error::ErrorClass::Retryable,
+        "a timeout is retryable: {e}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "three attempts of 300 ms and their backoff took {:?}",
+        started.elapsed()
+    );
+}

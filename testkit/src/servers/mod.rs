@@ -5,7 +5,7 @@
 //! | fixture | server | protocols | readiness check |
 //! |---|---|---|---|
 //! | [`NoidaDb`] | `noida-db` 0.2.3 | Kafka, Elasticsearch REST | Kafka `ApiVersions`, `GET /_cluster/health` |
-//! | [`SeaweedS3`] | `weed mini` (seaweedfs 4.48) | S3 | signed `ListBuckets` |
+//! | [`SeaweedS3`] | `weed mini` (seaweedfs 4.48) | S3 | signed `ListBuckets`, then an object written (a disk with less than 1% free takes no writes: the error says how much is free) |
 //! | [`OsmemServer`] | `osmem-server` 0.1.6 | OpenSearch REST | `GET /_cluster/health` |
 //! | [`CargoRegistry`] | `cargo-http-registry` 0.1.8 | cargo registry (git index, HTTP publish and download) | `config.json` written, its `api` address accepts TCP |
 //!
@@ -44,8 +44,8 @@ pub use process::{
     SERVERS_ENV_VAR,
 };
 use process::{
-    health_probe, io_err, loopback, port_at, shared, tcp_probe, tempdir, ServerProcess,
-    PROBE_TIMEOUT,
+    free_disk, health_probe, io_err, loopback, port_at, shared, tcp_probe, tempdir, ServerProcess,
+    PROBE_TIMEOUT, WRITE_PROBE_TIMEOUT,
 };
 pub use s3::S3Credentials;
 
@@ -207,7 +207,8 @@ impl SeaweedS3 {
         Self::start_with(&ServerBinaries::locate()?)
     }
 
-    /// Starts it with the given binaries and waits until a signed `ListBuckets` succeeds.
+    /// Starts it with the given binaries and waits until a signed `ListBuckets` succeeds and an
+    /// object can be written (in a bucket removed again).
     pub fn start_with(binaries: &ServerBinaries) -> Result<Self, FixtureError> {
         let dir = tempdir("seaweedfs")?;
         let data = dir.path().join("data");
@@ -271,15 +272,45 @@ impl SeaweedS3 {
             )));
         }
         let probe_credentials = credentials.clone();
+        let data_dir = data.clone();
         process.wait_ready(Duration::from_secs(60), || {
             tcp_probe(s3)?;
-            let r = s3::signed_request(s3, &probe_credentials, "GET", "/", "", b"", PROBE_TIMEOUT)
-                .map_err(|e| format!("ListBuckets: {e}"))?;
-            if r.status == 200 && r.text().contains("ListAllMyBucketsResult") {
-                Ok(())
-            } else {
-                Err(format!("ListBuckets: {} {}", r.status, r.text()))
+            let request = |method: &str, path: &str, body: &[u8], timeout: Duration| {
+                s3::signed_request(s3, &probe_credentials, method, path, "", body, timeout)
+            };
+            let r =
+                request("GET", "/", b"", PROBE_TIMEOUT).map_err(|e| format!("ListBuckets: {e}"))?;
+            if !(r.status == 200 && r.text().contains("ListAllMyBucketsResult")) {
+                return Err(format!("ListBuckets: {} {}", r.status, r.text()));
             }
+            // Listing needs only the filer; an object write needs a writable volume, which
+            // SeaweedFS refuses — by never answering — when less than 1% of its disk is free.
+            let r = request("PUT", "/weir-fixture-probe", b"", PROBE_TIMEOUT)
+                .map_err(|e| format!("CreateBucket: {e}"))?;
+            if !(r.status == 200 || r.status == 409) {
+                return Err(format!("CreateBucket: {} {}", r.status, r.text()));
+            }
+            let r = request(
+                "PUT",
+                "/weir-fixture-probe/probe",
+                b"probe",
+                WRITE_PROBE_TIMEOUT,
+            )
+            .map_err(|e| {
+                format!(
+                    "PutObject: {e} (SeaweedFS takes no writes while less than 1% of the disk \
+                         of {} is free; free there: {})",
+                    data_dir.display(),
+                    free_disk(&data_dir)
+                )
+            })?;
+            if r.status != 200 {
+                return Err(format!("PutObject: {} {}", r.status, r.text()));
+            }
+            // The bucket's volumes go with it (tests see only their own buckets).
+            let _ = request("DELETE", "/weir-fixture-probe/probe", b"", PROBE_TIMEOUT);
+            let _ = request("DELETE", "/weir-fixture-probe", b"", PROBE_TIMEOUT);
+            Ok(())
         })?;
         Ok(SeaweedS3 {
             process,

@@ -17,6 +17,28 @@ use crate::paths::workspace_root;
 pub const SERVERS_ENV_VAR: &str = "WEIR_TEST_SERVERS_ENV";
 
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a probe that writes data may take (a first write may allocate storage).
+pub(super) const WRITE_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The free space of the filesystem that holds `path`, as `df` tells it (for error messages).
+pub(super) fn free_disk(path: &Path) -> String {
+    let output = Command::new("df")
+        .args(["-Pk", "--"])
+        .arg(path)
+        .stderr(Stdio::null())
+        .output();
+    let kib = output.ok().and_then(|o| {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse::<u64>().ok())
+    });
+    match kib {
+        Some(kib) => format!("{} MiB", kib / 1024),
+        None => "unknown (`df` failed)".to_owned(),
+    }
+}
 
 /// Why a server fixture failed.
 #[derive(Debug, thiserror::Error)]
