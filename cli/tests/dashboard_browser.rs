@@ -8,8 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-mod dashboard_support;
+use crate::common;
+use crate::dashboard_support;
 
 use std::time::Duration;
 

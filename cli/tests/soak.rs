@@ -4,12 +4,12 @@
 //! `parquet`, `orc-rust`, `csv` and `serde_json` crates (not with Weir) and every id must be
 //! there exactly once, with no hidden or in-progress file left.
 //!
-//! Heavier runs: `WEIR_SOAK_KILLS=200 cargo test -p weir-cli --test soak`; replay a failure with
+//! Heavier runs: `WEIR_SOAK_KILLS=200 cargo test -p weir-cli --test integration soak::`; replay a failure with
 //! the `WEIR_SOAK_SEED` its message prints.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

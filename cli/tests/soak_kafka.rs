@@ -21,13 +21,13 @@
 //! random generator and the exactly-once check from `common/soak.rs`, and starts a run fresh
 //! while no checkpoint has completed yet.
 //!
-//! Heavier runs: `WEIR_SOAK_KILLS=200 cargo test -p weir-cli --test soak_kafka`; replay a
+//! Heavier runs: `WEIR_SOAK_KILLS=200 cargo test -p weir-cli --test integration soak_kafka::`; replay a
 //! failure with the `WEIR_SOAK_SEED` its message prints; `WEIR_SOAK_BIN=<path>` soaks another
 //! `weir` binary (e.g. a build from before a fix, to see the failure it had).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -4,7 +4,7 @@
 // Test helpers may fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU32, Ordering};

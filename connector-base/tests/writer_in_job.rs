@@ -6,7 +6,7 @@
 // Test helpers may fail loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;

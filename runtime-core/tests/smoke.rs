@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the point
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 // Test helpers outside #[test] functions may fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{assert_exactly_once, Harness, Snapshot, TestReaderContext};
 use weir_connector_api::checkpoint::CheckpointId;

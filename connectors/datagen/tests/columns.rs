@@ -143,7 +143,7 @@ fn the_chunk_source_has_the_row_sources_options_and_stays_rows_when_rate_limited
     assert!(factory.create_source(&bad, &context(&schema)).is_err());
 }
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

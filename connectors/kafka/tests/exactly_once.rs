@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,6 +124,15 @@ impl FaultInjector for HangBeforeCommit {
 const CHILD_ENV: &str = "WEIR_KAFKA_KILL_CHILD";
 const COUNT: u64 = 3000;
 
+/// The libtest name of test `name` of this file: its module path in the test binary (the
+/// files of `tests/` are modules of `tests/integration.rs`).
+fn test_path(name: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
 /// The child part of the kill test: runs the job until the fault point hangs it.
 #[test]
 fn kill_child() {
@@ -157,7 +166,12 @@ async fn a_job_killed_between_pre_commit_and_commit_is_committed_exactly_once_af
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["kill_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            &test_path("kill_child"),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, format!("{}|{d}", kafka.bootstrap()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -4,7 +4,7 @@
 #![cfg(feature = "checkpoint-storage")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod server;
+use crate::server;
 
 use std::sync::Arc;
 use std::time::Duration;

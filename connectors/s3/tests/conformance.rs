@@ -5,9 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../files/tests/common/mod.rs"]
-mod common;
-mod server;
+use crate::common;
+use crate::server;
 
 use std::sync::Arc;
 

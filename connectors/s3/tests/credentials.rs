@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod server;
+use crate::server;
 
 use std::path::Path;
 use std::process::Command;
@@ -28,12 +28,26 @@ fn is_child(name: &str) -> bool {
     std::env::var(CHILD).is_ok_and(|v| v == name)
 }
 
+/// The libtest name of test `name` of this file: its module path in the test binary (the
+/// files of `tests/` are modules of `tests/integration.rs`).
+fn test_path(name: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
 /// Runs test `name` of this binary in a child process: no `AWS_*` variable but `vars`, `HOME`
 /// = `home` (no `~/.aws` files), instance metadata disabled. Fails unless the child ran the
 /// test and it passed.
 fn run_child(name: &str, home: &Path, vars: &[(&str, &str)]) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]);
+    cmd.args([
+        &test_path(name),
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("AWS_") {
             cmd.env_remove(key);

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod server;
+use crate::server;
 
 use std::sync::Arc;
 

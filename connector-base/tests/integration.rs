@@ -1,0 +1,13 @@
+//! Every integration test of the crate in one test binary: one link and one executable on
+//! disk instead of one per file (CI builds them all on 2 cores). Each file below is a module;
+//! run one with `cargo test --test integration <file>::`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+mod lookup_cache;
+mod lookup_full_cache;
+mod sink_suite;
+mod writer;
+mod writer_in_job;
