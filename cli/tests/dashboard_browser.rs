@@ -108,6 +108,14 @@ fn the_pages_show_a_running_job_live_and_escape_its_names() {
         "records move: {first} then {second}"
     );
     assert!(second["rate"].as_f64() > Some(0.0), "{second}");
+    // Every subtask row has its watermark alignment pauses (none: no alignment group here).
+    assert_eq!(
+        browser.eval(
+            "[...document.querySelectorAll('#subtasks tbody tr')]
+               .every(tr => tr.querySelector('td.alignment-pauses').textContent === 'none')"
+        ),
+        Value::Bool(true)
+    );
 
     // The markup name is text: shown literally, no element made of it, no script run.
     let cell = browser.eval(

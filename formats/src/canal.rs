@@ -9,8 +9,7 @@ use weir_connector_api::format::{FormatFactory, RowDecoder, RowEncoder};
 use weir_connector_api::row::{Row, RowKind, Schema};
 
 use crate::convert::object_to_values;
-use crate::envelope::{self, changelog_options, Change, Envelope, JsonMessages};
-use crate::json::JsonSettings;
+use crate::envelope::{self, changelog_options, Change, Envelope, JsonMessages, JsonSettings};
 
 /// `database.include`: only events of this database.
 pub(crate) static DATABASE_INCLUDE: LazyLock<ConfigOption<String>> = LazyLock::new(|| {

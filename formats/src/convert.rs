@@ -1,11 +1,29 @@
 //! Conversions shared by the formats: JSON values and text cells to [`Value`]s and back.
 
+use std::sync::LazyLock;
+
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Number, Value as Json};
-use weir_connector_api::config::ConfigEnum;
+use weir_connector_api::config::{ConfigEnum, ConfigOption};
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::row::{DataType, Field, Schema, Value};
+
+/// `ignore-parse-errors`: skip malformed messages instead of failing.
+pub(crate) static IGNORE_PARSE_ERRORS: LazyLock<ConfigOption<bool>> = LazyLock::new(|| {
+    ConfigOption::new("ignore-parse-errors")
+        .default_value(false)
+        .description("Skip malformed messages instead of failing the job.")
+});
+
+/// `timestamp-format`: how timestamps are written.
+pub(crate) static TIMESTAMP_FORMAT: LazyLock<ConfigOption<TimestampFormat>> = LazyLock::new(|| {
+    ConfigOption::new("timestamp-format")
+        .default_value(TimestampFormat::Iso8601)
+        .description(
+            "How timestamps are written; both RFC 3339 text and epoch milliseconds are read.",
+        )
+});
 
 /// How timestamps are written (and, besides epoch milliseconds, read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,10 @@ use weir_connector_api::error::Result;
 use weir_connector_api::format::{FormatFactory, RowDecoder, RowEncoder};
 use weir_connector_api::row::{DataType, Row, RowKind, Schema, Value};
 
-use crate::convert::{from_text, malformed, to_text, unencodable, TimestampFormat};
-use crate::json::{IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT};
+use crate::convert::{
+    from_text, malformed, to_text, unencodable, TimestampFormat, IGNORE_PARSE_ERRORS,
+    TIMESTAMP_FORMAT,
+};
 
 fn single_byte(
     key: &'static str,

@@ -9,8 +9,9 @@ use weir_connector_api::format::{FormatFactory, RowDecoder, RowEncoder};
 use weir_connector_api::row::{Row, RowKind, Schema};
 
 use crate::convert::object_to_values;
-use crate::envelope::{self, changelog_options, Change, Envelope, JsonMessages};
-use crate::json::{JsonSettings, FAIL_ON_MISSING_FIELD};
+use crate::envelope::{
+    self, changelog_options, Change, Envelope, JsonMessages, JsonSettings, FAIL_ON_MISSING_FIELD,
+};
 
 /// `schema-include`: messages are wrapped in `{"schema": …, "payload": …}`.
 pub(crate) static SCHEMA_INCLUDE: LazyLock<ConfigOption<bool>> =

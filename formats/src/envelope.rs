@@ -1,15 +1,43 @@
-//! The part the JSON formats share: a message is one JSON value, and the format says which
-//! rows it holds (a plain object, a Debezium event, a Canal event). Blank messages
+//! The part the JSON formats share: their settings, and the reading of a message as one JSON
+//! value whose rows the format picks out (a plain object, a Debezium event, a Canal event). Blank messages
 //! (tombstones) give no row, `ignore-parse-errors` skips what cannot be read, and the changelog
 //! formats write a row's values as one object wrapped in their event.
 
+use std::sync::LazyLock;
+
 use serde_json::Value as Json;
-use weir_connector_api::config::OptionSet;
+use weir_connector_api::config::{ConfigOption, OptionSet, ValidatedConfig};
 use weir_connector_api::error::Result;
 use weir_connector_api::row::{Row, RowKind, Schema};
 
-use crate::convert::{malformed, unencodable, write_object};
-use crate::json::{JsonSettings, IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT};
+use crate::convert::{
+    malformed, unencodable, write_object, TimestampFormat, IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT,
+};
+
+/// `fail-on-missing-field`: a missing field is an error instead of null.
+pub(crate) static FAIL_ON_MISSING_FIELD: LazyLock<ConfigOption<bool>> = LazyLock::new(|| {
+    ConfigOption::new("fail-on-missing-field")
+        .default_value(false)
+        .description("Fail on a message that lacks a field of the schema (otherwise it is null).")
+});
+
+/// Settings shared by the JSON-based formats.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JsonSettings {
+    pub(crate) fail_on_missing: bool,
+    pub(crate) ignore_errors: bool,
+    pub(crate) timestamps: TimestampFormat,
+}
+
+impl JsonSettings {
+    pub(crate) fn from_config(config: &ValidatedConfig) -> Self {
+        JsonSettings {
+            fail_on_missing: config.get(&FAIL_ON_MISSING_FIELD),
+            ignore_errors: config.get(&IGNORE_PARSE_ERRORS),
+            timestamps: config.get(&TIMESTAMP_FORMAT),
+        }
+    }
+}
 
 /// A format whose messages are JSON values.
 pub(crate) trait JsonMessages {

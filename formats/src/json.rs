@@ -1,56 +1,15 @@
 //! `json`: one JSON object per message, fields by name.
 
-use std::sync::LazyLock;
-
 use serde_json::Value as Json;
-use weir_connector_api::config::{ConfigOption, OptionSet, ValidatedConfig};
+use weir_connector_api::config::{OptionSet, ValidatedConfig};
 use weir_connector_api::error::Result;
 use weir_connector_api::format::{FormatFactory, RowDecoder, RowEncoder};
 use weir_connector_api::row::{Row, RowKind, Schema};
 
-use crate::convert::{object_to_values, unencodable, write_object, TimestampFormat};
-use crate::envelope::{self, JsonMessages};
-
-/// `fail-on-missing-field`: a missing field is an error instead of null.
-pub(crate) static FAIL_ON_MISSING_FIELD: LazyLock<ConfigOption<bool>> = LazyLock::new(|| {
-    ConfigOption::new("fail-on-missing-field")
-        .default_value(false)
-        .description("Fail on a message that lacks a field of the schema (otherwise it is null).")
-});
-
-/// `ignore-parse-errors`: skip malformed messages instead of failing.
-pub(crate) static IGNORE_PARSE_ERRORS: LazyLock<ConfigOption<bool>> = LazyLock::new(|| {
-    ConfigOption::new("ignore-parse-errors")
-        .default_value(false)
-        .description("Skip malformed messages instead of failing the job.")
-});
-
-/// `timestamp-format`: how timestamps are written.
-pub(crate) static TIMESTAMP_FORMAT: LazyLock<ConfigOption<TimestampFormat>> = LazyLock::new(|| {
-    ConfigOption::new("timestamp-format")
-        .default_value(TimestampFormat::Iso8601)
-        .description(
-            "How timestamps are written; both RFC 3339 text and epoch milliseconds are read.",
-        )
-});
-
-/// Settings shared by the JSON-based formats.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct JsonSettings {
-    pub(crate) fail_on_missing: bool,
-    pub(crate) ignore_errors: bool,
-    pub(crate) timestamps: TimestampFormat,
-}
-
-impl JsonSettings {
-    pub(crate) fn from_config(config: &ValidatedConfig) -> Self {
-        JsonSettings {
-            fail_on_missing: config.get(&FAIL_ON_MISSING_FIELD),
-            ignore_errors: config.get(&IGNORE_PARSE_ERRORS),
-            timestamps: config.get(&TIMESTAMP_FORMAT),
-        }
-    }
-}
+use crate::convert::{
+    object_to_values, unencodable, write_object, IGNORE_PARSE_ERRORS, TIMESTAMP_FORMAT,
+};
+use crate::envelope::{self, JsonMessages, JsonSettings, FAIL_ON_MISSING_FIELD};
 
 /// The `json` format.
 #[derive(Debug, Clone, Copy, Default)]

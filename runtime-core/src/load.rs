@@ -84,6 +84,10 @@ pub(crate) struct TaskLoad {
     records_in: AtomicU64,
     records_out: AtomicU64,
     watermark: AtomicI64,
+    /// Time a source subtask spent not polling because watermark alignment held it back.
+    alignment_paused_ms: AtomicU64,
+    /// Splits a source subtask has paused for split-level watermark alignment now.
+    paused_splits: AtomicU64,
 }
 
 impl Default for TaskLoad {
@@ -96,6 +100,8 @@ impl Default for TaskLoad {
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
+            alignment_paused_ms: AtomicU64::new(0),
+            paused_splits: AtomicU64::new(0),
         }
     }
 }
@@ -163,6 +169,24 @@ impl TaskLoad {
     /// The subtask's current watermark advanced.
     pub(crate) fn watermark(&self, millis: i64) {
         self.watermark.store(millis, Ordering::Relaxed);
+    }
+
+    /// A source subtask waited `ms` because watermark alignment held it back (task level).
+    pub(crate) fn alignment_paused(&self, ms: u64) {
+        self.alignment_paused_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// A source subtask now has `n` splits paused for watermark alignment (split level).
+    pub(crate) fn paused_splits(&self, n: usize) {
+        self.paused_splits.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// The total time held back by watermark alignment, and the splits paused now.
+    pub(crate) fn alignment_pauses(&self) -> (u64, u64) {
+        (
+            self.alignment_paused_ms.load(Ordering::Relaxed),
+            self.paused_splits.load(Ordering::Relaxed),
+        )
     }
 
     /// The current watermark (`None` before the first).

@@ -175,6 +175,12 @@ pub struct SubtaskStatus {
     /// Its current watermark in epoch milliseconds (`None` before the first; `i64::MAX` at the
     /// end of input).
     pub watermark: Option<i64>,
+    /// A source subtask's time in this attempt held back by watermark alignment: it was ahead
+    /// of its alignment group and read nothing (task-level alignment), in milliseconds.
+    pub alignment_paused_ms: u64,
+    /// A source subtask's splits paused now because they are ahead of their alignment group
+    /// (split-level alignment, FLIP-217).
+    pub paused_splits: u64,
 }
 
 /// One configuration value of the job, for display.
@@ -415,6 +421,8 @@ impl Live {
                             backpressure: BackPressureLevel::of(t.backpressured),
                         }),
                         watermark: e.load.current_watermark(),
+                        alignment_paused_ms: e.load.alignment_pauses().0,
+                        paused_splits: e.load.alignment_pauses().1,
                     }
                 })
                 .collect();

@@ -147,8 +147,37 @@ fn config(name: &str) -> JobConfig {
     }
 }
 
+/// What the live snapshots of a job showed of watermark alignment, per task: the most time its
+/// subtasks were held back, and the most splits paused at once.
+type AlignmentSeen = BTreeMap<String, (u64, u64)>;
+
+/// Runs the job to its end (30 s at most) while reading its live snapshot, as the dashboard
+/// does.
+async fn run_watching(env: StreamEnvironment) -> (JobResult, AlignmentSeen) {
+    let handle = env.build().unwrap().start();
+    let mut seen = AlignmentSeen::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !handle.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the job did not end");
+        for s in handle.snapshot().subtasks {
+            let entry = seen.entry(s.task).or_default();
+            entry.0 = entry.0.max(s.alignment_paused_ms);
+            entry.1 = entry.1.max(s.paused_splits);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (handle.wait().await, seen)
+}
+
+/// The most of `seen` over the tasks whose id contains `name`.
+fn seen_for(seen: &AlignmentSeen, name: &str) -> (u64, u64) {
+    seen.iter()
+        .filter(|(task, _)| task.contains(name))
+        .fold((0, 0), |a, (_, v)| (a.0.max(v.0), a.1.max(v.1)))
+}
+
 /// A fast and a slow datagen source in one alignment group, unioned into a keyed window count.
-async fn two_sources(aligned: bool) -> (i64, i64, u64) {
+async fn two_sources(aligned: bool) -> (i64, i64, u64, u64) {
     let drift = Arc::new(Drift::default());
     let out = Collect::<WindowCount>::default();
     let env = StreamEnvironment::new(config(if aligned { "aligned" } else { "unaligned" }));
@@ -195,9 +224,7 @@ async fn two_sources(aligned: bool) -> (i64, i64, u64) {
         .key_by(|e| e.key)
         .window_count("windows", Duration::from_millis(100), |e| e.key, |e| e.ts)
         .sink_to(out.clone());
-    let result = tokio::time::timeout(Duration::from_secs(30), env.build().unwrap().execute())
-        .await
-        .unwrap();
+    let (result, seen) = run_watching(env).await;
     assert!(result.is_finished(), "{:?}", result.status);
     let counted: u64 = out.items.lock().unwrap().iter().map(|w| w.count).sum();
     assert_eq!(
@@ -219,6 +246,7 @@ async fn two_sources(aligned: bool) -> (i64, i64, u64) {
         drift.max.load(Ordering::SeqCst),
         peak,
         result.counter("fast", "watermarkAlignmentPausedTimeMs"),
+        seen_for(&seen, "fast").0,
     )
 }
 
@@ -226,8 +254,11 @@ async fn two_sources(aligned: bool) -> (i64, i64, u64) {
 async fn sources_of_different_speeds_stay_within_the_drift_and_bound_window_state() {
     let _serial = SERIAL.lock().await;
     common::init_logs();
-    let (aligned_drift, aligned_peak, paused_ms) = two_sources(true).await;
-    let (free_drift, free_peak, _) = two_sources(false).await;
+    let (aligned_drift, aligned_peak, paused_ms, shown_ms) = two_sources(true).await;
+    let (free_drift, free_peak, _, free_shown_ms) = two_sources(false).await;
+    // The live snapshot (the dashboard's "alignment pauses") shows the time held back.
+    assert!(shown_ms > 0, "the snapshot shows the fast source held back");
+    assert_eq!(free_shown_ms, 0, "nothing is held back without alignment");
     // Progress of the fast source within one update interval, plus the slack of one batch and
     // one watermark interval on each side.
     let interval_progress = (FAST_RATE * UPDATE_MS as f64 / 1000.0) as i64;
@@ -256,7 +287,7 @@ async fn split_speeds(
     aligned: bool,
     pausable: bool,
     unaligned: UnalignedSplits,
-) -> (JobResult, i64) {
+) -> (JobResult, i64, u64) {
     let drift = Arc::new(Drift::default());
     let d = Arc::clone(&drift);
     let env = StreamEnvironment::new(JobConfig {
@@ -290,19 +321,21 @@ async fn split_speeds(
         n
     })
     .sink_to(Collect::<u64>::default());
-    let result = tokio::time::timeout(Duration::from_secs(30), env.build().unwrap().execute())
-        .await
-        .unwrap();
+    let (result, seen) = run_watching(env).await;
     let max = drift.max.load(Ordering::SeqCst);
-    (result, max)
+    (result, max, seen_for(&seen, "speeds").1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_level_alignment_pauses_only_the_split_that_runs_ahead() {
     let _serial = SERIAL.lock().await;
-    let (aligned, aligned_drift) = split_speeds(true, true, UnalignedSplits::Fail).await;
+    let (aligned, aligned_drift, paused_splits) =
+        split_speeds(true, true, UnalignedSplits::Fail).await;
     assert!(aligned.is_finished(), "{:?}", aligned.status);
-    let (free, free_drift) = split_speeds(false, true, UnalignedSplits::Fail).await;
+    // The live snapshot shows the paused split (the dashboard's "alignment pauses").
+    assert_eq!(paused_splits, 1, "only the fast split is ever paused");
+    let (free, free_drift, free_paused) = split_speeds(false, true, UnalignedSplits::Fail).await;
+    assert_eq!(free_paused, 0);
     assert!(free.is_finished(), "{:?}", free.status);
     eprintln!("split-level: aligned drift {aligned_drift} ms, unaligned {free_drift} ms");
     // 200 ms drift + 10 ms of fast progress (100 ms) + fetch and watermark slack.
@@ -315,7 +348,7 @@ async fn split_level_alignment_pauses_only_the_split_that_runs_ahead() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alignment_without_split_pausing_fails_clearly_unless_task_level_is_allowed() {
     let _serial = SERIAL.lock().await;
-    let (refused, _) = split_speeds(true, false, UnalignedSplits::Fail).await;
+    let (refused, _, _) = split_speeds(true, false, UnalignedSplits::Fail).await;
     match refused.status {
         JobStatus::Failed(RuntimeError::InvalidJob(problems)) => {
             let text = problems.join(" ");
@@ -327,7 +360,7 @@ async fn alignment_without_split_pausing_fails_clearly_unless_task_level_is_allo
         other => panic!("expected a clear refusal, got {other:?}"),
     }
     assert_eq!(refused.attempts, 1, "an invalid job is not restarted");
-    let (task_level, _) = split_speeds(true, false, UnalignedSplits::TaskLevel).await;
+    let (task_level, _, _) = split_speeds(true, false, UnalignedSplits::TaskLevel).await;
     assert!(task_level.is_finished(), "{:?}", task_level.status);
     assert_eq!(task_level.counter("speeds", "numRecordsOut"), 33_000);
 }

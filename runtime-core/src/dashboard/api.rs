@@ -77,6 +77,8 @@ pub(crate) struct Subtask {
     backpressure: Option<&'static str>,
     watermark_millis: Option<i64>,
     end_of_input: bool,
+    alignment_paused_ms: u64,
+    paused_splits: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -153,6 +155,8 @@ fn subtask(s: &SubtaskStatus) -> Subtask {
         backpressure: s.time.map(|t| t.backpressure.as_str()),
         watermark_millis: s.watermark.filter(|_| !end_of_input),
         end_of_input,
+        alignment_paused_ms: s.alignment_paused_ms,
+        paused_splits: s.paused_splits,
     }
 }
 

@@ -233,6 +233,14 @@ impl<T: Send + 'static> RuntimeReaderOutput<T> {
         self.max_timestamp
     }
 
+    /// How many splits are paused for watermark alignment now.
+    pub(crate) fn paused_splits(&self) -> usize {
+        self.splits
+            .iter()
+            .filter(|c| c.paused && !c.released)
+            .count()
+    }
+
     /// Splits to pause (watermark above `max_allowed`) and to resume (paused, now at or below),
     /// for split-level watermark alignment (FLIP-217). Records the new paused state.
     pub(crate) fn align_splits(

@@ -234,9 +234,9 @@ impl<S: Source> SourceTask<S> {
                 self.push_buffer().await?;
                 self.chain.flush_buffers().await?;
                 let flow = self.wait(Some(next_tick), Wake::NotOnData).await?;
-                self.event_time
-                    .paused_ms
-                    .add(now.elapsed().as_millis() as u64);
+                let paused = now.elapsed().as_millis() as u64;
+                self.event_time.paused_ms.add(paused);
+                self.event_time.load.alignment_paused(paused);
                 if let Flow::Exit = flow {
                     return Ok(());
                 }
@@ -384,6 +384,9 @@ impl<S: Source> SourceTask<S> {
         if pause.is_empty() && resume.is_empty() {
             return Ok(());
         }
+        self.event_time
+            .load
+            .paused_splits(self.output.paused_splits());
         pausable
             .pause_or_resume_splits(&pause, &resume)
             .map_err(|e| RuntimeError::connector(&self.uid, self.key.subtask, e))

@@ -64,6 +64,13 @@ function watermark(s) {
   return time(s.watermark_millis);
 }
 
+function alignmentPauses(s) {
+  const parts = [];
+  if (s.alignment_paused_ms > 0) parts.push(`held ${count(s.alignment_paused_ms)} ms`);
+  if (s.paused_splits > 0) parts.push(`${s.paused_splits} split${s.paused_splits === 1 ? "" : "s"} paused`);
+  return parts.length ? parts.join(", ") : "none";
+}
+
 const LEVELS = ["ok", "low", "high"];
 
 function worstLevel(subtasks) {
@@ -176,6 +183,7 @@ function renderSubtasks(job) {
       cell(share(s.backpressured_ms_per_second), "backpressured"),
       cell(s.backpressure || "…", `level bp-${s.backpressure || "none"}`),
       cell(watermark(s), "watermark"),
+      cell(alignmentPauses(s), "alignment-pauses"),
     ]);
     tr.dataset.task = s.task;
     tr.dataset.subtask = String(s.subtask);
