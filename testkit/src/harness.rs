@@ -415,6 +415,25 @@ impl RunningJob {
         }
     }
 
+    /// The job's result once it ends within `timeout`; otherwise it is cancelled and the
+    /// error says what it was doing (see [`progress`]).
+    async fn end_within(
+        &mut self,
+        handle: JobHandle,
+        timeout: Duration,
+    ) -> Result<JobResult, String> {
+        let deadline = Instant::now() + timeout;
+        while !handle.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if handle.is_finished() {
+            Ok(handle.wait().await)
+        } else {
+            self.handle = Some(handle);
+            Err(self.abandon().await)
+        }
+    }
+
     /// Waits until `done()` holds. On a timeout, or when the job stops reaching checkpoints
     /// (it failed or hangs), ends the job and returns a finding that says how it ended.
     pub(crate) async fn wait_for(
@@ -468,19 +487,12 @@ impl RunningJob {
         let Some(handle) = self.handle.take() else {
             return Err(Finding::new(FindingKind::JobFailed, "the job had ended"));
         };
-        let deadline = Instant::now() + timeout;
-        while !handle.is_finished() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        if !handle.is_finished() {
-            self.handle = Some(handle);
-            let end = self.abandon().await;
-            return Err(Finding::new(
+        let result = self.end_within(handle, timeout).await.map_err(|end| {
+            Finding::new(
                 FindingKind::Timeout,
                 format!("the bounded job did not finish within {timeout:?}; the job: {end}"),
-            ));
-        }
-        let result = handle.wait().await;
+            )
+        })?;
         if result.is_finished() {
             Ok(result)
         } else {
@@ -520,24 +532,22 @@ impl RunningJob {
             handle.stop_with_savepoint(dir, StopMode::NoDrain),
         )
         .await;
-        let deadline = Instant::now() + END_TIMEOUT;
-        while !handle.is_finished() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        if !handle.is_finished() {
-            let asked = match &stop {
-                Ok(Ok(_)) => "the savepoint completed",
-                Ok(Err(_)) => "the savepoint failed",
-                Err(_) => "the savepoint did not complete",
-            };
-            self.handle = Some(handle);
-            let end = self.abandon().await;
-            return Err(Finding::new(
-                FindingKind::Timeout,
-                format!("the job did not end after stop-with-savepoint ({asked}); the job: {end}"),
-            ));
-        }
-        let result = handle.wait().await;
+        let result = match self.end_within(handle, END_TIMEOUT).await {
+            Ok(result) => result,
+            Err(end) => {
+                let asked = match &stop {
+                    Ok(Ok(_)) => "the savepoint completed",
+                    Ok(Err(_)) => "the savepoint failed",
+                    Err(_) => "the savepoint did not complete",
+                };
+                return Err(Finding::new(
+                    FindingKind::Timeout,
+                    format!(
+                        "the job did not end after stop-with-savepoint ({asked}); the job: {end}"
+                    ),
+                ));
+            }
+        };
         match (stop, &result.status) {
             (Ok(Ok(location)), JobStatus::Stopped { .. }) => Ok(location.to_path()),
             (_, JobStatus::Finished) => Err(Finding::new(
