@@ -1,5 +1,6 @@
-//! Pipeline `lookup` transforms: the example and a CSV-to-CSV join run with the `weir` binary
-//! and their printed rows are checked one by one against the table files; through the library,
+//! Pipeline `lookup` transforms: the example and a join of a CSV stream with a CSV, JSON or
+//! Parquet table run with the `weir` binary and their printed rows are checked one by one
+//! against the table files; through the library,
 //! a file table reloaded while the job runs, and a connector's own lookup table (a fake,
 //! registered here) answering synchronously behind a partial cache and asynchronously with
 //! retries.
@@ -116,7 +117,8 @@ fn replace_file(path: &Path, text: &str) {
     fs::rename(&tmp, path).unwrap();
 }
 
-fn csv_join_pipeline(join: &str) -> String {
+/// The orders-and-customers pipeline; the customers table is `table` in `format`.
+fn join_pipeline(join: &str, table: &str, format: &str) -> String {
     format!(
         r#"
 [pipeline]
@@ -146,7 +148,7 @@ schema = [
   {{ name = "name", type = "string" }},
   {{ name = "tier", type = "string" }},
 ]
-options = {{ path = "customers.csv", format = "csv" }}
+options = {{ path = "{table}", format = "{format}" }}
 keys = {{ customer = "id" }}
 fields = ["name"]
 join = "{join}"
@@ -160,8 +162,43 @@ connector = "print"
     )
 }
 
+/// Writes `customers` (CSV text) as JSON lines and as Parquet beside it, for the same table in
+/// every format the files table reads.
+fn write_customer_tables(dir: &Path, customers: &str) {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+
+    fs::write(dir.join("customers.csv"), customers).unwrap();
+    let rows: Vec<Vec<&str>> = customers
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let mut json = String::new();
+    for r in &rows {
+        let object =
+            serde_json::json!({ "id": r[0].parse::<i64>().unwrap(), "name": r[1], "tier": r[2] });
+        writeln!(json, "{object}").unwrap();
+    }
+    fs::write(dir.join("customers.json"), json).unwrap();
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        rows.iter().map(|r| r[0].parse::<i64>().unwrap()),
+    ));
+    let names: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[1])));
+    let tiers: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[2])));
+    let batch = RecordBatch::try_from_iter_with_nullable(vec![
+        ("id", ids, false),
+        ("name", names, true),
+        ("tier", tiers, true),
+    ])
+    .unwrap();
+    let file = fs::File::create(dir.join("customers.parquet")).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
 #[test]
-fn a_csv_stream_joined_with_a_csv_table_inner_and_left() {
+fn a_csv_stream_joined_with_a_csv_json_or_parquet_table_inner_and_left() {
     let tmp = tempfile::tempdir().unwrap();
     // Orders 1..=60 of customers 0..=8 (customer 0, 7 and 8 are not in the table); amounts
     // below 2 are filtered out before the lookup.
@@ -173,41 +210,51 @@ fn a_csv_stream_joined_with_a_csv_table_inner_and_left() {
     // Customer 2 has two rows: its orders come out twice.
     let customers = "id,name,tier\n1,Ada,gold\n2,Bo,silver\n2,Bo (second account),gold\n\
                      3,Cy,gold\n4,Di,bronze\n5,Ed,silver\n6,Flo,gold\n";
-    fs::write(tmp.path().join("customers.csv"), customers).unwrap();
+    write_customer_tables(tmp.path(), customers);
     let table = customers_of(customers);
-    for join in ["inner", "left"] {
-        fs::write(tmp.path().join("join.toml"), csv_join_pipeline(join)).unwrap();
-        let (code, out, err) = run(weir()
-            .args(["run", "join.toml", "--progress", "quiet"])
-            .current_dir(tmp.path()));
-        assert_eq!(code, 0, "{join}: {err}");
-        let mut expected = Vec::new();
-        for id in 1..=60_i64 {
-            let (customer, amount) = (id * 7 % 9, id % 5);
-            if amount < 2 {
-                continue;
-            }
-            match table.get(&customer) {
-                Some(rows) => {
-                    for (name, _) in rows {
-                        expected.push(render(&Row::insert(vec![
-                            Value::Int64(id),
-                            Value::String(name.clone()),
-                            Value::Int64(customer),
-                        ])));
-                    }
+    for (file, format) in [
+        ("customers.csv", "csv"),
+        ("customers.json", "json"),
+        ("customers.parquet", "parquet"),
+    ] {
+        for join in ["inner", "left"] {
+            fs::write(
+                tmp.path().join("join.toml"),
+                join_pipeline(join, file, format),
+            )
+            .unwrap();
+            let (code, out, err) = run(weir()
+                .args(["run", "join.toml", "--progress", "quiet"])
+                .current_dir(tmp.path()));
+            assert_eq!(code, 0, "{format} {join}: {err}");
+            let mut expected = Vec::new();
+            for id in 1..=60_i64 {
+                let (customer, amount) = (id * 7 % 9, id % 5);
+                if amount < 2 {
+                    continue;
                 }
-                None if join == "left" => expected.push(render(&Row::insert(vec![
-                    Value::Int64(id),
-                    Value::Null,
-                    Value::Int64(customer),
-                ]))),
-                None => {}
+                match table.get(&customer) {
+                    Some(rows) => {
+                        for (name, _) in rows {
+                            expected.push(render(&Row::insert(vec![
+                                Value::Int64(id),
+                                Value::String(name.clone()),
+                                Value::Int64(customer),
+                            ])));
+                        }
+                    }
+                    None if join == "left" => expected.push(render(&Row::insert(vec![
+                        Value::Int64(id),
+                        Value::Null,
+                        Value::Int64(customer),
+                    ]))),
+                    None => {}
+                }
             }
+            expected.sort();
+            assert!(expected.len() > 20);
+            assert_eq!(printed(&out), expected, "{format} table, {join} join");
         }
-        expected.sort();
-        assert!(expected.len() > 20);
-        assert_eq!(printed(&out), expected, "{join} join");
     }
 }
 
