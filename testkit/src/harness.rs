@@ -320,11 +320,13 @@ pub(crate) fn progress(handle: &JobHandle, monitor: &JobMonitor) -> String {
         monitor.idle_for()
     );
     if let Some(last) = snapshot.failovers.last() {
+        // The first line, at most 200 characters: the report must stay short.
+        let cause = last.root_cause.lines().next().unwrap_or_default();
+        let cause: String = cause.chars().take(200).collect();
         let _ = write!(
             s,
-            "; {} failover(s), the last: {}",
-            snapshot.failovers.len(),
-            last.root_cause
+            "; {} failover(s), the last: {cause}",
+            snapshot.failovers.len()
         );
     }
     // Per task (subtasks summed, their time shares averaged), so the report stays short.
