@@ -40,6 +40,9 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
         disk: root.to_path_buf(),
     };
     println!("{}", free_disk(root));
+    if let Some(warning) = low_disk_warning(root) {
+        eprintln!("{warning}");
+    }
     let started = Instant::now();
 
     let installed = steps.run("deps", || deps::install(root))?;
@@ -160,26 +163,55 @@ struct Steps {
 /// its disk is free) fails on a machine that a build has filled, and the log should say so.
 fn free_disk(path: &Path) -> String {
     let tmp = std::env::temp_dir();
-    let mut parts = Vec::new();
-    for (what, p) in [("workspace", path), ("temp", tmp.as_path())] {
-        let output = Command::new("df")
-            .args(["-Pk", "--"])
-            .arg(p)
-            .stderr(Stdio::null())
-            .output();
-        let free = output.ok().and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .nth(1)
-                .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
-                .and_then(|v| v.parse::<u64>().ok())
-        });
-        parts.push(match free {
+    let parts: Vec<String> = [("workspace", path), ("temp", tmp.as_path())]
+        .into_iter()
+        .map(|(what, p)| match free_kib(p) {
             Some(kib) => format!("{what} {:.1} GiB", kib as f64 / (1024.0 * 1024.0)),
             None => format!("{what} unknown"),
-        });
-    }
+        })
+        .collect();
     format!("free disk: {}", parts.join(", "))
+}
+
+/// The free KiB of the filesystem holding `path` (`df -Pk`), `None` when `df` cannot tell.
+fn free_kib(path: &Path) -> Option<u64> {
+    let output = Command::new("df")
+        .args(["-Pk", "--"])
+        .arg(path)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+}
+
+/// What a full run needs free: about 8 GiB of `target/` from a cold start, the test
+/// servers' and the tests' files, and the 1% of the disk SeaweedFS keeps free, with room.
+const DISK_NEEDED_KIB: u64 = 12 * 1024 * 1024;
+
+/// A warning when the workspace's or the temp directory's disk has less free space than a
+/// full run needs.
+fn low_disk_warning(root: &Path) -> Option<String> {
+    let tmp = std::env::temp_dir();
+    let low: Vec<String> = [("workspace", root), ("temp", tmp.as_path())]
+        .into_iter()
+        .filter_map(|(what, p)| {
+            let kib = free_kib(p)?;
+            (kib < DISK_NEEDED_KIB).then(|| format!("{what} ({} GiB)", kib / (1024 * 1024)))
+        })
+        .collect();
+    (!low.is_empty()).then(|| {
+        format!(
+            "warning: little free disk for a full run: {}; it needs about {} GiB (a cold \
+             `target/`, the tests' files, and SeaweedFS takes no writes below 1% free). Free \
+             some (`cargo clean` elsewhere, old `target/` directories) if the S3 tests time out.",
+            low.join(", "),
+            DISK_NEEDED_KIB / (1024 * 1024)
+        )
+    })
 }
 
 impl Steps {
@@ -251,4 +283,37 @@ fn cargo(root: &Path, args: &[&str], env: Option<(&str, OsString)>) -> Result<()
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{free_disk, free_kib, low_disk_warning, DISK_NEEDED_KIB};
+
+    #[test]
+    fn free_disk_is_read_from_df_and_unknown_for_a_missing_path() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert!(free_kib(root).is_some_and(|kib| kib > 0));
+        assert_eq!(free_kib(&root.join("no such directory")), None);
+        let line = free_disk(root);
+        assert!(line.starts_with("free disk: workspace "), "{line}");
+        assert!(line.contains(" GiB, temp "), "{line}");
+    }
+
+    #[test]
+    fn the_warning_names_each_disk_below_what_a_run_needs() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let free = free_kib(root).unwrap_or(0);
+        let tmp = free_kib(&std::env::temp_dir()).unwrap_or(0);
+        let warning = low_disk_warning(root);
+        assert_eq!(
+            warning.is_some(),
+            free < DISK_NEEDED_KIB || tmp < DISK_NEEDED_KIB,
+            "{warning:?}"
+        );
+        if let Some(w) = warning {
+            assert!(w.contains("SeaweedFS"), "{w}");
+        }
+    }
 }
