@@ -114,7 +114,11 @@ pub fn variant(package: &Package, packaged: &Path, line: ApiLine) -> Result<Path
     tar::Archive::new(flate2::read::GzDecoder::new(file))
         .unpack(&into)
         .map_err(|e| format!("cannot unpack {}: {e}", packaged.display()))?;
-    let dir = into.join(format!("{}-{}", package.name, package.version));
+    // The archive unpacks as `<name>-<own version>`; the copy is the line's version.
+    let unpacked = into.join(format!("{}-{}", package.name, package.version));
+    let dir = into.join(format!("{}-{version}", package.name));
+    fs::rename(&unpacked, &dir)
+        .map_err(|e| format!("cannot rename {}: {e}", unpacked.display()))?;
     let manifest = dir.join("Cargo.toml");
     let text = fs::read_to_string(&manifest)
         .map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
