@@ -237,3 +237,68 @@ fn a_filter_error_inside_an_escaped_string_points_at_the_string() {
     );
     assert!(err.starts_with("p.toml:11:30: error: "), "{err}");
 }
+
+/// An S3 store that accepts connections and never answers: with `WEIR_S3_REQUEST_TIMEOUT` the
+/// job's attempt fails with a timeout and `weir run` exits with an error, instead of waiting
+/// forever; a zero timeout is refused with the variable's name.
+#[test]
+fn an_s3_store_that_never_answers_fails_the_job_after_the_request_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(s) => held.push(s),
+                Err(_) => break,
+            }
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+[pipeline]
+name = "silent-store"
+
+[restart]
+strategy = "none"
+
+[[sources]]
+name = "orders"
+connector = "datagen"
+schema = [ { name = "id", type = "int64", nullable = false } ]
+options = { number-of-rows = 100 }
+
+[[sinks]]
+name = "out"
+input = "orders"
+connector = "files"
+options = { path = "s3://bucket/out", format = "csv" }
+"#;
+    fs::write(tmp.path().join("p.toml"), text).unwrap();
+    let with_timeout = |timeout: &str| {
+        let mut cmd = weir();
+        cmd.args(["run", "p.toml", "--progress", "quiet"])
+            .current_dir(tmp.path())
+            .env("AWS_ENDPOINT_URL", format!("http://{addr}"))
+            .env("AWS_ACCESS_KEY_ID", "a")
+            .env("AWS_SECRET_ACCESS_KEY", "b")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("WEIR_S3_REQUEST_TIMEOUT", timeout);
+        let started = std::time::Instant::now();
+        let (code, _, err) = run(&mut cmd);
+        (code, err, started.elapsed())
+    };
+    let (code, err, took) = with_timeout("300ms");
+    assert_ne!(code, 0, "the job cannot succeed:\n{err}");
+    assert!(
+        err.to_lowercase().contains("timeout") || err.contains("timed out"),
+        "{err}"
+    );
+    assert!(
+        took < std::time::Duration::from_mins(1),
+        "took {took:?}:\n{err}"
+    );
+    let (code, err, _) = with_timeout("0s");
+    assert_ne!(code, 0);
+    assert!(err.contains("s3.request-timeout"), "{err}");
+}

@@ -85,6 +85,10 @@ opt!(
         .validator(min(1))
 );
 
+/// The variable [`S3Options::from_env`] reads `s3.request-timeout` from (the S3 client of
+/// pipeline files and of `s3://` checkpoint storage comes from the environment).
+pub const REQUEST_TIMEOUT_ENV: &str = "WEIR_S3_REQUEST_TIMEOUT";
+
 /// The default of `s3.request-timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_mins(5);
 
@@ -186,7 +190,8 @@ impl S3Options {
     /// Options from the standard AWS environment variables: `AWS_ENDPOINT_URL_S3` or
     /// `AWS_ENDPOINT_URL` (S3-compatible stores), `AWS_REGION` or `AWS_DEFAULT_REGION` (default
     /// `us-east-1`); the client's credentials come from the AWS credential chain (environment,
-    /// profiles, web identity, ECS, EC2 instance profile), see [`S3Options::client`].
+    /// profiles, web identity, ECS, EC2 instance profile), see [`S3Options::client`]; and
+    /// [`REQUEST_TIMEOUT_ENV`] for `s3.request-timeout` (no AWS variable sets it).
     pub fn from_env() -> std::result::Result<Self, ConfigErrors> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let mut options = BTreeMap::new();
@@ -195,6 +200,9 @@ impl S3Options {
         }
         if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
             options.insert("s3.region".to_owned(), region);
+        }
+        if let Some(timeout) = env(REQUEST_TIMEOUT_ENV) {
+            options.insert("s3.request-timeout".to_owned(), timeout);
         }
         Self::from_map(&options)
     }
