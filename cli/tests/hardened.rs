@@ -243,17 +243,7 @@ fn a_filter_error_inside_an_escaped_string_points_at_the_string() {
 /// forever; a zero timeout is refused with the variable's name.
 #[test]
 fn an_s3_store_that_never_answers_fails_the_job_after_the_request_timeout() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming() {
-            match stream {
-                Ok(s) => held.push(s),
-                Err(_) => break,
-            }
-        }
-    });
+    let addr = weir_testkit::servers::silent_listener().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let text = r#"
 [pipeline]

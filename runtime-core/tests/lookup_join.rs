@@ -486,23 +486,31 @@ fn retry(max_attempts: u32, when: RetryWhen) -> AsyncLookupOptions {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_of_empty_results_and_errors_recover_every_row() {
+/// Joins 40 numbers, each through `key`, with the flaky table under `options` into a fresh
+/// sink: the table's calls, the sink and the job's result.
+async fn flaky_join(
+    name: &str,
+    key: fn(u64) -> u64,
+    options: AsyncLookupOptions,
+) -> (Arc<Calls>, Collect, JobResult) {
     let calls = Arc::new(Calls::default());
-    let env = StreamEnvironment::new(config("retry-both"));
+    let env = StreamEnvironment::new(config(name));
     let sink = Collect::default();
     numbers(&env, 40, None)
+        .map(key)
         .lookup_join(
             "table",
-            async_join(
-                &calls,
-                |_| Duration::ZERO,
-                Some(flaky()),
-                retry(3, RetryWhen::EmptyResultOrError),
-            ),
+            async_join(&calls, |_| Duration::ZERO, Some(flaky()), options),
         )
         .sink_to(sink.clone());
     let result = run(env).await;
+    (calls, sink, result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_of_empty_results_and_errors_recover_every_row() {
+    let (calls, sink, result) =
+        flaky_join("retry-both", |n| n, retry(3, RetryWhen::EmptyResultOrError)).await;
     assert!(result.is_finished(), "{:?}", result.status);
     assert_eq!(sink.records(), expected(0..40, JoinType::Inner));
     // Keys 4k+2 are tried three times; 4k+1 twice (an error, then rows); every key whose
@@ -533,41 +541,16 @@ async fn retries_of_empty_results_and_errors_recover_every_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_follow_their_condition_and_their_attempt_limit() {
     // Only errors retried: keys 4k+2 stay empty (dropped by the inner join).
-    let calls = Arc::new(Calls::default());
-    let env = StreamEnvironment::new(config("retry-errors"));
-    let sink = Collect::default();
-    numbers(&env, 40, None)
-        .lookup_join(
-            "table",
-            async_join(
-                &calls,
-                |_| Duration::ZERO,
-                Some(flaky()),
-                retry(3, RetryWhen::Error),
-            ),
-        )
-        .sink_to(sink.clone());
-    assert!(run(env).await.is_finished());
+    let (_, sink, result) = flaky_join("retry-errors", |n| n, retry(3, RetryWhen::Error)).await;
+    assert!(result.is_finished());
     assert_eq!(
         sink.records(),
         expected((0..40).filter(|k| k % 4 != 2), JoinType::Inner)
     );
 
     // Only empty results retried, two attempts: the first error fails the job.
-    let calls = Arc::new(Calls::default());
-    let env = StreamEnvironment::new(config("retry-empty"));
-    numbers(&env, 40, None)
-        .lookup_join(
-            "table",
-            async_join(
-                &calls,
-                |_| Duration::ZERO,
-                Some(flaky()),
-                retry(2, RetryWhen::EmptyResult),
-            ),
-        )
-        .sink_to(Collect::default());
-    let result = run(env).await;
+    let (calls, _, result) =
+        flaky_join("retry-empty", |n| n, retry(2, RetryWhen::EmptyResult)).await;
     let JobStatus::Failed(error) = &result.status else {
         panic!(
             "an unretried error did not fail the job: {:?}",
@@ -585,22 +568,13 @@ async fn retries_follow_their_condition_and_their_attempt_limit() {
     );
 
     // Empty results retried, but two attempts are one too few for keys 4k+2.
-    let calls = Arc::new(Calls::default());
-    let env = StreamEnvironment::new(config("retry-limit"));
-    let sink = Collect::default();
-    numbers(&env, 40, None)
-        .map(|n| n * 4 + 2)
-        .lookup_join(
-            "table",
-            async_join(
-                &calls,
-                |_| Duration::ZERO,
-                Some(flaky()),
-                retry(2, RetryWhen::EmptyResultOrError),
-            ),
-        )
-        .sink_to(sink.clone());
-    assert!(run(env).await.is_finished());
+    let (calls, sink, result) = flaky_join(
+        "retry-limit",
+        |n| n * 4 + 2,
+        retry(2, RetryWhen::EmptyResultOrError),
+    )
+    .await;
+    assert!(result.is_finished());
     assert!(sink.records().is_empty(), "{:?}", sink.records());
     assert!(calls
         .attempts

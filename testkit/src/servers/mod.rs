@@ -387,6 +387,24 @@ impl SeaweedS3 {
     pub fn stop(self) {}
 }
 
+/// A fake server that accepts every connection and never answers a byte (a store that hangs),
+/// for tests of timeouts: its address, on loopback. The connections stay open while the test
+/// process runs.
+pub fn silent_listener() -> io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(s) => held.push(s),
+                Err(_) => break,
+            }
+        }
+    });
+    Ok(addr)
+}
+
 static SHARED_NOIDA: Mutex<Weak<NoidaDb>> = Mutex::new(Weak::new());
 static SHARED_OSMEM: Mutex<Weak<OsmemServer>> = Mutex::new(Weak::new());
 static SHARED_SEAWEED: Mutex<Weak<SeaweedS3>> = Mutex::new(Weak::new());
