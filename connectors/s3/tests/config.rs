@@ -65,14 +65,26 @@ fn readme_contains_exactly_the_generated_options_table() {
     }
 }
 
-/// A store that accepts connections and never answers (the testkit's silent listener, a
-/// fake): every request attempt ends after `s3.request-timeout` and the call fails with a
-/// retryable error, instead of hanging.
+/// A store that accepts connections and never answers (a fake listener): every request attempt
+/// ends after `s3.request-timeout` and the call fails with a retryable error, instead of
+/// hanging.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_never_answers_fails_the_call_after_the_request_timeout() {
     use weir_connector_files::fs::FileSystem;
 
-    let addr = weir_testkit::servers::silent_listener().unwrap();
+    // Accepts and holds every connection without a byte of answer. (Not the testkit's
+    // `silent_listener`: these tests also run on API line 1.0, whose testkit has none.)
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(s) => held.push(s),
+                Err(_) => break,
+            }
+        }
+    });
     let o = S3Options::from_map(&map(&[
         ("s3.endpoint", &format!("http://{addr}")),
         ("s3.access-key", "a"),
