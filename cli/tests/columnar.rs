@@ -262,3 +262,207 @@ fn soak_job_c(name: &str) {
 fn job_c_killed_on_rows_and_resumed_on_columns_writes_every_row_once() {
     soak_job_c("columnar-csv");
 }
+
+/// Event time from `at`, as the quickstart has it.
+const EVENT_TIME: &str =
+    "watermark = { timestamp-field = \"at\", out-of-orderness = \"5s\", idleness = \"30s\" }\n";
+
+/// `source` with event time: `at` random with nulls (which use processing time), or, with
+/// `step`, a sequence from 2024-01-01 00:00 UTC, one order every `step` milliseconds.
+fn timed_source(rows: u64, parallelism: u32, step: Option<u64>) -> String {
+    let source = source(rows, parallelism).replace(
+        "[sources.options]",
+        &format!("{EVENT_TIME}\n[sources.options]"),
+    );
+    match step {
+        None => source,
+        Some(step) => source.replace(
+            "fields.at.null-rate = 0.05",
+            &format!(
+                "fields.at.kind = \"sequence\"\nfields.at.start = 1704067200000\n\
+                 fields.at.step = {step}"
+            ),
+        ),
+    }
+}
+
+/// The rows of the committed Parquet files under `out`, as text, sorted, by bucket directory,
+/// and the files' Arrow schemas (read with the `parquet` crate, not the files connector).
+fn parquet_rows(
+    out: &Path,
+) -> (
+    std::collections::BTreeMap<String, Vec<String>>,
+    Vec<arrow_schema::SchemaRef>,
+) {
+    use arrow_array::{Array, Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
+    let mut buckets = std::collections::BTreeMap::<String, Vec<String>>::new();
+    let mut schemas = Vec::new();
+    for file in files_under(out) {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let bucket = file.parent().unwrap().to_string_lossy().into_owned();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            fs::File::open(out.join(&file)).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            schemas.push(batch.schema());
+            let col = |i: usize| batch.column(i).as_any();
+            let id = col(0).downcast_ref::<Int64Array>().unwrap();
+            let amount = col(1).downcast_ref::<Float64Array>().unwrap();
+            let status = col(2).downcast_ref::<StringArray>().unwrap();
+            let at = col(3).downcast_ref::<TimestampMillisecondArray>().unwrap();
+            let rows = buckets.entry(bucket.clone()).or_default();
+            for r in 0..batch.num_rows() {
+                let opt = |null: bool, v: String| if null { "∅".to_owned() } else { v };
+                rows.push(format!(
+                    "{},{},{},{}",
+                    id.value(r),
+                    opt(amount.is_null(r), amount.value(r).to_string()),
+                    opt(status.is_null(r), status.value(r).to_owned()),
+                    opt(at.is_null(r), at.value(r).to_string()),
+                ));
+            }
+        }
+    }
+    for rows in buckets.values_mut() {
+        rows.sort_unstable();
+    }
+    (buckets, schemas)
+}
+
+/// The quickstart's shape: event time, filter and select, Parquet part files in buckets named
+/// by the rows' `at` (the columnar path cuts each chunk at bucket boundaries and writes the
+/// pieces as they are; null times go to the processing-time bucket on both).
+#[test]
+fn event_time_into_parquet_buckets_writes_the_same_files_on_both_engines() {
+    let parquet = "[sinks.options]\npath = \"out\"\nformat = \"parquet\"\n\
+                   bucket.time-field = \"at\"\nbucket.date-time-format = \"%Y-%m-%d--%H\"\n";
+    for parallelism in [1, 2] {
+        let pipeline = timed_source(30_000, parallelism, None)
+            + CHECKPOINTS
+            + TRANSFORM
+            + &sink("paid", "files", parquet);
+        let (_, rows_err, rows_dir) = run_on("rows", &pipeline);
+        let (_, columns_err, columns_dir) = run_on("columns", &pipeline);
+        let (rows, row_schemas) = parquet_rows(&rows_dir.path().join("out"));
+        let (columns, column_schemas) = parquet_rows(&columns_dir.path().join("out"));
+        // Random times within a day of 2024-01-01, in hourly buckets; the null times in the
+        // bucket of the processing time (which may differ between the runs, so those rows
+        // are compared without their bucket).
+        let (rows, rows_now) = by_event_time(rows);
+        let (columns, columns_now) = by_event_time(columns);
+        assert!(rows.len() > 10, "{:?}", rows.keys());
+        assert!(rows_now.len() > 100, "{}", rows_now.len());
+        assert!(
+            rows == columns,
+            "the Parquet rows differ (parallelism {parallelism})"
+        );
+        assert!(rows_now == columns_now, "the rows without a time differ");
+        assert_eq!(row_schemas.first(), column_schemas.first());
+        assert!(column_schemas.iter().all(|s| s == &column_schemas[0]));
+        assert_eq!(counts(&columns_err), counts(&rows_err));
+    }
+}
+
+/// The buckets of 2024 (event time), and the sorted rows of the others (processing time).
+fn by_event_time(
+    buckets: std::collections::BTreeMap<String, Vec<String>>,
+) -> (std::collections::BTreeMap<String, Vec<String>>, Vec<String>) {
+    let (event, now): (
+        std::collections::BTreeMap<_, _>,
+        std::collections::BTreeMap<_, _>,
+    ) = buckets
+        .into_iter()
+        .partition(|(b, _)| b.starts_with("2024-"));
+    let mut now: Vec<String> = now.into_values().flatten().collect();
+    now.sort_unstable();
+    (event, now)
+}
+
+/// Buckets cut inside chunks: one bucket per second of event time.
+#[test]
+fn chunks_are_cut_where_the_bucket_changes() {
+    let parquet = "[sinks.options]\npath = \"out\"\nformat = \"parquet\"\n\
+                   bucket.time-field = \"at\"\nbucket.date-time-format = \"%H-%M-%S\"\n";
+    let pipeline =
+        timed_source(5_000, 1, Some(10)) + CHECKPOINTS + &sink("orders", "files", parquet);
+    let (_, _, rows_dir) = run_on("rows", &pipeline);
+    let (_, _, columns_dir) = run_on("columns", &pipeline);
+    let rows = parquet_ids(&rows_dir.path().join("out"));
+    let columns = parquet_ids(&columns_dir.path().join("out"));
+    // 5 000 orders 10 ms apart: 50 seconds, 100 orders each.
+    assert_eq!(columns.len(), 50, "{:?}", columns.keys());
+    assert!(columns.values().all(|ids| ids.len() == 100));
+    assert!(rows == columns, "the buckets differ");
+}
+
+/// The ids of the committed Parquet files under `out` by bucket directory (any schema with
+/// an int64 `id` first), sorted.
+fn parquet_ids(out: &Path) -> std::collections::BTreeMap<String, Vec<i64>> {
+    use arrow_array::{Array, Int64Array};
+    let mut buckets = std::collections::BTreeMap::<String, Vec<i64>>::new();
+    for file in files_under(out) {
+        if file.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let bucket = file.parent().unwrap().to_string_lossy().into_owned();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            fs::File::open(out.join(&file)).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let id = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            buckets
+                .entry(bucket.clone())
+                .or_default()
+                .extend(id.iter().flatten());
+        }
+    }
+    for ids in buckets.values_mut() {
+        ids.sort_unstable();
+    }
+    buckets
+}
+
+/// A row sink whose rows need their event time gets it on columns too; one whose time field
+/// a select dropped keeps the pipeline on rows, saying why.
+#[test]
+fn event_time_reaches_row_sinks_or_keeps_the_pipeline_on_rows() {
+    let pipeline =
+        timed_source(20_000, 2, None) + CHECKPOINTS + TRANSFORM + &sink("paid", "print", "");
+    let (rows_out, _, _d1) = run_on("rows", &pipeline);
+    let (columns_out, _, _d2) = run_on("columns", &pipeline);
+    assert!(rows_out.lines().count() > 1_000);
+    assert_eq!(sorted_lines(&columns_out), sorted_lines(&rows_out));
+
+    let dropped = pipeline.replace(
+        "select = [\"id\", \"amount\", \"status\", \"at\"]",
+        "select = [\"id\", \"amount\", \"status\"]",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("p.toml"), &dropped).unwrap();
+    let (code, _, err) = run(weir()
+        .current_dir(dir.path())
+        .env("WEIR_PIPELINE_ENGINE", "columns")
+        .args(["run", "p.toml"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(
+            "sink `out` gets rows with event time, but a select before it drops the time field"
+        ),
+        "{err}"
+    );
+}

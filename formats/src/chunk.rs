@@ -126,6 +126,22 @@ impl Chunk {
         self.batch.num_rows()
     }
 
+    /// Rows `offset..offset + length` (the columns are shared, not copied).
+    ///
+    /// # Panics
+    /// When the range is outside the chunk (as [`RecordBatch::slice`]).
+    pub fn slice(&self, offset: usize, length: usize) -> Chunk {
+        let kinds = self
+            .kinds
+            .as_ref()
+            .map(|k| Arc::from(&k[offset..offset + length]))
+            .filter(|k: &Arc<[RowKind]>| k.iter().any(|kind| *kind != RowKind::Insert));
+        Chunk {
+            batch: self.batch.slice(offset, length),
+            kinds,
+        }
+    }
+
     /// The chunk's parts.
     pub fn into_parts(self) -> (RecordBatch, Option<Arc<[RowKind]>>) {
         (self.batch, self.kinds)

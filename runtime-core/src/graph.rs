@@ -18,7 +18,9 @@ use crate::config::JobConfig;
 use crate::error::{Result, RuntimeError};
 use crate::exchange::{EdgeId, SerializerSlot};
 use crate::job::Job;
-use crate::operator::{BoxOutput, FilterFn, FlatMapFn, MapFn, Transform, TransformOperator};
+use crate::operator::{
+    BoxOutput, FilterFn, FlatMapFn, FlatMapTimestampedFn, MapFn, Transform, TransformOperator,
+};
 use crate::plan::{
     lock, ChainBuilder, GraphBuilder, SourceSpec, StartCoordinator, SubtaskSetup, TaskFactory,
     TaskGroup,
@@ -299,6 +301,18 @@ impl<T: Send + 'static> DataStream<T> {
         f: impl Fn(T) -> I + Send + Sync + 'static,
     ) -> DataStream<U> {
         self.transform(FlatMapFn(Arc::new(f)))
+    }
+
+    /// Turns every record into zero or more records, each with its own event timestamp: on a
+    /// stream with event time, the output records carry these timestamps instead of their input
+    /// record's (e.g. the rows of a columnar batch, each with its row's time); on a stream
+    /// without, the timestamps are dropped. Watermarks are not changed, so a timestamp should
+    /// not be later than the input record's.
+    pub fn flat_map_timestamped<U: Send + 'static, I: IntoIterator<Item = (U, i64)> + 'static>(
+        self,
+        f: impl Fn(T) -> I + Send + Sync + 'static,
+    ) -> DataStream<U> {
+        self.transform(FlatMapTimestampedFn(Arc::new(f)))
     }
 
     /// Closes this stage into a task group whose chain ends in `tail`, returning its index.

@@ -266,6 +266,35 @@ where
     }
 }
 
+shared_fn!(FlatMapTimestampedFn);
+impl<I, O, It, F> Transform<I, O> for FlatMapTimestampedFn<F>
+where
+    F: Fn(I) -> It + Send + Sync + 'static,
+    It: IntoIterator<Item = (O, i64)>,
+{
+    fn apply(&mut self, input: &mut Vec<I>, output: &mut Vec<O>) {
+        // A stream without event time: the timestamps are not kept.
+        for item in input.drain(..) {
+            output.extend((self.0)(item).into_iter().map(|(o, _)| o));
+        }
+    }
+    fn apply_timestamped(
+        &mut self,
+        input: &mut Vec<I>,
+        ts_in: &mut Vec<i64>,
+        output: &mut Vec<O>,
+        ts_out: &mut Vec<i64>,
+    ) {
+        ts_in.clear();
+        for item in input.drain(..) {
+            for (o, ts) in (self.0)(item) {
+                output.push(o);
+                ts_out.push(ts);
+            }
+        }
+    }
+}
+
 /// Runs a [`Transform`] in a chain.
 pub(crate) struct TransformOperator<I, O: Send + 'static, X> {
     pub(crate) transform: X,

@@ -521,3 +521,74 @@ async fn window_state_follows_its_keys_across_a_rescale() {
         "each window counted its 10 records once"
     );
 }
+
+/// A record and the event time its writer was given.
+type Stamped = (u64, Option<i64>);
+
+/// Keeps every record with the event time its writer was given.
+#[derive(Clone, Default)]
+struct Stamps(Arc<Mutex<Vec<Stamped>>>);
+
+struct StampsWriter(Stamps);
+
+#[async_trait::async_trait]
+impl SinkWriter<u64> for StampsWriter {
+    fn write(&mut self, element: u64, ctx: &WriteContext) -> Result<()> {
+        self.0 .0.lock().unwrap().push((element, ctx.timestamp));
+        Ok(())
+    }
+    async fn flush(&mut self, _mode: FlushMode) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink<u64> for Stamps {
+    type Writer = StampsWriter;
+    fn create_writer(&self, _ctx: &dyn InitContext) -> Result<StampsWriter> {
+        Ok(StampsWriter(self.clone()))
+    }
+}
+
+/// `n` → `10 n` and `10 n + 1`, each a millisecond after `n`'s own time (`100 n`).
+async fn stamped(event_time: bool) -> Vec<Stamped> {
+    let env = StreamEnvironment::new(config(if event_time { "stamped" } else { "untimed" }));
+    let strategy = if event_time {
+        WatermarkStrategy::<u64>::for_monotonous_timestamps()
+            .with_timestamp_assigner(|n: &u64, _: Option<i64>| *n as i64 * 100)
+    } else {
+        WatermarkStrategy::no_watermarks()
+    };
+    let sink = Stamps::default();
+    env.from_source(
+        DataGeneratorSource::new(|n| n, Some(500), RateLimiterStrategy::no_op()),
+        strategy,
+        "numbers",
+    )
+    .flat_map_timestamped(|n: u64| {
+        let at = n as i64 * 100 + 1;
+        [(10 * n, at), (10 * n + 1, at)]
+    })
+    .sink_to(sink.clone());
+    let result = env.build().unwrap().start().wait().await;
+    assert!(result.is_finished(), "{:?}", result.status);
+    let mut seen = sink.0.lock().unwrap().clone();
+    seen.sort_unstable();
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timestamped_flat_map_gives_each_output_record_its_own_time() {
+    let seen = stamped(true).await;
+    assert_eq!(seen.len(), 1_000);
+    for (record, ts) in &seen {
+        assert_eq!(*ts, Some((record / 10) as i64 * 100 + 1), "record {record}");
+    }
+    // Without event time the stream carries no timestamps, as for any other transform.
+    let untimed = stamped(false).await;
+    assert_eq!(untimed.len(), 1_000);
+    assert!(
+        untimed.iter().all(|(_, ts)| ts.is_none()),
+        "{:?}",
+        &untimed[..3]
+    );
+}

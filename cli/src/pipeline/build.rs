@@ -33,13 +33,24 @@ fn timestamp_of(row: &Row, index: usize) -> i64 {
 }
 
 fn strategy(spec: Option<&WatermarkSpec>) -> WatermarkStrategy<Row> {
+    event_time(spec, timestamp_of)
+}
+
+/// The watermark strategy of a source with event time `spec` (none without), reading a
+/// record's time with `timestamp_of(record, field index)`.
+pub(super) fn event_time<T: 'static>(
+    spec: Option<&WatermarkSpec>,
+    timestamp_of: fn(&T, usize) -> i64,
+) -> WatermarkStrategy<T> {
     let Some(spec) = spec else {
         return WatermarkStrategy::no_watermarks();
     };
     let bound = spec.out_of_orderness;
     let index = spec.timestamp_field;
     let mut strategy = WatermarkStrategy::for_generator(move || BoundedOutOfOrderness::new(bound))
-        .with_timestamp_assigner(move |row: &Row, _source: Option<i64>| timestamp_of(row, index));
+        .with_timestamp_assigner(move |record: &T, _source: Option<i64>| {
+            timestamp_of(record, index)
+        });
     if let Some(idleness) = spec.idleness {
         strategy = strategy.with_idleness(idleness);
     }

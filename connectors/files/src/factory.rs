@@ -41,6 +41,8 @@ use weir_connector_api::factory::{
 };
 use weir_connector_api::format::{find_format, FormatFactory};
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
+#[cfg(weir_api_1_1)]
+use weir_formats::chunk::Chunk;
 
 #[cfg(weir_api_1_1)]
 use crate::check::FilesCheck;
@@ -49,7 +51,11 @@ use crate::config::{
     FileSinkOptions, FileSourceOptions, FormatOptions, BUCKET_ASSIGNER, BUCKET_TIME,
     COMPACTION_COMPACTOR, CSV_HEADER, EXCLUDE, INCLUDE, PATH, PATHS,
 };
+#[cfg(weir_api_1_1)]
+use crate::format::ChunkBatches;
 use crate::format::{Framing, MessageRows, RowBatches, TextRows};
+#[cfg(weir_api_1_1)]
+use crate::sink::ChunkBuckets;
 use crate::sink::{BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource};
 use crate::{FileSink, FileSource, FileSystem, LocalFileSystem, OrcFormat, ParquetFormat};
 
@@ -369,51 +375,15 @@ impl SinkFactory for FilesFactory {
         config: &ValidatedConfig,
         ctx: &FactoryContext<'_>,
     ) -> Result<BoxedSink<Row>> {
-        let mut errors = Vec::new();
-        let o = FileSinkOptions::from_config(config);
-        let resolved = resolve_path(PATH.key(), &o.path, &mut errors);
-        let format = rows_format(config, ctx, &o.format_options, &mut errors);
-        if let (Some(c), Some(format)) = (&o.compaction, &format) {
-            if c.compactor == CompactorKind::Concat {
-                match format {
-                    RowsFormat::Parquet | RowsFormat::Orc => errors.push(ConfigError::conflict(
-                        [COMPACTION_COMPACTOR.key(), "format"],
-                        "Parquet and ORC files cannot be concatenated: use the `record-wise` \
-                         compactor",
-                    )),
-                    RowsFormat::Messages(_)
-                        if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv)
-                            && o.format_options.csv_header =>
-                    {
-                        errors.push(ConfigError::conflict(
-                            [COMPACTION_COMPACTOR.key(), CSV_HEADER.key()],
-                            "concatenating CSV files with header lines repeats the header: use \
-                             the `record-wise` compactor or `csv.header = false`",
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let rows = match RowBatches::try_new(ctx.schema) {
-            Ok(rows) => Some(rows),
-            Err(e) => {
-                if matches!(format, Some(RowsFormat::Parquet | RowsFormat::Orc)) {
-                    errors.push(format_conflict(e.to_string()));
-                }
-                None
-            }
-        };
-        let time_field = time_field(config, &o, ctx.schema, &mut errors);
-        let (Some((fs, _, path)), Some(format), true) = (resolved, format, errors.is_empty())
-        else {
-            return Err(ConnectorError::Config(ConfigErrors::new(
-                SINK_SET_NAME,
-                errors,
-            )));
-        };
+        let SinkParts {
+            fs,
+            path,
+            format,
+            rows,
+            options: o,
+            time_field,
+        } = sink_parts(config, ctx)?;
         let f = &o.format_options;
-        let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
         let builder = match format {
             RowsFormat::Parquet => FileSink::bulk(
                 Arc::clone(&fs),
@@ -444,6 +414,137 @@ impl SinkFactory for FilesFactory {
         }
         Ok(BoxedSink::new(builder.build()?))
     }
+}
+
+/// The `files` sink of a columnar pipeline: chunks written as they are.
+///
+/// API line 1.1 and newer only (line 1.0's platform has no chunks).
+#[cfg(weir_api_1_1)]
+pub struct ChunkSink {
+    /// The sink of chunks.
+    pub sink: BoxedSink<Chunk>,
+    /// With date-time buckets by a time field: cut every chunk with
+    /// [`ChunkBuckets::split`] before the sink, so that each chunk it gets has rows of one
+    /// bucket.
+    pub buckets: Option<ChunkBuckets>,
+}
+
+/// The sink of a pipeline's `files` options for chunks — the same files, bucket for bucket, as
+/// [`FilesFactory`]'s row sink writes from the same rows — or `None` when the format encodes
+/// rows one by one (`csv`, `json`, `text` and the pipeline's row formats: the pipeline then
+/// hands the sink rows). The options are checked as for the row sink.
+///
+/// API line 1.1 and newer only (line 1.0's platform has no chunks).
+#[cfg(weir_api_1_1)]
+pub fn create_chunk_sink(
+    config: &ValidatedConfig,
+    ctx: &FactoryContext<'_>,
+) -> Result<Option<ChunkSink>> {
+    let SinkParts {
+        fs,
+        path,
+        format,
+        rows,
+        options: o,
+        time_field,
+    } = sink_parts(config, ctx)?;
+    let f = &o.format_options;
+    let chunks = ChunkBatches::new(rows.arrow_schema());
+    let builder = match format {
+        RowsFormat::Parquet => FileSink::bulk(
+            fs,
+            path,
+            ParquetFormat::new(chunks.to_batches())
+                .with_schema(rows.arrow_schema())
+                .codec(f.codec)
+                .row_group_rows(f.row_group_rows),
+        ),
+        RowsFormat::Orc => FileSink::bulk(
+            fs,
+            path,
+            OrcFormat::new(chunks.to_batches())
+                .with_schema(rows.arrow_schema())
+                .codec(f.codec)
+                .stripe_bytes(f.stripe_size.bytes() as usize),
+        ),
+        RowsFormat::Text(_) | RowsFormat::Messages(_) => return Ok(None),
+    };
+    let mut builder = builder
+        .with_options(&o)
+        .rows_per_record(|chunk: &Chunk| chunk.num_rows() as u64);
+    let buckets = time_field.map(|index| ChunkBuckets::new(&o.bucket_format, index));
+    if let Some(b) = &buckets {
+        builder = builder.bucket_assigner(b.clone());
+    }
+    Ok(Some(ChunkSink {
+        sink: BoxedSink::new(builder.build()?),
+        buckets,
+    }))
+}
+
+/// A validated pipeline sink, before its rows' type is chosen.
+struct SinkParts {
+    fs: Arc<dyn FileSystem>,
+    path: String,
+    format: RowsFormat,
+    rows: RowBatches,
+    options: FileSinkOptions,
+    time_field: Option<usize>,
+}
+
+/// Validates a pipeline sink's options against its schema: every problem, or the parts.
+fn sink_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<SinkParts> {
+    let mut errors = Vec::new();
+    let o = FileSinkOptions::from_config(config);
+    let resolved = resolve_path(PATH.key(), &o.path, &mut errors);
+    let format = rows_format(config, ctx, &o.format_options, &mut errors);
+    if let (Some(c), Some(format)) = (&o.compaction, &format) {
+        if c.compactor == CompactorKind::Concat {
+            match format {
+                RowsFormat::Parquet | RowsFormat::Orc => errors.push(ConfigError::conflict(
+                    [COMPACTION_COMPACTOR.key(), "format"],
+                    "Parquet and ORC files cannot be concatenated: use the `record-wise` \
+                     compactor",
+                )),
+                RowsFormat::Messages(_)
+                    if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv)
+                        && o.format_options.csv_header =>
+                {
+                    errors.push(ConfigError::conflict(
+                        [COMPACTION_COMPACTOR.key(), CSV_HEADER.key()],
+                        "concatenating CSV files with header lines repeats the header: use \
+                         the `record-wise` compactor or `csv.header = false`",
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    let rows = match RowBatches::try_new(ctx.schema) {
+        Ok(rows) => Some(rows),
+        Err(e) => {
+            if matches!(format, Some(RowsFormat::Parquet | RowsFormat::Orc)) {
+                errors.push(format_conflict(e.to_string()));
+            }
+            None
+        }
+    };
+    let time_field = time_field(config, &o, ctx.schema, &mut errors);
+    let (Some((fs, _, path)), Some(format), true) = (resolved, format, errors.is_empty()) else {
+        return Err(ConnectorError::Config(ConfigErrors::new(
+            SINK_SET_NAME,
+            errors,
+        )));
+    };
+    let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
+    Ok(SinkParts {
+        fs,
+        path,
+        format,
+        rows,
+        options: o,
+        time_field,
+    })
 }
 
 /// The position of `bucket.time-field` in the schema, checked against the bucket options.

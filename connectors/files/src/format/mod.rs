@@ -4,15 +4,20 @@
 //!
 //! Typed records map to and from Arrow with [`serde_arrow`] ([`SerdeRecords`]); a sink or
 //! source of `RecordBatch` itself uses [`Batches`]. Pipeline rows map to Arrow with
-//! [`RowBatches`], and to row formats with [`TextRows`] and [`MessageRows`].
+//! [`RowBatches`], and to row formats with [`TextRows`] and [`MessageRows`]; columnar pipeline
+//! batches (`weir-formats` chunks) go to the bulk formats as they are with `ChunkBatches`.
 
 mod arrow;
+#[cfg(weir_api_1_1)]
+mod chunks;
 pub(crate) mod orc;
 pub(crate) mod parquet;
 pub(crate) mod row;
 mod rows;
 
 pub use self::arrow::{Batches, SerdeRecords, DEFAULT_BATCH_SIZE};
+#[cfg(weir_api_1_1)]
+pub use self::chunks::ChunkBatches;
 pub use self::orc::{OrcFormat, DEFAULT_STRIPE_BYTES};
 pub use self::parquet::{row_group_rows, ParquetFormat, DEFAULT_ROW_GROUP_ROWS};
 pub use self::row::{CsvRecordFormat, JsonLinesFormat, TextLinesFormat};

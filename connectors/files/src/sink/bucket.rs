@@ -124,7 +124,7 @@ impl DateTimeBucketAssigner {
         Ok(())
     }
 
-    fn format_millis(&self, millis: i64) -> String {
+    pub(crate) fn format_millis(&self, millis: i64) -> String {
         let second = millis.div_euclid(1000);
         let mut cache = self
             .cache

@@ -31,6 +31,8 @@
 //! [`Label`] and [`sweep_at_start`]) — then resumes its own.
 
 mod bucket;
+#[cfg(weir_api_1_1)]
+mod chunks;
 mod committer;
 mod compaction;
 mod naming;
@@ -51,6 +53,8 @@ use weir_connector_api::state::VersionedSerializer;
 pub use self::bucket::{
     BasePathBucketAssigner, BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource,
 };
+#[cfg(weir_api_1_1)]
+pub use self::chunks::ChunkBuckets;
 pub use self::committer::FileCommitter;
 use self::compaction::{CompactFn, CompactionContext};
 pub use self::compaction::{
@@ -82,6 +86,8 @@ pub(crate) struct SinkConfig<T> {
     /// Part files are named hidden (`.` prefix) because a compactor reads them first.
     pub(crate) hidden_parts: bool,
     pub(crate) sweep_orphans: bool,
+    /// Rows per record, for records that hold many (see [`FileSinkBuilder::rows_per_record`]).
+    pub(crate) rows_per_record: Option<fn(&T) -> u64>,
 }
 
 enum Compaction {
@@ -118,6 +124,7 @@ pub struct FileSinkBuilder<T> {
     output: OutputFileConfig,
     compaction: Compaction,
     sweep_orphans: bool,
+    rows_per_record: Option<fn(&T) -> u64>,
 }
 
 impl<T: Send + 'static> FileSink<T> {
@@ -165,12 +172,21 @@ impl<T: Send + 'static> FileSinkBuilder<T> {
             output: OutputFileConfig::new("part", ""),
             compaction: Compaction::None,
             sweep_orphans: true,
+            rows_per_record: None,
         }
     }
 
     /// Sets the bucket assigner (default: [`DateTimeBucketAssigner`], hourly directories).
     pub fn bucket_assigner(mut self, assigner: impl BucketAssigner<T>) -> Self {
         self.assigner = Arc::new(assigner);
+        self
+    }
+
+    /// For records that hold many rows (e.g. a columnar batch): the writer's records in and
+    /// records sent count `rows(record)` per record instead of one, so a job's counts are the
+    /// same whether it writes rows or batches of them.
+    pub fn rows_per_record(mut self, rows: fn(&T) -> u64) -> Self {
+        self.rows_per_record = Some(rows);
         self
     }
 
@@ -283,6 +299,7 @@ impl<T: Send + 'static> FileSinkBuilder<T> {
                 output: self.output,
                 hidden_parts,
                 sweep_orphans: self.sweep_orphans,
+                rows_per_record: self.rows_per_record,
             }),
             compaction,
         })

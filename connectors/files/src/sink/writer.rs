@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::{ConnectorError, Result};
-use weir_connector_api::metrics::{Counter, NUM_BYTES_SEND, NUM_RECORDS_SEND};
+use weir_connector_api::metrics::{Counter, NUM_BYTES_SEND, NUM_RECORDS_IN, NUM_RECORDS_SEND};
 use weir_connector_api::sink::{
     CommittingSinkWriter, FlushMode, InitContext, SinkWriter, StatefulSinkWriter, WriteContext,
 };
@@ -110,6 +110,9 @@ pub struct FileWriter<T> {
     clock: i64,
     ticks: u32,
     records_out: Counter,
+    /// The writer operator's `numRecordsIn`, which the runtime counts per record: topped up
+    /// to rows for records of many rows.
+    records_in: Counter,
     bytes_out: Counter,
 }
 
@@ -174,6 +177,7 @@ impl<T: Send + 'static> FileWriter<T> {
         let metrics = ctx.metric_group();
         FileWriter {
             records_out: metrics.counter(NUM_RECORDS_SEND),
+            records_in: metrics.counter(NUM_RECORDS_IN),
             bytes_out: metrics.counter(NUM_BYTES_SEND),
             cfg,
             rw,
@@ -331,6 +335,7 @@ impl<T: Send + 'static> SinkWriter<T> for FileWriter<T> {
             watermark: ctx.current_watermark.0,
         };
         let bucket_id = self.cfg.assigner.bucket_id(&element, &bctx);
+        let rows = self.cfg.rows_per_record.map_or(1, |rows| rows(&element));
         if !self.buckets.contains_key(&bucket_id) {
             let part = self.open_part(&bucket_id)?;
             self.buckets.insert(bucket_id.clone(), part);
@@ -355,7 +360,11 @@ impl<T: Send + 'static> SinkWriter<T> for FileWriter<T> {
             self.cfg.rolling.part_size.is_some()
                 && self.cfg.rolling.should_roll_on_size(part.size())
         };
-        self.records_out.inc();
+        self.records_out.add(rows);
+        if rows > 1 {
+            // The runtime counted one.
+            self.records_in.add(rows - 1);
+        }
         if roll {
             self.roll(&bucket_id)?;
         }

@@ -29,12 +29,16 @@ use weir_connector_api::sink::{
     FlushMode, InitContext, Sink, SinkCapabilities, SinkWriter, WriteContext,
 };
 use weir_connector_datagen::factory::create_chunk_source;
+use weir_connector_files::factory::create_chunk_sink;
 use weir_formats::chunk::{Chunk, ChunkSerializer};
 use weir_runtime::{DataStream, RuntimeError, SinkOptions, StreamEnvironment};
 
-use super::build::{schema_lines, JobLayout};
+use super::build::{event_time, schema_lines, JobLayout};
 use super::lookup::RowSerializer;
 use super::Pipeline;
+use time::{TimeColumn, TimeColumns};
+
+mod time;
 
 pub use weir_connector_datagen::factory::CHUNK_ROWS;
 
@@ -85,12 +89,6 @@ pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
                 source.connector
             ));
         }
-        if source.watermark.is_some() {
-            return Err(format!(
-                "source `{name}` has event time (`watermark`), which the columnar path does \
-                 not carry yet"
-            ));
-        }
         let ctx = source.settings.context(name);
         match create_chunk_source(&source.settings.options, &ctx) {
             Ok(Some(chunks)) => sources.push(chunks),
@@ -109,6 +107,7 @@ pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
             t.name
         ));
     }
+    TimeColumns::of(pipeline, ignores_event_time)?;
     Ok(sources)
 }
 
@@ -118,13 +117,15 @@ pub fn build(
     env: &StreamEnvironment,
     chunk_sources: Vec<BoxedSource<Chunk>>,
 ) -> Result<JobLayout, RuntimeError> {
+    let times = TimeColumns::of(pipeline, ignores_event_time)
+        .map_err(|e| RuntimeError::InvalidJob(vec![e]))?;
     let mut layout = JobLayout::default();
     let mut streams: Vec<(String, DataStream<Chunk>)> = Vec::new();
     for (source, chunks) in pipeline.sources.iter().zip(chunk_sources) {
         let mut stream = env
             .from_source(
                 chunks,
-                weir_connector_api::watermark::WatermarkStrategy::no_watermarks(),
+                event_time(source.watermark.as_ref(), time::chunk_time),
                 &source.name,
             )
             .uid(&source.name)
@@ -133,6 +134,9 @@ pub fn build(
             stream = stream.parallelism(p);
         }
         layout.sources.push(source.name.clone());
+        if source.watermark.is_some() {
+            layout.watermarked.push(source.name.clone());
+        }
         streams.push((source.name.clone(), stream));
     }
     let missing = |name: &str| RuntimeError::InvalidJob(vec![format!("no stream `{name}`")]);
@@ -148,24 +152,51 @@ pub fn build(
         streams.push((transform.name.clone(), stream));
     }
     for sink in &pipeline.sinks {
-        let stream = union(&mut streams, &sink.inputs)
+        let mut stream = union(&mut streams, &sink.inputs)
             .ok_or_else(|| missing(sink.inputs.first().map_or("", String::as_str)))?;
         let options = SinkOptions {
             uid: Some(sink.name.clone()),
             committer_parallelism: sink.committer_parallelism,
         };
-        if sink.connector == "blackhole" {
-            let mut stream = stream;
+        let native = match sink.connector.as_str() {
+            "blackhole" => Some(BoxedSink::new(ChunkBlackhole)),
+            "files" => {
+                let ctx = sink.settings.context(&sink.name);
+                match create_chunk_sink(&sink.settings.options, &ctx) {
+                    Ok(Some(files)) => {
+                        if let Some(buckets) = files.buckets {
+                            stream = stream.flat_map(move |chunk| buckets.split(chunk));
+                        }
+                        Some(files.sink)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        return Err(RuntimeError::InvalidJob(vec![format!(
+                            "sink `{}`: {e}",
+                            sink.name
+                        )]))
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(chunk_sink) = native {
             if let Some(p) = sink.parallelism {
                 stream = stream
                     .channel_state_serializer(ChunkSerializer)
                     .rebalance()
                     .parallelism(p);
             }
-            stream.sink_to_with(BoxedSink::new(ChunkBlackhole), &options);
+            stream.sink_to_with(chunk_sink, &options);
         } else {
-            // The sink's rows, exactly as the row path hands them over.
-            let mut rows: DataStream<Row> = stream.flat_map(|chunk| rows_of(&chunk));
+            // The sink's rows, exactly as the row path hands them over: with event time, each
+            // with its own row's time.
+            let mut rows: DataStream<Row> = match times.of_inputs(&sink.inputs) {
+                TimeColumn::At(index) => {
+                    stream.flat_map_timestamped(move |chunk| time::timed_rows(&chunk, index))
+                }
+                _ => stream.flat_map(|chunk| rows_of(&chunk)),
+            };
             if let Some(p) = sink.parallelism {
                 rows = rows
                     .channel_state_serializer(RowSerializer)
@@ -177,6 +208,12 @@ pub fn build(
         layout.sinks.push(sink.name.clone());
     }
     Ok(layout)
+}
+
+/// Whether a sink of `connector` never reads its records' event time (the `files` sink of a
+/// pipeline buckets by a row field, never by event time; `blackhole` drops everything).
+fn ignores_event_time(connector: &str) -> bool {
+    matches!(connector, "blackhole" | "files")
 }
 
 fn union(
@@ -213,7 +250,7 @@ fn select(chunk: &Chunk, indices: &[usize]) -> Chunk {
 }
 
 /// The rows of a chunk, for a Row sink.
-fn rows_of(chunk: &Chunk) -> Vec<Row> {
+pub(super) fn rows_of(chunk: &Chunk) -> Vec<Row> {
     // Columnar jobs only carry chunks of pipeline types (made by `arrow_schema`), which
     // always convert.
     #[allow(clippy::expect_used)]
