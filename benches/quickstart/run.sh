@@ -3,8 +3,9 @@
 # the release `weir` running examples/quickstart.toml (10 M orders, filter, select, Parquet
 # files by day with compaction, exactly-once, parallelism 2) and of the `bare_parquet` example
 # (the same orders, filter and projection written with a bare ArrowWriter, same codec and row
-# groups, one file per day), interleaved rounds, with /usr/bin/time -v. Also the quickstart
-# with compaction off. Every run's Parquet rows are counted with pyarrow (the test venv) and
+# groups, one file per day; `bare` generates only the rows that pass, `bare-columns` all five
+# columns then filters with Arrow's kernels, see the example's docs), interleaved rounds, with
+# /usr/bin/time -v. Also the quickstart with compaction off. Every run's Parquet rows are counted with pyarrow (the test venv) and
 # must be equal.
 #
 #   cargo build --release -p weir-cli --bin weir --example bare_parquet
@@ -38,7 +39,7 @@ echo "# $(date -u +%FT%TZ) rounds=$rounds load=$(cut -d' ' -f1-3 /proc/loadavg)"
 sed 's/^compaction.enabled = true/compaction.enabled = false/' "$root/examples/quickstart.toml" \
   > "$work/no-compaction.toml"
 for round in $(seq 1 "$rounds"); do
-  for variant in weir bare weir-no-compaction; do
+  for variant in weir bare bare-columns weir-no-compaction; do
     dir="$work/$variant-$round"
     mkdir -p "$dir"
     case $variant in
@@ -46,7 +47,8 @@ for round in $(seq 1 "$rounds"); do
         "$weir" run "$root/examples/quickstart.toml" --progress quiet ;;
       weir-no-compaction) measure "$variant" "$round" "$dir" out/orders \
         "$weir" run "$work/no-compaction.toml" --progress quiet ;;
-      bare) measure "$variant" "$round" "$dir" out "$bare" "$rows" out ;;
+      bare) measure "$variant" "$round" "$dir" out "$bare" "$rows" out fused ;;
+      bare-columns) measure "$variant" "$round" "$dir" out "$bare" "$rows" out columns ;;
     esac
     rm -rf "$dir"
   done

@@ -199,14 +199,21 @@ impl RowGenerator {
             }
             FieldGen::Pick(values) => {
                 let mut builder = StringBuilder::with_capacity(len, len * 8);
+                let count = values.len().max(1) as u64;
+                // `x % count` without a division when `count` is a power of two (the same pick).
+                let mask = count.is_power_of_two().then(|| count - 1);
                 for &n in numbers {
                     let mut rng = self.rng(n, index);
                     if spec.null_threshold > 0 && (rng.next() >> 32) < spec.null_threshold {
                         builder.append_null();
                         continue;
                     }
-                    let i = (rng.next() % values.len().max(1) as u64) as usize;
-                    builder.append_option(values.get(i));
+                    let draw = rng.next();
+                    let i = match mask {
+                        Some(mask) => draw & mask,
+                        None => draw % count,
+                    };
+                    builder.append_option(values.get(i as usize));
                 }
                 Arc::new(builder.finish()) as ArrayRef
             }

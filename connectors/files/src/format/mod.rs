@@ -12,6 +12,7 @@ mod arrow;
 mod chunks;
 pub(crate) mod orc;
 pub(crate) mod parquet;
+mod parquet_compact;
 pub(crate) mod row;
 mod rows;
 

@@ -9,12 +9,12 @@ use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
 use parquet::arrow::{ArrowWriter, ParquetRecordBatchStreamBuilder};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use weir_connector_api::error::{ConnectorError, Result};
 
 use super::{BulkWriter, BulkWriterFactory, ToBatches, ToBatchesFactory};
@@ -88,6 +88,10 @@ impl<T: Send + 'static> ParquetFormat<T> {
     }
 
     fn properties(&self) -> WriterProperties {
+        self.properties_builder().build()
+    }
+
+    fn properties_builder(&self) -> WriterPropertiesBuilder {
         let compression = match self.codec {
             Codec::None => Compression::UNCOMPRESSED,
             Codec::Snappy => Compression::SNAPPY,
@@ -98,7 +102,6 @@ impl<T: Send + 'static> ParquetFormat<T> {
         WriterProperties::builder()
             .set_compression(compression)
             .set_max_row_group_row_count(Some(self.row_group_rows))
-            .build()
     }
 }
 
@@ -211,32 +214,7 @@ impl<T: Send + 'static> BulkWriterFactory<T> for ParquetFormat<T> {
     }
 
     fn compact(&self, inputs: &[Bytes]) -> Result<Vec<u8>> {
-        let buf = SharedBuf::default();
-        let mut writer: Option<ArrowWriter<SharedBuf>> = None;
-        for input in inputs {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(input.clone())
-                .and_then(ParquetRecordBatchReaderBuilder::build)
-                .map_err(|e| parquet_error("reading a Parquet file to compact", e))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| parquet_error("reading a Parquet batch", e))?;
-                let w = match &mut writer {
-                    Some(w) => w,
-                    None => writer.insert(
-                        ArrowWriter::try_new(buf.clone(), batch.schema(), Some(self.properties()))
-                            .map_err(|e| parquet_error("creating a Parquet writer", e))?,
-                    ),
-                };
-                w.write(&batch)
-                    .map_err(|e| parquet_error("writing a compacted Parquet batch", e))?;
-            }
-        }
-        if let Some(w) = writer {
-            w.close()
-                .map_err(|e| parquet_error("closing a compacted Parquet file", e))?;
-        }
-        let mut out = Vec::new();
-        buf.drain_into(&mut out);
-        Ok(out)
+        super::parquet_compact::compact(inputs, self.properties_builder(), self.row_group_rows)
     }
 }
 

@@ -61,7 +61,10 @@ weir_connector_api::config_enum!(TimeSource {
 pub struct DateTimeBucketAssigner {
     format: String,
     source: TimeSource,
-    /// The last formatted second, to format once per second rather than per record.
+    /// The seconds over which the format's names stay the same (a day, an hour, a minute or
+    /// one second), so a name is formatted once per such span rather than per record.
+    unit: i64,
+    /// The last formatted span (`time / unit`) and its name.
     cache: Mutex<(i64, String)>,
 }
 
@@ -83,6 +86,7 @@ impl DateTimeBucketAssigner {
         DateTimeBucketAssigner {
             format: format.to_owned(),
             source: TimeSource::ProcessingTime,
+            unit: name_unit(format),
             cache: Mutex::new((i64::MIN, String::new())),
         }
     }
@@ -124,21 +128,75 @@ impl DateTimeBucketAssigner {
         Ok(())
     }
 
+    /// The span of `millis` (see `name_unit`): times of one span have one name.
+    pub(crate) fn span_of(&self, millis: i64) -> i64 {
+        millis.div_euclid(1000).div_euclid(self.unit)
+    }
+
     pub(crate) fn format_millis(&self, millis: i64) -> String {
         let second = millis.div_euclid(1000);
+        let span = second.div_euclid(self.unit);
         let mut cache = self
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.0 != second {
+        if cache.0 != span {
             let time: DateTime<Utc> = DateTime::from_timestamp(second, 0).unwrap_or_default();
             let mut text = String::new();
             if write!(text, "{}", time.format(&self.format)).is_err() {
                 text = time.format("%Y-%m-%d--%H").to_string();
             }
-            *cache = (second, text);
+            *cache = (span, text);
         }
         cache.1.clone()
+    }
+}
+
+/// The longest span — a day, an hour, a minute, else a second, each starting at a multiple of
+/// itself since the epoch (UTC has no leap seconds here) — over which `format` gives every
+/// second the same name, found by formatting sample seconds of such spans on a few days:
+/// every hour, minute and second position that a format item can show is varied (`%S` and
+/// `%s` change within a minute, `%M` within an hour, `%H`, `%I` and `%p` within a day).
+fn name_unit(format: &str) -> i64 {
+    use chrono::format::{Item, StrftimeItems};
+    if StrftimeItems::new(format).any(|i| matches!(i, Item::Error)) {
+        return 1;
+    }
+    let name = |second: i64| {
+        let time: DateTime<Utc> = DateTime::from_timestamp(second, 0).unwrap_or_default();
+        let mut text = String::new();
+        let _ = write!(text, "{}", time.format(format));
+        text
+    };
+    // 2024-02-29 (a leap day) and 2025-12-31 (a year's last day), at midnight UTC.
+    let days = [1_709_164_800_i64, 1_767_139_200];
+    let same_over = |unit: i64, offsets: &[i64]| {
+        days.iter().all(|day| {
+            let start = day - day.rem_euclid(unit);
+            let first = name(start);
+            offsets.iter().all(|o| name(start + o) == first)
+        })
+    };
+    let seconds = [0, 1, 29, 30, 58, 59];
+    let mut in_day = Vec::new();
+    let mut in_hour = Vec::new();
+    for m in 0..60 {
+        for s in seconds {
+            in_hour.push(m * 60 + s);
+            if [0, 1, 29, 30, 59].contains(&m) {
+                in_day.extend((0..24).map(|h| h * 3_600 + m * 60 + s));
+            }
+        }
+    }
+    let in_minute: Vec<i64> = (0..60).collect();
+    if same_over(86_400, &in_day) {
+        86_400
+    } else if same_over(3_600, &in_hour) {
+        3_600
+    } else if same_over(60, &in_minute) {
+        60
+    } else {
+        1
     }
 }
 
@@ -227,6 +285,34 @@ mod tests {
             "%Y\u{0}",
         ] {
             assert!(DateTimeBucketAssigner::validate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_formatted_once_per_span_and_equal_formatting_each_time() {
+        for (format, unit) in [
+            ("%Y-%m-%d", 86_400),
+            ("%F/%j", 86_400),
+            ("", 86_400),
+            ("%Y-%m-%d--%H", 3_600),
+            ("%p", 3_600),
+            ("%I", 3_600),
+            ("%H-%M", 60),
+            ("%H-%M-%S", 1),
+            ("%s", 1),
+            ("%T", 1),
+        ] {
+            assert_eq!(name_unit(format), unit, "{format}");
+            let cached = DateTimeBucketAssigner::new(format);
+            // Times in order and out of order, across seconds, minutes, hours and days.
+            let mut t: i64 = 1_700_000_000_123;
+            for step in 0..20_000_i64 {
+                t += (step * 7_919) % 250_000_000 - 90_000_000;
+                let time: DateTime<Utc> =
+                    DateTime::from_timestamp(t.div_euclid(1000), 0).unwrap_or_default();
+                let direct = time.format(format).to_string();
+                assert_eq!(cached.format_millis(t), direct, "{format} at {t}");
+            }
         }
     }
 }

@@ -29,39 +29,39 @@ impl ChunkBuckets {
         }
     }
 
-    /// The time of row `row`, if the column holds one.
-    fn time(&self, chunk: &Chunk, row: usize) -> Option<i64> {
+    /// The time column of `chunk` (`None` when it is not a time column).
+    fn times<'a>(&self, chunk: &'a Chunk) -> Option<Times<'a>> {
         let column = chunk.batch().columns().get(self.index)?;
-        if column.is_null(row) {
-            return None;
-        }
         if let Some(a) = column.as_any().downcast_ref::<TimestampMillisecondArray>() {
-            return Some(a.value(row));
+            return Some(Times::Timestamp(a));
         }
         column
             .as_any()
             .downcast_ref::<Int64Array>()
-            .map(|a| a.value(row))
+            .map(Times::Int64)
     }
 
     /// `chunk` cut into chunks of one bucket each: the chunk itself when all its rows share
     /// one, zero-copy slices when its rows come in a few runs of one bucket (times in order,
     /// as most event times are), else one chunk per bucket gathered with Arrow's `take`, rows
-    /// in their order. Names are formatted once per second of time, not per row.
+    /// in their order. Names are formatted once per span of time they cover (a day for
+    /// `%Y-%m-%d`), not per row.
     pub fn split(&self, chunk: Chunk) -> Vec<Chunk> {
         let rows = chunk.num_rows();
         // The bucket of every row, as an index into `names` (`None`: a null time).
         let mut names: HashMap<Option<String>, u32> = HashMap::new();
         let mut of_row: Vec<u32> = Vec::with_capacity(rows);
         let mut runs = 0;
-        let mut last_second = None::<Option<i64>>;
+        let mut last_span = None::<Option<i64>>;
         let mut current = 0u32;
+        let times = self.times(&chunk);
         for row in 0..rows {
-            let second = self.time(&chunk, row).map(|t| t.div_euclid(1000));
-            if last_second != Some(second) {
-                last_second = Some(second);
+            let time = times.as_ref().and_then(|t| t.get(row));
+            let span = time.map(|t| self.inner.span_of(t));
+            if last_span != Some(span) {
+                last_span = Some(span);
                 // A null time has its own bucket (the writer's processing time).
-                let name = second.map(|s| self.inner.format_millis(s * 1000));
+                let name = time.map(|t| self.inner.format_millis(t));
                 let next = names.len() as u32;
                 let index = *names.entry(name).or_insert(next);
                 if row == 0 || index != current {
@@ -99,6 +99,22 @@ impl ChunkBuckets {
     }
 }
 
+/// A time column of either type.
+enum Times<'a> {
+    Timestamp(&'a TimestampMillisecondArray),
+    Int64(&'a Int64Array),
+}
+
+impl Times<'_> {
+    /// Row `row`'s time (`None` for a null or past the end).
+    fn get(&self, row: usize) -> Option<i64> {
+        match self {
+            Times::Timestamp(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
+            Times::Int64(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
+        }
+    }
+}
+
 /// Up to this many runs of one bucket, a chunk is cut into slices; more, and each bucket's
 /// rows are gathered into one chunk (a copy, but one record per bucket, not per run).
 const MAX_SLICES: usize = 8;
@@ -123,11 +139,7 @@ fn gather(chunk: &Chunk, indices: &UInt32Array) -> Chunk {
 
 impl BucketAssigner<Chunk> for ChunkBuckets {
     fn bucket_id(&self, element: &Chunk, ctx: &BucketContext) -> String {
-        let timestamp = if element.num_rows() == 0 {
-            None
-        } else {
-            self.time(element, 0)
-        };
+        let timestamp = self.times(element).and_then(|t| t.get(0));
         self.inner
             .bucket_id(element, &BucketContext { timestamp, ..*ctx })
     }
