@@ -64,6 +64,8 @@ fn byte_of(value: &str) -> u8 {
     }
 }
 
+mod chunk;
+
 /// The `csv` format.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CsvFormat;
@@ -73,7 +75,9 @@ pub(crate) static CSV: CsvFormat = CsvFormat;
 weir_connector_api::register_format!(CSV);
 
 impl CsvFormat {
-    fn codec(schema: &Schema, config: &ValidatedConfig) -> CsvCodec {
+    /// The codec of validated `csv` options for rows of `schema` (what the registered format's
+    /// encoder and decoder are).
+    pub fn codec(schema: &Schema, config: &ValidatedConfig) -> CsvCodec {
         let delimiter = byte_of(&config.get(&FIELD_DELIMITER));
         let quote = byte_of(&config.get(&QUOTE_CHARACTER));
         CsvCodec {

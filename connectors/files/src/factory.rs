@@ -43,6 +43,8 @@ use weir_connector_api::format::{find_format, FormatFactory};
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 #[cfg(weir_api_1_1)]
 use weir_formats::chunk::Chunk;
+#[cfg(weir_api_1_1)]
+use weir_formats::CsvFormat;
 
 #[cfg(weir_api_1_1)]
 use crate::check::FilesCheck;
@@ -52,7 +54,7 @@ use crate::config::{
     COMPACTION_COMPACTOR, CSV_HEADER, EXCLUDE, INCLUDE, PATH, PATHS,
 };
 #[cfg(weir_api_1_1)]
-use crate::format::ChunkBatches;
+use crate::format::{ChunkBatches, CsvChunks};
 use crate::format::{Framing, MessageRows, RowBatches, TextRows};
 #[cfg(weir_api_1_1)]
 use crate::sink::ChunkBuckets;
@@ -431,8 +433,10 @@ pub struct ChunkSink {
 
 /// The sink of a pipeline's `files` options for chunks — the same files, bucket for bucket, as
 /// [`FilesFactory`]'s row sink writes from the same rows — or `None` when the format encodes
-/// rows one by one (`csv`, `json`, `text` and the pipeline's row formats: the pipeline then
-/// hands the sink rows). The options are checked as for the row sink.
+/// rows one by one (`json`, `text` and the pipeline's row formats: the pipeline then hands the
+/// sink rows). Parquet and ORC take the chunks' columns as they are; `csv` writes each chunk's
+/// rows column by column (a row-format part file then rolls by size after a whole chunk, not
+/// after a row). The options are checked as for the row sink.
 ///
 /// API line 1.1 and newer only (line 1.0's platform has no chunks).
 #[cfg(weir_api_1_1)]
@@ -467,6 +471,26 @@ pub fn create_chunk_sink(
                 .codec(f.codec)
                 .stripe_bytes(f.stripe_size.bytes() as usize),
         ),
+        RowsFormat::Messages(messages)
+            if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv) =>
+        {
+            let csv = find_format("csv").map(|csv| {
+                let delimiter = char::from(f.csv_delimiter).to_string();
+                csv.options()
+                    .validate(&[("field-delimiter".to_owned(), delimiter)].into())
+            });
+            let Some(Ok(csv_config)) = csv else {
+                return Ok(None); // not linked: the row sink says so
+            };
+            FileSink::row(
+                fs,
+                path,
+                CsvChunks::new(
+                    CsvFormat::codec(ctx.schema, &csv_config),
+                    messages.header().cloned(),
+                ),
+            )
+        }
         RowsFormat::Text(_) | RowsFormat::Messages(_) => return Ok(None),
     };
     let mut builder = builder

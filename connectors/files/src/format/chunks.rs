@@ -1,5 +1,6 @@
 //! Columnar pipeline batches — [`Chunk`]s of `weir-formats`, Arrow record batches with their
-//! changelog kinds — into the bulk formats as they are: no row detour. A chunk becomes one
+//! changelog kinds — into files without a row detour: into the bulk formats as they are
+//! ([`ChunkBatches`]), and into `csv` lines column by column ([`CsvChunks`]). A chunk becomes one
 //! record batch of the sink's Arrow schema (the same schema [`RowBatches`](super::RowBatches)
 //! writes rows with, so a file is the same whichever path wrote it); timestamps get the
 //! schema's `UTC` zone without a copy.
@@ -11,8 +12,9 @@ use arrow_schema::{DataType as ArrowType, SchemaRef, TimeUnit};
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::row::RowKind;
 use weir_formats::chunk::Chunk;
+use weir_formats::CsvCodec;
 
-use super::{ToBatches, ToBatchesFactory};
+use super::{Decoded, RecordDecoder, RecordEncoder, RowFormat, ToBatches, ToBatchesFactory};
 
 fn malformed(reason: String) -> ConnectorError {
     ConnectorError::malformed("a chunk for a Parquet or ORC file".to_owned(), reason)
@@ -100,5 +102,62 @@ impl ToBatches<Chunk> for ChunkBatches {
 
     fn buffered_bytes(&self) -> u64 {
         0
+    }
+}
+
+/// The `csv` row format for chunks: each row a line, as the registered `csv` format writes
+/// it (`CsvCodec::encode_chunk_lines`), files starting with the header line if any. Write-only:
+/// a file source reads rows.
+#[derive(Debug, Clone)]
+pub struct CsvChunks {
+    codec: Arc<CsvCodec>,
+    header: Option<Arc<[u8]>>,
+}
+
+impl CsvChunks {
+    /// Lines of `codec`, each file starting with `header` (with its `\n`).
+    pub fn new(codec: CsvCodec, header: Option<Arc<[u8]>>) -> Self {
+        CsvChunks {
+            codec: Arc::new(codec),
+            header,
+        }
+    }
+}
+
+impl RowFormat<Chunk> for CsvChunks {
+    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordEncoder<Chunk>>> {
+        Ok(Box::new(self.clone()))
+    }
+
+    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordDecoder<Chunk>>> {
+        Ok(Box::new(WriteOnly))
+    }
+
+    fn name(&self) -> &'static str {
+        "csv"
+    }
+}
+
+impl RecordEncoder<Chunk> for CsvChunks {
+    fn begin(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        if let Some(header) = &self.header {
+            out.extend_from_slice(header);
+        }
+        Ok(())
+    }
+
+    fn encode(&mut self, record: &Chunk, out: &mut Vec<u8>) -> Result<()> {
+        self.codec.encode_chunk_lines(record, true, out)
+    }
+}
+
+/// The decoder of a write-only format: every call says so.
+struct WriteOnly;
+
+impl RecordDecoder<Chunk> for WriteOnly {
+    fn decode(&mut self, _buf: &[u8], _eof: bool) -> Result<Decoded<Chunk>> {
+        Err(ConnectorError::Contract(
+            "the csv format for chunks only writes: read csv files as rows".to_owned(),
+        ))
     }
 }

@@ -678,6 +678,11 @@ impl MessageRows {
         self.header = Some(Arc::from(header));
         self
     }
+
+    /// The header line each file starts with (with its `\n`), if any.
+    pub fn header(&self) -> Option<&Arc<[u8]>> {
+        self.header.as_ref()
+    }
 }
 
 struct MessageEncoderState {
