@@ -286,15 +286,20 @@ fn timed_source(rows: u64, parallelism: u32, step: Option<u64>) -> String {
     }
 }
 
-/// The rows of the committed Parquet files under `out`, as text, sorted, by bucket directory,
-/// and the files' Arrow schemas (read with the `parquet` crate, not the files connector).
-fn parquet_rows(
+/// The rows of the committed Parquet or ORC files under `out`, as text, sorted, by bucket
+/// directory, and the files' Arrow schemas (read with the `parquet` and `orc-rust` crates, not
+/// the files connector).
+fn columnar_rows(
     out: &Path,
+    orc: bool,
 ) -> (
     std::collections::BTreeMap<String, Vec<String>>,
     Vec<arrow_schema::SchemaRef>,
 ) {
-    use arrow_array::{Array, Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow_array::{
+        Array, Float64Array, Int64Array, StringArray, TimestampMillisecondArray,
+        TimestampNanosecondArray,
+    };
     let mut buckets = std::collections::BTreeMap::<String, Vec<String>>::new();
     let mut schemas = Vec::new();
     for file in files_under(out) {
@@ -303,20 +308,37 @@ fn parquet_rows(
             continue;
         }
         let bucket = file.parent().unwrap().to_string_lossy().into_owned();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            fs::File::open(out.join(&file)).unwrap(),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
+        let file = fs::File::open(out.join(&file)).unwrap();
+        let batches: Vec<arrow_array::RecordBatch> = if orc {
+            orc_rust::arrow_reader::ArrowReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .map(Result::unwrap)
+                .collect()
+        } else {
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        for batch in batches {
             schemas.push(batch.schema());
             let col = |i: usize| batch.column(i).as_any();
             let id = col(0).downcast_ref::<Int64Array>().unwrap();
             let amount = col(1).downcast_ref::<Float64Array>().unwrap();
             let status = col(2).downcast_ref::<StringArray>().unwrap();
-            let at = col(3).downcast_ref::<TimestampMillisecondArray>().unwrap();
+            // ORC reads timestamps back in nanoseconds.
+            let at: Vec<Option<i64>> = match col(3).downcast_ref::<TimestampMillisecondArray>() {
+                Some(ms) => ms.iter().collect(),
+                None => col(3)
+                    .downcast_ref::<TimestampNanosecondArray>()
+                    .unwrap()
+                    .iter()
+                    .map(|ns| ns.map(|ns| ns / 1_000_000))
+                    .collect(),
+            };
             let rows = buckets.entry(bucket.clone()).or_default();
             for r in 0..batch.num_rows() {
                 let opt = |null: bool, v: String| if null { "∅".to_owned() } else { v };
@@ -325,7 +347,7 @@ fn parquet_rows(
                     id.value(r),
                     opt(amount.is_null(r), amount.value(r).to_string()),
                     opt(status.is_null(r), status.value(r).to_owned()),
-                    opt(at.is_null(r), at.value(r).to_string()),
+                    at[r].map_or_else(|| "∅".to_owned(), |t| t.to_string()),
                 ));
             }
         }
@@ -336,22 +358,25 @@ fn parquet_rows(
     (buckets, schemas)
 }
 
-/// The quickstart's shape: event time, filter and select, Parquet part files in buckets named
-/// by the rows' `at` (the columnar path cuts each chunk at bucket boundaries and writes the
-/// pieces as they are; null times go to the processing-time bucket on both).
+/// The quickstart's shape: event time, filter and select, Parquet (and ORC) part files in
+/// buckets named by the rows' `at` (the columnar path cuts each chunk at bucket boundaries and
+/// writes the pieces as they are; null times go to the processing-time bucket on both).
 #[test]
-fn event_time_into_parquet_buckets_writes_the_same_files_on_both_engines() {
-    let parquet = "[sinks.options]\npath = \"out\"\nformat = \"parquet\"\n\
-                   bucket.time-field = \"at\"\nbucket.date-time-format = \"%Y-%m-%d--%H\"\n";
-    for parallelism in [1, 2] {
+fn event_time_into_parquet_and_orc_buckets_writes_the_same_files_on_both_engines() {
+    for (format, parallelism) in [("parquet", 1), ("parquet", 2), ("orc", 2)] {
+        let options = format!(
+            "[sinks.options]\npath = \"out\"\nformat = \"{format}\"\n\
+             bucket.time-field = \"at\"\nbucket.date-time-format = \"%Y-%m-%d--%H\"\n"
+        );
         let pipeline = timed_source(30_000, parallelism, None)
             + CHECKPOINTS
             + TRANSFORM
-            + &sink("paid", "files", parquet);
+            + &sink("paid", "files", &options);
         let (_, rows_err, rows_dir) = run_on("rows", &pipeline);
         let (_, columns_err, columns_dir) = run_on("columns", &pipeline);
-        let (rows, row_schemas) = parquet_rows(&rows_dir.path().join("out"));
-        let (columns, column_schemas) = parquet_rows(&columns_dir.path().join("out"));
+        let orc = format == "orc";
+        let (rows, row_schemas) = columnar_rows(&rows_dir.path().join("out"), orc);
+        let (columns, column_schemas) = columnar_rows(&columns_dir.path().join("out"), orc);
         // Random times within a day of 2024-01-01, in hourly buckets; the null times in the
         // bucket of the processing time (which may differ between the runs, so those rows
         // are compared without their bucket).
@@ -359,14 +384,25 @@ fn event_time_into_parquet_buckets_writes_the_same_files_on_both_engines() {
         let (columns, columns_now) = by_event_time(columns);
         assert!(rows.len() > 10, "{:?}", rows.keys());
         assert!(rows_now.len() > 100, "{}", rows_now.len());
+        let context = format!("{format}, parallelism {parallelism}");
+        assert!(rows == columns, "the rows differ ({context})");
         assert!(
-            rows == columns,
-            "the Parquet rows differ (parallelism {parallelism})"
+            rows_now == columns_now,
+            "the rows without a time differ ({context})"
         );
-        assert!(rows_now == columns_now, "the rows without a time differ");
-        assert_eq!(row_schemas.first(), column_schemas.first());
-        assert!(column_schemas.iter().all(|s| s == &column_schemas[0]));
-        assert_eq!(counts(&columns_err), counts(&rows_err));
+        // Every file of both runs has one schema: names and types (orc-rust reads a column
+        // back as nullable only where a stripe holds a null).
+        let shape = |s: &arrow_schema::SchemaRef| {
+            s.fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect::<Vec<_>>()
+        };
+        let first = shape(&row_schemas[0]);
+        for schema in row_schemas.iter().chain(&column_schemas) {
+            assert_eq!(shape(schema), first, "{context}");
+        }
+        assert_eq!(counts(&columns_err), counts(&rows_err), "{context}");
     }
 }
 

@@ -2,12 +2,15 @@
 //! `DataStream<Chunk>` — one runtime record is one Arrow record batch of up to
 //! [`CHUNK_ROWS`] rows — instead of a `DataStream<Row>`.
 //!
-//! Columnar today: `datagen` sources without event time and without a rate limit (generated
-//! straight into columns), filters (Arrow compute kernels, see [`super::Expr::evaluate`]) and
-//! selects (a zero-copy projection) of transforms without a lookup, and `blackhole` sinks.
-//! Every other sink consumes the chunk's rows through an adapter (`print` prints, and the
-//! files sink writes, exactly what they do on the row path). Any other source or a lookup
-//! keeps the whole pipeline on rows, as before.
+//! Columnar today: `datagen` sources without a rate limit (generated straight into columns),
+//! with or without event time (a chunk's event time is its latest row's, see [`time`]),
+//! filters (Arrow compute kernels, see [`super::Expr::evaluate`]) and selects (a zero-copy
+//! projection) of transforms without a lookup, `blackhole` sinks, and `files` sinks in
+//! Parquet, ORC (the chunks' columns as they are) and CSV (column by column; see
+//! `weir_connector_files::factory::create_chunk_sink`). Every other sink consumes the chunk's
+//! rows through an adapter (`print` prints, and `kafka` writes, exactly what they do on the row
+//! path, each row with its own event time). Any other source or a lookup keeps the whole
+//! pipeline on rows, as before.
 //!
 //! `WEIR_PIPELINE_ENGINE` chooses: `auto` (the default: columns when possible), `rows`
 //! (always the row path) or `columns` (refuse to run, saying why, when the pipeline cannot run
