@@ -340,14 +340,14 @@ fn columnar_rows(
                     .collect(),
             };
             let rows = buckets.entry(bucket.clone()).or_default();
-            for r in 0..batch.num_rows() {
+            for (r, at) in at.iter().enumerate() {
                 let opt = |null: bool, v: String| if null { "∅".to_owned() } else { v };
                 rows.push(format!(
                     "{},{},{},{}",
                     id.value(r),
                     opt(amount.is_null(r), amount.value(r).to_string()),
                     opt(status.is_null(r), status.value(r).to_owned()),
-                    at[r].map_or_else(|| "∅".to_owned(), |t| t.to_string()),
+                    at.map_or_else(|| "∅".to_owned(), |t| t.to_string()),
                 ));
             }
         }
