@@ -16,6 +16,8 @@ pub fn process_of(subtask: usize, processes: usize) -> usize {
 }
 
 /// This process's view of the placement.
+// Used by the cluster deployment (next commit).
+#[cfg_attr(not(test), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Placement {
     /// This process's index.
@@ -24,6 +26,7 @@ pub(crate) struct Placement {
     pub(crate) processes: usize,
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 impl Placement {
     /// The process that runs `key`.
     pub(crate) fn process_of(&self, key: TaskKey) -> usize {
