@@ -26,8 +26,136 @@ pub use crate::exchange::{
     FRAME_VERSION,
 };
 
+mod control;
+mod exchange;
+mod link;
+mod master_side;
 mod placement;
+mod worker;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use control::ControlError;
+pub(crate) use control::{SplitCodec, SplitsOf};
 pub use placement::process_of;
-#[allow(unused_imports)] // used by the cluster deployment
 pub(crate) use placement::Placement;
+
+use crate::handle::{JobResult, JobStatus};
+use crate::job::Job;
+use crate::task::TaskKey;
+use control::{Outcome, SplitCodecs};
+
+/// This process's place in a cluster running one job: its index, the number of processes,
+/// and the transport to the others (`weir-cluster`'s `Cluster::transport`).
+#[derive(Clone)]
+pub struct ClusterMember {
+    /// This process's index (process 0 runs the job master).
+    pub process: usize,
+    /// How many processes run the job.
+    pub processes: usize,
+    /// Carries channels and control messages to and from the other processes.
+    pub transport: Arc<dyn FrameTransport>,
+}
+
+/// What the cluster's processes need to know about a job's plan besides its tasks.
+pub(crate) struct JobLayout {
+    /// Each edge's name (`from-group -> to-group`), for errors.
+    pub(crate) edge_names: Vec<String>,
+    /// Each edge's upstream and downstream task group.
+    pub(crate) edge_groups: Vec<(usize, usize)>,
+    /// Each source's split codec, by the task group of its readers.
+    pub(crate) splits: SplitCodecs,
+    /// Each source's reader task group, by uid.
+    pub(crate) source_groups: BTreeMap<String, usize>,
+    /// Each task group's parallelism.
+    pub(crate) parallelisms: Vec<usize>,
+}
+
+impl JobLayout {
+    pub(crate) fn of(job: &Job) -> Self {
+        let name = |g: usize| job.groups.get(g).map_or("?", |g| g.name.as_str());
+        JobLayout {
+            edge_names: job
+                .edges
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("edge {i} ({} -> {})", name(e.from), name(e.to)))
+                .collect(),
+            edge_groups: job.edges.iter().map(|e| (e.from, e.to)).collect(),
+            splits: job
+                .sources
+                .iter()
+                .map(|s| (s.group, Arc::clone(&s.splits)))
+                .collect(),
+            source_groups: job
+                .sources
+                .iter()
+                .map(|s| (s.uid.clone(), s.group))
+                .collect(),
+            parallelisms: job.groups.iter().map(|g| g.parallelism).collect(),
+        }
+    }
+
+    /// A subtask of process `process` (the first of the plan placed there), to name it in a
+    /// failure that is the process's.
+    pub(crate) fn task_in(&self, process: usize) -> TaskKey {
+        let group = self
+            .parallelisms
+            .iter()
+            .position(|&p| p > process)
+            .unwrap_or(0);
+        TaskKey {
+            group,
+            subtask: process,
+        }
+    }
+}
+
+impl Job {
+    /// Runs the job in cluster mode: every process of the cluster calls this with the same job
+    /// (the same `main` or pipeline file) and its own [`ClusterMember`]. Process 0 runs the job
+    /// master (checkpoints, restarts, split enumerators) and its share of the subtasks
+    /// ([`process_of`]); the others run their share when the master says so, until it says
+    /// the job ended. Every process returns the job's status; process 0's result has the
+    /// job's checkpoints and failovers, the others' the metrics of their own subtasks.
+    ///
+    /// A transport failure (a process died) fails the job in every process with
+    /// [`RuntimeError::ClusterBroken`](crate::RuntimeError::ClusterBroken), without restart:
+    /// restart every process, restoring the latest checkpoint.
+    pub async fn execute_in_cluster(self, member: ClusterMember) -> JobResult {
+        if member.process != 0 {
+            return worker::run(self, member).await;
+        }
+        let placement = Placement {
+            process: 0,
+            processes: member.processes.max(1),
+        };
+        let layout = Arc::new(JobLayout::of(&self));
+        let deployment =
+            match master_side::MasterDeployment::start(placement, member.transport, layout) {
+                Ok(d) => d,
+                Err(e) => {
+                    return JobResult {
+                        status: JobStatus::Failed(e),
+                        attempts: 0,
+                        completed_checkpoints: 0,
+                        failures: Vec::new(),
+                        metrics: BTreeMap::new(),
+                        restored_from: None,
+                        skipped_checkpoints: Vec::new(),
+                        checkpoint_history: Vec::new(),
+                        failover_history: Vec::new(),
+                    }
+                }
+            };
+        let result = self.start_on(Arc::new(deployment.clone())).wait().await;
+        deployment.end_job(match &result.status {
+            JobStatus::Finished => Outcome::Finished,
+            JobStatus::Cancelled => Outcome::Cancelled,
+            JobStatus::Stopped { savepoint } => Outcome::Stopped(savepoint.to_string()),
+            JobStatus::Failed(e) => Outcome::Failed(e.to_string()),
+        });
+        result
+    }
+}
