@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_cluster::{Cluster, ClusterConfig};
+use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::state::U64Serializer;
 use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 use weir_connector_files::sink::BasePathBucketAssigner;
 use weir_connector_files::{FileSink, LocalFileSystem, TextLinesFormat};
 use weir_runtime::cluster::{ClusterMember, FrameTransport};
+use weir_runtime::fault::{FailOnce, FaultPoint};
+use weir_runtime::restart::RestartStrategy;
 use weir_runtime::{
     CheckpointConfig, Job, JobConfig, JobStatus, RestoreFrom, SinkOptions, StorageConfig,
     StreamEnvironment,
@@ -33,14 +36,36 @@ pub(crate) const OUT: &str = "WEIR_CLUSTER_OUT";
 pub(crate) const CHECKPOINTS: &str = "WEIR_CLUSTER_CHECKPOINTS";
 /// `latest` to restore the latest checkpoint.
 pub(crate) const RESTORE: &str = "WEIR_CLUSTER_RESTORE";
+/// A process index: that process's sink writer fails once at checkpoint 3, and the job may
+/// restart.
+pub(crate) const FAIL_IN: &str = "WEIR_CLUSTER_FAIL_IN";
 
-/// The job, writing its output under `out`, its checkpoints under `checkpoints`.
-pub(crate) fn job(out: &Path, checkpoints: &Path, restore: RestoreFrom) -> Result<Job, String> {
-    let config = JobConfig::new("cluster-job")
+/// The job, writing its output under `out`, its checkpoints under `checkpoints`; with `fail`,
+/// a sink writer of this process fails once before its snapshot of checkpoint 3, and the job
+/// restarts up to 3 times.
+pub(crate) fn job(
+    out: &Path,
+    checkpoints: &Path,
+    restore: RestoreFrom,
+    fail: bool,
+) -> Result<Job, String> {
+    let mut config = JobConfig::new("cluster-job")
         .parallelism(3)
         .checkpointing(CheckpointConfig::every(Duration::from_millis(200)))
         .storage(StorageConfig::Local(checkpoints.to_path_buf()))
         .restore(restore);
+    if std::env::var(FAIL_IN).is_ok() {
+        config = config.restart(RestartStrategy::FixedDelay {
+            attempts: 3,
+            delay: Duration::from_millis(100),
+        });
+    }
+    if fail {
+        config = config.faults(Arc::new(FailOnce::new(
+            FaultPoint::BeforeSnapshot,
+            CheckpointId(3),
+        )));
+    }
     let env = StreamEnvironment::new(config);
     let sink = FileSink::row(
         Arc::new(LocalFileSystem::new()),
@@ -121,7 +146,8 @@ fn run_process() -> Result<(), String> {
     let config = ClusterConfig::new(process, addresses)
         .generation(generation)
         .connect_timeout(Duration::from_secs(10));
-    let job = job(&out, &checkpoints, restore)?;
+    let fail = var(FAIL_IN).is_ok_and(|p| p == process.to_string());
+    let job = job(&out, &checkpoints, restore, fail)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -153,6 +179,7 @@ fn run_process() -> Result<(), String> {
                 .shutdown(Duration::from_secs(20))
                 .map_err(|e| e.to_string())
         }
+        JobStatus::Failed(e) => Err(format!("the job failed: {e}")),
         other => Err(format!("the job ended {other:?}")),
     }
 }

@@ -384,6 +384,7 @@ impl Master {
                 AttemptEnd::Cancelled => return Ok(JobStatus::Cancelled),
                 AttemptEnd::Stopped(savepoint) => return Ok(JobStatus::Stopped { savepoint }),
                 AttemptEnd::Failed { error, coordinator } => {
+                    let error = cluster_broken(error);
                     tracing::warn!(job = %self.job.config.name, attempt = *attempts, "job attempt failed: {error}");
                     failures.push(error.to_string());
                     let task = self.failed_task.take();
@@ -744,6 +745,18 @@ impl Master {
                 "the job attempt failed while draining".into(),
             )));
         }
+    }
+}
+
+/// A cross-process channel whose transport failed means the cluster failed (a process died):
+/// no restart in these processes can fix that.
+fn cluster_broken(error: RuntimeError) -> RuntimeError {
+    match error {
+        RuntimeError::RemoteChannel(crate::exchange::RemoteChannelError::Transport {
+            channel,
+            reason,
+        }) => RuntimeError::ClusterBroken(format!("cross-process channel {channel}: {reason}")),
+        error => error,
     }
 }
 
