@@ -232,7 +232,12 @@ fn kill_trial(trial: u64, victim: usize, delay: Duration) -> Result<String, Stri
                 "{what}: process {p}: {}",
                 e.stderr
             ),
-            other => panic!("{what}: process {p} exited with {other:?}: {}", e.stderr),
+            other => {
+                return Err(format!(
+                    "{what}: process {p} exited with {other:?}: {}",
+                    e.stderr
+                ))
+            }
         }
     }
     let restarted = start_cluster(3, 1, &out, &checkpoints, true)?;
