@@ -1,4 +1,9 @@
+use std::time::Instant;
+
 use super::*;
+use crate::error::RuntimeError;
+use crate::load::BarrierTiming;
+use crate::storage::SubtaskSnapshot;
 
 fn task() -> TaskKey {
     TaskKey {

@@ -151,3 +151,7 @@ impl Exchange for ClusterExchange {
         self.receivers.remove(&(edge, subtask))
     }
 }
+
+#[cfg(test)]
+#[path = "exchange_tests.rs"]
+mod tests;
