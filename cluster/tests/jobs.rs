@@ -189,6 +189,16 @@ fn next(state: &mut u64) -> u64 {
 /// others to exit with a clear error, restart all three from the latest checkpoint (a new
 /// generation) and check that every number is committed exactly once.
 fn kill_trial(trial: u64, victim: usize, delay: Duration) -> Result<String, String> {
+    kill_and_restart(trial, (3, 3), victim, delay)
+}
+
+/// Like [`kill_trial`], on `before` processes, restarting on `after` processes.
+fn kill_and_restart(
+    trial: u64,
+    (before, after): (usize, usize),
+    victim: usize,
+    delay: Duration,
+) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let out = dir.path().join("out");
     let checkpoints = dir.path().join("checkpoints");
@@ -240,7 +250,7 @@ fn kill_trial(trial: u64, victim: usize, delay: Duration) -> Result<String, Stri
             }
         }
     }
-    let restarted = start_cluster(3, 1, &out, &checkpoints, true)?;
+    let restarted = start_cluster(after, 1, &out, &checkpoints, true)?;
     let ended = wait_all(restarted, Duration::from_secs(120))?;
     for (p, e) in ended.iter().enumerate() {
         assert_eq!(
@@ -253,6 +263,16 @@ fn kill_trial(trial: u64, victim: usize, delay: Duration) -> Result<String, Stri
     }
     check_exactly_once(&job::committed(&out)?).map_err(|e| format!("{what}: {e}"))?;
     Ok(survivor)
+}
+
+#[test]
+fn a_killed_job_restores_its_latest_checkpoint_on_another_number_of_processes() -> Result<(), String>
+{
+    // 3 -> 2: the subtasks of process 2 move to processes 0 and 1 with their state.
+    kill_and_restart(0, (3, 2), 2, Duration::from_millis(300))?;
+    // 2 -> 3, killing the master.
+    kill_and_restart(1, (2, 3), 0, Duration::from_millis(300))?;
+    Ok(())
 }
 
 /// Trials of [`kill_trial`]: `WEIR_CLUSTER_KILL_TRIALS` of them (default 20), each killing a
