@@ -41,15 +41,31 @@ fn start_cluster_with(
     restore: bool,
     fail_in: Option<usize>,
 ) -> Result<Vec<Process>, String> {
+    let restore = if restore { "latest" } else { "" };
+    let mut extra = Vec::new();
+    if let Some(p) = fail_in {
+        extra.push((job::FAIL_IN, p.to_string()));
+    }
+    start_cluster_env(n, generation, out, checkpoints, restore, extra)
+}
+
+/// [`start_cluster`] with a restore (`latest`, `savepoint:<path>` or nothing) and more
+/// environment.
+fn start_cluster_env(
+    n: usize,
+    generation: u64,
+    out: &Path,
+    checkpoints: &Path,
+    restore: &str,
+    extra: Vec<(&str, String)>,
+) -> Result<Vec<Process>, String> {
     let addresses = addresses(n);
     let mut env = vec![
         (job::OUT, out.to_string_lossy().into_owned()),
         (job::CHECKPOINTS, checkpoints.to_string_lossy().into_owned()),
-        (job::RESTORE, if restore { "latest" } else { "" }.to_owned()),
+        (job::RESTORE, restore.to_owned()),
     ];
-    if let Some(p) = fail_in {
-        env.push((job::FAIL_IN, p.to_string()));
-    }
+    env.extend(extra);
     (0..n)
         .map(|p| support::start("job_process", "job", p, &addresses, generation, &env))
         .collect()
@@ -168,6 +184,66 @@ fn a_task_failure_in_another_process_restarts_the_tasks_of_every_process() -> Re
     check_exactly_once(&job::committed(&out)?)
 }
 
+/// Stops a job on `before` processes with a savepoint, then runs it from the savepoint on
+/// `after` processes to its end.
+fn stop_and_resume(before: usize, after: usize) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("out");
+    let checkpoints = dir.path().join("checkpoints");
+    let savepoints = dir.path().join("savepoints");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let stop = vec![(job::STOP_INTO, savepoints.to_string_lossy().into_owned())];
+    let processes = start_cluster_env(before, 0, &out, &checkpoints, "", stop)?;
+    let ended = wait_all(processes, Duration::from_secs(120))?;
+    for (p, e) in ended.iter().enumerate() {
+        assert_eq!(e.code, Some(0), "process {p}: {}\n{:?}", e.stderr, e.lines);
+    }
+    let savepoint = ended[0]
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("savepoint "))
+        .ok_or_else(|| format!("process 0 took no savepoint: {:?}", ended[0].lines))?
+        .to_owned();
+    // Every process learned that the job stopped with the savepoint.
+    for (p, e) in ended.iter().enumerate() {
+        assert!(
+            e.lines
+                .contains(&format!("stopped with savepoint {savepoint}")),
+            "process {p}: {:?}",
+            e.lines
+        );
+    }
+    let stopped = job::committed(&out)?.len();
+    assert!(
+        (stopped as u64) < job::COUNT,
+        "the job finished before it stopped"
+    );
+    let restore = format!("savepoint:{savepoint}");
+    let processes = start_cluster_env(after, 1, &out, &checkpoints, &restore, Vec::new())?;
+    let ended = wait_all(processes, Duration::from_secs(120))?;
+    for (p, e) in ended.iter().enumerate() {
+        assert_eq!(e.code, Some(0), "process {p}: {}\n{:?}", e.stderr, e.lines);
+        assert!(e.lines.iter().any(|l| l == "finished"), "{:?}", e.lines);
+    }
+    // The master restored the savepoint (a fresh start would also commit every number once).
+    assert!(
+        ended[0]
+            .lines
+            .iter()
+            .any(|l| l.starts_with("restored from ")),
+        "{:?}",
+        ended[0].lines
+    );
+    println!("{before} -> {after} processes: {stopped} numbers committed before the stop");
+    check_exactly_once(&job::committed(&out)?)
+}
+
+#[test]
+fn a_job_stopped_with_a_savepoint_resumes_on_fewer_or_more_processes() -> Result<(), String> {
+    stop_and_resume(3, 2)?;
+    stop_and_resume(2, 3)
+}
+
 /// Whether a completed checkpoint is in `checkpoints` (`chk-<id>/_metadata`).
 fn has_checkpoint(checkpoints: &Path) -> bool {
     std::fs::read_dir(checkpoints).is_ok_and(|entries| {
@@ -203,9 +279,11 @@ fn kill_and_restart(
     let out = dir.path().join("out");
     let checkpoints = dir.path().join("checkpoints");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let what =
-        format!("trial {trial} (kill process {victim} {delay:?} after the first checkpoint)");
-    let mut processes = start_cluster(3, 0, &out, &checkpoints, false)?;
+    let what = format!(
+        "trial {trial} (kill process {victim} of {before} {delay:?} after the first checkpoint, \
+         restart on {after})"
+    );
+    let mut processes = start_cluster(before, 0, &out, &checkpoints, false)?;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !has_checkpoint(&checkpoints) {
         if std::time::Instant::now() > deadline {

@@ -20,8 +20,8 @@ use weir_runtime::cluster::{ClusterMember, FrameTransport};
 use weir_runtime::fault::{FailOnce, FaultPoint};
 use weir_runtime::restart::RestartStrategy;
 use weir_runtime::{
-    CheckpointConfig, Job, JobConfig, JobStatus, RestoreFrom, SinkOptions, StorageConfig,
-    StreamEnvironment,
+    CheckpointConfig, CheckpointStatus, Job, JobConfig, JobHandle, JobStatus, RestoreFrom,
+    SinkOptions, StopMode, StorageConfig, StreamEnvironment,
 };
 
 use super::support::{ADDRESSES, GENERATION, PROCESS};
@@ -34,8 +34,11 @@ const RATE: f64 = 2_000.0;
 /// The directories of a run.
 pub(crate) const OUT: &str = "WEIR_CLUSTER_OUT";
 pub(crate) const CHECKPOINTS: &str = "WEIR_CLUSTER_CHECKPOINTS";
-/// `latest` to restore the latest checkpoint.
+/// `latest` to restore the latest checkpoint, `savepoint:<path>` to restore a savepoint.
 pub(crate) const RESTORE: &str = "WEIR_CLUSTER_RESTORE";
+/// A directory: process 0 stops the job with a savepoint into it after its first completed
+/// checkpoint.
+pub(crate) const STOP_INTO: &str = "WEIR_CLUSTER_STOP_INTO";
 /// A process index: that process's sink writer fails once at checkpoint 3, and the job may
 /// restart.
 pub(crate) const FAIL_IN: &str = "WEIR_CLUSTER_FAIL_IN";
@@ -116,6 +119,26 @@ pub(crate) fn committed(out: &Path) -> Result<BTreeMap<u64, usize>, String> {
     Ok(counts)
 }
 
+/// Stops the job with a savepoint into `dir` once a checkpoint completed.
+async fn stop_after_a_checkpoint(handle: &JobHandle, dir: &Path) -> Result<(), String> {
+    while !handle
+        .checkpoint_history()
+        .iter()
+        .any(|c| c.status == CheckpointStatus::Completed)
+    {
+        if handle.is_finished() {
+            return Err("the job ended before its first checkpoint".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let savepoint = handle
+        .stop_with_savepoint(dir, StopMode::NoDrain)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("WEIR: savepoint {savepoint}");
+    Ok(())
+}
+
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|e| format!("{name}: {e}"))
 }
@@ -136,9 +159,13 @@ fn run_process() -> Result<(), String> {
     let process: usize = var(PROCESS)?.parse().map_err(|e| format!("{e}"))?;
     let addresses: Vec<String> = var(ADDRESSES)?.split(',').map(str::to_owned).collect();
     let generation: u64 = var(GENERATION)?.parse().map_err(|e| format!("{e}"))?;
-    let restore = match var(RESTORE).as_deref() {
-        Ok("latest") => RestoreFrom::LatestCheckpoint,
-        _ => RestoreFrom::Nothing,
+    let restore = match var(RESTORE) {
+        Ok(r) if r == "latest" => RestoreFrom::LatestCheckpoint,
+        Ok(r) => match r.strip_prefix("savepoint:") {
+            Some(path) => RestoreFrom::Savepoint(PathBuf::from(path)),
+            None => RestoreFrom::Nothing,
+        },
+        Err(_) => RestoreFrom::Nothing,
     };
     let out = PathBuf::from(var(OUT)?);
     let checkpoints = PathBuf::from(var(CHECKPOINTS)?);
@@ -161,7 +188,14 @@ fn run_process() -> Result<(), String> {
         processes,
         transport,
     };
-    let result = runtime.block_on(job.execute_in_cluster(member));
+    let stop_into = var(STOP_INTO).ok().map(PathBuf::from);
+    let result = runtime.block_on(async move {
+        let running = job.start_in_cluster(member);
+        if let (Some(dir), Some(handle)) = (stop_into, running.handle()) {
+            stop_after_a_checkpoint(handle, &dir).await?;
+        }
+        Ok::<_, String>(running.wait().await)
+    })?;
     runtime.shutdown_timeout(Duration::from_secs(2));
     let stats = cluster.stats();
     println!(
@@ -172,9 +206,18 @@ fn run_process() -> Result<(), String> {
         "WEIR: attempts {} checkpoints {}",
         result.attempts, result.completed_checkpoints
     );
+    if let Some(id) = result.restored_from {
+        println!("WEIR: restored from {id}");
+    }
     match result.status {
         JobStatus::Finished => {
             println!("WEIR: finished");
+            cluster
+                .shutdown(Duration::from_secs(20))
+                .map_err(|e| e.to_string())
+        }
+        JobStatus::Stopped { savepoint } => {
+            println!("WEIR: stopped with savepoint {savepoint}");
             cluster
                 .shutdown(Duration::from_secs(20))
                 .map_err(|e| e.to_string())

@@ -41,7 +41,8 @@ pub(crate) use control::{SplitCodec, SplitsOf};
 pub use placement::process_of;
 pub(crate) use placement::Placement;
 
-use crate::handle::{JobResult, JobStatus};
+use crate::error::RuntimeError;
+use crate::handle::{JobHandle, JobResult, JobStatus};
 use crate::job::Job;
 use crate::task::TaskKey;
 use control::{Outcome, SplitCodecs};
@@ -112,50 +113,106 @@ impl JobLayout {
     }
 }
 
+/// A job running in cluster mode, as this process sees it ([`Job::start_in_cluster`]).
+pub struct ClusterJob {
+    inner: Running,
+}
+
+enum Running {
+    Master {
+        handle: JobHandle,
+        deployment: master_side::MasterDeployment,
+    },
+    Worker(tokio::task::JoinHandle<JobResult>),
+    NotStarted(RuntimeError),
+}
+
+impl ClusterJob {
+    /// The job's handle (savepoints, stop with savepoint, cancel, monitor), in process 0, which
+    /// runs the job master; `None` in the other processes.
+    pub fn handle(&self) -> Option<&JobHandle> {
+        match &self.inner {
+            Running::Master { handle, .. } => Some(handle),
+            _ => None,
+        }
+    }
+
+    /// Waits for the job's end. Process 0 then tells the other processes how it ended; they
+    /// return the same status.
+    pub async fn wait(self) -> JobResult {
+        match self.inner {
+            Running::Master { handle, deployment } => {
+                let result = handle.wait().await;
+                deployment.end_job(match &result.status {
+                    JobStatus::Finished => Outcome::Finished,
+                    JobStatus::Cancelled => Outcome::Cancelled,
+                    JobStatus::Stopped { savepoint } => Outcome::Stopped(savepoint.to_string()),
+                    JobStatus::Failed(e) => Outcome::Failed(e.to_string()),
+                });
+                result
+            }
+            Running::Worker(join) => match join.await {
+                Ok(result) => result,
+                Err(e) => failed(RuntimeError::Lost(format!(
+                    "this process's share of the job: {e}"
+                ))),
+            },
+            Running::NotStarted(e) => failed(e),
+        }
+    }
+}
+
+/// The result of a job that failed in this process before it ran.
+fn failed(error: RuntimeError) -> JobResult {
+    JobResult {
+        status: JobStatus::Failed(error),
+        attempts: 0,
+        completed_checkpoints: 0,
+        failures: Vec::new(),
+        metrics: BTreeMap::new(),
+        restored_from: None,
+        skipped_checkpoints: Vec::new(),
+        checkpoint_history: Vec::new(),
+        failover_history: Vec::new(),
+    }
+}
+
 impl Job {
-    /// Runs the job in cluster mode: every process of the cluster calls this with the same job
-    /// (the same `main` or pipeline file) and its own [`ClusterMember`]. Process 0 runs the job
-    /// master (checkpoints, restarts, split enumerators) and its share of the subtasks
-    /// ([`process_of`]); the others run their share when the master says so, until it says
-    /// the job ended. Every process returns the job's status; process 0's result has the
-    /// job's checkpoints and failovers, the others' the metrics of their own subtasks.
+    /// Starts the job in cluster mode on the current tokio runtime: every process of the
+    /// cluster calls this with the same job (the same `main` or pipeline file) and its own
+    /// [`ClusterMember`]. Process 0 runs the job master (checkpoints, restarts, split
+    /// enumerators, the coordinator store) and its share of the subtasks ([`process_of`]); the
+    /// others run their share when the master says so, until it says the job ended.
     ///
     /// A transport failure (a process died) fails the job in every process with
-    /// [`RuntimeError::ClusterBroken`](crate::RuntimeError::ClusterBroken), without restart:
-    /// restart every process, restoring the latest checkpoint.
-    pub async fn execute_in_cluster(self, member: ClusterMember) -> JobResult {
+    /// [`RuntimeError::ClusterBroken`], without restart: restart every process, restoring the
+    /// latest checkpoint (what a supervisor does, see the `weir-cluster` crate).
+    pub fn start_in_cluster(self, member: ClusterMember) -> ClusterJob {
         if member.process != 0 {
-            return worker::run(self, member).await;
+            return ClusterJob {
+                inner: Running::Worker(tokio::spawn(worker::run(self, member))),
+            };
         }
         let placement = Placement {
             process: 0,
             processes: member.processes.max(1),
         };
         let layout = Arc::new(JobLayout::of(&self));
-        let deployment =
-            match master_side::MasterDeployment::start(placement, member.transport, layout) {
-                Ok(d) => d,
-                Err(e) => {
-                    return JobResult {
-                        status: JobStatus::Failed(e),
-                        attempts: 0,
-                        completed_checkpoints: 0,
-                        failures: Vec::new(),
-                        metrics: BTreeMap::new(),
-                        restored_from: None,
-                        skipped_checkpoints: Vec::new(),
-                        checkpoint_history: Vec::new(),
-                        failover_history: Vec::new(),
-                    }
-                }
-            };
-        let result = self.start_on(Arc::new(deployment.clone())).wait().await;
-        deployment.end_job(match &result.status {
-            JobStatus::Finished => Outcome::Finished,
-            JobStatus::Cancelled => Outcome::Cancelled,
-            JobStatus::Stopped { savepoint } => Outcome::Stopped(savepoint.to_string()),
-            JobStatus::Failed(e) => Outcome::Failed(e.to_string()),
-        });
-        result
+        let inner = match master_side::MasterDeployment::start(placement, member.transport, layout)
+        {
+            Ok(deployment) => Running::Master {
+                handle: self.start_on(Arc::new(deployment.clone())),
+                deployment,
+            },
+            Err(e) => Running::NotStarted(e),
+        };
+        ClusterJob { inner }
+    }
+
+    /// Runs the job in cluster mode to its end ([`Job::start_in_cluster`], then
+    /// [`ClusterJob::wait`]). Every process returns the job's status; process 0's result has
+    /// the job's checkpoints and failovers, the others' the metrics of their own subtasks.
+    pub async fn execute_in_cluster(self, member: ClusterMember) -> JobResult {
+        self.start_in_cluster(member).wait().await
     }
 }
