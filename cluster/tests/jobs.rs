@@ -244,6 +244,31 @@ fn a_job_stopped_with_a_savepoint_resumes_on_fewer_or_more_processes() -> Result
     stop_and_resume(2, 3)
 }
 
+#[test]
+fn a_stream_without_codec_between_processes_fails_the_job_naming_the_edge() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let no_codec = vec![(job::NO_CODEC, "1".to_owned())];
+    let processes = start_cluster_env(2, 0, &out, &dir.path().join("checkpoints"), "", no_codec)?;
+    let ended = wait_all(processes, Duration::from_secs(60))?;
+    for (p, e) in ended.iter().enumerate() {
+        assert_eq!(e.code, Some(1), "process {p}: {:?}", e.lines);
+        assert!(
+            e.stderr
+                .contains("edge 0 (numbers (exchange) -> numbers (writer))")
+                && e.stderr
+                    .contains("crosses processes, but its stream has no record codec")
+                && e.stderr.contains("DataStream::channel_state_serializer"),
+            "process {p}: {}",
+            e.stderr
+        );
+        assert!(!e.stderr.contains("panicked"), "process {p}: {}", e.stderr);
+        println!("process {p}: {}", e.stderr.trim());
+    }
+    Ok(())
+}
+
 /// Whether a completed checkpoint is in `checkpoints` (`chk-<id>/_metadata`).
 fn has_checkpoint(checkpoints: &Path) -> bool {
     std::fs::read_dir(checkpoints).is_ok_and(|entries| {

@@ -42,6 +42,8 @@ pub(crate) const STOP_INTO: &str = "WEIR_CLUSTER_STOP_INTO";
 /// A process index: that process's sink writer fails once at checkpoint 3, and the job may
 /// restart.
 pub(crate) const FAIL_IN: &str = "WEIR_CLUSTER_FAIL_IN";
+/// Set: the stream before key_by declares no codec (its records cannot cross processes).
+pub(crate) const NO_CODEC: &str = "WEIR_CLUSTER_NO_CODEC";
 
 /// The job, writing its output under `out`, its checkpoints under `checkpoints`; with `fail`,
 /// a sink writer of this process fails once before its snapshot of checkpoint 3, and the job
@@ -78,16 +80,19 @@ pub(crate) fn job(
     .bucket_assigner(BasePathBucketAssigner)
     .build()
     .map_err(|e| e.to_string())?;
-    env.from_source(
-        DataGeneratorSource::new(|n| n, Some(COUNT), RateLimiterStrategy::per_second(RATE)),
-        WatermarkStrategy::no_watermarks(),
-        "numbers",
-    )
-    .uid("numbers")
-    .channel_state_serializer(U64Serializer)
-    .key_by(|n| *n)
-    .map(|n| n.to_string())
-    .sink_to_with(
+    let numbers = env
+        .from_source(
+            DataGeneratorSource::new(|n| n, Some(COUNT), RateLimiterStrategy::per_second(RATE)),
+            WatermarkStrategy::no_watermarks(),
+            "numbers",
+        )
+        .uid("numbers");
+    let numbers = if std::env::var(NO_CODEC).is_ok() {
+        numbers
+    } else {
+        numbers.channel_state_serializer(U64Serializer)
+    };
+    numbers.key_by(|n| *n).map(|n| n.to_string()).sink_to_with(
         sink,
         &SinkOptions {
             uid: Some("files".into()),

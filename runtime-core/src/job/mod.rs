@@ -392,9 +392,14 @@ impl Master {
                     self.live.set_state(crate::monitor::JobState::Restarting);
                     if matches!(
                         error,
-                        RuntimeError::InvalidJob(_) | RuntimeError::ClusterBroken(_)
+                        RuntimeError::InvalidJob(_)
+                            | RuntimeError::ClusterBroken(_)
+                            | RuntimeError::RemoteChannel(
+                                crate::exchange::RemoteChannelError::NoCodec { .. }
+                            )
                     ) {
-                        // Restarting cannot fix the job itself, nor bring back a process.
+                        // Restarting cannot fix the job itself (a stream without codec
+                        // between processes included), nor bring back a process.
                         return Err(JobStatus::Failed(error));
                     }
                     if coordinator {
