@@ -156,8 +156,8 @@ fn child(process: &str) -> Outcome {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let cluster = Cluster::start(&ClusterConfig::new(process, addresses))
-        .map_err(|e| e.to_string())?;
+    let cluster =
+        Cluster::start(&ClusterConfig::new(process, addresses)).map_err(|e| e.to_string())?;
     let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
     let started = Instant::now();
     let result = runtime.block_on(job.execute_in_cluster(ClusterMember {
@@ -168,7 +168,10 @@ fn child(process: &str) -> Outcome {
     let took = started.elapsed();
     runtime.shutdown_timeout(Duration::from_secs(2));
     if !matches!(result.status, JobStatus::Finished) {
-        return Err(format!("process {process}: the job ended {:?}", result.status));
+        return Err(format!(
+            "process {process}: the job ended {:?}",
+            result.status
+        ));
     }
     if process == 0 {
         println!("records/s {}", records() as f64 / took.as_secs_f64());

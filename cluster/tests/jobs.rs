@@ -21,20 +21,20 @@ fn job_process() {
     std::process::exit(job::run());
 }
 
-/// Starts the cluster's `n` processes of generation `generation`.
+/// Starts a cluster of generation `generation`, one process per address.
 fn start_cluster(
-    n: usize,
+    addresses: &[String],
     generation: u64,
     out: &Path,
     checkpoints: &Path,
     restore: bool,
 ) -> Result<Vec<Process>, String> {
-    start_cluster_with(n, generation, out, checkpoints, restore, None)
+    start_cluster_with(addresses, generation, out, checkpoints, restore, None)
 }
 
 /// [`start_cluster`], with a sink writer of process `fail_in` failing once.
 fn start_cluster_with(
-    n: usize,
+    addresses: &[String],
     generation: u64,
     out: &Path,
     checkpoints: &Path,
@@ -46,28 +46,27 @@ fn start_cluster_with(
     if let Some(p) = fail_in {
         extra.push((job::FAIL_IN, p.to_string()));
     }
-    start_cluster_env(n, generation, out, checkpoints, restore, extra)
+    start_cluster_env(addresses, generation, out, checkpoints, restore, extra)
 }
 
 /// [`start_cluster`] with a restore (`latest`, `savepoint:<path>` or nothing) and more
 /// environment.
 fn start_cluster_env(
-    n: usize,
+    addresses: &[String],
     generation: u64,
     out: &Path,
     checkpoints: &Path,
     restore: &str,
     extra: Vec<(&str, String)>,
 ) -> Result<Vec<Process>, String> {
-    let addresses = addresses(n);
     let mut env = vec![
         (job::OUT, out.to_string_lossy().into_owned()),
         (job::CHECKPOINTS, checkpoints.to_string_lossy().into_owned()),
         (job::RESTORE, restore.to_owned()),
     ];
     env.extend(extra);
-    (0..n)
-        .map(|p| support::start("job_process", "job", p, &addresses, generation, &env))
+    (0..addresses.len())
+        .map(|p| support::start("job_process", "job", p, addresses, generation, &env))
         .collect()
 }
 
@@ -130,7 +129,7 @@ fn three_processes_run_one_exactly_once_job_whose_records_cross_processes() -> R
     let checkpoints = dir.path().join("checkpoints");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let processes = start_cluster(3, 0, &out, &checkpoints, false)?;
+    let processes = start_cluster(&addresses(3), 0, &out, &checkpoints, false)?;
     let ended = wait_all(processes, Duration::from_secs(120))?;
     let took = started.elapsed();
     for (p, e) in ended.iter().enumerate() {
@@ -170,7 +169,7 @@ fn a_task_failure_in_another_process_restarts_the_tasks_of_every_process() -> Re
     let out = dir.path().join("out");
     let checkpoints = dir.path().join("checkpoints");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let processes = start_cluster_with(3, 0, &out, &checkpoints, false, Some(1))?;
+    let processes = start_cluster_with(&addresses(3), 0, &out, &checkpoints, false, Some(1))?;
     let ended = wait_all(processes, Duration::from_secs(120))?;
     for (p, e) in ended.iter().enumerate() {
         assert_eq!(e.code, Some(0), "process {p}: {}\n{:?}", e.stderr, e.lines);
@@ -193,7 +192,7 @@ fn stop_and_resume(before: usize, after: usize) -> Result<(), String> {
     let savepoints = dir.path().join("savepoints");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let stop = vec![(job::STOP_INTO, savepoints.to_string_lossy().into_owned())];
-    let processes = start_cluster_env(before, 0, &out, &checkpoints, "", stop)?;
+    let processes = start_cluster_env(&addresses(before), 0, &out, &checkpoints, "", stop)?;
     let ended = wait_all(processes, Duration::from_secs(120))?;
     for (p, e) in ended.iter().enumerate() {
         assert_eq!(e.code, Some(0), "process {p}: {}\n{:?}", e.stderr, e.lines);
@@ -219,7 +218,14 @@ fn stop_and_resume(before: usize, after: usize) -> Result<(), String> {
         "the job finished before it stopped"
     );
     let restore = format!("savepoint:{savepoint}");
-    let processes = start_cluster_env(after, 1, &out, &checkpoints, &restore, Vec::new())?;
+    let processes = start_cluster_env(
+        &addresses(after),
+        1,
+        &out,
+        &checkpoints,
+        &restore,
+        Vec::new(),
+    )?;
     let ended = wait_all(processes, Duration::from_secs(120))?;
     for (p, e) in ended.iter().enumerate() {
         assert_eq!(e.code, Some(0), "process {p}: {}\n{:?}", e.stderr, e.lines);
@@ -250,7 +256,14 @@ fn a_stream_without_codec_between_processes_fails_the_job_naming_the_edge() -> R
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let no_codec = vec![(job::NO_CODEC, "1".to_owned())];
-    let processes = start_cluster_env(2, 0, &out, &dir.path().join("checkpoints"), "", no_codec)?;
+    let processes = start_cluster_env(
+        &addresses(2),
+        0,
+        &out,
+        &dir.path().join("checkpoints"),
+        "",
+        no_codec,
+    )?;
     let ended = wait_all(processes, Duration::from_secs(60))?;
     for (p, e) in ended.iter().enumerate() {
         assert_eq!(e.code, Some(1), "process {p}: {:?}", e.lines);
@@ -308,7 +321,8 @@ fn kill_and_restart(
         "trial {trial} (kill process {victim} of {before} {delay:?} after the first checkpoint, \
          restart on {after})"
     );
-    let mut processes = start_cluster(before, 0, &out, &checkpoints, false)?;
+    let first = addresses(before);
+    let mut processes = start_cluster(&first, 0, &out, &checkpoints, false)?;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !has_checkpoint(&checkpoints) {
         if std::time::Instant::now() > deadline {
@@ -353,7 +367,14 @@ fn kill_and_restart(
             }
         }
     }
-    let restarted = start_cluster(after, 1, &out, &checkpoints, true)?;
+    // The same addresses when the process count stays (what a supervisor does: the dead
+    // processes' ports are free again), new ones otherwise.
+    let second = if after == before {
+        first
+    } else {
+        addresses(after)
+    };
+    let restarted = start_cluster(&second, 1, &out, &checkpoints, true)?;
     let ended = wait_all(restarted, Duration::from_secs(120))?;
     for (p, e) in ended.iter().enumerate() {
         assert_eq!(
