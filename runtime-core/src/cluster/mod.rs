@@ -18,6 +18,31 @@
 //! cluster exchange can put local channels inside a process and remote ones between
 //! processes behind the same `Exchange` seam.
 //!
+//! ## One job across processes
+//!
+//! [`Job::start_in_cluster`] / [`Job::execute_in_cluster`] run a job in every process of a
+//! cluster, each with its [`ClusterMember`] (index, process count, transport):
+//!
+//! - **Placement** ([`process_of`]): subtask `i` of every task group runs in process `i mod N`.
+//! - **Deployment**: per attempt, a cluster exchange connects each edge with in-memory
+//!   channels inside a process and remote ends between processes (an edge without codec that
+//!   crosses processes is an error naming it, [`RemoteChannelError::NoCodec`]); the launcher
+//!   creates only this process's subtasks.
+//! - **Process 0** runs the job master unchanged (checkpoints, restarts, enumerators, the
+//!   coordinator store) with a deployment that tells the other processes to start and stop
+//!   each attempt and gives the master one proxy control channel per remote subtask.
+//! - **The other processes** run their subtasks; their messages to the master and their
+//!   readers' requests to the enumerators travel back as control messages.
+//! - **Control messages** are versioned, checksummed frames (marker `WCTL`, version 1, see
+//!   `control.rs` for the layout) sent as priority frames on one control channel per direction
+//!   and pair of processes (key: attempt and edge `u32::MAX`); a damaged one is a
+//!   [`ControlError`] that fails the attempt, never a panic.
+//! - **A broken transport** (a process died) is [`RuntimeError::ClusterBroken`] in every
+//!   process: the job ends without restarting in place; a supervisor restarts every process
+//!   from the latest checkpoint.
+//!
+//! [`RuntimeError::ClusterBroken`]: crate::RuntimeError::ClusterBroken
+//!
 //! [`DataStream::channel_state_serializer`]: crate::DataStream::channel_state_serializer
 
 pub use crate::exchange::{
