@@ -21,18 +21,8 @@ fn job_process() {
     std::process::exit(job::run());
 }
 
-/// Starts a cluster of generation `generation`, one process per address.
-fn start_cluster(
-    addresses: &[String],
-    generation: u64,
-    out: &Path,
-    checkpoints: &Path,
-    restore: bool,
-) -> Result<Vec<Process>, String> {
-    start_cluster_with(addresses, generation, out, checkpoints, restore, None)
-}
-
-/// [`start_cluster`], with a sink writer of process `fail_in` failing once.
+/// Starts a cluster of generation `generation`, one process per address, restoring the latest
+/// checkpoint or nothing, with a sink writer of process `fail_in` failing once.
 fn start_cluster_with(
     addresses: &[String],
     generation: u64,
@@ -49,8 +39,8 @@ fn start_cluster_with(
     start_cluster_env(addresses, generation, out, checkpoints, restore, extra)
 }
 
-/// [`start_cluster`] with a restore (`latest`, `savepoint:<path>` or nothing) and more
-/// environment.
+/// Starts a cluster of generation `generation`, one process per address, with a restore
+/// (`latest`, `savepoint:<path>` or nothing) and more environment.
 fn start_cluster_env(
     addresses: &[String],
     generation: u64,
@@ -124,12 +114,27 @@ fn embedded_run(out: &Path, checkpoints: &Path) -> Result<BTreeMap<u64, usize>, 
 
 #[test]
 fn three_processes_run_one_exactly_once_job_whose_records_cross_processes() -> Result<(), String> {
+    three_processes(false)
+}
+
+#[test]
+fn three_processes_with_unaligned_checkpoints() -> Result<(), String> {
+    three_processes(true)
+}
+
+/// The job on 3 processes, checked against an embedded run.
+fn three_processes(unaligned: bool) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let out = dir.path().join("out");
     let checkpoints = dir.path().join("checkpoints");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let processes = start_cluster(&addresses(3), 0, &out, &checkpoints, false)?;
+    let extra = if unaligned {
+        vec![(job::UNALIGNED, "1".to_owned())]
+    } else {
+        Vec::new()
+    };
+    let processes = start_cluster_env(&addresses(3), 0, &out, &checkpoints, "", extra)?;
     let ended = wait_all(processes, Duration::from_secs(120))?;
     let took = started.elapsed();
     for (p, e) in ended.iter().enumerate() {
@@ -159,7 +164,7 @@ fn three_processes_run_one_exactly_once_job_whose_records_cross_processes() -> R
     std::fs::create_dir_all(&embedded_out).map_err(|e| e.to_string())?;
     let embedded = embedded_run(&embedded_out, &dir.path().join("embedded-checkpoints"))?;
     assert_eq!(embedded, counts, "the embedded run's output differs");
-    println!("3 processes: {took:?}, {checkpoints_taken} checkpoints");
+    println!("3 processes (unaligned: {unaligned}): {took:?}, {checkpoints_taken} checkpoints");
     Ok(())
 }
 
@@ -303,7 +308,7 @@ fn next(state: &mut u64) -> u64 {
 /// others to exit with a clear error, restart all three from the latest checkpoint (a new
 /// generation) and check that every number is committed exactly once.
 fn kill_trial(trial: u64, victim: usize, delay: Duration) -> Result<String, String> {
-    kill_and_restart(trial, (3, 3), victim, delay)
+    kill_and_restart(trial, (3, 3), victim, delay, Vec::new())
 }
 
 /// Like [`kill_trial`], on `before` processes, restarting on `after` processes.
@@ -312,6 +317,7 @@ fn kill_and_restart(
     (before, after): (usize, usize),
     victim: usize,
     delay: Duration,
+    env: Vec<(&str, String)>,
 ) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let out = dir.path().join("out");
@@ -322,7 +328,7 @@ fn kill_and_restart(
          restart on {after})"
     );
     let first = addresses(before);
-    let mut processes = start_cluster(&first, 0, &out, &checkpoints, false)?;
+    let mut processes = start_cluster_env(&first, 0, &out, &checkpoints, "", env.clone())?;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !has_checkpoint(&checkpoints) {
         if std::time::Instant::now() > deadline {
@@ -374,7 +380,7 @@ fn kill_and_restart(
     } else {
         addresses(after)
     };
-    let restarted = start_cluster(&second, 1, &out, &checkpoints, true)?;
+    let restarted = start_cluster_env(&second, 1, &out, &checkpoints, "latest", env)?;
     let ended = wait_all(restarted, Duration::from_secs(120))?;
     for (p, e) in ended.iter().enumerate() {
         assert_eq!(
@@ -393,9 +399,19 @@ fn kill_and_restart(
 fn a_killed_job_restores_its_latest_checkpoint_on_another_number_of_processes() -> Result<(), String>
 {
     // 3 -> 2: the subtasks of process 2 move to processes 0 and 1 with their state.
-    kill_and_restart(0, (3, 2), 2, Duration::from_millis(300))?;
+    kill_and_restart(0, (3, 2), 2, Duration::from_millis(300), Vec::new())?;
     // 2 -> 3, killing the master.
-    kill_and_restart(1, (2, 3), 0, Duration::from_millis(300))?;
+    kill_and_restart(1, (2, 3), 0, Duration::from_millis(300), Vec::new())?;
+    Ok(())
+}
+
+#[test]
+fn with_unaligned_checkpoints_a_killed_job_restores_the_records_in_flight_between_processes(
+) -> Result<(), String> {
+    for (trial, victim) in [(0, 1), (1, 0), (2, 2)] {
+        let unaligned = vec![(job::UNALIGNED, "1".to_owned())];
+        kill_and_restart(trial, (3, 3), victim, Duration::from_millis(700), unaligned)?;
+    }
     Ok(())
 }
 

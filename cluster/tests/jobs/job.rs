@@ -20,8 +20,8 @@ use weir_runtime::cluster::{ClusterMember, FrameTransport};
 use weir_runtime::fault::{FailOnce, FaultPoint};
 use weir_runtime::restart::RestartStrategy;
 use weir_runtime::{
-    CheckpointConfig, CheckpointStatus, Job, JobConfig, JobHandle, JobStatus, RestoreFrom,
-    SinkOptions, StopMode, StorageConfig, StreamEnvironment,
+    BarrierAlignment, CheckpointConfig, CheckpointStatus, Job, JobConfig, JobHandle, JobStatus,
+    RestoreFrom, SinkOptions, StopMode, StorageConfig, StreamEnvironment,
 };
 
 use super::support::{ADDRESSES, GENERATION, PROCESS};
@@ -42,6 +42,9 @@ pub(crate) const STOP_INTO: &str = "WEIR_CLUSTER_STOP_INTO";
 /// A process index: that process's sink writer fails once at checkpoint 3, and the job may
 /// restart.
 pub(crate) const FAIL_IN: &str = "WEIR_CLUSTER_FAIL_IN";
+/// Set: checkpoints are unaligned (barriers overtake the records in flight, which are stored
+/// with the checkpoint).
+pub(crate) const UNALIGNED: &str = "WEIR_CLUSTER_UNALIGNED";
 /// Set: the stream before key_by declares no codec (its records cannot cross processes).
 pub(crate) const NO_CODEC: &str = "WEIR_CLUSTER_NO_CODEC";
 
@@ -56,7 +59,15 @@ pub(crate) fn job(
 ) -> Result<Job, String> {
     let mut config = JobConfig::new("cluster-job")
         .parallelism(3)
-        .checkpointing(CheckpointConfig::every(Duration::from_millis(200)))
+        .checkpointing(
+            CheckpointConfig::every(Duration::from_millis(200)).alignment(
+                if std::env::var(UNALIGNED).is_ok() {
+                    BarrierAlignment::Unaligned
+                } else {
+                    BarrierAlignment::Aligned
+                },
+            ),
+        )
         .storage(StorageConfig::Local(checkpoints.to_path_buf()))
         .restore(restore);
     if std::env::var(FAIL_IN).is_ok() {
