@@ -222,6 +222,16 @@ fn run_process() -> Result<(), String> {
         "WEIR: attempts {} checkpoints {}",
         result.attempts, result.completed_checkpoints
     );
+    let unaligned: Vec<u64> = result
+        .checkpoint_history
+        .iter()
+        .flat_map(|c| c.subtasks.iter().filter_map(|s| s.in_flight_bytes))
+        .collect();
+    println!(
+        "WEIR: unaligned snapshots {} in-flight bytes {}",
+        unaligned.len(),
+        unaligned.iter().sum::<u64>()
+    );
     if let Some(id) = result.restored_from {
         println!("WEIR: restored from {id}");
     }
