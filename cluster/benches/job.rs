@@ -1,11 +1,12 @@
 //! A keyed job on 1, 2 and 3 processes of this machine (cluster mode, loopback): datagen
-//! (parallelism 3, unthrottled, `WEIR_BENCH_RECORDS` numbers, default 3 000 000) → key_by →
+//! (parallelism 3, unthrottled, `WEIR_BENCH_RECORDS` numbers, default 60 000 000) → key_by →
 //! map → a blackhole sink, aligned checkpoints every second into a local directory. Every
 //! process count runs the same plan (parallelism 3 everywhere), placed by
 //! `weir_runtime::cluster::process_of`; with 1 process every channel is in memory.
 //!
 //! Process 0 times the job from its start to its end (cluster formation excluded) and reports
-//! records/s; every process reports the bytes it sent to the others.
+//! records/s; every process reports the bytes it sent to the others and what its sinks
+//! counted (together: every record).
 //!
 //! Run: `cargo bench -p weir-cluster --bench job` (`WEIR_BENCH_ROUNDS`, default 3, the process
 //! counts interleaved; the median is reported).
@@ -45,7 +46,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 fn records() -> u64 {
-    env_or("WEIR_BENCH_RECORDS", 3_000_000)
+    env_or("WEIR_BENCH_RECORDS", 60_000_000)
 }
 
 fn addresses(n: usize) -> Vec<String> {
@@ -59,7 +60,8 @@ fn addresses(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// One run on `n` processes: records/s (process 0) and every process's bytes sent.
+/// One run on `n` processes: records/s (process 0) and every process's bytes sent; checks
+/// that the sinks of all processes together saw every record.
 fn run(n: usize, dir: &std::path::Path) -> Outcome<(f64, Vec<u64>)> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let addresses = addresses(n).join(",");
@@ -78,6 +80,7 @@ fn run(n: usize, dir: &std::path::Path) -> Outcome<(f64, Vec<u64>)> {
         .collect::<Outcome<_>>()?;
     let mut rate = None;
     let mut bytes = Vec::new();
+    let mut sunk = 0;
     for (p, mut child) in children.into_iter().enumerate() {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -87,6 +90,9 @@ fn run(n: usize, dir: &std::path::Path) -> Outcome<(f64, Vec<u64>)> {
             if let Some(b) = line.strip_prefix("bytes sent ") {
                 bytes.push(b.parse().unwrap_or(0));
             }
+            if let Some(s) = line.strip_prefix("sunk ") {
+                sunk += s.parse::<u64>().unwrap_or(0);
+            }
         }
         let status = child.wait().map_err(|e| e.to_string())?;
         if !status.success() {
@@ -94,6 +100,12 @@ fn run(n: usize, dir: &std::path::Path) -> Outcome<(f64, Vec<u64>)> {
         }
     }
     let _ = std::fs::remove_dir_all(&checkpoints);
+    if sunk != records() {
+        return Err(format!(
+            "{n} processes: {sunk} records reached the sinks of {}",
+            records()
+        ));
+    }
     Ok((rate.ok_or("process 0 reported no rate")?, bytes))
 }
 
@@ -141,6 +153,7 @@ fn child(process: &str) -> Outcome {
             .checkpointing(CheckpointConfig::every(Duration::from_secs(1)))
             .storage(StorageConfig::Local(checkpoints.into())),
     );
+    let sink = BlackholeSink::<u64>::new();
     env.from_source(
         DataGeneratorSource::new(|n| n, Some(records()), RateLimiterStrategy::no_op()),
         WatermarkStrategy::no_watermarks(),
@@ -149,7 +162,7 @@ fn child(process: &str) -> Outcome {
     .channel_state_serializer(U64Serializer)
     .key_by(|n| *n)
     .map(|n| n.wrapping_mul(3))
-    .sink_to(BlackholeSink::<u64>::new());
+    .sink_to(sink.clone());
     let job = env.build().map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -177,6 +190,7 @@ fn child(process: &str) -> Outcome {
         println!("records/s {}", records() as f64 / took.as_secs_f64());
     }
     println!("bytes sent {}", cluster.stats().bytes_sent);
+    println!("sunk {}", sink.count());
     cluster
         .shutdown(Duration::from_secs(20))
         .map_err(|e| e.to_string())
