@@ -72,6 +72,26 @@ use crate::job::Job;
 use crate::task::TaskKey;
 use control::{Outcome, SplitCodecs};
 
+/// How the job master sees a failed attempt's error: a cross-process channel whose transport
+/// failed means the cluster failed (a process died), which no restart in these processes can
+/// fix; neither can a job error, nor a stream without codec between processes. Returns the
+/// error and whether a restart may help.
+pub(crate) fn after_failure(error: RuntimeError) -> (RuntimeError, bool) {
+    let error = match error {
+        RuntimeError::RemoteChannel(RemoteChannelError::Transport { channel, reason }) => {
+            RuntimeError::ClusterBroken(format!("cross-process channel {channel}: {reason}"))
+        }
+        error => error,
+    };
+    let restartable = !matches!(
+        error,
+        RuntimeError::InvalidJob(_)
+            | RuntimeError::ClusterBroken(_)
+            | RuntimeError::RemoteChannel(RemoteChannelError::NoCodec { .. })
+    );
+    (error, restartable)
+}
+
 /// This process's place in a cluster running one job: its index, the number of processes,
 /// and the transport to the others (`weir-cluster`'s `Cluster::transport`).
 #[derive(Clone)]

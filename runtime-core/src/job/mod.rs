@@ -384,22 +384,14 @@ impl Master {
                 AttemptEnd::Cancelled => return Ok(JobStatus::Cancelled),
                 AttemptEnd::Stopped(savepoint) => return Ok(JobStatus::Stopped { savepoint }),
                 AttemptEnd::Failed { error, coordinator } => {
-                    let error = cluster_broken(error);
+                    let (error, restartable) = crate::cluster::after_failure(error);
                     tracing::warn!(job = %self.job.config.name, attempt = *attempts, "job attempt failed: {error}");
                     failures.push(error.to_string());
                     let task = self.failed_task.take();
                     self.history.failover(*attempts - 1, &error, task);
                     self.live.set_state(crate::monitor::JobState::Restarting);
-                    if matches!(
-                        error,
-                        RuntimeError::InvalidJob(_)
-                            | RuntimeError::ClusterBroken(_)
-                            | RuntimeError::RemoteChannel(
-                                crate::exchange::RemoteChannelError::NoCodec { .. }
-                            )
-                    ) {
-                        // Restarting cannot fix the job itself (a stream without codec
-                        // between processes included), nor bring back a process.
+                    if !restartable {
+                        // Restarting cannot fix the job itself, nor bring back a process.
                         return Err(JobStatus::Failed(error));
                     }
                     if coordinator {
@@ -750,18 +742,6 @@ impl Master {
                 "the job attempt failed while draining".into(),
             )));
         }
-    }
-}
-
-/// A cross-process channel whose transport failed means the cluster failed (a process died):
-/// no restart in these processes can fix that.
-fn cluster_broken(error: RuntimeError) -> RuntimeError {
-    match error {
-        RuntimeError::RemoteChannel(crate::exchange::RemoteChannelError::Transport {
-            channel,
-            reason,
-        }) => RuntimeError::ClusterBroken(format!("cross-process channel {channel}: {reason}")),
-        error => error,
     }
 }
 
