@@ -1,67 +1,11 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::task::{Context, Poll};
 
 use weir_connector_api::state::U64Serializer;
 
 use super::*;
-use crate::exchange::{ChannelsOf, FrameReceiver, FrameSender, SerializerSlot, TransportError};
-
-/// A fake transport (no other process): records which ends were opened; its senders have
-/// credit and drop frames, its receivers never deliver.
-#[derive(Default)]
-struct FakeTransport {
-    opened: Mutex<Vec<(&'static str, ChannelKey, usize)>>,
-}
-
-struct FakeSender;
-struct FakeReceiver;
-
-impl FrameSender for FakeSender {
-    fn poll_credit(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        Poll::Ready(Ok(()))
-    }
-    fn send_data(&mut self, _frame: Vec<u8>) -> Result<(), TransportError> {
-        Ok(())
-    }
-    fn send_priority(&mut self, _frame: Vec<u8>) -> Result<(), TransportError> {
-        Ok(())
-    }
-}
-
-impl FrameReceiver for FakeReceiver {
-    fn poll_frame(
-        &mut self,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Vec<u8>, TransportError>>> {
-        Poll::Pending
-    }
-    fn grant(&mut self, _credits: usize) {}
-}
-
-impl FrameTransport for FakeTransport {
-    fn open_sender(
-        &self,
-        channel: ChannelKey,
-        to: usize,
-    ) -> Result<Box<dyn FrameSender>, TransportError> {
-        if let Ok(mut opened) = self.opened.lock() {
-            opened.push(("sender", channel, to));
-        }
-        Ok(Box::new(FakeSender))
-    }
-    fn open_receiver(
-        &self,
-        channel: ChannelKey,
-        from: usize,
-        _capacity: usize,
-    ) -> Result<Box<dyn FrameReceiver>, TransportError> {
-        if let Ok(mut opened) = self.opened.lock() {
-            opened.push(("receiver", channel, from));
-        }
-        Ok(Box::new(FakeReceiver))
-    }
-}
+use crate::cluster::fake_transport::FakeTransport;
+use crate::exchange::{ChannelsOf, SerializerSlot};
 
 fn layout() -> Arc<JobLayout> {
     Arc::new(JobLayout {
@@ -103,11 +47,7 @@ fn channels_inside_a_process_are_local_and_between_processes_remote() -> Result<
     // Subtask 1 runs in process 1: nothing of it here.
     assert!(exchange.take_senders(0, 1).is_none());
     assert!(exchange.take_receivers(0, 1).is_none());
-    let opened = transport
-        .opened
-        .lock()
-        .map(|o| o.clone())
-        .unwrap_or_default();
+    let opened = transport.opened();
     let key = |upstream, downstream| ChannelKey {
         attempt: 3,
         edge: 0,
@@ -123,7 +63,7 @@ fn channels_inside_a_process_are_local_and_between_processes_remote() -> Result<
     let mut exchange = ClusterExchange::new(3, placement, transport.clone(), layout());
     exchange.connect(edge(true), &with_codec())?;
     assert_eq!(exchange.take_senders(0, 0).map(|s| s.len()), Some(1));
-    assert!(transport.opened.lock().is_ok_and(|o| o.is_empty()));
+    assert!(transport.opened().is_empty());
     Ok(())
 }
 

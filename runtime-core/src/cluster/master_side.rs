@@ -401,3 +401,7 @@ impl Drop for MasterLauncher {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "master_side_tests.rs"]
+mod tests;

@@ -53,6 +53,8 @@ pub use crate::exchange::{
 
 mod control;
 mod exchange;
+#[cfg(test)]
+mod fake_transport;
 mod link;
 mod master_side;
 mod placement;
