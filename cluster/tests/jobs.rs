@@ -441,7 +441,10 @@ fn kill_and_restart(
     }
     std::thread::sleep(delay);
     let _ = processes[victim].child.kill();
+    let killed = std::time::Instant::now();
     let ended = wait_all(processes, Duration::from_secs(60))?;
+    // How long the others took to notice and exit (20 ms polling).
+    let stopped = killed.elapsed();
     let survivor = ended
         .iter()
         .enumerate()
@@ -449,6 +452,7 @@ fn kill_and_restart(
         .find_map(|(_, e)| e.stderr.lines().find(|l| l.starts_with("WEIR: error")))
         .unwrap_or("every other process had finished")
         .to_owned();
+    let survivor = format!("all exited {stopped:?} after the kill; {survivor}");
     for (p, e) in ended.iter().enumerate().filter(|(p, _)| *p != victim) {
         assert!(
             !e.stderr.contains("panicked"),
@@ -545,7 +549,7 @@ fn the_job_survives_sigkill_of_any_process_and_a_restart_of_all_from_the_latest_
         let survivor = kill_trial(trial, victim, delay)?;
         println!(
             "trial {trial}: killed process {victim} {delay:?} after the first checkpoint; \
-             restarted, exactly once ({:?}); a survivor said: {survivor}",
+             restarted, exactly once ({:?}); {survivor}",
             started.elapsed()
         );
     }
