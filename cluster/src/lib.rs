@@ -66,20 +66,96 @@
 //! - **Shutdown.** [`Cluster::shutdown`] says goodbye to every peer and waits for theirs
 //!   before closing the connections, so no process closes a connection another still sends on.
 //!
-//! ## Next steps (the job-level part of issue 19)
+//! ## The job level (in `weir_runtime::cluster`)
 //!
-//! - **Placement**: a fixed function of the plan puts each subtask on a process; a cluster
-//!   `Exchange` connects each edge with local channels inside a process and, between
-//!   processes, remote ones from the edge's `ChannelFactory` over this transport (streams
-//!   need a codec: `DataStream::channel_state_serializer`); a cluster `TaskLauncher` starts
-//!   only this process's subtasks.
-//! - **Master in process 0**: the checkpoint coordinator, restart strategy, split enumerators
-//!   and coordinator store run there; other processes run subtasks only.
-//! - **Control messages across processes**: split assignments, barriers injected into remote
-//!   readers, acknowledgements with state, notifications, failures, as another kind of
-//!   message on the same timely channel (ordered with the frames between the same pair).
-//! - **`weir cluster` supervisor**: starts N processes, restarts them all from the latest
-//!   checkpoint with a new generation when one dies; shared checkpoint storage (local or S3).
+//! Every process runs the same job (the same `main`, or the same pipeline file) and calls
+//! `Job::execute_in_cluster` (or `Job::start_in_cluster`, which in process 0 gives the job's
+//! `JobHandle` for savepoints and stops) with its [`ClusterMember`](weir_runtime::cluster::ClusterMember):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use weir_cluster::{Cluster, ClusterConfig};
+//! use weir_runtime::cluster::{ClusterMember, FrameTransport};
+//!
+//! # async fn run(job: weir_runtime::Job, process: usize, addresses: Vec<String>, generation: u64)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! let processes = addresses.len();
+//! let config = ClusterConfig::new(process, addresses).generation(generation);
+//! let cluster = tokio::task::spawn_blocking(move || Cluster::start(&config)).await??;
+//! let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
+//! let result = job
+//!     .execute_in_cluster(ClusterMember { process, processes, transport })
+//!     .await;
+//! println!("{:?}, {:?} crossed", result.status, cluster.stats());
+//! if result.is_finished() {
+//!     cluster.shutdown(Duration::from_secs(20))?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Placement** is a fixed function of the plan, so every process computes it alone:
+//!   subtask `i` of every task group runs in process `i mod N`
+//!   ([`process_of`](weir_runtime::cluster::process_of)). A source's readers spread over every
+//!   process; groups of parallelism 1 (committers) run in process 0; subtasks of equal index
+//!   share a process, so pointwise edges stay local.
+//! - **Channels**: an edge's channel between two subtasks of one process is an in-memory
+//!   channel; between processes it is a `RemoteSender` / `RemoteReceiver` over this transport,
+//!   its records written with the stream's codec (`DataStream::channel_state_serializer`; a
+//!   sink's committables with its committer's serializer). An edge that crosses processes
+//!   without a codec fails the job at once, naming the edge; it is not restarted.
+//! - **One master, in process 0**: the checkpoint coordinator, the restart strategy, every
+//!   source's split enumerator and the coordinator store. The other processes run subtasks
+//!   only: the master tells them to start each attempt (with the restored checkpoint's
+//!   metadata, which holds every subtask's state), to stop it, and that the job ended.
+//! - **Control messages** travel as versioned, checksummed frames (marker `WCTL`, format
+//!   version 1) on one control channel per direction and pair of processes, as priority frames
+//!   of this transport, so they never wait for data credits. Commands to a remote subtask go
+//!   through one proxy channel per subtask, so they keep their order: a split assigned after a
+//!   snapshot reaches its reader after the barrier. Split assignments are written with the
+//!   source's split serializer, acknowledgements carry the snapshot bytes, errors travel as
+//!   text; a custom source event cannot cross processes (an error says so).
+//! - **Failures.** A failed subtask anywhere fails the attempt; the master restarts every
+//!   process's subtasks from the latest checkpoint (its restart strategy). A dead process
+//!   breaks the transport: every other process fails the job with `RuntimeError::ClusterBroken`
+//!   and no restart in place (a restart cannot bring a process back) — the supervisor restarts
+//!   them all. Tested with real processes: 20 SIGKILL trials (any process, the master
+//!   included), restarts on 3 → 2 and 2 → 3 processes from a checkpoint and from a savepoint,
+//!   and a task failure in another process (`tests/jobs.rs`).
+//! - **Limits today**: the monitor and metrics of process 0 show its own subtasks only (each
+//!   process's `JobResult` has the metrics of its subtasks); a sink's pre-commit topology stages
+//!   have no committable codec yet, so they must not cross processes.
+//!
+//! ## What a supervisor (`weir cluster run -n 3 pipeline.toml`) must do
+//!
+//! 1. Choose N addresses (free loopback ports for local processes; `host:port` per machine) and
+//!    a generation `g`, starting at 0.
+//! 2. Start N processes of the same binary and job, process `i` with its index, every address
+//!    and `g` (for pipelines: `weir run --cluster-process i --cluster-addresses a,b,c
+//!    --cluster-generation g pipeline.toml`). Each one does what the example above does and
+//!    exits 0 when the job finished or stopped, 1 with an `error:` line when it failed.
+//!    Checkpoint storage must be shared: a local directory for one machine, S3 (the S3
+//!    checkpoint storage) for several; only process 0 writes checkpoint metadata, but a file
+//!    sink's writers and its committer (process 0) must see the same files too.
+//! 3. Wait for all of them. All exit 0: done. One exits non-zero or dies: the others exit on
+//!    their own within moments (with `the cluster failed: …`); kill any that has not after a
+//!    grace period, then start all N again with generation `g + 1`, restoring the latest
+//!    checkpoint (`RestoreFrom::LatestCheckpoint`; `RestoreFrom::Nothing` when no checkpoint
+//!    was completed yet: nothing was committed then). The same addresses can be reused. A
+//!    process of an older generation is refused at the handshake. The job's restart strategy
+//!    applies to these restarts (the cluster never restarts in place after a process died);
+//!    a failure that is the job's own (`InvalidJob`, a stream without codec) is not restarted.
+//! 4. Rescale: stop with a savepoint through process 0's `ClusterJob::handle` (the CLI needs a
+//!    way to ask process 0, e.g. a signal or the dashboard's API), then start M processes
+//!    restoring the savepoint (`RestoreFrom::Savepoint`). Parallelism stays the plan's; only the
+//!    placement changes.
+//!
+//! On several machines, run step 2's command on each host with its index. On Kubernetes, a
+//! StatefulSet gives each pod its ordinal (the process index) and stable DNS names through a
+//! headless service (the addresses); checkpoints go to S3. When a pod dies the others exit,
+//! so every pod restarts: bump the generation for the new run (e.g. from a ConfigMap the
+//! operator updates), so a straggling pod of the old run is refused.
 
 mod config;
 mod panics;

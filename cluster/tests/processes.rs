@@ -2,19 +2,34 @@
 //! starts itself again as the cluster's processes (the test `cluster_process`, which does
 //! nothing unless `WEIR_CLUSTER_TEST` names a scenario).
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 #[path = "processes/scenarios.rs"]
 mod scenarios;
+mod support;
 
-const SCENARIO: &str = "WEIR_CLUSTER_TEST";
-const PROCESS: &str = "WEIR_CLUSTER_PROCESS";
-const ADDRESSES: &str = "WEIR_CLUSTER_ADDRESSES";
-const GENERATION: &str = "WEIR_CLUSTER_GENERATION";
+use support::{addresses, wait_all, ADDRESSES, GENERATION, PROCESS, SCENARIO};
+
+/// Starts process `process` of a scenario.
+fn start(
+    scenario: &str,
+    process: usize,
+    addresses: &[String],
+    generation: u64,
+) -> Result<support::Process, String> {
+    support::start(
+        "cluster_process",
+        scenario,
+        process,
+        addresses,
+        generation,
+        &[],
+    )
+}
+
+fn start_all(scenario: &str, n: usize) -> Result<Vec<support::Process>, String> {
+    support::start_all("cluster_process", scenario, n)
+}
 
 /// The entry point of the processes the tests start (a no-op in a normal test run).
 #[test]
@@ -24,127 +39,6 @@ fn cluster_process() {
     };
     let code = scenarios::run(&scenario);
     std::process::exit(code);
-}
-
-/// `n` free loopback addresses.
-fn addresses(n: usize) -> Vec<String> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .filter_map(|_| TcpListener::bind("127.0.0.1:0").ok())
-        .collect();
-    listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .map(|a| a.to_string())
-        .collect()
-}
-
-/// A process of a test cluster: its lines of output arrive on `lines` as they are printed.
-struct Process {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stdout: std::thread::JoinHandle<()>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-fn start(
-    scenario: &str,
-    process: usize,
-    addresses: &[String],
-    generation: u64,
-) -> Result<Process, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
-        .args([
-            "cluster_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SCENARIO, scenario)
-        .env(PROCESS, process.to_string())
-        .env(ADDRESSES, addresses.join(","))
-        .env(GENERATION, generation.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start process {process}: {e}"))?;
-    let (tx, lines) = mpsc::channel();
-    let stdout = child.stdout.take();
-    let stdout = std::thread::spawn(move || {
-        if let Some(stdout) = stdout {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // The test harness may print before a line without ending its own.
-                if let Some((_, line)) = line.split_once("WEIR: ") {
-                    let _ = tx.send(line.to_owned());
-                }
-            }
-        }
-    });
-    let mut stderr = child.stderr.take();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(s) = stderr.as_mut() {
-            let _ = s.read_to_string(&mut text);
-        }
-        text
-    });
-    Ok(Process {
-        child,
-        lines,
-        stdout,
-        stderr,
-    })
-}
-
-fn start_all(scenario: &str, n: usize) -> Result<Vec<Process>, String> {
-    let addresses = addresses(n);
-    (0..n).map(|p| start(scenario, p, &addresses, 0)).collect()
-}
-
-/// How a process ended: its exit code, its `WEIR:` lines, its standard error.
-struct Ended {
-    code: Option<i32>,
-    lines: Vec<String>,
-    stderr: String,
-}
-
-/// Waits for every process to end, killing all of them if one takes longer than `within`.
-fn wait_all(processes: Vec<Process>, within: Duration) -> Result<Vec<Ended>, String> {
-    let deadline = Instant::now() + within;
-    let mut processes = processes;
-    let mut codes = vec![None; processes.len()];
-    let mut done = vec![false; processes.len()];
-    while done.iter().any(|d| !d) {
-        for (i, p) in processes.iter_mut().enumerate() {
-            if !done[i] {
-                if let Ok(Some(status)) = p.child.try_wait() {
-                    codes[i] = status.code();
-                    done[i] = true;
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            for p in &mut processes {
-                let _ = p.child.kill();
-            }
-            return Err(format!(
-                "the cluster's processes did not end within {within:?}: a hang"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(processes
-        .into_iter()
-        .zip(codes)
-        .map(|(p, code)| {
-            let _ = p.stdout.join();
-            Ended {
-                code,
-                lines: p.lines.try_iter().collect(),
-                stderr: p.stderr.join().unwrap_or_default(),
-            }
-        })
-        .collect())
 }
 
 #[test]

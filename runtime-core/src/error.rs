@@ -56,6 +56,21 @@ pub enum RuntimeError {
     /// A task or coordinator stopped unexpectedly (its channel closed).
     #[error("{0} stopped unexpectedly")]
     Lost(String),
+    /// A subtask in another process of a cluster failed; the message is its error's.
+    #[error("process {process}: {message}")]
+    Remote {
+        /// The process it ran in.
+        process: usize,
+        /// Its error, as text.
+        message: String,
+    },
+    /// The cluster's transport failed (a process died or a connection broke): the job cannot
+    /// go on in these processes, so it does not restart; a supervisor restarts every process
+    /// from the latest checkpoint.
+    #[error(
+        "the cluster failed: {0}; restart every process of the job (it restores its latest          checkpoint)"
+    )]
+    ClusterBroken(String),
     /// A channel between processes (cluster mode) failed.
     #[error(transparent)]
     RemoteChannel(#[from] crate::exchange::RemoteChannelError),

@@ -159,6 +159,7 @@ impl StreamEnvironment {
                 schema: Vec::new(),
                 group: usize::MAX,
                 start,
+                splits: Arc::new(crate::cluster::SplitsOf(Arc::clone(&source))),
             });
         }
         DataStream {

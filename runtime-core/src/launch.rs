@@ -34,12 +34,30 @@ pub(crate) trait TaskLauncher: Send {
 
     /// Stops every started subtask now and waits until they are gone.
     fn abort(&mut self) -> BoxFuture<'_, ()>;
+
+    /// Whether subtask `key` runs in this process: [`launch_attempt`] creates only those (a
+    /// cluster runs each subtask in one process, see [`crate::cluster`]).
+    fn hosts(&self, _key: TaskKey) -> bool {
+        true
+    }
+
+    /// Called once per attempt before its subtasks are created (a cluster's master tells the
+    /// other processes to start theirs).
+    fn begin(&mut self, _plan: &AttemptPlan<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// The master's control channel to subtask `key`, which runs in another process; `None`
+    /// when this process has no master (a cluster's other processes).
+    fn remote_control(&mut self, _key: TaskKey) -> Option<TaskControl> {
+        None
+    }
 }
 
 /// Where a job's subtasks run: makes the exchange and the launcher of each attempt.
 pub(crate) trait Deployment: Send + Sync {
-    /// The channels of a new attempt.
-    fn exchange(&self) -> Box<dyn Exchange>;
+    /// The channels of attempt `attempt`.
+    fn exchange(&self, attempt: u32) -> Box<dyn Exchange>;
     /// The launcher of a new attempt.
     fn launcher(&self) -> Box<dyn TaskLauncher>;
 }
@@ -48,7 +66,7 @@ pub(crate) trait Deployment: Send + Sync {
 pub(crate) struct InProcess;
 
 impl Deployment for InProcess {
-    fn exchange(&self) -> Box<dyn Exchange> {
+    fn exchange(&self, _attempt: u32) -> Box<dyn Exchange> {
         Box::new(LocalExchange::default())
     }
 
@@ -113,12 +131,14 @@ pub(crate) struct Launched {
 
 /// Connects every edge of the plan in `exchange`, creates every subtask (each with its share
 /// of the restored state) and starts them all with `launcher`; nothing starts unless every
-/// subtask could be created.
+/// subtask could be created. Only the subtasks the launcher hosts are created; the others are
+/// reached through [`TaskLauncher::remote_control`].
 pub(crate) fn launch_attempt(
     plan: &AttemptPlan<'_>,
     exchange: &mut dyn Exchange,
     launcher: &mut dyn TaskLauncher,
 ) -> Result<Launched> {
+    launcher.begin(plan)?;
     let parallelism_of = |group: usize| plan.groups.get(group).map_or(1, |g| g.parallelism);
     for (id, edge) in plan.edges.iter().enumerate() {
         exchange.connect(
@@ -130,7 +150,7 @@ pub(crate) fn launch_attempt(
                 capacity: plan.config.channel_capacity,
             },
             edge.channels.as_ref(),
-        );
+        )?;
     }
     let restored_checkpoint = plan.restore.map(|m| CheckpointId(m.checkpoint_id));
     let mut launched = Launched::default();
@@ -138,6 +158,21 @@ pub(crate) fn launch_attempt(
     for (g, group) in plan.groups.iter().enumerate() {
         for subtask in 0..group.parallelism {
             let key = TaskKey { group: g, subtask };
+            if !launcher.hosts(key) {
+                if let Some(control) = launcher.remote_control(key) {
+                    if group.is_source {
+                        if let Some(uid) = group.uids.first() {
+                            launched
+                                .source_controls
+                                .entry(uid.clone())
+                                .or_default()
+                                .push(control.clone());
+                        }
+                    }
+                    launched.controls.insert(key, control);
+                }
+                continue;
+            }
             let (control_tx, control_rx) = mpsc::unbounded_channel();
             let restored: BTreeMap<String, RestoredOperator> = group
                 .uids

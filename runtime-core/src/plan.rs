@@ -164,6 +164,8 @@ pub(crate) struct SourceSpec {
     pub(crate) schema: Vec<String>,
     pub(crate) group: usize,
     pub(crate) start: StartCoordinator,
+    /// Writes and reads its split assignments when they cross processes (cluster mode).
+    pub(crate) splits: Arc<dyn crate::cluster::SplitCodec>,
 }
 
 #[derive(Default)]

@@ -223,14 +223,14 @@ pub(crate) struct LocalExchange {
 }
 
 impl Exchange for LocalExchange {
-    fn connect(&mut self, edge: EdgeLayout, channels: &dyn ChannelFactory) {
+    fn connect(&mut self, edge: EdgeLayout, channels: &dyn ChannelFactory) -> Result<()> {
         if edge.is_one_to_one() {
             for i in 0..edge.upstream {
                 let (tx, rx) = channels.local_channel(edge.capacity);
                 self.senders.insert((edge.id, i), vec![tx]);
                 self.receivers.insert((edge.id, i), vec![rx]);
             }
-            return;
+            return Ok(());
         }
         let mut receivers: Vec<Vec<Box<dyn Any + Send>>> =
             (0..edge.downstream).map(|_| Vec::new()).collect();
@@ -246,6 +246,7 @@ impl Exchange for LocalExchange {
         for (j, rx) in receivers.into_iter().enumerate() {
             self.receivers.insert((edge.id, j), rx);
         }
+        Ok(())
     }
 
     fn take_senders(&mut self, edge: EdgeId, subtask: usize) -> Option<Vec<Box<dyn Any + Send>>> {
@@ -267,7 +268,8 @@ impl LocalExchange {
         downstream: usize,
         capacity: usize,
     ) {
-        self.connect(
+        // In-process channels need no codec: connecting cannot fail.
+        let _ = self.connect(
             EdgeLayout {
                 id,
                 upstream,

@@ -249,8 +249,6 @@ impl EdgeLayout {
 
 /// The typed half of an edge, made where its record type is known (the graph builder): makes
 /// channels whose ends come back type-erased, so an [`Exchange`] needs no type parameter.
-// The remote ends are used by the cluster exchange (issue 19's job-level part) and the tests.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) trait ChannelFactory: Send + Sync {
     /// One in-process channel: a `BoxSender<T>` and a `BoxReceiver<T>`, erased.
     fn local_channel(&self, capacity: usize) -> (Box<dyn Any + Send>, Box<dyn Any + Send>);
@@ -275,7 +273,6 @@ pub(crate) trait ChannelFactory: Send + Sync {
 /// The [`ChannelFactory`] of records of type `T`: in-process channels need nothing more;
 /// cross-process ones write records with the first codec declared in `codecs` (the serializer
 /// slots of the streams that feed the edge).
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct ChannelsOf<T> {
     codecs: Vec<SerializerSlot<T>>,
 }
@@ -291,7 +288,6 @@ impl<T> ChannelsOf<T> {
         ChannelsOf { codecs }
     }
 
-    #[cfg_attr(not(test), allow(dead_code))]
     fn codec(&self, channel: &str) -> Result<Arc<dyn VersionedSerializer<T>>> {
         self.codecs
             .iter()
@@ -339,8 +335,9 @@ impl<T: Send + 'static> ChannelFactory for ChannelsOf<T> {
 /// runtime and how channels are carried (in process, or across processes in a cluster).
 pub(crate) trait Exchange: Send {
     /// Creates the channels of an edge (every upstream subtask to the downstream subtasks it
-    /// feeds) with `channels`.
-    fn connect(&mut self, edge: EdgeLayout, channels: &dyn ChannelFactory);
+    /// feeds) with `channels`; an error when a channel cannot be made (a cross-process
+    /// channel of a stream without codec, a failed transport).
+    fn connect(&mut self, edge: EdgeLayout, channels: &dyn ChannelFactory) -> Result<()>;
 
     /// The sending ends of upstream `subtask` on `edge`, one per downstream subtask it feeds
     /// (in downstream order), each a `BoxSender<T>` erased; `None` when already taken.

@@ -34,10 +34,10 @@ use crate::task::{MasterMsg, TaskCommand, TaskControl, TaskKey};
 
 /// A built job, ready to run.
 pub struct Job {
-    config: JobConfig,
-    groups: Vec<TaskGroup>,
-    edges: Vec<EdgeSpec>,
-    sources: Vec<SourceSpec>,
+    pub(crate) config: JobConfig,
+    pub(crate) groups: Vec<TaskGroup>,
+    pub(crate) edges: Vec<EdgeSpec>,
+    pub(crate) sources: Vec<SourceSpec>,
 }
 
 impl Job {
@@ -79,6 +79,12 @@ impl Job {
 
     /// Starts the job on the current tokio runtime.
     pub fn start(self) -> JobHandle {
+        self.start_on(Arc::new(InProcess))
+    }
+
+    /// Starts the job's master on the current tokio runtime, its subtasks where `deployment`
+    /// puts them.
+    pub(crate) fn start_on(self, deployment: Arc<dyn Deployment>) -> JobHandle {
         let (commands, rx) = mpsc::unbounded_channel();
         let history = History::default();
         let live = Live::new(
@@ -86,7 +92,8 @@ impl Job {
             crate::plan::job_graph(&self.groups, &self.edges),
             history.clone(),
         );
-        let join = tokio::spawn(Master::new(self, history.clone(), live.clone()).run(rx));
+        let join =
+            tokio::spawn(Master::new(self, history.clone(), live.clone(), deployment).run(rx));
         JobHandle {
             commands,
             join,
@@ -169,7 +176,7 @@ struct Attempt {
 }
 
 impl Master {
-    fn new(job: Job, history: History, live: Live) -> Self {
+    fn new(job: Job, history: History, live: Live, deployment: Arc<dyn Deployment>) -> Self {
         let storage: Arc<dyn CheckpointStorage> = match &job.config.storage {
             StorageConfig::Memory => Arc::new(MemoryCheckpointStorage::new()),
             StorageConfig::Local(dir) => Arc::new(LocalCheckpointStorage::new(dir.clone())),
@@ -192,7 +199,7 @@ impl Master {
             history,
             failed_task: None,
             live,
-            deployment: Arc::new(InProcess),
+            deployment,
         }
     }
 
@@ -377,13 +384,14 @@ impl Master {
                 AttemptEnd::Cancelled => return Ok(JobStatus::Cancelled),
                 AttemptEnd::Stopped(savepoint) => return Ok(JobStatus::Stopped { savepoint }),
                 AttemptEnd::Failed { error, coordinator } => {
+                    let (error, restartable) = crate::cluster::after_failure(error);
                     tracing::warn!(job = %self.job.config.name, attempt = *attempts, "job attempt failed: {error}");
                     failures.push(error.to_string());
                     let task = self.failed_task.take();
                     self.history.failover(*attempts - 1, &error, task);
                     self.live.set_state(crate::monitor::JobState::Restarting);
-                    if matches!(error, RuntimeError::InvalidJob(_)) {
-                        // Restarting cannot fix the job itself.
+                    if !restartable {
+                        // Restarting cannot fix the job itself, nor bring back a process.
                         return Err(JobStatus::Failed(error));
                     }
                     if coordinator {
@@ -572,7 +580,7 @@ impl Master {
             metrics: &self.metrics,
             live: &self.live,
         };
-        let mut exchange = self.deployment.exchange();
+        let mut exchange = self.deployment.exchange(state.number);
         let launched = launch_attempt(&plan, exchange.as_mut(), state.launcher.as_mut())?;
         state.live.extend(launched.controls.keys().copied());
         state.controls = launched.controls;

@@ -10,13 +10,16 @@ use weir_connector_api::metrics::NUM_RECORDS_IN;
 use weir_connector_api::sink::{AnyCommittable, ErasedStage, Routing, Sink, StageParallelism};
 
 use crate::error::{Result, RuntimeError};
-use crate::exchange::{EdgeId, ExchangeOutput, Partitioning};
+use weir_connector_api::state::VersionedSerializer;
+
+use crate::exchange::{ChannelsOf, EdgeId, ExchangeOutput, Partitioning, SerializerSlot};
 use crate::graph::{DataStream, SinkOptions};
 use crate::operator::{BoxOutput, Counted};
 use crate::plan::{add_message_group, lock, GraphBuilder, SubtaskSetup};
 use crate::sink::committer_op::{CommitterOperator, COMMITTABLES_STATE};
 use crate::sink::spread::{Spread, SpreadOutput};
 use crate::sink::stage_op::StageOperator;
+use crate::sink::wire::CommittableCodec;
 use crate::sink::writer_op::WriterOperator;
 use crate::sink::{Discard, Message};
 
@@ -54,6 +57,15 @@ impl<T: Send + 'static> DataStream<T> {
         // Where the writer's committables go: the first pre-commit stage or the committer.
         let writer_next = match &committer {
             None => NextHop::Nowhere,
+            // Straight to the committer: its committables cross processes (cluster mode) with
+            // the committer's committable serializer.
+            Some(c) if pre_stages.is_empty() => NextHop::to_committer(
+                &graph,
+                committer_parallelism,
+                Arc::new(CommittableCodec {
+                    committer: Arc::clone(c),
+                }),
+            ),
             Some(_) => NextHop::to(
                 &graph,
                 pre_stages
@@ -187,6 +199,21 @@ impl NextHop {
         NextHop::Edge {
             edge: lock(graph).new_edge::<Message>(false),
             routing,
+            parallelism,
+        }
+    }
+
+    /// A hop over a new edge straight to the committer, whose messages cross processes with
+    /// `codec`.
+    fn to_committer(
+        graph: &Arc<Mutex<GraphBuilder>>,
+        parallelism: usize,
+        codec: Arc<dyn VersionedSerializer<Message>>,
+    ) -> Self {
+        let slot: SerializerSlot<Message> = Arc::new(Mutex::new(Some(codec)));
+        NextHop::Edge {
+            edge: lock(graph).new_edge_of(false, ChannelsOf::with_codecs(vec![slot])),
+            routing: Routing::Forward,
             parallelism,
         }
     }

@@ -5,6 +5,7 @@ pub(crate) mod committer_op;
 pub(crate) mod expand;
 pub(crate) mod spread;
 pub(crate) mod stage_op;
+pub(crate) mod wire;
 pub(crate) mod writer_op;
 
 use weir_connector_api::sink::{AnyCommittable, CommittableMessage};

@@ -246,6 +246,17 @@ pub(crate) struct CoordinatorHandle {
 }
 
 impl CoordinatorHandle {
+    /// A handle whose commands go to `send` (a coordinator in another process).
+    pub(crate) fn from_fn(
+        source: String,
+        send: impl Fn(CoordinatorCommand) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        CoordinatorHandle {
+            source,
+            send: Arc::new(send),
+        }
+    }
+
     /// Sends a command; `false` if the coordinator is gone.
     pub(crate) fn send(&self, command: CoordinatorCommand) -> bool {
         (self.send)(command)
