@@ -18,6 +18,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod cluster;
 pub mod compat;
 pub mod compat_line;
 pub mod live;
@@ -44,6 +45,9 @@ pub enum Exit {
     Invalid,
     /// Interrupted (130).
     Interrupted,
+    /// This process's cluster broke: another process died or was cut off (75, for
+    /// `weir cluster run`, which restarts every process).
+    ClusterBroken,
 }
 
 impl Exit {
@@ -54,6 +58,7 @@ impl Exit {
             Exit::Failed => 1,
             Exit::Invalid => 2,
             Exit::Interrupted => 130,
+            Exit::ClusterBroken => crate::cluster::CLUSTER_BROKEN,
         }
     }
 }

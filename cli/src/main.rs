@@ -6,9 +6,38 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::ValueEnum;
 use clap::{Parser, Subcommand};
-use weir_cli::run::{ProgressMode, RunOptions, SigtermAction};
+use weir_cli::cluster::{Membership, SuperviseOptions};
+use weir_cli::run::{LatestCheckpoint, ProgressMode, RunOptions, SigtermAction};
 use weir_runtime::{ExternalizedCheckpointRetention, NonRestoredState, SnapshotOfOtherJob};
+
+/// `weir cluster ...`.
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Start N processes of this program on loopback running the pipeline together (each
+    /// `weir run --cluster-process I`); when one dies, stop the rest and start all N again
+    /// from the latest checkpoint, with the next generation.
+    Run {
+        /// The pipeline file (TOML); its checkpoint storage is shared by the processes.
+        file: PathBuf,
+        /// How many processes.
+        #[arg(short = 'n', long = "processes", value_name = "N", default_value_t = 2)]
+        processes: usize,
+        /// Start from this savepoint (any process count may restore it: rescale N -> M).
+        #[arg(long, value_name = "PATH", conflicts_with = "from_latest_checkpoint")]
+        from_savepoint: Option<PathBuf>,
+        /// Start from the newest checkpoint in the pipeline's checkpoint storage.
+        #[arg(long)]
+        from_latest_checkpoint: bool,
+        /// How many times all processes are restarted after one died.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        max_restarts: u32,
+        /// How each process shows progress.
+        #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+        progress: ProgressMode,
+    },
+}
 
 /// What `--checkpoints-on-cancel` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,7 +107,31 @@ enum Command {
         /// Seconds between progress log lines (when not on a terminal).
         #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
         log_interval: f64,
+        /// Start from the newest checkpoint if the checkpoint storage holds one, else as
+        /// --from-savepoint says (or empty): what `weir cluster run` restarts processes with.
+        #[arg(long, conflicts_with = "from_latest_checkpoint")]
+        restart_from_latest_checkpoint: bool,
+        /// Cluster mode: this process's index among --cluster-addresses (process 0 runs the
+        /// job master; every process runs the same pipeline file).
+        #[arg(long, value_name = "I", requires = "cluster_addresses")]
+        cluster_process: Option<usize>,
+        /// Cluster mode: every process's host:port, in process order, comma-separated.
+        #[arg(
+            long,
+            value_name = "ADDRS",
+            value_delimiter = ',',
+            requires = "cluster_process"
+        )]
+        cluster_addresses: Vec<String>,
+        /// Cluster mode: the generation of this start (a supervisor counts restarts); a
+        /// process of another generation is refused at the handshake.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        cluster_generation: u64,
     },
+    /// Run one pipeline across several local processes (cluster mode), restarting them all
+    /// from the latest checkpoint when one dies.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Check pipeline files: every mistake at once, with file:line:column (exit 2 if invalid).
     Validate {
         /// The pipeline files.
@@ -129,10 +182,18 @@ fn main() -> ExitCode {
             checkpoints_on_cancel,
             progress,
             log_interval,
+            restart_from_latest_checkpoint,
+            cluster_process,
+            cluster_addresses,
+            cluster_generation,
         } => weir_cli::run::run(&RunOptions {
             file,
             from_savepoint,
-            from_latest_checkpoint,
+            latest_checkpoint: match (from_latest_checkpoint, restart_from_latest_checkpoint) {
+                (_, true) => LatestCheckpoint::IfAny,
+                (true, false) => LatestCheckpoint::Required,
+                (false, false) => LatestCheckpoint::No,
+            },
             savepoint_dir,
             drain,
             non_restored_state: if allow_non_restored_state {
@@ -158,6 +219,31 @@ fn main() -> ExitCode {
             },
             progress,
             log_interval: Duration::from_secs_f64(log_interval.clamp(0.1, 3600.0)),
+            cluster: cluster_process.map(|process| Membership {
+                process,
+                addresses: cluster_addresses,
+                generation: cluster_generation,
+            }),
+        }),
+        Command::Cluster(ClusterCommand::Run {
+            file,
+            processes,
+            from_savepoint,
+            from_latest_checkpoint,
+            max_restarts,
+            progress,
+        }) => weir_cli::cluster::supervise(&SuperviseOptions {
+            file,
+            processes,
+            from_savepoint,
+            from_latest_checkpoint,
+            max_restarts,
+            run_args: vec![
+                "--progress".to_owned(),
+                progress
+                    .to_possible_value()
+                    .map_or_else(|| "auto".to_owned(), |v| v.get_name().to_owned()),
+            ],
         }),
         Command::Validate { files } => weir_cli::validate(&files),
         Command::Check(args) => weir_cli::check::command(&args),

@@ -55,8 +55,8 @@ pub struct RunOptions {
     pub file: PathBuf,
     /// Start from this savepoint.
     pub from_savepoint: Option<PathBuf>,
-    /// Start from the newest checkpoint in the checkpoint storage.
-    pub from_latest_checkpoint: bool,
+    /// Whether to start from the newest checkpoint in the checkpoint storage.
+    pub latest_checkpoint: LatestCheckpoint,
     /// Where Ctrl-C writes its savepoint.
     pub savepoint_dir: Option<PathBuf>,
     /// Ctrl-C drains before the savepoint (sources end where they are).
@@ -77,10 +77,33 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// How often log lines are written.
     pub log_interval: Duration,
+    /// Run this process's share of the job in a cluster (`--cluster-process`).
+    pub cluster: Option<crate::cluster::Membership>,
+}
+
+/// Whether a run starts from the newest checkpoint of its checkpoint storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LatestCheckpoint {
+    /// No (from a savepoint, or empty).
+    #[default]
+    No,
+    /// Yes; none is an error (`--from-latest-checkpoint`).
+    Required,
+    /// If there is one, else as the savepoint says, or empty (`--restart-from-latest-checkpoint`,
+    /// what `weir cluster run` restarts processes with).
+    IfAny,
 }
 
 /// Runs the pipeline; the exit code says how it ended.
 pub fn run(options: &RunOptions) -> Exit {
+    if let Some(Err(e)) = options
+        .cluster
+        .as_ref()
+        .map(crate::cluster::Membership::validate)
+    {
+        eprintln!("weir: {e}");
+        return Exit::Invalid;
+    }
     let (text, name) = match read_pipeline(&options.file) {
         Ok(read) => read,
         Err(exit) => return exit,
@@ -158,10 +181,11 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
         eprintln!("weir: serving Prometheus metrics at http://{addr}/metrics");
         eprintln!("weir: dashboard at http://{addr}/ (JSON at http://{addr}/api/v1/job)");
     }
-    let restore = match (&options.from_savepoint, options.from_latest_checkpoint) {
+    let restore = match (&options.from_savepoint, options.latest_checkpoint) {
+        (savepoint, LatestCheckpoint::IfAny) => crate::cluster::restart_restore(savepoint.clone()),
         (Some(path), _) => RestoreFrom::Savepoint(path.clone()),
-        (None, true) => RestoreFrom::LatestCheckpoint,
-        (None, false) => RestoreFrom::Nothing,
+        (None, LatestCheckpoint::Required) => RestoreFrom::LatestCheckpoint,
+        (None, LatestCheckpoint::No) => RestoreFrom::Nothing,
     };
     let settings = pipeline::RestoreSettings {
         restore,
@@ -190,27 +214,54 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
             return Exit::Failed;
         }
     };
+    let cluster = match &options.cluster {
+        None => None,
+        Some(membership) => {
+            let membership = membership.clone();
+            match tokio::task::spawn_blocking(move || crate::cluster::join(&membership)).await {
+                Ok(Ok(cluster)) => Some(cluster),
+                Ok(Err(e)) => {
+                    eprintln!("weir: {e}");
+                    return Exit::Failed;
+                }
+                Err(e) => {
+                    eprintln!("weir: joining the cluster: {e}");
+                    return Exit::Failed;
+                }
+            }
+        }
+    };
     let started = Instant::now();
-    let handle = job.start();
-    if let Some(server) = &dashboard {
+    let job = match &cluster {
+        None => Started::Local(job.start()),
+        Some(cluster) => Started::Cluster(job.start_in_cluster(crate::cluster::member(cluster))),
+    };
+    if let (Some(server), Some(handle)) = (&dashboard, job.handle()) {
         server.attach(handle.monitor());
     }
     let mut display = Display::new(options, &layout, live, started);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let signal = loop {
         tokio::select! {
-            Some(signal) = signals.recv() => break Some(signal),
+            Some(signal) = signals.recv() => {
+                if job.handle().is_some() {
+                    break Some(signal);
+                }
+                eprintln!(
+                    "weir: this process runs part of a cluster job: process 0 stops it (with \
+                     a savepoint)"
+                );
+            }
             _ = tick.tick() => {
-                if handle.is_finished() {
+                if job.is_finished() {
                     break None;
                 }
                 display.update();
             }
         }
     };
-    match signal {
-        None => {}
-        Some(Signal::Terminate) if options.on_sigterm == SigtermAction::Cancel => {
+    if let (Some(signal), Some(handle)) = (signal, job.handle()) {
+        if signal == Signal::Terminate && options.on_sigterm == SigtermAction::Cancel {
             display.suspend();
             eprintln!(
                 "weir: SIGTERM: cancelling without a savepoint (--on-sigterm cancel){}",
@@ -222,18 +273,67 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
                 }
             );
             handle.cancel();
-        }
-        Some(signal) => {
+        } else {
             display.suspend();
-            if let Err(e) = stop(&handle, &savepoint_dir, options.drain, signal, &mut signals).await
+            if let Err(e) = stop(handle, &savepoint_dir, options.drain, signal, &mut signals).await
             {
-                give_up_stopping(&handle, &e, options, &pipeline);
+                give_up_stopping(handle, &e, options, &pipeline);
             }
         }
     }
-    let result = handle.wait().await;
+    let result = job.wait().await;
     display.finish();
-    summary(&pipeline, &layout, &result, started.elapsed(), options)
+    let exit = summary(&pipeline, &layout, &result, started.elapsed(), options);
+    let Some(cluster) = cluster else {
+        return exit;
+    };
+    let stats = cluster.stats();
+    eprintln!(
+        "weir: process {} sent {} bytes to the other processes and received {}",
+        cluster.process(),
+        stats.bytes_sent,
+        stats.bytes_received
+    );
+    if !matches!(result.status, JobStatus::Failed(_)) {
+        let left = tokio::task::spawn_blocking(move || cluster.shutdown(Duration::from_secs(20)));
+        if let Ok(Err(e)) = left.await {
+            eprintln!("weir: leaving the cluster: {e}");
+        }
+    }
+    match crate::cluster::exit_code(&result.status, exit) {
+        crate::cluster::CLUSTER_BROKEN => Exit::ClusterBroken,
+        _ => exit,
+    }
+}
+
+/// A job running in this process, or this process's share of a cluster job.
+enum Started {
+    Local(JobHandle),
+    Cluster(weir_runtime::cluster::ClusterJob),
+}
+
+impl Started {
+    /// The job's handle: here, or in process 0 of a cluster.
+    fn handle(&self) -> Option<&JobHandle> {
+        match self {
+            Started::Local(handle) => Some(handle),
+            Started::Cluster(job) => job.handle(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Started::Local(handle) => handle.is_finished(),
+            Started::Cluster(job) => job.is_finished(),
+        }
+    }
+
+    async fn wait(self) -> JobResult {
+        match self {
+            Started::Local(handle) => handle.wait().await,
+            Started::Cluster(job) => job.wait().await,
+        }
+    }
 }
 
 fn default_savepoint_dir(pipeline: &Pipeline) -> PathBuf {

@@ -8,6 +8,7 @@ mod common;
 mod dashboard_support;
 
 mod check;
+mod cluster;
 mod columnar;
 mod dashboard;
 mod dashboard_browser;

@@ -114,6 +114,10 @@ pub enum RestoreFrom {
     LatestCheckpoint,
     /// A savepoint directory (or its `_metadata` file).
     Savepoint(PathBuf),
+    /// The newest readable checkpoint if the storage holds one, else this savepoint (or empty
+    /// state): how a supervisor restarts a job after a process died, before or after its
+    /// first checkpoint (`weir cluster run`).
+    LatestCheckpointElse(Option<PathBuf>),
 }
 
 /// What watermark alignment does with a source whose reader cannot pause splits

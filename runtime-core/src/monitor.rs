@@ -502,6 +502,10 @@ fn config_entries(config: &JobConfig) -> Vec<ConfigEntry> {
             RestoreFrom::Nothing => "nothing".to_owned(),
             RestoreFrom::LatestCheckpoint => "latest checkpoint".to_owned(),
             RestoreFrom::Savepoint(path) => format!("savepoint {}", path.display()),
+            RestoreFrom::LatestCheckpointElse(None) => "latest checkpoint, else nothing".to_owned(),
+            RestoreFrom::LatestCheckpointElse(Some(path)) => {
+                format!("latest checkpoint, else savepoint {}", path.display())
+            }
         },
     ));
     entries.extend([

@@ -184,6 +184,15 @@ impl ClusterJob {
         }
     }
 
+    /// Whether the job ended (in this process): [`wait`](Self::wait) returns at once.
+    pub fn is_finished(&self) -> bool {
+        match &self.inner {
+            Running::Master { handle, .. } => handle.is_finished(),
+            Running::Worker(join) => join.is_finished(),
+            Running::NotStarted(_) => true,
+        }
+    }
+
     /// Waits for the job's end. Process 0 then tells the other processes how it ended; they
     /// return the same status.
     pub async fn wait(self) -> JobResult {

@@ -336,24 +336,43 @@ impl Master {
                 );
                 Some(metadata)
             }
-            RestoreFrom::LatestCheckpoint => {
+            RestoreFrom::LatestCheckpoint | RestoreFrom::LatestCheckpointElse(_) => {
                 self.first_id = 0;
-                let Some(metadata) = self.latest_of_run().await? else {
-                    return Err(RuntimeError::NoCheckpoint {
-                        storage: self.storage.describe(),
-                    });
-                };
-                let id = metadata.checkpoint_id;
-                self.check_restore(
-                    &metadata,
-                    &format!("checkpoint {id} in {}", self.storage.describe()),
-                )?;
-                tracing::info!(
-                    job = %self.job.config.name,
-                    "restoring from checkpoint {id} in {}",
-                    self.storage.describe()
-                );
-                Some(metadata)
+                match (self.latest_of_run().await?, &self.job.config.restore) {
+                    (Some(metadata), _) => {
+                        let id = metadata.checkpoint_id;
+                        self.check_restore(
+                            &metadata,
+                            &format!("checkpoint {id} in {}", self.storage.describe()),
+                        )?;
+                        tracing::info!(
+                            job = %self.job.config.name,
+                            "restoring from checkpoint {id} in {}",
+                            self.storage.describe()
+                        );
+                        Some(metadata)
+                    }
+                    (None, RestoreFrom::LatestCheckpointElse(Some(path))) => {
+                        let metadata = read_savepoint(path).await?;
+                        self.check_restore(&metadata, &format!("savepoint {}", path.display()))?;
+                        tracing::info!(
+                            job = %self.job.config.name,
+                            "no checkpoint yet: restoring from savepoint {} (id {})",
+                            path.display(),
+                            metadata.checkpoint_id
+                        );
+                        Some(metadata)
+                    }
+                    (None, RestoreFrom::LatestCheckpointElse(None)) => {
+                        tracing::info!(job = %self.job.config.name, "no checkpoint yet: starting empty");
+                        None
+                    }
+                    (None, _) => {
+                        return Err(RuntimeError::NoCheckpoint {
+                            storage: self.storage.describe(),
+                        })
+                    }
+                }
             }
         };
         let restored_id = restored.as_ref().map_or(0, |m| m.checkpoint_id);

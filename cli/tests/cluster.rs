@@ -1,0 +1,265 @@
+//! Cluster mode with the `weir` binary: `weir cluster run -n 3` (the supervisor) runs a
+//! datagen → CSV files pipeline across 3 processes on loopback — readers in every process, the
+//! sink's 2 writers fed by a rebalance across processes, its committer in process 0 —
+//! exactly-once with checkpoints every 200 ms. The committed rows are read back with the `csv`
+//! crate: every id once, the same rows as an embedded `weir run`, and bytes crossed processes.
+//! Then processes (the master included) are SIGKILLed at random moments: the supervisor
+//! restarts all of them from the latest checkpoint, and still every id is committed once.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{files_under, run, weir};
+
+fn pipeline(rows: u64, rate: Option<u64>) -> String {
+    let rate = rate.map_or_else(String::new, |r| format!("rows-per-second = {r}\n"));
+    format!(
+        r#"[pipeline]
+name = "cluster"
+parallelism = 3
+
+[checkpointing]
+interval = "200ms"
+mode = "exactly-once"
+storage = "chk"
+
+[[sources]]
+name = "orders"
+connector = "datagen"
+schema = [
+  {{ name = "id", type = "int64", nullable = false }},
+  {{ name = "name", type = "string", nullable = false }},
+  {{ name = "amount", type = "float64" }},
+]
+
+[sources.options]
+number-of-rows = {rows}
+seed = 11
+{rate}fields.id.kind = "sequence"
+fields.amount.null-rate = 0.1
+
+[[sinks]]
+name = "out"
+input = "orders"
+connector = "files"
+parallelism = 2
+
+[sinks.options]
+path = "out"
+format = "csv"
+"#
+    )
+}
+
+/// The committed CSV rows under `dir/out` by id, each with how often it was committed.
+fn committed(dir: &Path) -> BTreeMap<i64, (String, usize)> {
+    let mut rows = BTreeMap::new();
+    let out = dir.join("out");
+    for file in files_under(&out) {
+        if file.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_path(out.join(&file))
+            .unwrap();
+        for record in reader.records() {
+            let record = record.unwrap();
+            let id: i64 = record[0].parse().unwrap();
+            let line = record.iter().collect::<Vec<_>>().join(",");
+            rows.entry(id).or_insert((line, 0)).1 += 1;
+        }
+    }
+    rows
+}
+
+fn assert_every_id_once(rows: &BTreeMap<i64, (String, usize)>, n: i64, context: &str) {
+    let missing = (0..n).filter(|id| !rows.contains_key(id)).count();
+    let repeated: Vec<_> = rows
+        .iter()
+        .filter(|(_, (_, c))| *c > 1)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(missing, 0, "{context}: {missing} ids missing");
+    assert!(
+        repeated.is_empty(),
+        "{context}: ids committed twice: {:?}",
+        &repeated[..repeated.len().min(10)]
+    );
+    assert_eq!(rows.len() as i64, n, "{context}: ids outside 0..{n}");
+}
+
+/// The bytes each process said it sent to the others.
+fn bytes_sent(stderr: &str) -> Vec<u64> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("weir: process "))
+        .filter_map(|l| l.split(" sent ").nth(1))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn three_processes_commit_every_row_once_and_the_rows_of_an_embedded_run() {
+    let rows = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("p.toml"), pipeline(rows, Some(40_000))).unwrap();
+    let (code, _, err) = run(weir().current_dir(dir.path()).args([
+        "cluster",
+        "run",
+        "-n",
+        "3",
+        "p.toml",
+        "--progress",
+        "quiet",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let cluster = committed(dir.path());
+    assert_every_id_once(&cluster, rows as i64, "3 processes");
+    let sent = bytes_sent(&err);
+    assert_eq!(sent.len(), 3, "{err}");
+    assert!(
+        sent.iter().all(|b| *b > 0),
+        "every process sent bytes: {sent:?}"
+    );
+    // Readers in processes 1 and 2 fed writers elsewhere: rows crossed, not only control.
+    assert!(sent[1] > 100_000 && sent[2] > 100_000, "{sent:?}");
+
+    let embedded = tempfile::tempdir().unwrap();
+    fs::write(embedded.path().join("p.toml"), pipeline(rows, None)).unwrap();
+    let (code, _, err) =
+        run(weir()
+            .current_dir(embedded.path())
+            .args(["run", "p.toml", "--progress", "quiet"]));
+    assert_eq!(code, 0, "{err}");
+    let embedded = committed(embedded.path());
+    assert!(
+        cluster == embedded,
+        "the cluster's rows differ from the embedded run's"
+    );
+}
+
+#[test]
+fn cluster_options_are_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("p.toml"), pipeline(10, None)).unwrap();
+    let (code, _, err) = run(weir().current_dir(dir.path()).args([
+        "run",
+        "p.toml",
+        "--cluster-process",
+        "2",
+        "--cluster-addresses",
+        "127.0.0.1:1,127.0.0.1:2",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--cluster-process 2 is not an index of the 2 --cluster-addresses (0 to 1)"),
+        "{err}"
+    );
+    let (code, _, err) = run(weir()
+        .current_dir(dir.path())
+        .args(["cluster", "run", "-n", "0", "p.toml"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("-n must be at least 1"), "{err}");
+    assert!(!dir.path().join("out").exists(), "nothing ran");
+}
+
+/// The pid of process `process` of the newest generation the supervisor announced.
+fn newest_pid(log: &str, process: usize) -> Option<(u64, u32)> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("weir cluster run: generation "))
+        .filter_map(|l| {
+            let (generation, rest) = l.split_once(": process ")?;
+            let (p, rest) = rest.split_once(" (pid ")?;
+            let pid = rest.split(')').next()?;
+            (p.parse::<usize>().ok()? == process)
+                .then(|| Some((generation.parse().ok()?, pid.parse().ok()?)))?
+        })
+        .next_back()
+}
+
+/// Runs the supervisor, SIGKILLs process `victim` once after `after`, waits for the end.
+fn kill_trial(dir: &Path, victim: usize, after: Duration) -> (i32, String) {
+    let log_path = dir.join("supervisor.log");
+    let log = fs::File::create(&log_path).unwrap();
+    let mut supervisor: Child = weir()
+        .current_dir(dir)
+        .args(["cluster", "run", "-n", "3", "p.toml", "--progress", "quiet"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut killed = false;
+    let deadline = started + Duration::from_mins(4);
+    loop {
+        if let Some(status) = supervisor.try_wait().unwrap() {
+            let text = fs::read_to_string(&log_path).unwrap();
+            return (status.code().unwrap_or(-1), text);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the supervisor did not end: {}",
+            fs::read_to_string(&log_path).unwrap()
+        );
+        if !killed && started.elapsed() >= after {
+            let text = fs::read_to_string(&log_path).unwrap();
+            if let Some((_, pid)) = newest_pid(&text, victim) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                killed = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How many kill trials: `WEIR_CLUSTER_CLI_KILLS` (default 2: the master, then a worker).
+fn trials() -> u64 {
+    std::env::var("WEIR_CLUSTER_CLI_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+}
+
+#[test]
+fn a_killed_process_restarts_the_cluster_from_its_latest_checkpoint_and_loses_nothing() {
+    let rows = 90_000;
+    let seed: u64 = std::env::var("WEIR_CLUSTER_CLI_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    for trial in 0..trials() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("p.toml"), pipeline(rows, Some(30_000))).unwrap();
+        // Process 0 (the master) first, then the others; a moment within the 3 s of input.
+        let victim = (trial % 3) as usize;
+        let mix = (seed ^ trial).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        let after = Duration::from_millis(700 + mix % 2_000);
+        let (code, log) = kill_trial(dir.path(), victim, after);
+        let context =
+            format!("trial {trial} (seed {seed}): process {victim} killed after {after:?}");
+        assert_eq!(code, 0, "{context}\n{log}");
+        let restarted =
+            log.contains("restarting all 3 processes from the latest checkpoint (generation 1)");
+        let rows_seen = committed(dir.path());
+        assert_every_id_once(&rows_seen, rows as i64, &context);
+        // A kill that came after the input ended finds no process: the run simply finished.
+        assert!(
+            restarted || log.matches("finished in").count() == 3,
+            "{context}: neither restarted nor finished\n{log}"
+        );
+        let reader = BufReader::new(log.as_bytes());
+        let generations = reader
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains(": process 0 (pid "))
+            .count();
+        eprintln!("{context}: {generations} generation(s), restarted: {restarted}");
+    }
+}
