@@ -58,7 +58,7 @@ format = "csv"
 }
 
 /// The committed CSV rows under `dir/out` by id, each with how often it was committed.
-fn committed(dir: &Path) -> BTreeMap<i64, (String, usize)> {
+pub(crate) fn committed(dir: &Path) -> BTreeMap<i64, (String, usize)> {
     let mut rows = BTreeMap::new();
     let out = dir.join("out");
     for file in files_under(&out) {
@@ -79,7 +79,7 @@ fn committed(dir: &Path) -> BTreeMap<i64, (String, usize)> {
     rows
 }
 
-fn assert_every_id_once(rows: &BTreeMap<i64, (String, usize)>, n: i64, context: &str) {
+pub(crate) fn assert_every_id_once(rows: &BTreeMap<i64, (String, usize)>, n: i64, context: &str) {
     let missing = (0..n).filter(|id| !rows.contains_key(id)).count();
     let repeated: Vec<_> = rows
         .iter()
@@ -184,12 +184,39 @@ fn newest_pid(log: &str, process: usize) -> Option<(u64, u32)> {
         .next_back()
 }
 
-/// Runs the supervisor, SIGKILLs process `victim` once after `after`, waits for the end.
-fn kill_trial(dir: &Path, victim: usize, after: Duration) -> (i32, String) {
+/// When a kill trial kills.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KillAt {
+    /// This long after the supervisor started.
+    After(Duration),
+    /// As soon as a first checkpoint is complete in the local storage `dir/chk`.
+    FirstCheckpoint,
+}
+
+/// Whether a checkpoint is complete in `dir/chk` (`chk-<id>/_metadata`).
+fn checkpointed(dir: &Path) -> bool {
+    fs::read_dir(dir.join("chk"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().join("_metadata").exists())
+        })
+        .unwrap_or(false)
+}
+
+/// Runs the supervisor (3 processes, `dir/p.toml`, with `envs`), SIGKILLs process `victim`
+/// once `at` says, waits for the end: its exit code and log.
+pub(crate) fn kill_trial(
+    dir: &Path,
+    victim: usize,
+    at: KillAt,
+    envs: &[(String, String)],
+) -> (i32, String) {
     let log_path = dir.join("supervisor.log");
     let log = fs::File::create(&log_path).unwrap();
     let mut supervisor: Child = weir()
         .current_dir(dir)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .args(["cluster", "run", "-n", "3", "p.toml", "--progress", "quiet"])
         .stdout(Stdio::null())
         .stderr(log)
@@ -208,7 +235,11 @@ fn kill_trial(dir: &Path, victim: usize, after: Duration) -> (i32, String) {
             "the supervisor did not end: {}",
             fs::read_to_string(&log_path).unwrap()
         );
-        if !killed && started.elapsed() >= after {
+        let due = match at {
+            KillAt::After(after) => started.elapsed() >= after,
+            KillAt::FirstCheckpoint => checkpointed(dir),
+        };
+        if !killed && due {
             let text = fs::read_to_string(&log_path).unwrap();
             if let Some((_, pid)) = newest_pid(&text, victim) {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
@@ -241,7 +272,7 @@ fn a_killed_process_restarts_the_cluster_from_its_latest_checkpoint_and_loses_no
         let victim = (trial % 3) as usize;
         let mix = (seed ^ trial).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
         let after = Duration::from_millis(700 + mix % 2_000);
-        let (code, log) = kill_trial(dir.path(), victim, after);
+        let (code, log) = kill_trial(dir.path(), victim, KillAt::After(after), &[]);
         let context =
             format!("trial {trial} (seed {seed}): process {victim} killed after {after:?}");
         assert_eq!(code, 0, "{context}\n{log}");

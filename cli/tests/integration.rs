@@ -9,6 +9,7 @@ mod dashboard_support;
 
 mod check;
 mod cluster;
+mod cluster_servers;
 mod columnar;
 mod dashboard;
 mod dashboard_browser;
