@@ -195,13 +195,11 @@ pub(crate) enum KillAt {
 
 /// Whether a checkpoint is complete in `dir/chk` (`chk-<id>/_metadata`).
 fn checkpointed(dir: &Path) -> bool {
-    fs::read_dir(dir.join("chk"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.path().join("_metadata").exists())
-        })
-        .unwrap_or(false)
+    fs::read_dir(dir.join("chk")).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().join("_metadata").exists())
+    })
 }
 
 /// Runs the supervisor (3 processes, `dir/p.toml`, with `envs`), SIGKILLs process `victim`
