@@ -251,6 +251,7 @@ async fn run_generation(
         let child = tokio::process::Command::new(exe)
             .args(process_args(options, generation, process, addresses))
             .stdin(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start process {process}: {e}"))?;
@@ -263,23 +264,25 @@ async fn run_generation(
     }
     let mut codes: Vec<Option<u8>> = vec![None; children.len()];
     let mut broken: Option<String> = None;
+    let mut terminate = stop_signals().map_err(|e| format!("cannot listen for signals: {e}"))?;
     loop {
         if codes.iter().all(Option::is_some) {
             break;
         }
         tokio::select! {
-            _ = tokio::signal::ctrl_c(), if !*interrupted => {
-                // The terminal sent SIGINT to every process; process 0 stops the job with a
-                // savepoint. Forward it in case only the supervisor got it.
+            Some(signal) = terminate.recv() => {
+                // The processes run in their own process group (a terminal's Ctrl-C reaches
+                // only the supervisor): process 0 stops the job with a savepoint (a second
+                // signal cancels it, as in `weir run`).
                 *interrupted = true;
                 if let Some(Some(master)) = children.first() {
                     if let Some(pid) = master.id() {
                         let _ = std::process::Command::new("kill")
-                            .args(["-INT", &pid.to_string()])
+                            .args([signal, &pid.to_string()])
                             .status();
                     }
                 }
-                eprintln!("weir cluster run: stopping: process 0 takes a savepoint");
+                eprintln!("weir cluster run: stopping: process 0 stops the job ({signal})");
             }
             () = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
@@ -318,6 +321,28 @@ async fn run_generation(
     }
     let code = codes.first().copied().flatten().unwrap_or(1);
     Ok(Generation::Ended(code))
+}
+
+/// Ctrl-C and SIGTERM as they reach the supervisor, as the `kill` option that forwards them.
+fn stop_signals() -> std::io::Result<tokio::sync::mpsc::UnboundedReceiver<&'static str>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let term_tx = tx.clone();
+    tokio::spawn(async move {
+        while terminate.recv().await.is_some() {
+            if term_tx.send("-TERM").is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send("-INT").is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 /// `--restart-from-latest-checkpoint`: the newest checkpoint, else what the first run started

@@ -292,3 +292,66 @@ fn a_killed_process_restarts_the_cluster_from_its_latest_checkpoint_and_loses_no
         eprintln!("{context}: {generations} generation(s), restarted: {restarted}");
     }
 }
+
+/// The job's savepoints under `dir/savepoints` (where a stop writes them by default).
+fn savepoints(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = fs::read_dir(dir.join("savepoints"))
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+#[test]
+fn ctrl_c_stops_with_a_savepoint_that_resumes_on_two_processes() {
+    let rows = 120_000;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("p.toml"), pipeline(rows, Some(30_000))).unwrap();
+    let log_path = dir.path().join("first.log");
+    let mut supervisor = weir()
+        .current_dir(dir.path())
+        .args(["cluster", "run", "-n", "3", "p.toml", "--progress", "quiet"])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    // Stop once a checkpoint completed (the job runs about 4 s).
+    let deadline = Instant::now() + Duration::from_mins(2);
+    while !checkpointed(dir.path()) {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = supervisor.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = supervisor.wait().unwrap();
+    let log = fs::read_to_string(&log_path).unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("stopped with a savepoint"), "{log}");
+    // Part files of a row format span checkpoints: the rows so far may still be in an
+    // in-progress file that the savepoint holds.
+    let first = committed(dir.path());
+    assert!((first.len() as u64) < rows, "stopped part way: {} rows", first.len());
+    let found = savepoints(dir.path());
+    assert_eq!(found.len(), 1, "{found:?}\n{log}");
+
+    // Resume on 2 processes: every id once over both runs.
+    let savepoint = found[0].display().to_string();
+    let (code, _, err) = run(weir().current_dir(dir.path()).args([
+        "cluster",
+        "run",
+        "-n",
+        "2",
+        "p.toml",
+        "--from-savepoint",
+        &savepoint,
+        "--progress",
+        "quiet",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("restoring from savepoint"), "{err}");
+    assert_every_id_once(&committed(dir.path()), rows as i64, "3 processes, then 2");
+}
