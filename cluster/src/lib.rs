@@ -73,20 +73,14 @@
 //! `JobHandle` for savepoints and stops) with its [`ClusterMember`](weir_runtime::cluster::ClusterMember):
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use std::time::Duration;
 //! use weir_cluster::{Cluster, ClusterConfig};
-//! use weir_runtime::cluster::{ClusterMember, FrameTransport};
 //!
 //! # async fn run(job: weir_runtime::Job, process: usize, addresses: Vec<String>, generation: u64)
 //! # -> Result<(), Box<dyn std::error::Error>> {
-//! let processes = addresses.len();
 //! let config = ClusterConfig::new(process, addresses).generation(generation);
 //! let cluster = tokio::task::spawn_blocking(move || Cluster::start(&config)).await??;
-//! let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
-//! let result = job
-//!     .execute_in_cluster(ClusterMember { process, processes, transport })
-//!     .await;
+//! let result = job.execute_in_cluster(cluster.member()).await;
 //! println!("{:?}, {:?} crossed", result.status, cluster.stats());
 //! if result.is_finished() {
 //!     cluster.shutdown(Duration::from_secs(20))?;
@@ -261,6 +255,16 @@ impl Cluster {
     pub fn transport(&self) -> TimelyTransport {
         TimelyTransport {
             shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// This process's membership as a job in cluster mode needs it
+    /// (`Job::execute_in_cluster`): its index, the number of processes, the transport.
+    pub fn member(&self) -> weir_runtime::cluster::ClusterMember {
+        weir_runtime::cluster::ClusterMember {
+            process: self.shared.process,
+            processes: self.shared.processes,
+            transport: Arc::new(self.transport()),
         }
     }
 

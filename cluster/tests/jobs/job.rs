@@ -16,7 +16,6 @@ use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 use weir_connector_files::sink::BasePathBucketAssigner;
 use weir_connector_files::{FileSink, LocalFileSystem, TextLinesFormat};
-use weir_runtime::cluster::{ClusterMember, FrameTransport};
 use weir_runtime::fault::{FailOnce, FaultPoint};
 use weir_runtime::restart::RestartStrategy;
 use weir_runtime::{
@@ -185,7 +184,6 @@ fn run_process() -> Result<(), String> {
     };
     let out = PathBuf::from(var(OUT)?);
     let checkpoints = PathBuf::from(var(CHECKPOINTS)?);
-    let processes = addresses.len();
     let config = ClusterConfig::new(process, addresses)
         .generation(generation)
         .connect_timeout(Duration::from_secs(10));
@@ -198,12 +196,7 @@ fn run_process() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let cluster = Cluster::start(&config).map_err(|e| e.to_string())?;
     println!("WEIR: started");
-    let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
-    let member = ClusterMember {
-        process,
-        processes,
-        transport,
-    };
+    let member = cluster.member();
     let stop_into = var(STOP_INTO).ok().map(PathBuf::from);
     let result = runtime.block_on(async move {
         let running = job.start_in_cluster(member);
