@@ -155,6 +155,19 @@ fn three_processes(unaligned: bool) -> Result<(), String> {
     }
     let counts = job::committed(&out)?;
     check_exactly_once(&counts)?;
+    // Process 0's result counts over every process (the others sent it their metrics); each
+    // other process counts its own writer.
+    let sunk = |e: &Ended| {
+        e.lines
+            .iter()
+            .find_map(|l| l.strip_prefix("sink records in "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(sunk(&ended[0]), job::COUNT, "{:?}", ended[0].lines);
+    for e in &ended[1..] {
+        assert!(sunk(e) > 0 && sunk(e) < job::COUNT, "{:?}", e.lines);
+    }
     let checkpoints_taken = ended[0]
         .lines
         .iter()

@@ -215,6 +215,10 @@ fn run_process() -> Result<(), String> {
         "WEIR: attempts {} checkpoints {}",
         result.attempts, result.completed_checkpoints
     );
+    println!(
+        "WEIR: sink records in {}",
+        result.counter("files", "numRecordsIn")
+    );
     let unaligned: Vec<u64> = result
         .checkpoint_history
         .iter()

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, Notify};
+use weir_connector_api::metrics::MetricValue;
 
 use crate::error::{Result, RuntimeError};
 use crate::exchange::{Exchange, FrameTransport};
@@ -24,6 +25,8 @@ use super::{JobLayout, Placement};
 /// How long the master waits for the other processes to stop an attempt's subtasks, beyond
 /// the grace period it gave them.
 const END_WAIT: Duration = Duration::from_secs(10);
+/// How long the master waits for the other processes' metrics when the job ended.
+const METRICS_WAIT: Duration = Duration::from_secs(5);
 
 /// The current attempt, as the control messages from other processes need it.
 #[derive(Default)]
@@ -39,6 +42,8 @@ struct AttemptState {
     ended: BTreeMap<u32, BTreeSet<usize>>,
     /// Why the cluster's transport failed, if it did.
     broken: Option<String>,
+    /// The other processes' metrics of their subtasks, sent when the job ended.
+    metrics: BTreeMap<usize, BTreeMap<String, MetricValue>>,
 }
 
 struct Shared {
@@ -169,6 +174,11 @@ impl Shared {
                 drop(state);
                 self.ended.notify_waiters();
             }
+            ToMaster::Metrics(metrics) => {
+                state.metrics.insert(peer, metrics);
+                drop(state);
+                self.ended.notify_waiters();
+            }
             ToMaster::WorkerFailed { attempt, reason } => {
                 drop(state);
                 self.fail(
@@ -273,7 +283,11 @@ impl MasterDeployment {
                             ),
                         },
                         Ok(None) => {
-                            return shared.broke(peer, "the process closed it");
+                            // After its metrics, a process closes its channel when it ends.
+                            if !shared.state().metrics.contains_key(&peer) {
+                                shared.broke(peer, "the process closed it");
+                            }
+                            return;
                         }
                         Err(e) => return shared.broke(peer, &e.to_string()),
                     }
@@ -283,11 +297,32 @@ impl MasterDeployment {
         Ok(MasterDeployment { shared })
     }
 
-    /// Tells every other process that the job ended.
-    pub(crate) fn end_job(&self, outcome: Outcome) {
+    /// Tells every other process that the job ended, and collects the metrics of their
+    /// subtasks (waiting up to 5 s for them; a broken cluster sends none).
+    pub(crate) async fn end_job(&self, outcome: Outcome) -> BTreeMap<String, MetricValue> {
         if let Err(e) = self.shared.broadcast(&ToWorker::JobEnded { outcome }) {
             tracing::warn!("telling the other processes that the job ended: {e}");
+            return BTreeMap::new();
         }
+        let shared = &self.shared;
+        let peers = shared.links.len();
+        let _ = tokio::time::timeout(METRICS_WAIT, async {
+            loop {
+                let notified = shared.ended.notified();
+                {
+                    let state = shared.state();
+                    if state.metrics.len() >= peers || state.broken.is_some() {
+                        return;
+                    }
+                }
+                notified.await;
+            }
+        })
+        .await;
+        std::mem::take(&mut shared.state().metrics)
+            .into_values()
+            .flatten()
+            .collect()
     }
 }
 

@@ -262,6 +262,7 @@ impl Worker {
                     if let Some(attempt) = self.running.as_ref().map(|r| r.attempt) {
                         self.end(attempt, Some(Duration::from_secs(5))).await;
                     }
+                    send(&self.link, &ToMaster::Metrics(self.metrics.snapshot()));
                     break match outcome {
                         Outcome::Finished => JobStatus::Finished,
                         Outcome::Cancelled => JobStatus::Cancelled,
