@@ -117,9 +117,12 @@
 //!   them all. Tested with real processes: 20 SIGKILL trials (any process, the master
 //!   included), restarts on 3 → 2 and 2 → 3 processes from a checkpoint and from a savepoint,
 //!   and a task failure in another process (`tests/jobs.rs`).
-//! - **Limits today**: the monitor and metrics of process 0 show its own subtasks only (each
-//!   process's `JobResult` has the metrics of its subtasks); a sink's pre-commit topology stages
-//!   have no committable codec yet, so they must not cross processes.
+//! - **Metrics**: when the job ended, the other processes send the metrics of their subtasks
+//!   to process 0, whose `JobResult` has them all (e.g. `counter` sums over every process).
+//! - **Limits today**: the live monitor and dashboard of process 0 show its own subtasks only;
+//!   a sink's pre-commit topology stages have no committable codec yet (it needs a
+//!   serializer on the connector API's stages), so they must not cross processes; one job per
+//!   [`Cluster`] (its control channels have fixed keys).
 //!
 //! ## What a supervisor (`weir cluster run -n 3 pipeline.toml`) must do
 //!
