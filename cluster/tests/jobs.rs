@@ -400,6 +400,53 @@ fn two_aligned_sources_on_different_processes_stay_within_the_drift_bound() -> R
     Ok(())
 }
 
+#[test]
+fn a_drain_stop_ends_the_readers_of_every_process_and_commits_what_they_read() -> Result<(), String>
+{
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let stop = vec![
+        (
+            job::STOP_INTO,
+            dir.path().join("savepoints").to_string_lossy().into_owned(),
+        ),
+        (job::DRAIN, "1".to_owned()),
+    ];
+    let processes = start_cluster_env(
+        &addresses(3),
+        0,
+        &out,
+        &dir.path().join("checkpoints"),
+        "",
+        stop,
+    )?;
+    let ended = wait_all(processes, Duration::from_secs(120))?;
+    for (p, e) in ended.iter().enumerate() {
+        assert_eq!(e.code, Some(0), "process {p}: {}\n{:?}", e.stderr, e.lines);
+        assert!(
+            e.lines
+                .iter()
+                .any(|l| l.starts_with("stopped with savepoint ")),
+            "process {p}: {:?}",
+            e.lines
+        );
+    }
+    // The final savepoint committed everything the readers had emitted, each number once,
+    // and the drain came before the input's end.
+    let counts = job::committed(&out)?;
+    let emitted = ended[0]
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("sink records in "))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    assert!(counts.values().all(|c| *c == 1), "a number committed twice");
+    assert_eq!(counts.len(), emitted, "committed vs written by the sinks");
+    assert!(emitted > 0 && (emitted as u64) < job::COUNT, "{emitted}");
+    Ok(())
+}
+
 /// Whether a completed checkpoint is in `checkpoints` (`chk-<id>/_metadata`).
 fn has_checkpoint(checkpoints: &Path) -> bool {
     std::fs::read_dir(checkpoints).is_ok_and(|entries| {

@@ -38,6 +38,8 @@ pub(crate) const RESTORE: &str = "WEIR_CLUSTER_RESTORE";
 /// A directory: process 0 stops the job with a savepoint into it after its first completed
 /// checkpoint.
 pub(crate) const STOP_INTO: &str = "WEIR_CLUSTER_STOP_INTO";
+/// Set: that stop drains the input first (every reader, in every process, ends its input).
+pub(crate) const DRAIN: &str = "WEIR_CLUSTER_DRAIN";
 /// A process index: that process's sink writer fails once at checkpoint 3, and the job may
 /// restart.
 pub(crate) const FAIL_IN: &str = "WEIR_CLUSTER_FAIL_IN";
@@ -147,7 +149,14 @@ async fn stop_after_a_checkpoint(handle: &JobHandle, dir: &Path) -> Result<(), S
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let savepoint = handle
-        .stop_with_savepoint(dir, StopMode::NoDrain)
+        .stop_with_savepoint(
+            dir,
+            if std::env::var(DRAIN).is_ok() {
+                StopMode::Drain
+            } else {
+                StopMode::NoDrain
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     println!("WEIR: savepoint {savepoint}");
