@@ -126,12 +126,22 @@
 //!
 //! ## What a supervisor (`weir cluster run -n 3 pipeline.toml`) must do
 //!
+//! [`Supervisor`] does steps 1 and 3 for local processes: the CLI gives it the addresses and a
+//! closure that starts process `i` of generation `g` (its own binary with the pipeline file,
+//! `--cluster-process i`, the addresses, the generation, and from generation 1 on "restore the
+//! latest checkpoint"); each process ends with [`exit_code`] of its job's result (0, 1 for a
+//! failure for good, [`EXIT_RESTART`] when its cluster broke). Tested with the job of
+//! `tests/jobs.rs`: a process killed with SIGKILL, all restarted as generation 1, every record
+//! committed once.
+//!
 //! 1. Choose N addresses (free loopback ports for local processes; `host:port` per machine) and
 //!    a generation `g`, starting at 0.
 //! 2. Start N processes of the same binary and job, process `i` with its index, every address
 //!    and `g` (for pipelines: `weir run --cluster-process i --cluster-addresses a,b,c
 //!    --cluster-generation g pipeline.toml`). Each one does what the example above does and
-//!    exits 0 when the job finished or stopped, 1 with an `error:` line when it failed.
+//!    exits with [`exit_code`]: 0 when the job finished or stopped, 1 with an `error:` line
+//!    when it failed for good, [`EXIT_RESTART`] (75) when the cluster broke (also when the
+//!    cluster could not form).
 //!    Checkpoint storage must be shared: a local directory for one machine, S3 (the S3
 //!    checkpoint storage) for several; only process 0 writes checkpoint metadata, but a file
 //!    sink's writers and its committer (process 0) must see the same files too.
@@ -156,6 +166,7 @@
 
 mod config;
 mod panics;
+mod supervisor;
 mod transport;
 mod wire;
 
@@ -171,6 +182,9 @@ use timely_communication::allocator::ProcessBuilder;
 use timely_communication::{Allocator, Hooks};
 
 pub use config::{ClusterConfig, ClusterError};
+pub use supervisor::{
+    exit_code, ProcessSpec, Supervised, Supervisor, SupervisorError, EXIT_RESTART,
+};
 pub use transport::{TimelyTransport, TransportStats};
 
 use transport::{Endpoints, Shared};

@@ -447,6 +447,112 @@ fn a_drain_stop_ends_the_readers_of_every_process_and_commits_what_they_read() -
     Ok(())
 }
 
+/// A supervisor of the job on `addresses`; `kill_in_generation_0` is killed (SIGKILL) 300 ms
+/// after the first checkpoint of generation 0.
+fn supervise(
+    addresses: Vec<String>,
+    out: &Path,
+    checkpoints: &Path,
+    env: &[(&'static str, String)],
+    kill_in_generation_0: Option<usize>,
+) -> Result<weir_cluster::Supervised, weir_cluster::SupervisorError> {
+    let exe = std::env::current_exe().map_err(|source| weir_cluster::SupervisorError::Spawn {
+        process: 0,
+        generation: 0,
+        source,
+    })?;
+    let pids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let killer = kill_in_generation_0.map(|victim| {
+        let pids = std::sync::Arc::clone(&pids);
+        let checkpoints = checkpoints.to_path_buf();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !has_checkpoint(&checkpoints) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            let pid = pids.lock().ok().and_then(
+                |p: std::sync::MutexGuard<'_, Vec<(u64, usize, u32)>>| {
+                    p.iter()
+                        .find(|(g, p, _)| *g == 0 && *p == victim)
+                        .map(|e| e.2)
+                },
+            );
+            if let Some(pid) = pid {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        })
+    });
+    let supervised = weir_cluster::Supervisor::new(addresses)
+        .max_restarts(2)
+        .grace(Duration::from_secs(10))
+        .run(|spec| {
+            // From generation 1 on: the latest checkpoint, if one completed.
+            let restore = if spec.generation > 0 && has_checkpoint(checkpoints) {
+                "latest"
+            } else {
+                ""
+            };
+            let child = std::process::Command::new(&exe)
+                .args(["job_process", "--exact", "--nocapture", "--test-threads=1"])
+                .env(support::SCENARIO, "job")
+                .env(support::PROCESS, spec.process.to_string())
+                .env(support::ADDRESSES, spec.addresses.join(","))
+                .env(support::GENERATION, spec.generation.to_string())
+                .env(job::OUT, out)
+                .env(job::CHECKPOINTS, checkpoints)
+                .env(job::RESTORE, restore)
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()?;
+            if let Ok(mut pids) = pids.lock() {
+                pids.push((spec.generation, spec.process, child.id()));
+            }
+            Ok(child)
+        });
+    if let Some(killer) = killer {
+        let _ = killer.join();
+    }
+    supervised
+}
+
+#[test]
+fn the_supervisor_restarts_every_process_with_a_new_generation_when_one_dies() -> Result<(), String>
+{
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("out");
+    let checkpoints = dir.path().join("checkpoints");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let supervised =
+        supervise(addresses(3), &out, &checkpoints, &[], Some(1)).map_err(|e| e.to_string())?;
+    println!("{supervised:?}");
+    assert_eq!(supervised.generations, 2, "{supervised:?}");
+    assert!(
+        supervised.restarts[0].contains("generation 0: process 1 was killed"),
+        "{supervised:?}"
+    );
+    check_exactly_once(&job::committed(&out)?)
+}
+
+#[test]
+fn the_supervisor_does_not_restart_a_job_that_failed_for_good() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let no_codec = vec![(job::NO_CODEC, "1".to_owned())];
+    let checkpoints = dir.path().join("checkpoints");
+    match supervise(addresses(2), &out, &checkpoints, &no_codec, None) {
+        Err(e @ weir_cluster::SupervisorError::Failed { generation: 0, .. }) => {
+            assert!(e.to_string().contains("does not restart"), "{e}");
+            Ok(())
+        }
+        other => Err(format!("expected a failure for good, got {other:?}")),
+    }
+}
+
 /// Whether a completed checkpoint is in `checkpoints` (`chk-<id>/_metadata`).
 fn has_checkpoint(checkpoints: &Path) -> bool {
     std::fs::read_dir(checkpoints).is_ok_and(|entries| {
@@ -522,7 +628,8 @@ fn kill_and_restart(
         match e.code {
             // It had finished before the kill.
             Some(0) => {}
-            Some(1) => assert!(
+            // The cluster broke: restart every process (weir_cluster::exit_code).
+            Some(weir_cluster::EXIT_RESTART) => assert!(
                 e.stderr
                     .contains("WEIR: error: the job failed: the cluster failed: ")
                     && e.stderr.contains("restart every process"),

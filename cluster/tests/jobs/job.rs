@@ -167,19 +167,29 @@ fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|e| format!("{name}: {e}"))
 }
 
-/// Runs this process's part of the job; the exit code.
+/// Why a process ends early: its exit code and error.
+struct Exit(i32, String);
+
+impl From<String> for Exit {
+    fn from(e: String) -> Self {
+        Exit(1, e)
+    }
+}
+
+/// Runs this process's part of the job; the exit code (`weir_cluster::exit_code`'s: 75 when
+/// the cluster broke, so a supervisor restarts every process).
 pub(crate) fn run() -> i32 {
     let result = run_process();
     match result {
         Ok(()) => 0,
-        Err(e) => {
+        Err(Exit(code, e)) => {
             eprintln!("WEIR: error: {e}");
-            1
+            code
         }
     }
 }
 
-fn run_process() -> Result<(), String> {
+fn run_process() -> Result<(), Exit> {
     let process: usize = var(PROCESS)?.parse().map_err(|e| format!("{e}"))?;
     let addresses: Vec<String> = var(ADDRESSES)?.split(',').map(str::to_owned).collect();
     let generation: u64 = var(GENERATION)?.parse().map_err(|e| format!("{e}"))?;
@@ -203,7 +213,8 @@ fn run_process() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let cluster = Cluster::start(&config).map_err(|e| e.to_string())?;
+    let cluster =
+        Cluster::start(&config).map_err(|e| Exit(weir_cluster::EXIT_RESTART, e.to_string()))?;
     println!("WEIR: started");
     let member = cluster.member();
     let stop_into = var(STOP_INTO).ok().map(PathBuf::from);
@@ -241,20 +252,22 @@ fn run_process() -> Result<(), String> {
     if let Some(id) = result.restored_from {
         println!("WEIR: restored from {id}");
     }
+    let code = weir_cluster::exit_code(&result);
+    let shutdown = |cluster: Cluster| {
+        cluster
+            .shutdown(Duration::from_secs(20))
+            .map_err(|e| Exit(weir_cluster::EXIT_RESTART, e.to_string()))
+    };
     match result.status {
         JobStatus::Finished => {
             println!("WEIR: finished");
-            cluster
-                .shutdown(Duration::from_secs(20))
-                .map_err(|e| e.to_string())
+            shutdown(cluster)
         }
         JobStatus::Stopped { savepoint } => {
             println!("WEIR: stopped with savepoint {savepoint}");
-            cluster
-                .shutdown(Duration::from_secs(20))
-                .map_err(|e| e.to_string())
+            shutdown(cluster)
         }
-        JobStatus::Failed(e) => Err(format!("the job failed: {e}")),
-        other => Err(format!("the job ended {other:?}")),
+        JobStatus::Failed(e) => Err(Exit(code, format!("the job failed: {e}"))),
+        other => Err(format!("the job ended {other:?}").into()),
     }
 }
