@@ -268,3 +268,38 @@ impl Job {
         self.start_in_cluster(member).wait().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_cluster_and_a_missing_codec_are_not_restarted_other_failures_are() {
+        let (error, restartable) =
+            after_failure(RuntimeError::RemoteChannel(RemoteChannelError::Transport {
+                channel: "edge 0 subtask 1 -> 0".into(),
+                reason: "process 2 died".into(),
+            }));
+        assert!(!restartable);
+        assert!(
+            matches!(&error, RuntimeError::ClusterBroken(m) if m.contains("edge 0") && m.contains("process 2 died")),
+            "{error}"
+        );
+        let (_, restartable) =
+            after_failure(RuntimeError::RemoteChannel(RemoteChannelError::NoCodec {
+                channel: "edge 0".into(),
+            }));
+        assert!(!restartable);
+        let (error, restartable) = after_failure(RuntimeError::Injected("write".into()));
+        assert!(restartable);
+        assert!(matches!(error, RuntimeError::Injected(_)));
+        let (_, restartable) = after_failure(RuntimeError::Remote {
+            process: 1,
+            message: "a writer failed".into(),
+        });
+        assert!(
+            restartable,
+            "a task failure in another process restarts the job"
+        );
+    }
+}
