@@ -17,7 +17,7 @@ use crate::launch::{AttemptPlan, Deployment, LocalLauncher, TaskLauncher};
 use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
 use crate::task::{MasterMsg, TaskCommand, TaskControl, TaskKey};
 
-use super::control::{Outcome, ReaderRequest, ToMaster, ToWorker};
+use super::control::{ControlError, Outcome, ReaderRequest, ToMaster, ToWorker};
 use super::exchange::ClusterExchange;
 use super::link::{next_frame, open_inbox, ControlLink};
 use super::{JobLayout, Placement};
@@ -106,12 +106,19 @@ impl Shared {
                     command,
                 }
                 .encode(&shared.layout.splits)
-                .map_err(|e| RuntimeError::Remote {
-                    process: peer,
-                    message: format!(
-                        "a command to subtask {} could not be sent: {e}",
+                .map_err(|e| match e {
+                    // The job's own design (a custom source event): a restart cannot help.
+                    ControlError::Unsupported(_) => RuntimeError::InvalidJob(vec![format!(
+                        "a command to subtask {} in process {peer}: {e}",
                         key.subtask
-                    ),
+                    )]),
+                    e => RuntimeError::Remote {
+                        process: peer,
+                        message: format!(
+                            "a command to subtask {} could not be sent: {e}",
+                            key.subtask
+                        ),
+                    },
                 })
                 .and_then(|bytes| match &link {
                     Some(link) => link

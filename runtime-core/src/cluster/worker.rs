@@ -90,7 +90,23 @@ impl Worker {
         let link = self.link.clone();
         tokio::spawn(async move {
             while let Some(message) = rx.recv().await {
-                send(&link, &ToMaster::Task { attempt, message });
+                let message = ToMaster::Task { attempt, message };
+                match message.encode() {
+                    Ok(bytes) => {
+                        if let Err(e) = link.send(bytes) {
+                            tracing::warn!("a control message to process 0 was not sent: {e}");
+                        }
+                    }
+                    // The master must not wait for what never comes (an acknowledgement too
+                    // large to write): the attempt fails with why.
+                    Err(e) => send(
+                        &link,
+                        &ToMaster::WorkerFailed {
+                            attempt,
+                            reason: e.to_string(),
+                        },
+                    ),
+                }
             }
         });
         tx
