@@ -117,10 +117,12 @@
 //!   them all. Tested with real processes: 20 SIGKILL trials (any process, the master
 //!   included), restarts on 3 → 2 and 2 → 3 processes from a checkpoint and from a savepoint,
 //!   and a task failure in another process (`tests/jobs.rs`).
-//! - **Metrics**: when the job ended, the other processes send the metrics of their subtasks
-//!   to process 0, whose `JobResult` has them all (e.g. `counter` sums over every process).
-//! - **Limits today**: the live monitor and dashboard of process 0 show its own subtasks only;
-//!   a sink's pre-commit topology stages have no committable codec yet (it needs a
+//! - **Monitoring and metrics**: every process reports what its subtasks measure (busy /
+//!   idle / back-pressured time, records in and out, watermark, alignment pauses) to process 0
+//!   four times a second, so its monitor and dashboard show every subtask; when the job ended,
+//!   the other processes send the metrics of their subtasks to process 0, whose `JobResult`
+//!   has them all (e.g. `counter` sums over every process).
+//! - **Limits today**: a sink's pre-commit topology stages have no committable codec yet (it needs a
 //!   serializer on the connector API's stages), so they must not cross processes; one job per
 //!   [`Cluster`] (its control channels have fixed keys).
 //!

@@ -165,6 +165,23 @@ fn three_processes(unaligned: bool) -> Result<(), String> {
             .unwrap_or(0)
     };
     assert_eq!(sunk(&ended[0]), job::COUNT, "{:?}", ended[0].lines);
+    // Process 0's monitor showed every reader and writer subtask reading records, the ones in
+    // other processes included (their processes report what they measure).
+    let monitored = ended[0]
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("monitor saw records in "))
+        .unwrap_or_default();
+    for task in ["numbers", "files"] {
+        for subtask in 0..3 {
+            assert!(
+                monitored
+                    .split(' ')
+                    .any(|t| t == format!("{task}#{subtask}")),
+                "{task} subtask {subtask} not in {monitored}"
+            );
+        }
+    }
     for e in &ended[1..] {
         assert!(sunk(e) > 0 && sunk(e) < job::COUNT, "{:?}", e.lines);
     }

@@ -223,6 +223,20 @@ fn run_process() -> Result<(), Exit> {
         if let (Some(dir), Some(handle)) = (stop_into, running.handle()) {
             stop_after_a_checkpoint(handle, &dir).await?;
         }
+        // What process 0's monitor (the dashboard's source) shows of every subtask.
+        if let Some(handle) = running.handle() {
+            let mut seen = std::collections::BTreeSet::new();
+            while !handle.is_finished() {
+                for s in handle.snapshot().subtasks {
+                    if s.records_in > 0 {
+                        seen.insert(format!("{}#{}", s.task, s.subtask));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let seen: Vec<String> = seen.into_iter().collect();
+            println!("WEIR: monitor saw records in {}", seen.join(" "));
+        }
         Ok::<_, String>(running.wait().await)
     })?;
     runtime.shutdown_timeout(Duration::from_secs(2));

@@ -18,6 +18,9 @@
 //!               13 worker failed  u32 attempt, str reason
 //!               14 metrics        len, each: str name, u8 0 counter u64 / 1 gauge i64 /
 //!                                 2 histogram (u64 count, u64 sum, opt u64 min, opt u64 max)
+//!               15 loads          u32 attempt, len, each: task, u64 idle ns, u64
+//!                                 back-pressured ns, u64 records in, u64 records out, i64
+//!                                 watermark, u64 alignment-paused ms, u64 paused splits
 //! task = u64 group, u64 subtask
 //! command = u8 tag: 1 trigger barrier (u64 id, u8 kind), 2 notify (u8 0 complete / 1 aborted,
 //!           u64 id), 3 add splits (len, each u32 version + bytes), 4 align watermark (i64),
@@ -44,6 +47,7 @@ use weir_connector_api::state::{frame, Magic, StateError, StateReader, StateWrit
 use weir_connector_api::watermark::Watermark;
 
 use crate::element::{Barrier, Notification, SnapshotType};
+use crate::load::Mirrored;
 use crate::storage::CheckpointMetadata;
 use crate::task::{MasterMsg, TaskCommand, TaskKey};
 
@@ -61,6 +65,7 @@ const READER_REQUEST: u8 = 11;
 const ATTEMPT_ENDED: u8 = 12;
 const WORKER_FAILED: u8 = 13;
 const METRICS: u8 = 14;
+const LOADS: u8 = 15;
 
 /// Why a control message could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +205,11 @@ pub(crate) enum ToMaster {
     WorkerFailed { attempt: u32, reason: String },
     /// The metrics of its subtasks, once the job ended.
     Metrics(BTreeMap<String, MetricValue>),
+    /// What its subtasks of the attempt measured so far (for the master's monitor).
+    Loads {
+        attempt: u32,
+        loads: Vec<(TaskKey, Mirrored)>,
+    },
 }
 
 fn finish(w: StateWriter) -> Result<Vec<u8>, ControlError> {

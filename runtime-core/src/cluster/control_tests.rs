@@ -166,7 +166,7 @@ fn reader_requests_and_attempt_messages_round_trip() -> Result<(), ControlError>
 }
 
 #[test]
-fn metrics_round_trip() -> Result<(), ControlError> {
+fn metrics_and_loads_round_trip() -> Result<(), ControlError> {
     use weir_connector_api::metrics::{HistogramSnapshot, MetricValue};
     let metrics = BTreeMap::from([
         (
@@ -187,6 +187,23 @@ fn metrics_round_trip() -> Result<(), ControlError> {
     match ToMaster::decode(&ToMaster::Metrics(metrics.clone()).encode()?, 1)? {
         ToMaster::Metrics(back) => assert_eq!(back, metrics),
         _ => panic!("the metrics did not come back"),
+    }
+    let measured = crate::load::Mirrored {
+        idle_ns: 1,
+        backpressured_ns: 2,
+        records_in: 3,
+        records_out: 4,
+        watermark: -5,
+        alignment_paused_ms: 6,
+        paused_splits: 7,
+    };
+    let loads = ToMaster::Loads {
+        attempt: 2,
+        loads: vec![(task(), measured)],
+    };
+    match ToMaster::decode(&loads.encode()?, 1)? {
+        ToMaster::Loads { attempt: 2, loads } => assert_eq!(loads, [(task(), measured)]),
+        _ => panic!("the loads did not come back"),
     }
     Ok(())
 }

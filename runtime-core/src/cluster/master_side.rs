@@ -14,6 +14,7 @@ use weir_connector_api::metrics::MetricValue;
 use crate::error::{Result, RuntimeError};
 use crate::exchange::{Exchange, FrameTransport};
 use crate::launch::{AttemptPlan, Deployment, LocalLauncher, TaskLauncher};
+use crate::load::TaskLoad;
 use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
 use crate::task::{MasterMsg, TaskCommand, TaskControl, TaskKey};
 
@@ -44,6 +45,8 @@ struct AttemptState {
     broken: Option<String>,
     /// The other processes' metrics of their subtasks, sent when the job ended.
     metrics: BTreeMap<usize, BTreeMap<String, MetricValue>>,
+    /// What the monitor shows of each remote subtask of the attempt, as its process reports.
+    mirrors: BTreeMap<TaskKey, Arc<TaskLoad>>,
 }
 
 struct Shared {
@@ -180,6 +183,15 @@ impl Shared {
                 state.ended.entry(attempt).or_default().insert(peer);
                 drop(state);
                 self.ended.notify_waiters();
+            }
+            ToMaster::Loads { attempt, loads } => {
+                if state.attempt == Some(attempt) {
+                    for (task, measured) in &loads {
+                        if let Some(load) = state.mirrors.get(task) {
+                            load.mirror(measured);
+                        }
+                    }
+                }
             }
             ToMaster::Metrics(metrics) => {
                 state.metrics.insert(peer, metrics);
@@ -416,6 +428,17 @@ impl TaskLauncher for MasterLauncher {
             state.master = Some(plan.master.clone());
             state.coordinators = plan.coordinators.clone();
             state.proxies.clear();
+            // The monitor shows the remote subtasks too, with what their processes report.
+            state.mirrors = plan
+                .groups
+                .iter()
+                .enumerate()
+                .flat_map(|(group, g)| {
+                    (0..g.parallelism).map(move |subtask| TaskKey { group, subtask })
+                })
+                .filter(|key| !self.shared.placement.hosts(*key))
+                .map(|key| (key, plan.live.register(key.group, key.subtask)))
+                .collect();
         }
         self.attempt = Some(plan.attempt);
         self.shared.broadcast(&ToWorker::StartAttempt {

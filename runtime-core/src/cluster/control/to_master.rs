@@ -11,11 +11,11 @@ use weir_connector_api::watermark::Watermark;
 
 use super::{
     finish, get_task, get_usize, get_versioned, malformed, open, put_task, put_versioned,
-    ControlError, ReaderRequest, ToMaster, ATTEMPT_ENDED, METRICS, READER_REQUEST, TASK_MESSAGE,
-    WORKER_FAILED,
+    ControlError, ReaderRequest, ToMaster, ATTEMPT_ENDED, LOADS, METRICS, READER_REQUEST,
+    TASK_MESSAGE, WORKER_FAILED,
 };
 use crate::error::RuntimeError;
-use crate::load::BarrierTiming;
+use crate::load::{BarrierTiming, Mirrored};
 use crate::storage::SubtaskSnapshot;
 use crate::task::MasterMsg;
 
@@ -51,6 +51,19 @@ impl ToMaster {
             }
             ToMaster::WorkerFailed { attempt, reason } => {
                 w.put_u8(WORKER_FAILED).put_u32(*attempt).put_str(reason);
+            }
+            ToMaster::Loads { attempt, loads } => {
+                w.put_u8(LOADS).put_u32(*attempt).put_len(loads.len());
+                for (task, m) in loads {
+                    put_task(&mut w, *task);
+                    w.put_u64(m.idle_ns)
+                        .put_u64(m.backpressured_ns)
+                        .put_u64(m.records_in)
+                        .put_u64(m.records_out)
+                        .put_i64(m.watermark)
+                        .put_u64(m.alignment_paused_ms)
+                        .put_u64(m.paused_splits);
+                }
             }
             ToMaster::Metrics(metrics) => {
                 // Kinds of metric this format does not know stay in their process.
@@ -129,6 +142,27 @@ fn read_to_master(r: &mut StateReader<'_>, peer: usize) -> Result<ToMaster, Stat
             attempt: r.get_u32()?,
             reason: r.get_str()?.to_owned(),
         },
+        LOADS => {
+            let attempt = r.get_u32()?;
+            let n = r.get_len()?;
+            let mut loads = Vec::with_capacity(n.min(4096));
+            for _ in 0..n {
+                let task = get_task(r)?;
+                loads.push((
+                    task,
+                    Mirrored {
+                        idle_ns: r.get_u64()?,
+                        backpressured_ns: r.get_u64()?,
+                        records_in: r.get_u64()?,
+                        records_out: r.get_u64()?,
+                        watermark: r.get_i64()?,
+                        alignment_paused_ms: r.get_u64()?,
+                        paused_splits: r.get_u64()?,
+                    },
+                ));
+            }
+            ToMaster::Loads { attempt, loads }
+        }
         METRICS => {
             let n = r.get_len()?;
             let mut metrics = BTreeMap::new();
