@@ -14,7 +14,6 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weir_cluster::{Cluster, ClusterConfig};
@@ -22,7 +21,6 @@ use weir_connector_api::state::U64Serializer;
 use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_blackhole::BlackholeSink;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
-use weir_runtime::cluster::{ClusterMember, FrameTransport};
 use weir_runtime::{CheckpointConfig, JobConfig, JobStatus, StorageConfig, StreamEnvironment};
 
 type Outcome<T = ()> = Result<T, String>;
@@ -146,7 +144,6 @@ fn child(process: &str) -> Outcome {
         .map(str::to_owned)
         .collect();
     let checkpoints = std::env::var("WEIR_BENCH_CHECKPOINTS").map_err(|e| e.to_string())?;
-    let processes = addresses.len();
     let env = StreamEnvironment::new(
         JobConfig::new("bench")
             .parallelism(3)
@@ -171,13 +168,8 @@ fn child(process: &str) -> Outcome {
         .map_err(|e| e.to_string())?;
     let cluster =
         Cluster::start(&ClusterConfig::new(process, addresses)).map_err(|e| e.to_string())?;
-    let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
     let started = Instant::now();
-    let result = runtime.block_on(job.execute_in_cluster(ClusterMember {
-        process,
-        processes,
-        transport,
-    }));
+    let result = runtime.block_on(job.execute_in_cluster(cluster.member()));
     let took = started.elapsed();
     runtime.shutdown_timeout(Duration::from_secs(2));
     if !matches!(result.status, JobStatus::Finished) {

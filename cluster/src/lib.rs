@@ -73,20 +73,14 @@
 //! `JobHandle` for savepoints and stops) with its [`ClusterMember`](weir_runtime::cluster::ClusterMember):
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use std::time::Duration;
 //! use weir_cluster::{Cluster, ClusterConfig};
-//! use weir_runtime::cluster::{ClusterMember, FrameTransport};
 //!
 //! # async fn run(job: weir_runtime::Job, process: usize, addresses: Vec<String>, generation: u64)
 //! # -> Result<(), Box<dyn std::error::Error>> {
-//! let processes = addresses.len();
 //! let config = ClusterConfig::new(process, addresses).generation(generation);
 //! let cluster = tokio::task::spawn_blocking(move || Cluster::start(&config)).await??;
-//! let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
-//! let result = job
-//!     .execute_in_cluster(ClusterMember { process, processes, transport })
-//!     .await;
+//! let result = job.execute_in_cluster(cluster.member()).await;
 //! println!("{:?}, {:?} crossed", result.status, cluster.stats());
 //! if result.is_finished() {
 //!     cluster.shutdown(Duration::from_secs(20))?;
@@ -123,18 +117,33 @@
 //!   them all. Tested with real processes: 20 SIGKILL trials (any process, the master
 //!   included), restarts on 3 → 2 and 2 → 3 processes from a checkpoint and from a savepoint,
 //!   and a task failure in another process (`tests/jobs.rs`).
-//! - **Limits today**: the monitor and metrics of process 0 show its own subtasks only (each
-//!   process's `JobResult` has the metrics of its subtasks); a sink's pre-commit topology stages
-//!   have no committable codec yet, so they must not cross processes.
+//! - **Monitoring and metrics**: every process reports what its subtasks measure (busy /
+//!   idle / back-pressured time, records in and out, watermark, alignment pauses) to process 0
+//!   four times a second, so its monitor and dashboard show every subtask; when the job ended,
+//!   the other processes send the metrics of their subtasks to process 0, whose `JobResult`
+//!   has them all (e.g. `counter` sums over every process).
+//! - **Limits today**: a sink's pre-commit topology stages have no committable codec yet (it needs a
+//!   serializer on the connector API's stages), so they must not cross processes; one job per
+//!   [`Cluster`] (its control channels have fixed keys).
 //!
 //! ## What a supervisor (`weir cluster run -n 3 pipeline.toml`) must do
+//!
+//! [`Supervisor`] does steps 1 and 3 for local processes: the CLI gives it the addresses and a
+//! closure that starts process `i` of generation `g` (its own binary with the pipeline file,
+//! `--cluster-process i`, the addresses, the generation, and from generation 1 on "restore the
+//! latest checkpoint"); each process ends with [`exit_code`] of its job's result (0, 1 for a
+//! failure for good, [`EXIT_RESTART`] when its cluster broke). Tested with the job of
+//! `tests/jobs.rs`: a process killed with SIGKILL, all restarted as generation 1, every record
+//! committed once.
 //!
 //! 1. Choose N addresses (free loopback ports for local processes; `host:port` per machine) and
 //!    a generation `g`, starting at 0.
 //! 2. Start N processes of the same binary and job, process `i` with its index, every address
 //!    and `g` (for pipelines: `weir run --cluster-process i --cluster-addresses a,b,c
 //!    --cluster-generation g pipeline.toml`). Each one does what the example above does and
-//!    exits 0 when the job finished or stopped, 1 with an `error:` line when it failed.
+//!    exits with [`exit_code`]: 0 when the job finished or stopped, 1 with an `error:` line
+//!    when it failed for good, [`EXIT_RESTART`] (75) when the cluster broke (also when the
+//!    cluster could not form).
 //!    Checkpoint storage must be shared: a local directory for one machine, S3 (the S3
 //!    checkpoint storage) for several; only process 0 writes checkpoint metadata, but a file
 //!    sink's writers and its committer (process 0) must see the same files too.
@@ -159,6 +168,7 @@
 
 mod config;
 mod panics;
+mod supervisor;
 mod transport;
 mod wire;
 
@@ -174,6 +184,9 @@ use timely_communication::allocator::ProcessBuilder;
 use timely_communication::{Allocator, Hooks};
 
 pub use config::{ClusterConfig, ClusterError};
+pub use supervisor::{
+    exit_code, ProcessSpec, Supervised, Supervisor, SupervisorError, EXIT_RESTART,
+};
 pub use transport::{TimelyTransport, TransportStats};
 
 use transport::{Endpoints, Shared};
@@ -261,6 +274,16 @@ impl Cluster {
     pub fn transport(&self) -> TimelyTransport {
         TimelyTransport {
             shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// This process's membership as a job in cluster mode needs it
+    /// (`Job::execute_in_cluster`): its index, the number of processes, the transport.
+    pub fn member(&self) -> weir_runtime::cluster::ClusterMember {
+        weir_runtime::cluster::ClusterMember {
+            process: self.shared.process,
+            processes: self.shared.processes,
+            transport: Arc::new(self.transport()),
         }
     }
 

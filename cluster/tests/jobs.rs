@@ -155,6 +155,36 @@ fn three_processes(unaligned: bool) -> Result<(), String> {
     }
     let counts = job::committed(&out)?;
     check_exactly_once(&counts)?;
+    // Process 0's result counts over every process (the others sent it their metrics); each
+    // other process counts its own writer.
+    let sunk = |e: &Ended| {
+        e.lines
+            .iter()
+            .find_map(|l| l.strip_prefix("sink records in "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(sunk(&ended[0]), job::COUNT, "{:?}", ended[0].lines);
+    // Process 0's monitor showed every reader and writer subtask reading records, the ones in
+    // other processes included (their processes report what they measure).
+    let monitored = ended[0]
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("monitor saw records in "))
+        .unwrap_or_default();
+    for task in ["numbers", "files"] {
+        for subtask in 0..3 {
+            assert!(
+                monitored
+                    .split(' ')
+                    .any(|t| t == format!("{task}#{subtask}")),
+                "{task} subtask {subtask} not in {monitored}"
+            );
+        }
+    }
+    for e in &ended[1..] {
+        assert!(sunk(e) > 0 && sunk(e) < job::COUNT, "{:?}", e.lines);
+    }
     let checkpoints_taken = ended[0]
         .lines
         .iter()
@@ -387,6 +417,159 @@ fn two_aligned_sources_on_different_processes_stay_within_the_drift_bound() -> R
     Ok(())
 }
 
+#[test]
+fn a_drain_stop_ends_the_readers_of_every_process_and_commits_what_they_read() -> Result<(), String>
+{
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let stop = vec![
+        (
+            job::STOP_INTO,
+            dir.path().join("savepoints").to_string_lossy().into_owned(),
+        ),
+        (job::DRAIN, "1".to_owned()),
+    ];
+    let processes = start_cluster_env(
+        &addresses(3),
+        0,
+        &out,
+        &dir.path().join("checkpoints"),
+        "",
+        stop,
+    )?;
+    let ended = wait_all(processes, Duration::from_secs(120))?;
+    for (p, e) in ended.iter().enumerate() {
+        assert_eq!(e.code, Some(0), "process {p}: {}\n{:?}", e.stderr, e.lines);
+        assert!(
+            e.lines
+                .iter()
+                .any(|l| l.starts_with("stopped with savepoint ")),
+            "process {p}: {:?}",
+            e.lines
+        );
+    }
+    // The final savepoint committed everything the readers had emitted, each number once,
+    // and the drain came before the input's end.
+    let counts = job::committed(&out)?;
+    let emitted = ended[0]
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("sink records in "))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    assert!(counts.values().all(|c| *c == 1), "a number committed twice");
+    assert_eq!(counts.len(), emitted, "committed vs written by the sinks");
+    assert!(emitted > 0 && (emitted as u64) < job::COUNT, "{emitted}");
+    Ok(())
+}
+
+/// A supervisor of the job on `addresses`; `kill_in_generation_0` is killed (SIGKILL) 300 ms
+/// after the first checkpoint of generation 0.
+fn supervise(
+    addresses: Vec<String>,
+    out: &Path,
+    checkpoints: &Path,
+    env: &[(&'static str, String)],
+    kill_in_generation_0: Option<usize>,
+) -> Result<weir_cluster::Supervised, weir_cluster::SupervisorError> {
+    let exe = std::env::current_exe().map_err(|source| weir_cluster::SupervisorError::Spawn {
+        process: 0,
+        generation: 0,
+        source,
+    })?;
+    let pids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let killer = kill_in_generation_0.map(|victim| {
+        let pids = std::sync::Arc::clone(&pids);
+        let checkpoints = checkpoints.to_path_buf();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !has_checkpoint(&checkpoints) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            let pid = pids.lock().ok().and_then(
+                |p: std::sync::MutexGuard<'_, Vec<(u64, usize, u32)>>| {
+                    p.iter()
+                        .find(|(g, p, _)| *g == 0 && *p == victim)
+                        .map(|e| e.2)
+                },
+            );
+            if let Some(pid) = pid {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        })
+    });
+    let supervised = weir_cluster::Supervisor::new(addresses)
+        .max_restarts(2)
+        .grace(Duration::from_secs(10))
+        .run(|spec| {
+            // From generation 1 on: the latest checkpoint, if one completed.
+            let restore = if spec.generation > 0 && has_checkpoint(checkpoints) {
+                "latest"
+            } else {
+                ""
+            };
+            let child = std::process::Command::new(&exe)
+                .args(["job_process", "--exact", "--nocapture", "--test-threads=1"])
+                .env(support::SCENARIO, "job")
+                .env(support::PROCESS, spec.process.to_string())
+                .env(support::ADDRESSES, spec.addresses.join(","))
+                .env(support::GENERATION, spec.generation.to_string())
+                .env(job::OUT, out)
+                .env(job::CHECKPOINTS, checkpoints)
+                .env(job::RESTORE, restore)
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()?;
+            if let Ok(mut pids) = pids.lock() {
+                pids.push((spec.generation, spec.process, child.id()));
+            }
+            Ok(child)
+        });
+    if let Some(killer) = killer {
+        let _ = killer.join();
+    }
+    supervised
+}
+
+#[test]
+fn the_supervisor_restarts_every_process_with_a_new_generation_when_one_dies() -> Result<(), String>
+{
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("out");
+    let checkpoints = dir.path().join("checkpoints");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let supervised =
+        supervise(addresses(3), &out, &checkpoints, &[], Some(1)).map_err(|e| e.to_string())?;
+    println!("{supervised:?}");
+    assert_eq!(supervised.generations, 2, "{supervised:?}");
+    assert!(
+        supervised.restarts[0].contains("generation 0: process 1 was killed"),
+        "{supervised:?}"
+    );
+    check_exactly_once(&job::committed(&out)?)
+}
+
+#[test]
+fn the_supervisor_does_not_restart_a_job_that_failed_for_good() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let no_codec = vec![(job::NO_CODEC, "1".to_owned())];
+    let checkpoints = dir.path().join("checkpoints");
+    match supervise(addresses(2), &out, &checkpoints, &no_codec, None) {
+        Err(e @ weir_cluster::SupervisorError::Failed { generation: 0, .. }) => {
+            assert!(e.to_string().contains("does not restart"), "{e}");
+            Ok(())
+        }
+        other => Err(format!("expected a failure for good, got {other:?}")),
+    }
+}
+
 /// Whether a completed checkpoint is in `checkpoints` (`chk-<id>/_metadata`).
 fn has_checkpoint(checkpoints: &Path) -> bool {
     std::fs::read_dir(checkpoints).is_ok_and(|entries| {
@@ -462,7 +645,8 @@ fn kill_and_restart(
         match e.code {
             // It had finished before the kill.
             Some(0) => {}
-            Some(1) => assert!(
+            // The cluster broke: restart every process (weir_cluster::exit_code).
+            Some(weir_cluster::EXIT_RESTART) => assert!(
                 e.stderr
                     .contains("WEIR: error: the job failed: the cluster failed: ")
                     && e.stderr.contains("restart every process"),

@@ -220,6 +220,49 @@ impl TaskLoad {
     }
 }
 
+/// What a subtask in another process measured, as its process sends it to the master's
+/// monitor (cluster mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Mirrored {
+    pub(crate) idle_ns: u64,
+    pub(crate) backpressured_ns: u64,
+    pub(crate) records_in: u64,
+    pub(crate) records_out: u64,
+    pub(crate) watermark: i64,
+    pub(crate) alignment_paused_ms: u64,
+    pub(crate) paused_splits: u64,
+}
+
+impl TaskLoad {
+    /// What this subtask measured so far (a wait in progress included up to now).
+    pub(crate) fn mirrored(&self) -> Mirrored {
+        let totals = self.totals();
+        Mirrored {
+            idle_ns: nanos(totals.idle),
+            backpressured_ns: nanos(totals.backpressured),
+            records_in: totals.records_in,
+            records_out: totals.records_out,
+            watermark: self.watermark.load(Ordering::Relaxed),
+            alignment_paused_ms: self.alignment_paused_ms.load(Ordering::Relaxed),
+            paused_splits: self.paused_splits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Takes over what a subtask in another process measured: this load then shows it.
+    pub(crate) fn mirror(&self, m: &Mirrored) {
+        self.waiting.store(0, Ordering::Relaxed);
+        self.idle_ns.store(m.idle_ns, Ordering::Relaxed);
+        self.backpressured_ns
+            .store(m.backpressured_ns, Ordering::Relaxed);
+        self.records_in.store(m.records_in, Ordering::Relaxed);
+        self.records_out.store(m.records_out, Ordering::Relaxed);
+        self.watermark.store(m.watermark, Ordering::Relaxed);
+        self.alignment_paused_ms
+            .store(m.alignment_paused_ms, Ordering::Relaxed);
+        self.paused_splits.store(m.paused_splits, Ordering::Relaxed);
+    }
+}
+
 impl LoadTotals {
     /// The time shares between `earlier` and `self`; busy is what is neither idle nor
     /// back-pressured (as in Flink).

@@ -367,6 +367,16 @@ impl Live {
         load
     }
 
+    /// Every registered subtask's load, as `(task, subtask, load)` (cluster mode: a process
+    /// sends them to the master's monitor).
+    pub(crate) fn loads(&self) -> Vec<(usize, usize, Arc<TaskLoad>)> {
+        self.lock()
+            .subtasks
+            .iter()
+            .map(|e| (e.task, e.subtask, Arc::clone(&e.load)))
+            .collect()
+    }
+
     /// Closes a sampling window for every subtask (the master calls this once a second).
     pub(crate) fn sample(&self) {
         let mut s = self.lock();

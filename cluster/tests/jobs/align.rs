@@ -14,7 +14,6 @@ use weir_connector_api::state::U64Serializer;
 use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_blackhole::BlackholeSink;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
-use weir_runtime::cluster::{ClusterMember, FrameTransport};
 use weir_runtime::{Job, JobConfig, JobStatus, StreamEnvironment};
 
 use super::support::{ADDRESSES, PROCESS};
@@ -121,7 +120,6 @@ fn run_process() -> Result<(), String> {
     let process: usize = var(PROCESS)?.parse().map_err(|e| format!("{e}"))?;
     let addresses: Vec<String> = var(ADDRESSES)?.split(',').map(str::to_owned).collect();
     let aligned = var(ALIGN).map_or(true, |a| a != "off");
-    let processes = addresses.len();
     let job = job(aligned)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -149,12 +147,7 @@ fn run_process() -> Result<(), String> {
             samples
         })
     };
-    let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
-    let result = runtime.block_on(job.execute_in_cluster(ClusterMember {
-        process,
-        processes,
-        transport,
-    }));
+    let result = runtime.block_on(job.execute_in_cluster(cluster.member()));
     runtime.shutdown_timeout(Duration::from_secs(2));
     done.store(true, Ordering::SeqCst);
     let samples = sampler.join().map_err(|_| "the sampler failed")?;

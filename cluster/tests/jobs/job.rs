@@ -16,7 +16,6 @@ use weir_connector_api::watermark::WatermarkStrategy;
 use weir_connector_datagen::{DataGeneratorSource, RateLimiterStrategy};
 use weir_connector_files::sink::BasePathBucketAssigner;
 use weir_connector_files::{FileSink, LocalFileSystem, TextLinesFormat};
-use weir_runtime::cluster::{ClusterMember, FrameTransport};
 use weir_runtime::fault::{FailOnce, FaultPoint};
 use weir_runtime::restart::RestartStrategy;
 use weir_runtime::{
@@ -39,6 +38,8 @@ pub(crate) const RESTORE: &str = "WEIR_CLUSTER_RESTORE";
 /// A directory: process 0 stops the job with a savepoint into it after its first completed
 /// checkpoint.
 pub(crate) const STOP_INTO: &str = "WEIR_CLUSTER_STOP_INTO";
+/// Set: that stop drains the input first (every reader, in every process, ends its input).
+pub(crate) const DRAIN: &str = "WEIR_CLUSTER_DRAIN";
 /// A process index: that process's sink writer fails once at checkpoint 3, and the job may
 /// restart.
 pub(crate) const FAIL_IN: &str = "WEIR_CLUSTER_FAIL_IN";
@@ -148,7 +149,14 @@ async fn stop_after_a_checkpoint(handle: &JobHandle, dir: &Path) -> Result<(), S
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let savepoint = handle
-        .stop_with_savepoint(dir, StopMode::NoDrain)
+        .stop_with_savepoint(
+            dir,
+            if std::env::var(DRAIN).is_ok() {
+                StopMode::Drain
+            } else {
+                StopMode::NoDrain
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     println!("WEIR: savepoint {savepoint}");
@@ -159,19 +167,29 @@ fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|e| format!("{name}: {e}"))
 }
 
-/// Runs this process's part of the job; the exit code.
+/// Why a process ends early: its exit code and error.
+struct Exit(i32, String);
+
+impl From<String> for Exit {
+    fn from(e: String) -> Self {
+        Exit(1, e)
+    }
+}
+
+/// Runs this process's part of the job; the exit code (`weir_cluster::exit_code`'s: 75 when
+/// the cluster broke, so a supervisor restarts every process).
 pub(crate) fn run() -> i32 {
     let result = run_process();
     match result {
         Ok(()) => 0,
-        Err(e) => {
+        Err(Exit(code, e)) => {
             eprintln!("WEIR: error: {e}");
-            1
+            code
         }
     }
 }
 
-fn run_process() -> Result<(), String> {
+fn run_process() -> Result<(), Exit> {
     let process: usize = var(PROCESS)?.parse().map_err(|e| format!("{e}"))?;
     let addresses: Vec<String> = var(ADDRESSES)?.split(',').map(str::to_owned).collect();
     let generation: u64 = var(GENERATION)?.parse().map_err(|e| format!("{e}"))?;
@@ -185,7 +203,6 @@ fn run_process() -> Result<(), String> {
     };
     let out = PathBuf::from(var(OUT)?);
     let checkpoints = PathBuf::from(var(CHECKPOINTS)?);
-    let processes = addresses.len();
     let config = ClusterConfig::new(process, addresses)
         .generation(generation)
         .connect_timeout(Duration::from_secs(10));
@@ -196,19 +213,29 @@ fn run_process() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let cluster = Cluster::start(&config).map_err(|e| e.to_string())?;
+    let cluster =
+        Cluster::start(&config).map_err(|e| Exit(weir_cluster::EXIT_RESTART, e.to_string()))?;
     println!("WEIR: started");
-    let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
-    let member = ClusterMember {
-        process,
-        processes,
-        transport,
-    };
+    let member = cluster.member();
     let stop_into = var(STOP_INTO).ok().map(PathBuf::from);
     let result = runtime.block_on(async move {
         let running = job.start_in_cluster(member);
         if let (Some(dir), Some(handle)) = (stop_into, running.handle()) {
             stop_after_a_checkpoint(handle, &dir).await?;
+        }
+        // What process 0's monitor (the dashboard's source) shows of every subtask.
+        if let Some(handle) = running.handle() {
+            let mut seen = std::collections::BTreeSet::new();
+            while !handle.is_finished() {
+                for s in handle.snapshot().subtasks {
+                    if s.records_in > 0 {
+                        seen.insert(format!("{}#{}", s.task, s.subtask));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let seen: Vec<String> = seen.into_iter().collect();
+            println!("WEIR: monitor saw records in {}", seen.join(" "));
         }
         Ok::<_, String>(running.wait().await)
     })?;
@@ -221,6 +248,10 @@ fn run_process() -> Result<(), String> {
     println!(
         "WEIR: attempts {} checkpoints {}",
         result.attempts, result.completed_checkpoints
+    );
+    println!(
+        "WEIR: sink records in {}",
+        result.counter("files", "numRecordsIn")
     );
     let unaligned: Vec<u64> = result
         .checkpoint_history
@@ -235,20 +266,22 @@ fn run_process() -> Result<(), String> {
     if let Some(id) = result.restored_from {
         println!("WEIR: restored from {id}");
     }
+    let code = weir_cluster::exit_code(&result);
+    let shutdown = |cluster: Cluster| {
+        cluster
+            .shutdown(Duration::from_secs(20))
+            .map_err(|e| Exit(weir_cluster::EXIT_RESTART, e.to_string()))
+    };
     match result.status {
         JobStatus::Finished => {
             println!("WEIR: finished");
-            cluster
-                .shutdown(Duration::from_secs(20))
-                .map_err(|e| e.to_string())
+            shutdown(cluster)
         }
         JobStatus::Stopped { savepoint } => {
             println!("WEIR: stopped with savepoint {savepoint}");
-            cluster
-                .shutdown(Duration::from_secs(20))
-                .map_err(|e| e.to_string())
+            shutdown(cluster)
         }
-        JobStatus::Failed(e) => Err(format!("the job failed: {e}")),
-        other => Err(format!("the job ended {other:?}")),
+        JobStatus::Failed(e) => Err(Exit(code, format!("the job failed: {e}"))),
+        other => Err(format!("the job ended {other:?}").into()),
     }
 }

@@ -16,6 +16,11 @@
 //!                                 1 split request, 2 watermark), u64 subtask, [i64 watermark]
 //!               12 attempt ended  u32 attempt
 //!               13 worker failed  u32 attempt, str reason
+//!               14 metrics        len, each: str name, u8 0 counter u64 / 1 gauge i64 /
+//!                                 2 histogram (u64 count, u64 sum, opt u64 min, opt u64 max)
+//!               15 loads          u32 attempt, len, each: task, u64 idle ns, u64
+//!                                 back-pressured ns, u64 records in, u64 records out, i64
+//!                                 watermark, u64 alignment-paused ms, u64 paused splits
 //! task = u64 group, u64 subtask
 //! command = u8 tag: 1 trigger barrier (u64 id, u8 kind), 2 notify (u8 0 complete / 1 aborted,
 //!           u64 id), 3 add splits (len, each u32 version + bytes), 4 align watermark (i64),
@@ -36,11 +41,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
+use weir_connector_api::metrics::MetricValue;
 use weir_connector_api::source::Source;
 use weir_connector_api::state::{frame, Magic, StateError, StateReader, StateWriter};
 use weir_connector_api::watermark::Watermark;
 
 use crate::element::{Barrier, Notification, SnapshotType};
+use crate::load::Mirrored;
 use crate::storage::CheckpointMetadata;
 use crate::task::{MasterMsg, TaskCommand, TaskKey};
 
@@ -57,6 +64,8 @@ const TASK_MESSAGE: u8 = 10;
 const READER_REQUEST: u8 = 11;
 const ATTEMPT_ENDED: u8 = 12;
 const WORKER_FAILED: u8 = 13;
+const METRICS: u8 = 14;
+const LOADS: u8 = 15;
 
 /// Why a control message could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +203,13 @@ pub(crate) enum ToMaster {
     AttemptEnded { attempt: u32 },
     /// It could not start its subtasks of the attempt.
     WorkerFailed { attempt: u32, reason: String },
+    /// The metrics of its subtasks, once the job ended.
+    Metrics(BTreeMap<String, MetricValue>),
+    /// What its subtasks of the attempt measured so far (for the master's monitor).
+    Loads {
+        attempt: u32,
+        loads: Vec<(TaskKey, Mirrored)>,
+    },
 }
 
 fn finish(w: StateWriter) -> Result<Vec<u8>, ControlError> {

@@ -166,6 +166,49 @@ fn reader_requests_and_attempt_messages_round_trip() -> Result<(), ControlError>
 }
 
 #[test]
+fn metrics_and_loads_round_trip() -> Result<(), ControlError> {
+    use weir_connector_api::metrics::{HistogramSnapshot, MetricValue};
+    let metrics = BTreeMap::from([
+        (
+            "job.files.1.numRecordsIn".to_owned(),
+            MetricValue::Counter(7),
+        ),
+        ("job.files.1.lag".to_owned(), MetricValue::Gauge(-3)),
+        (
+            "job.files.1.sizes".to_owned(),
+            MetricValue::Histogram(HistogramSnapshot {
+                count: 2,
+                sum: 10,
+                min: Some(4),
+                max: Some(6),
+            }),
+        ),
+    ]);
+    match ToMaster::decode(&ToMaster::Metrics(metrics.clone()).encode()?, 1)? {
+        ToMaster::Metrics(back) => assert_eq!(back, metrics),
+        _ => panic!("the metrics did not come back"),
+    }
+    let measured = crate::load::Mirrored {
+        idle_ns: 1,
+        backpressured_ns: 2,
+        records_in: 3,
+        records_out: 4,
+        watermark: -5,
+        alignment_paused_ms: 6,
+        paused_splits: 7,
+    };
+    let loads = ToMaster::Loads {
+        attempt: 2,
+        loads: vec![(task(), measured)],
+    };
+    match ToMaster::decode(&loads.encode()?, 1)? {
+        ToMaster::Loads { attempt: 2, loads } => assert_eq!(loads, [(task(), measured)]),
+        _ => panic!("the loads did not come back"),
+    }
+    Ok(())
+}
+
+#[test]
 fn damaged_or_foreign_bytes_are_typed_errors_never_panics() -> Result<(), ControlError> {
     let codecs = SplitCodecs::new();
     let good = ToMaster::AttemptEnded { attempt: 1 }.encode()?;

@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, Notify};
+use weir_connector_api::metrics::MetricValue;
 
 use crate::error::{Result, RuntimeError};
 use crate::exchange::{Exchange, FrameTransport};
 use crate::launch::{AttemptPlan, Deployment, LocalLauncher, TaskLauncher};
+use crate::load::TaskLoad;
 use crate::source::coordinator::{CoordinatorCommand, CoordinatorHandle};
 use crate::task::{MasterMsg, TaskCommand, TaskControl, TaskKey};
 
-use super::control::{Outcome, ReaderRequest, ToMaster, ToWorker};
+use super::control::{ControlError, Outcome, ReaderRequest, ToMaster, ToWorker};
 use super::exchange::ClusterExchange;
 use super::link::{next_frame, open_inbox, ControlLink};
 use super::{JobLayout, Placement};
@@ -24,6 +26,8 @@ use super::{JobLayout, Placement};
 /// How long the master waits for the other processes to stop an attempt's subtasks, beyond
 /// the grace period it gave them.
 const END_WAIT: Duration = Duration::from_secs(10);
+/// How long the master waits for the other processes' metrics when the job ended.
+const METRICS_WAIT: Duration = Duration::from_secs(5);
 
 /// The current attempt, as the control messages from other processes need it.
 #[derive(Default)]
@@ -39,6 +43,10 @@ struct AttemptState {
     ended: BTreeMap<u32, BTreeSet<usize>>,
     /// Why the cluster's transport failed, if it did.
     broken: Option<String>,
+    /// The other processes' metrics of their subtasks, sent when the job ended.
+    metrics: BTreeMap<usize, BTreeMap<String, MetricValue>>,
+    /// What the monitor shows of each remote subtask of the attempt, as its process reports.
+    mirrors: BTreeMap<TaskKey, Arc<TaskLoad>>,
 }
 
 struct Shared {
@@ -101,12 +109,19 @@ impl Shared {
                     command,
                 }
                 .encode(&shared.layout.splits)
-                .map_err(|e| RuntimeError::Remote {
-                    process: peer,
-                    message: format!(
-                        "a command to subtask {} could not be sent: {e}",
+                .map_err(|e| match e {
+                    // The job's own design (a custom source event): a restart cannot help.
+                    ControlError::Unsupported(_) => RuntimeError::InvalidJob(vec![format!(
+                        "a command to subtask {} in process {peer}: {e}",
                         key.subtask
-                    ),
+                    )]),
+                    e => RuntimeError::Remote {
+                        process: peer,
+                        message: format!(
+                            "a command to subtask {} could not be sent: {e}",
+                            key.subtask
+                        ),
+                    },
                 })
                 .and_then(|bytes| match &link {
                     Some(link) => link
@@ -166,6 +181,20 @@ impl Shared {
             }
             ToMaster::AttemptEnded { attempt } => {
                 state.ended.entry(attempt).or_default().insert(peer);
+                drop(state);
+                self.ended.notify_waiters();
+            }
+            ToMaster::Loads { attempt, loads } => {
+                if state.attempt == Some(attempt) {
+                    for (task, measured) in &loads {
+                        if let Some(load) = state.mirrors.get(task) {
+                            load.mirror(measured);
+                        }
+                    }
+                }
+            }
+            ToMaster::Metrics(metrics) => {
+                state.metrics.insert(peer, metrics);
                 drop(state);
                 self.ended.notify_waiters();
             }
@@ -273,7 +302,11 @@ impl MasterDeployment {
                             ),
                         },
                         Ok(None) => {
-                            return shared.broke(peer, "the process closed it");
+                            // After its metrics, a process closes its channel when it ends.
+                            if !shared.state().metrics.contains_key(&peer) {
+                                shared.broke(peer, "the process closed it");
+                            }
+                            return;
                         }
                         Err(e) => return shared.broke(peer, &e.to_string()),
                     }
@@ -283,11 +316,32 @@ impl MasterDeployment {
         Ok(MasterDeployment { shared })
     }
 
-    /// Tells every other process that the job ended.
-    pub(crate) fn end_job(&self, outcome: Outcome) {
+    /// Tells every other process that the job ended, and collects the metrics of their
+    /// subtasks (waiting up to 5 s for them; a broken cluster sends none).
+    pub(crate) async fn end_job(&self, outcome: Outcome) -> BTreeMap<String, MetricValue> {
         if let Err(e) = self.shared.broadcast(&ToWorker::JobEnded { outcome }) {
             tracing::warn!("telling the other processes that the job ended: {e}");
+            return BTreeMap::new();
         }
+        let shared = &self.shared;
+        let peers = shared.links.len();
+        let _ = tokio::time::timeout(METRICS_WAIT, async {
+            loop {
+                let notified = shared.ended.notified();
+                {
+                    let state = shared.state();
+                    if state.metrics.len() >= peers || state.broken.is_some() {
+                        return;
+                    }
+                }
+                notified.await;
+            }
+        })
+        .await;
+        std::mem::take(&mut shared.state().metrics)
+            .into_values()
+            .flatten()
+            .collect()
     }
 }
 
@@ -374,6 +428,17 @@ impl TaskLauncher for MasterLauncher {
             state.master = Some(plan.master.clone());
             state.coordinators = plan.coordinators.clone();
             state.proxies.clear();
+            // The monitor shows the remote subtasks too, with what their processes report.
+            state.mirrors = plan
+                .groups
+                .iter()
+                .enumerate()
+                .flat_map(|(group, g)| {
+                    (0..g.parallelism).map(move |subtask| TaskKey { group, subtask })
+                })
+                .filter(|key| !self.shared.placement.hosts(*key))
+                .map(|key| (key, plan.live.register(key.group, key.subtask)))
+                .collect();
         }
         self.attempt = Some(plan.attempt);
         self.shared.broadcast(&ToWorker::StartAttempt {

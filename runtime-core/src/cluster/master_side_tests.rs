@@ -200,3 +200,45 @@ async fn a_broken_control_channel_fails_the_attempt_and_ends_the_wait_for_its_pr
     assert!(shared.state().broken.is_some());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_custom_source_event_to_another_process_fails_the_job_for_good() -> Result<()> {
+    let transport = Arc::new(FakeTransport::default());
+    let placement = Placement {
+        process: 0,
+        processes: 2,
+    };
+    let deployment = MasterDeployment::start(placement, transport, layout())?;
+    let shared = &deployment.shared;
+    let (master, mut inbox) = mpsc::unbounded_channel();
+    let reader = TaskKey {
+        group: 0,
+        subtask: 1,
+    };
+    let control = {
+        let mut state = shared.state();
+        state.attempt = Some(0);
+        state.master = Some(master);
+        shared.proxy(&mut state, 0, reader)
+    };
+    let _ = control.send(TaskCommand::SourceEvent(
+        weir_connector_api::source::SourceEvent::new("rewind"),
+    ));
+    let failed = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+        .await
+        .map_err(|_| RuntimeError::Lost("the failure".into()))?;
+    match failed {
+        Some(MasterMsg::Failed {
+            task,
+            error: RuntimeError::InvalidJob(problems),
+        }) => {
+            assert_eq!(task, reader);
+            assert!(
+                problems.iter().any(|p| p.contains("custom source event")),
+                "{problems:?}"
+            );
+        }
+        _ => return Err(RuntimeError::Lost("the InvalidJob failure".into())),
+    }
+    Ok(())
+}

@@ -193,18 +193,22 @@ impl ClusterJob {
         }
     }
 
-    /// Waits for the job's end. Process 0 then tells the other processes how it ended; they
-    /// return the same status.
+    /// Waits for the job's end. Process 0 then tells the other processes how it ended (they
+    /// return the same status) and adds the metrics of their subtasks to its result, so its
+    /// [`JobResult::counter`] counts over every process.
     pub async fn wait(self) -> JobResult {
         match self.inner {
             Running::Master { handle, deployment } => {
-                let result = handle.wait().await;
-                deployment.end_job(match &result.status {
-                    JobStatus::Finished => Outcome::Finished,
-                    JobStatus::Cancelled => Outcome::Cancelled,
-                    JobStatus::Stopped { savepoint } => Outcome::Stopped(savepoint.to_string()),
-                    JobStatus::Failed(e) => Outcome::Failed(e.to_string()),
-                });
+                let mut result = handle.wait().await;
+                let remote = deployment
+                    .end_job(match &result.status {
+                        JobStatus::Finished => Outcome::Finished,
+                        JobStatus::Cancelled => Outcome::Cancelled,
+                        JobStatus::Stopped { savepoint } => Outcome::Stopped(savepoint.to_string()),
+                        JobStatus::Failed(e) => Outcome::Failed(e.to_string()),
+                    })
+                    .await;
+                result.metrics.extend(remote);
                 result
             }
             Running::Worker(join) => match join.await {
@@ -267,8 +271,44 @@ impl Job {
 
     /// Runs the job in cluster mode to its end ([`Job::start_in_cluster`], then
     /// [`ClusterJob::wait`]). Every process returns the job's status; process 0's result has
-    /// the job's checkpoints and failovers, the others' the metrics of their own subtasks.
+    /// the job's checkpoints and failovers and the metrics of every process's subtasks (of
+    /// the last attempt), the others' the metrics of their own subtasks.
     pub async fn execute_in_cluster(self, member: ClusterMember) -> JobResult {
         self.start_in_cluster(member).wait().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_cluster_and_a_missing_codec_are_not_restarted_other_failures_are() {
+        let (error, restartable) =
+            after_failure(RuntimeError::RemoteChannel(RemoteChannelError::Transport {
+                channel: "edge 0 subtask 1 -> 0".into(),
+                reason: "process 2 died".into(),
+            }));
+        assert!(!restartable);
+        assert!(
+            matches!(&error, RuntimeError::ClusterBroken(m) if m.contains("edge 0") && m.contains("process 2 died")),
+            "{error}"
+        );
+        let (_, restartable) =
+            after_failure(RuntimeError::RemoteChannel(RemoteChannelError::NoCodec {
+                channel: "edge 0".into(),
+            }));
+        assert!(!restartable);
+        let (error, restartable) = after_failure(RuntimeError::Injected("write".into()));
+        assert!(restartable);
+        assert!(matches!(error, RuntimeError::Injected(_)));
+        let (_, restartable) = after_failure(RuntimeError::Remote {
+            process: 1,
+            message: "a writer failed".into(),
+        });
+        assert!(
+            restartable,
+            "a task failure in another process restarts the job"
+        );
     }
 }

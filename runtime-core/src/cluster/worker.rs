@@ -55,6 +55,23 @@ struct Running {
     attempt: u32,
     launcher: PlacedLauncher,
     controls: BTreeMap<TaskKey, TaskControl>,
+    /// Sends what the subtasks measure to the master's monitor.
+    reporter: tokio::task::JoinHandle<()>,
+}
+
+/// How often a process reports its subtasks' loads to the master's monitor.
+const LOAD_REPORTS: Duration = Duration::from_millis(250);
+
+/// What this process's subtasks measured so far.
+fn loads(live: &Live, attempt: u32) -> ToMaster {
+    ToMaster::Loads {
+        attempt,
+        loads: live
+            .loads()
+            .into_iter()
+            .map(|(group, subtask, load)| (TaskKey { group, subtask }, load.mirrored()))
+            .collect(),
+    }
 }
 
 /// Sends `message` to the master; a failure to send means the cluster is gone, which the
@@ -90,7 +107,23 @@ impl Worker {
         let link = self.link.clone();
         tokio::spawn(async move {
             while let Some(message) = rx.recv().await {
-                send(&link, &ToMaster::Task { attempt, message });
+                let message = ToMaster::Task { attempt, message };
+                match message.encode() {
+                    Ok(bytes) => {
+                        if let Err(e) = link.send(bytes) {
+                            tracing::warn!("a control message to process 0 was not sent: {e}");
+                        }
+                    }
+                    // The master must not wait for what never comes (an acknowledgement too
+                    // large to write): the attempt fails with why.
+                    Err(e) => send(
+                        &link,
+                        &ToMaster::WorkerFailed {
+                            attempt,
+                            reason: e.to_string(),
+                        },
+                    ),
+                }
             }
         });
         tx
@@ -153,6 +186,8 @@ impl Worker {
         let master = self.master_proxy(attempt);
         let coordinators = self.coordinator_proxies(attempt, &master);
         self.metrics = InMemoryMetricGroup::new(self.job.config.name.clone());
+        self.live
+            .attempt_started(attempt, None, &self.metrics, &self.metrics);
         let plan = AttemptPlan {
             groups: &self.job.groups,
             edges: &self.job.edges,
@@ -176,10 +211,18 @@ impl Worker {
         };
         match launch_attempt(&plan, &mut exchange, &mut launcher) {
             Ok(launched) => {
+                let (live, link) = (self.live.clone(), self.link.clone());
+                let reporter = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(LOAD_REPORTS).await;
+                        send(&link, &loads(&live, attempt));
+                    }
+                });
                 self.running = Some(Running {
                     attempt,
                     launcher,
                     controls: launched.controls,
+                    reporter,
                 });
             }
             Err(e) => send(
@@ -199,6 +242,8 @@ impl Worker {
                     Some(grace) => running.launcher.stop(grace).await,
                     None => running.launcher.abort().await,
                 }
+                running.reporter.abort();
+                send(&self.link, &loads(&self.live, attempt));
             }
         }
         send(&self.link, &ToMaster::AttemptEnded { attempt });
@@ -262,6 +307,7 @@ impl Worker {
                     if let Some(attempt) = self.running.as_ref().map(|r| r.attempt) {
                         self.end(attempt, Some(Duration::from_secs(5))).await;
                     }
+                    send(&self.link, &ToMaster::Metrics(self.metrics.snapshot()));
                     break match outcome {
                         Outcome::Finished => JobStatus::Finished,
                         Outcome::Cancelled => JobStatus::Cancelled,
@@ -277,6 +323,7 @@ impl Worker {
             }
         };
         if let Some(mut running) = self.running.take() {
+            running.reporter.abort();
             running.launcher.abort().await;
         }
         self.result(status)

@@ -5,16 +5,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use weir_connector_api::checkpoint::CheckpointId;
+use weir_connector_api::metrics::{HistogramSnapshot, MetricValue};
 use weir_connector_api::state::{StateError, StateReader, StateWriter};
 use weir_connector_api::watermark::Watermark;
 
 use super::{
     finish, get_task, get_usize, get_versioned, malformed, open, put_task, put_versioned,
-    ControlError, ReaderRequest, ToMaster, ATTEMPT_ENDED, READER_REQUEST, TASK_MESSAGE,
-    WORKER_FAILED,
+    ControlError, ReaderRequest, ToMaster, ATTEMPT_ENDED, LOADS, METRICS, READER_REQUEST,
+    TASK_MESSAGE, WORKER_FAILED,
 };
 use crate::error::RuntimeError;
-use crate::load::BarrierTiming;
+use crate::load::{BarrierTiming, Mirrored};
 use crate::storage::SubtaskSnapshot;
 use crate::task::MasterMsg;
 
@@ -50,6 +51,48 @@ impl ToMaster {
             }
             ToMaster::WorkerFailed { attempt, reason } => {
                 w.put_u8(WORKER_FAILED).put_u32(*attempt).put_str(reason);
+            }
+            ToMaster::Loads { attempt, loads } => {
+                w.put_u8(LOADS).put_u32(*attempt).put_len(loads.len());
+                for (task, m) in loads {
+                    put_task(&mut w, *task);
+                    w.put_u64(m.idle_ns)
+                        .put_u64(m.backpressured_ns)
+                        .put_u64(m.records_in)
+                        .put_u64(m.records_out)
+                        .put_i64(m.watermark)
+                        .put_u64(m.alignment_paused_ms)
+                        .put_u64(m.paused_splits);
+                }
+            }
+            ToMaster::Metrics(metrics) => {
+                // Kinds of metric this format does not know stay in their process.
+                let known: Vec<(&String, &MetricValue)> = metrics
+                    .iter()
+                    .filter(|(_, v)| {
+                        matches!(
+                            v,
+                            MetricValue::Counter(_)
+                                | MetricValue::Gauge(_)
+                                | MetricValue::Histogram(_)
+                        )
+                    })
+                    .collect();
+                w.put_u8(METRICS).put_len(known.len());
+                for (name, value) in known {
+                    w.put_str(name);
+                    match value {
+                        MetricValue::Counter(c) => w.put_u8(0).put_u64(*c),
+                        MetricValue::Gauge(g) => w.put_u8(1).put_i64(*g),
+                        MetricValue::Histogram(h) => w
+                            .put_u8(2)
+                            .put_u64(h.count)
+                            .put_u64(h.sum)
+                            .put_opt_u64(h.min)
+                            .put_opt_u64(h.max),
+                        _ => &mut w,
+                    };
+                }
             }
         }
         finish(w)
@@ -99,6 +142,47 @@ fn read_to_master(r: &mut StateReader<'_>, peer: usize) -> Result<ToMaster, Stat
             attempt: r.get_u32()?,
             reason: r.get_str()?.to_owned(),
         },
+        LOADS => {
+            let attempt = r.get_u32()?;
+            let n = r.get_len()?;
+            let mut loads = Vec::with_capacity(n.min(4096));
+            for _ in 0..n {
+                let task = get_task(r)?;
+                loads.push((
+                    task,
+                    Mirrored {
+                        idle_ns: r.get_u64()?,
+                        backpressured_ns: r.get_u64()?,
+                        records_in: r.get_u64()?,
+                        records_out: r.get_u64()?,
+                        watermark: r.get_i64()?,
+                        alignment_paused_ms: r.get_u64()?,
+                        paused_splits: r.get_u64()?,
+                    },
+                ));
+            }
+            ToMaster::Loads { attempt, loads }
+        }
+        METRICS => {
+            let n = r.get_len()?;
+            let mut metrics = BTreeMap::new();
+            for _ in 0..n {
+                let name = r.get_str()?.to_owned();
+                let value = match r.get_u8()? {
+                    0 => MetricValue::Counter(r.get_u64()?),
+                    1 => MetricValue::Gauge(r.get_i64()?),
+                    2 => MetricValue::Histogram(HistogramSnapshot {
+                        count: r.get_u64()?,
+                        sum: r.get_u64()?,
+                        min: r.get_opt_u64()?,
+                        max: r.get_opt_u64()?,
+                    }),
+                    other => return Err(malformed(format!("metric kind {other}"))),
+                };
+                metrics.insert(name, value);
+            }
+            ToMaster::Metrics(metrics)
+        }
         other => return Err(malformed(format!("kind {other} to the master"))),
     })
 }
