@@ -19,18 +19,20 @@
 //! machine, `s3://` for several machines. On several machines, run the `weir run …
 //! --cluster-process I` command on each host (docs/cluster.md).
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use weir_runtime::cluster::{ClusterMember, FrameTransport};
-use weir_runtime::{JobStatus, RestoreFrom, RuntimeError};
+use weir_runtime::{JobResult, RestoreFrom};
 
 use crate::Exit;
 
 /// The exit code of a process whose cluster broke (a peer died or was cut off): the
-/// supervisor restarts every process.
+/// supervisor restarts every process (`weir_cluster::EXIT_RESTART`).
 pub const CLUSTER_BROKEN: u8 = 75;
 
 /// This process's place in a cluster (`--cluster-process`, `--cluster-addresses`,
@@ -87,12 +89,13 @@ pub fn member(cluster: &weir_cluster::Cluster) -> ClusterMember {
     }
 }
 
-/// The exit of a process after the job ended with `status`: a broken cluster is
-/// [`CLUSTER_BROKEN`], for the supervisor.
-pub fn exit_code(status: &JobStatus, exit: Exit) -> u8 {
-    match status {
-        JobStatus::Failed(RuntimeError::ClusterBroken(_)) => CLUSTER_BROKEN,
-        _ => exit.code(),
+/// The exit of a process after the job ended with `result`: a broken cluster (also behind a
+/// restart strategy that gave up) is [`CLUSTER_BROKEN`], for the supervisor; else `exit`.
+pub fn exit_code(result: &JobResult, exit: Exit) -> Exit {
+    if weir_cluster::exit_code(result) == weir_cluster::EXIT_RESTART {
+        Exit::ClusterBroken
+    } else {
+        exit
     }
 }
 
@@ -113,34 +116,15 @@ pub struct SuperviseOptions {
     pub run_args: Vec<String>,
 }
 
-/// How one generation ended.
-enum Generation {
-    /// Every process exited with this code (process 0's).
-    Ended(u8),
-    /// A process died or the cluster broke: restart all.
-    Broken(String),
-}
-
-/// `weir cluster run`: starts the processes, restarts them all when one dies.
+/// `weir cluster run`: starts the processes, restarts them all when one dies
+/// ([`weir_cluster::Supervisor`]); Ctrl-C and SIGTERM go to process 0, which stops the job with
+/// a savepoint (the processes run in their own process group, so a terminal's Ctrl-C reaches
+/// only the supervisor).
 pub fn supervise(options: &SuperviseOptions) -> Exit {
     if options.processes == 0 {
         eprintln!("weir cluster run: -n must be at least 1");
         return Exit::Invalid;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("weir cluster run: cannot start the runtime: {e}");
-            return Exit::Failed;
-        }
-    };
-    runtime.block_on(supervise_async(options))
-}
-
-async fn supervise_async(options: &SuperviseOptions) -> Exit {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
@@ -148,52 +132,68 @@ async fn supervise_async(options: &SuperviseOptions) -> Exit {
             return Exit::Failed;
         }
     };
-    let mut interrupted = false;
-    for generation in 0..=u64::from(options.max_restarts) {
-        let addresses = match free_addresses(options.processes) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("weir cluster run: cannot find free ports on 127.0.0.1: {e}");
-                return Exit::Failed;
-            }
-        };
-        match run_generation(&exe, options, generation, &addresses, &mut interrupted).await {
-            Ok(Generation::Ended(code)) => {
-                return match code {
-                    0 => Exit::Ok,
-                    2 => Exit::Invalid,
-                    130 => Exit::Interrupted,
-                    _ => Exit::Failed,
-                };
-            }
-            Ok(Generation::Broken(why)) if interrupted => {
-                eprintln!("weir cluster run: generation {generation} ended while stopping: {why}");
-                return Exit::Interrupted;
-            }
-            Ok(Generation::Broken(why)) => {
-                if generation == u64::from(options.max_restarts) {
-                    eprintln!(
-                        "weir cluster run: generation {generation}: {why}; no restart left \
-                         (--max-restarts {}): the job's checkpoints stay, resume with \
-                         `weir cluster run --from-latest-checkpoint`",
-                        options.max_restarts
-                    );
-                    return Exit::Failed;
-                }
-                eprintln!(
-                    "weir cluster run: generation {generation}: {why}; restarting all {} \
-                     processes from the latest checkpoint (generation {})",
-                    options.processes,
-                    generation + 1
-                );
-            }
-            Err(e) => {
-                eprintln!("weir cluster run: {e}");
-                return Exit::Failed;
-            }
+    let addresses = match free_addresses(options.processes) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("weir cluster run: cannot find free ports on 127.0.0.1: {e}");
+            return Exit::Failed;
+        }
+    };
+    let master = Arc::new(AtomicU32::new(0));
+    if let Err(e) = forward_stop_signals(Arc::clone(&master)) {
+        eprintln!("weir cluster run: cannot listen for signals: {e}");
+        return Exit::Failed;
+    }
+    let supervisor = weir_cluster::Supervisor::new(addresses)
+        .max_restarts(options.max_restarts)
+        .grace(Duration::from_secs(10));
+    let ran = supervisor.run(|spec| {
+        if spec.process == 0 && spec.generation > 0 {
+            eprintln!(
+                "weir cluster run: restarting all {} processes from the latest checkpoint \
+                 (generation {})",
+                spec.addresses.len(),
+                spec.generation
+            );
+        }
+        let child = std::process::Command::new(&exe)
+            .args(process_args(options, spec))
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        eprintln!(
+            "weir cluster run: generation {}: process {} (pid {}) at {}",
+            spec.generation,
+            spec.process,
+            child.id(),
+            spec.addresses.get(spec.process).map_or("?", String::as_str)
+        );
+        if spec.process == 0 {
+            master.store(child.id(), Ordering::SeqCst);
+        }
+        Ok(child)
+    });
+    match ran {
+        Ok(_) => Exit::Ok,
+        Err(weir_cluster::SupervisorError::Failed { code, .. }) => match code {
+            // The process said why on its standard error.
+            Some(2) => Exit::Invalid,
+            Some(130) => Exit::Interrupted,
+            _ => Exit::Failed,
+        },
+        Err(e @ weir_cluster::SupervisorError::GaveUp { .. }) => {
+            eprintln!(
+                "weir cluster run: {e}; the job's checkpoints stay: resume with `weir cluster \
+                 run --from-latest-checkpoint` (--max-restarts {})",
+                options.max_restarts
+            );
+            Exit::Failed
+        }
+        Err(e) => {
+            eprintln!("weir cluster run: {e}");
+            Exit::Failed
         }
     }
-    Exit::Failed
 }
 
 /// `n` ports on loopback that were free a moment ago.
@@ -207,24 +207,19 @@ fn free_addresses(n: usize) -> std::io::Result<Vec<String>> {
         .collect()
 }
 
-/// The `weir run` arguments of process `process` in `generation`.
-fn process_args(
-    options: &SuperviseOptions,
-    generation: u64,
-    process: usize,
-    addresses: &[String],
-) -> Vec<String> {
+/// The `weir run` arguments of one process.
+fn process_args(options: &SuperviseOptions, spec: &weir_cluster::ProcessSpec) -> Vec<String> {
     let mut args = vec![
         "run".to_owned(),
         options.file.display().to_string(),
         "--cluster-process".to_owned(),
-        process.to_string(),
+        spec.process.to_string(),
         "--cluster-addresses".to_owned(),
-        addresses.join(","),
+        spec.addresses.join(","),
         "--cluster-generation".to_owned(),
-        generation.to_string(),
+        spec.generation.to_string(),
     ];
-    if generation == 0 {
+    if spec.generation == 0 {
         if options.from_latest_checkpoint {
             args.push("--from-latest-checkpoint".to_owned());
         }
@@ -239,110 +234,37 @@ fn process_args(
     args
 }
 
-async fn run_generation(
-    exe: &std::path::Path,
-    options: &SuperviseOptions,
-    generation: u64,
-    addresses: &[String],
-    interrupted: &mut bool,
-) -> Result<Generation, String> {
-    let mut children = Vec::with_capacity(options.processes);
-    for process in 0..options.processes {
-        let child = tokio::process::Command::new(exe)
-            .args(process_args(options, generation, process, addresses))
-            .stdin(Stdio::null())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start process {process}: {e}"))?;
-        eprintln!(
-            "weir cluster run: generation {generation}: process {process} (pid {}) at {}",
-            child.id().unwrap_or(0),
-            addresses[process]
-        );
-        children.push(Some(child));
-    }
-    let mut codes: Vec<Option<u8>> = vec![None; children.len()];
-    let mut broken: Option<String> = None;
-    let mut terminate = stop_signals().map_err(|e| format!("cannot listen for signals: {e}"))?;
-    loop {
-        if codes.iter().all(Option::is_some) {
-            break;
-        }
-        tokio::select! {
-            Some(signal) = terminate.recv() => {
-                // The processes run in their own process group (a terminal's Ctrl-C reaches
-                // only the supervisor): process 0 stops the job with a savepoint (a second
-                // signal cancels it, as in `weir run`).
-                *interrupted = true;
-                if let Some(Some(master)) = children.first() {
-                    if let Some(pid) = master.id() {
+/// Forwards Ctrl-C and SIGTERM to the process whose pid `master` holds (process 0), from a
+/// thread of its own: process 0 stops the job with a savepoint (a second signal cancels it,
+/// as in `weir run`).
+fn forward_stop_signals(master: Arc<AtomicU32>) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut terminate = runtime.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    })?;
+    std::thread::Builder::new()
+        .name("weir-cluster-signals".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                loop {
+                    let signal = tokio::select! {
+                        Ok(()) = tokio::signal::ctrl_c() => "-INT",
+                        Some(()) = terminate.recv() => "-TERM",
+                        else => break,
+                    };
+                    let pid = master.load(Ordering::SeqCst);
+                    if pid != 0 {
+                        eprintln!("weir cluster run: stopping: process 0 stops the job ({signal})");
                         let _ = std::process::Command::new("kill")
                             .args([signal, &pid.to_string()])
                             .status();
                     }
                 }
-                eprintln!("weir cluster run: stopping: process 0 stops the job ({signal})");
-            }
-            () = tokio::time::sleep(Duration::from_millis(20)) => {}
-        }
-        for (process, slot) in children.iter_mut().enumerate() {
-            let Some(child) = slot else { continue };
-            let Ok(Some(status)) = child.try_wait() else {
-                continue;
-            };
-            *slot = None;
-            let code = match status.code() {
-                Some(code) => u8::try_from(code).unwrap_or(1),
-                None => {
-                    broken.get_or_insert(format!("process {process} was killed ({status})"));
-                    CLUSTER_BROKEN
-                }
-            };
-            if code == CLUSTER_BROKEN {
-                broken.get_or_insert(format!("process {process} lost the cluster"));
-            }
-            codes[process] = Some(code);
-        }
-        if broken.is_some() {
-            // The others lose the cluster within moments; stop any that does not.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            for child in children.iter_mut().flatten() {
-                if tokio::time::timeout_at(deadline, child.wait())
-                    .await
-                    .is_err()
-                {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
-                }
-            }
-            return Ok(Generation::Broken(broken.unwrap_or_default()));
-        }
-    }
-    let code = codes.first().copied().flatten().unwrap_or(1);
-    Ok(Generation::Ended(code))
-}
-
-/// Ctrl-C and SIGTERM as they reach the supervisor, as the `kill` option that forwards them.
-fn stop_signals() -> std::io::Result<tokio::sync::mpsc::UnboundedReceiver<&'static str>> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let term_tx = tx.clone();
-    tokio::spawn(async move {
-        while terminate.recv().await.is_some() {
-            if term_tx.send("-TERM").is_err() {
-                break;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if tx.send("-INT").is_err() {
-                break;
-            }
-        }
-    });
-    Ok(rx)
+            });
+        })?;
+    Ok(())
 }
 
 /// `--restart-from-latest-checkpoint`: the newest checkpoint, else what the first run started

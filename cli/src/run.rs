@@ -300,10 +300,7 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
             eprintln!("weir: leaving the cluster: {e}");
         }
     }
-    match crate::cluster::exit_code(&result.status, exit) {
-        crate::cluster::CLUSTER_BROKEN => Exit::ClusterBroken,
-        _ => exit,
-    }
+    crate::cluster::exit_code(&result, exit)
 }
 
 /// A job running in this process, or this process's share of a cluster job.

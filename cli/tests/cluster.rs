@@ -167,6 +167,18 @@ fn cluster_options_are_checked_before_anything_runs() {
         .args(["cluster", "run", "-n", "0", "p.toml"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("-n must be at least 1"), "{err}");
+    // An invalid pipeline is said once and not restarted.
+    fs::write(
+        dir.path().join("bad.toml"),
+        pipeline(10, None).replace("datagen", "datagenn"),
+    )
+    .unwrap();
+    let (code, _, err) = run(weir()
+        .current_dir(dir.path())
+        .args(["cluster", "run", "-n", "2", "bad.toml"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("datagenn"), "{err}");
+    assert!(!err.contains("generation 1"), "restarted: {err}");
     assert!(!dir.path().join("out").exists(), "nothing ran");
 }
 
@@ -334,7 +346,11 @@ fn ctrl_c_stops_with_a_savepoint_that_resumes_on_two_processes() {
     // Part files of a row format span checkpoints: the rows so far may still be in an
     // in-progress file that the savepoint holds.
     let first = committed(dir.path());
-    assert!((first.len() as u64) < rows, "stopped part way: {} rows", first.len());
+    assert!(
+        (first.len() as u64) < rows,
+        "stopped part way: {} rows",
+        first.len()
+    );
     let found = savepoints(dir.path());
     assert_eq!(found.len(), 1, "{found:?}\n{log}");
 

@@ -69,8 +69,8 @@ pub enum SupervisorError {
         #[source]
         source: std::io::Error,
     },
-    /// A process failed for good (exit code 1: the job's own failure, which a restart does not
-    /// fix); see its output.
+    /// A process failed for good (an exit code other than 0 and [`EXIT_RESTART`]: the job's own
+    /// failure, an invalid job or a cancel, which a restart does not fix); see its output.
     #[error(
         "process {process} of generation {generation} failed ({status}); the job does not \
          restart: see that process's error"
@@ -82,6 +82,8 @@ pub enum SupervisorError {
         generation: u64,
         /// How it ended.
         status: String,
+        /// Its exit code.
+        code: Option<i32>,
     },
     /// The restart budget ran out.
     #[error("the cluster was restarted {restarts} times, the most allowed; last: {last}")]
@@ -130,9 +132,10 @@ impl Supervisor {
     /// Runs the cluster: `spawn` starts process `spec.process` of generation `spec.generation`
     /// (the same binary and job in every process, told its index, the addresses and the
     /// generation). Returns when every process of a generation exited with 0. A process that
-    /// exits 1 ends supervision ([`SupervisorError::Failed`]); one killed by a signal or ending
-    /// with another code (such as [`EXIT_RESTART`]) makes the supervisor stop the others and
-    /// start generation + 1.
+    /// exits with any other code than 0 and [`EXIT_RESTART`] (the job's own failure, an invalid
+    /// job, a cancel) ends supervision ([`SupervisorError::Failed`]); one killed by a signal or
+    /// ending with [`EXIT_RESTART`] makes the supervisor stop the others and start
+    /// generation + 1.
     pub fn run(
         &self,
         mut spawn: impl FnMut(&ProcessSpec) -> std::io::Result<Child>,
@@ -166,11 +169,16 @@ impl Supervisor {
                         restarts,
                     })
                 }
-                Ended::Failed { process, status } => {
+                Ended::Failed {
+                    process,
+                    status,
+                    code,
+                } => {
                     return Err(SupervisorError::Failed {
                         process,
                         generation,
                         status,
+                        code,
                     })
                 }
                 Ended::Died { process, status } => {
@@ -215,7 +223,7 @@ impl Supervisor {
                     None => None,
                 })
                 .min_by_key(|(_, e)| match e {
-                    Exit::Status(s) if s.code() == Some(1) => 0,
+                    Exit::Status(s) if s.code().is_some_and(|c| c != EXIT_RESTART) => 0,
                     Exit::Status(s) if s.code().is_none() => 1,
                     Exit::Lost(_) => 1,
                     Exit::Status(_) => 2,
@@ -225,10 +233,13 @@ impl Supervisor {
                 // they are killed.
                 stop(children, self.grace, self.poll);
                 return match exit {
-                    Exit::Status(status) if status.code() == Some(1) => Ended::Failed {
-                        process,
-                        status: describe(status),
-                    },
+                    Exit::Status(status) if status.code().is_some_and(|c| c != EXIT_RESTART) => {
+                        Ended::Failed {
+                            process,
+                            status: describe(status),
+                            code: status.code(),
+                        }
+                    }
                     Exit::Status(status) => Ended::Died {
                         process,
                         status: describe(status),
@@ -256,8 +267,15 @@ enum Exit {
 
 enum Ended {
     Clean,
-    Failed { process: usize, status: String },
-    Died { process: usize, status: String },
+    Failed {
+        process: usize,
+        status: String,
+        code: Option<i32>,
+    },
+    Died {
+        process: usize,
+        status: String,
+    },
 }
 
 fn describe(status: ExitStatus) -> String {
@@ -352,6 +370,17 @@ mod tests {
             matches!(gave_up, Err(SupervisorError::GaveUp { restarts: 2, .. })),
             "{gave_up:?}"
         );
+    }
+
+    #[test]
+    fn an_invalid_job_or_a_cancel_is_not_restarted() {
+        for code in [2, 130] {
+            let failed = supervisor(2).run(|spec| exits(if spec.process == 0 { code } else { 0 }));
+            assert!(
+                matches!(failed, Err(SupervisorError::Failed { process: 0, generation: 0, code: Some(c), .. }) if c == code),
+                "{failed:?}"
+            );
+        }
     }
 
     #[test]
