@@ -132,7 +132,8 @@ impl Supervisor {
     /// generation). Returns when every process of a generation exited with 0. A process that
     /// exits 1 ends supervision ([`SupervisorError::Failed`]); one killed by a signal or ending
     /// with another code (such as [`EXIT_RESTART`]) makes the supervisor stop the others and
-    /// start generation + 1.
+    /// start generation + 1. The supervisor only waits for the children: let them inherit
+    /// standard output and error (or read their pipes), or a full pipe blocks them.
     pub fn run(
         &self,
         mut spawn: impl FnMut(&ProcessSpec) -> std::io::Result<Child>,
