@@ -128,6 +128,9 @@
 //!
 //! ## What a supervisor (`weir cluster run -n 3 pipeline.toml`) must do
 //!
+//! `examples/local_cluster.rs` is a complete example: a supervisor starting itself as 3
+//! processes of one job (`cargo run -p weir-cluster --example local_cluster`).
+//!
 //! [`Supervisor`] does steps 1 and 3 for local processes: the CLI gives it the addresses and a
 //! closure that starts process `i` of generation `g` (its own binary with the pipeline file,
 //! `--cluster-process i`, the addresses, the generation, and from generation 1 on "restore the

@@ -135,7 +135,8 @@ impl Supervisor {
     /// exits with any other code than 0 and [`EXIT_RESTART`] (the job's own failure, an invalid
     /// job, a cancel) ends supervision ([`SupervisorError::Failed`]); one killed by a signal or
     /// ending with [`EXIT_RESTART`] makes the supervisor stop the others and start
-    /// generation + 1.
+    /// generation + 1. The supervisor only waits for the children: let them inherit
+    /// standard output and error (or read their pipes), or a full pipe blocks them.
     pub fn run(
         &self,
         mut spawn: impl FnMut(&ProcessSpec) -> std::io::Result<Child>,
