@@ -126,7 +126,15 @@
 //!   serializer on the connector API's stages), so they must not cross processes; one job per
 //!   [`Cluster`] (its control channels have fixed keys).
 //!
-//! ## What a supervisor (`weir cluster run -n 3 pipeline.toml`) must do
+//! ## What a supervisor must do (`weir cluster run -n 3 pipeline.toml` does it)
+//!
+//! The `weir` binary's `weir cluster run -n N pipeline.toml` is this supervisor for pipeline
+//! files, on [`Supervisor`]: it starts `weir run --cluster-process i …` processes in their own
+//! process group, forwards Ctrl-C and SIGTERM to process 0 (a savepoint), and restarts all
+//! with `--restart-from-latest-checkpoint` (`RestoreFrom::LatestCheckpointElse`: the newest
+//! checkpoint, else the first start's savepoint or empty state). Only [`EXIT_RESTART`] or a
+//! process killed by a signal restarts; any other non-zero exit ends supervision with that
+//! code (an invalid pipeline is not restarted). See `docs/cluster.md`.
 //!
 //! `examples/local_cluster.rs` is a complete example: a supervisor starting itself as 3
 //! processes of one job (`cargo run -p weir-cluster --example local_cluster`).
@@ -150,16 +158,17 @@
 //!    Checkpoint storage must be shared: a local directory for one machine, S3 (the S3
 //!    checkpoint storage) for several; only process 0 writes checkpoint metadata, but a file
 //!    sink's writers and its committer (process 0) must see the same files too.
-//! 3. Wait for all of them. All exit 0: done. One exits non-zero or dies: the others exit on
+//! 3. Wait for all of them. All exit 0: done. One exits 75 or dies: the others exit on
 //!    their own within moments (with `the cluster failed: …`); kill any that has not after a
 //!    grace period, then start all N again with generation `g + 1`, restoring the latest
-//!    checkpoint (`RestoreFrom::LatestCheckpoint`; `RestoreFrom::Nothing` when no checkpoint
-//!    was completed yet: nothing was committed then). The same addresses can be reused. A
+//!    checkpoint (`RestoreFrom::LatestCheckpointElse`: the newest checkpoint, else the first
+//!    start's savepoint or nothing when no checkpoint was completed yet: nothing was committed
+//!    then). The same addresses can be reused. A
 //!    process of an older generation is refused at the handshake. The job's restart strategy
 //!    applies to these restarts (the cluster never restarts in place after a process died);
 //!    a failure that is the job's own (`InvalidJob`, a stream without codec) is not restarted.
-//! 4. Rescale: stop with a savepoint through process 0's `ClusterJob::handle` (the CLI needs a
-//!    way to ask process 0, e.g. a signal or the dashboard's API), then start M processes
+//! 4. Rescale: stop with a savepoint through process 0's `ClusterJob::handle` (`weir cluster
+//!    run` forwards Ctrl-C to process 0, whose `weir run` takes it), then start M processes
 //!    restoring the savepoint (`RestoreFrom::Savepoint`). Parallelism stays the plan's; only the
 //!    placement changes.
 //!
