@@ -371,3 +371,28 @@ fn ctrl_c_stops_with_a_savepoint_that_resumes_on_two_processes() {
     assert!(err.contains("restoring from savepoint"), "{err}");
     assert_every_id_once(&committed(dir.path()), rows as i64, "3 processes, then 2");
 }
+
+#[test]
+fn a_sink_with_compaction_says_why_it_cannot_span_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let compacting = pipeline(1_000, None).replace(
+        "format = \"csv\"\n",
+        "format = \"csv\"\ncompaction.enabled = true\ncompaction.file-size = \"1mb\"\n",
+    );
+    fs::write(dir.path().join("p.toml"), compacting).unwrap();
+    let (code, _, err) = run(weir().current_dir(dir.path()).args([
+        "cluster",
+        "run",
+        "-n",
+        "2",
+        "p.toml",
+        "--progress",
+        "quiet",
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("compaction.enabled = false"), "{err}");
+    assert!(
+        !err.contains("generation 1"),
+        "a job's own failure is not restarted: {err}"
+    );
+}

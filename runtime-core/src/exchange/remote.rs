@@ -195,14 +195,26 @@ pub enum RemoteChannelError {
     },
     /// The edge crosses processes, but its stream declares no record codec.
     #[error(
-        "{channel} crosses processes, but its stream has no record codec: declare one with \
-         DataStream::channel_state_serializer on the stream before the exchange (only cluster \
-         mode requires it)"
+        "{channel} crosses processes, but its stream has no record codec: {}",
+        no_codec_hint(channel)
     )]
     NoCodec {
         /// The channel.
         channel: String,
     },
+}
+
+/// What to do about an edge without a codec: a sink's topology stages cannot be given one
+/// from a job; a stream can.
+fn no_codec_hint(channel: &str) -> &'static str {
+    if channel.contains("/pre-commit/") || channel.contains("/post-commit/") {
+        "a sink's pre- and post-commit stages (such as the files sink's compaction) have no \
+         committable codec yet, so they cannot receive from another process: disable them (for \
+         the files sink, `compaction.enabled = false`) or run the job in one process"
+    } else {
+        "declare one with DataStream::channel_state_serializer on the stream before the \
+         exchange (only cluster mode requires it)"
+    }
 }
 
 fn transport_error(channel: &str, e: TransportError) -> RuntimeError {

@@ -612,3 +612,25 @@ fn an_edge_without_a_codec_cannot_cross_processes() {
     let receiver = channels.remote_receiver(CHANNEL, Box::new(rx));
     assert!(receiver.is_ok_and(|r| r.downcast::<BoxReceiver<u64>>().is_ok()));
 }
+
+#[test]
+fn an_edge_without_codec_says_what_to_do() {
+    let stream = RemoteChannelError::NoCodec {
+        channel: "edge 1 (map -> sink)".into(),
+    };
+    assert!(
+        stream
+            .to_string()
+            .contains("DataStream::channel_state_serializer"),
+        "{stream}"
+    );
+    let stage = RemoteChannelError::NoCodec {
+        channel:
+            "edge 0 (out (writer) -> compact-coordinator (out/pre-commit/compact-coordinator))"
+                .into(),
+    };
+    assert!(
+        stage.to_string().contains("compaction.enabled = false"),
+        "{stage}"
+    );
+}
