@@ -96,7 +96,7 @@ pub(crate) fn assert_every_id_once(rows: &BTreeMap<i64, (String, usize)>, n: i64
 }
 
 /// The bytes each process said it sent to the others.
-fn bytes_sent(stderr: &str) -> Vec<u64> {
+pub(crate) fn bytes_sent(stderr: &str) -> Vec<u64> {
     stderr
         .lines()
         .filter_map(|l| l.strip_prefix("weir: process "))

@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use weir_connector_files::fs::FileSystem;
 use weir_testkit::servers::{NoidaDb, SeaweedS3};
 
-use super::cluster::{assert_every_id_once, kill_trial, KillAt};
+use super::cluster::{assert_every_id_once, bytes_sent, kill_trial, KillAt};
 
 /// A moment within the first seconds of a run (0.6 to 2.1 s), from `WEIR_CLUSTER_CLI_SEED` (default 7).
 fn moment(salt: u64) -> Duration {
