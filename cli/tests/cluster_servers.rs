@@ -205,12 +205,12 @@ fn a_kafka_source_read_by_three_processes_survives_a_killed_process() {
         log.contains("restoring from checkpoint"),
         "{context}: no restore\n{log}"
     );
-    // The last generation's 3 processes each sent rows to the sink's writers elsewhere.
+    // Rows crossed processes: the readers of the generation that read most of the topic sent
+    // them to the sink's writers elsewhere (after the restore little input is left).
     let sent = bytes_sent(&log);
-    let last = &sent[sent.len().saturating_sub(3)..];
     assert!(
-        last.len() == 3 && last.iter().all(|b| *b > 10_000),
-        "{context}: {sent:?}"
+        sent.iter().filter(|b| **b > 100_000).count() >= 2,
+        "{context}: bytes sent per process {sent:?}"
     );
     let committed = super::cluster::committed(dir.path());
     assert_every_id_once(&committed, records, context);
