@@ -128,8 +128,12 @@ fn three_processes_commit_every_row_once_and_the_rows_of_an_embedded_run() {
         sent.iter().all(|b| *b > 0),
         "every process sent bytes: {sent:?}"
     );
-    // Readers in processes 1 and 2 fed writers elsewhere: rows crossed, not only control.
-    assert!(sent[1] > 100_000 && sent[2] > 100_000, "{sent:?}");
+    // Readers fed writers in other processes: rows crossed, not only control messages. (How
+    // many rows each reader reads depends on the order of split requests.)
+    assert!(
+        sent.iter().filter(|b| **b > 100_000).count() >= 2,
+        "{sent:?}"
+    );
 
     let embedded = tempfile::tempdir().unwrap();
     fs::write(embedded.path().join("p.toml"), pipeline(rows, None)).unwrap();

@@ -436,7 +436,7 @@ pub struct ChunkSink {
 /// rows one by one (`json`, `text` and the pipeline's row formats: the pipeline then hands the
 /// sink rows). Parquet and ORC take the chunks' columns as they are; `csv` writes each chunk's
 /// rows column by column (a row-format part file then rolls by size after a whole chunk, not
-/// after a row). The options are checked as for the row sink.
+/// after a row), except with record-wise compaction, which decodes the rows again. The options are checked as for the row sink.
 ///
 /// API line 1.1 and newer only (line 1.0's platform has no chunks).
 #[cfg(weir_api_1_1)]
@@ -471,8 +471,13 @@ pub fn create_chunk_sink(
                 .codec(f.codec)
                 .stripe_bytes(f.stripe_size.bytes() as usize),
         ),
+        // Record-wise compaction reads the part files back with the format's decoder, which
+        // the chunk encoder has not: such a sink takes rows.
         RowsFormat::Messages(messages)
-            if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv) =>
+            if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv)
+                && o.compaction
+                    .as_ref()
+                    .is_none_or(|c| c.compactor != CompactorKind::RecordWise) =>
         {
             let csv = find_format("csv").map(|csv| {
                 let delimiter = char::from(f.csv_delimiter).to_string();
