@@ -2,7 +2,7 @@
 //! `weir-cluster` (timely-dataflow's communication layer).
 //!
 //! - `weir run pipeline.toml --cluster-process I --cluster-addresses a,b,c` runs process `I`'s
-//!   share of the job ([`run_member`]): every process reads the same pipeline file, forms the
+//!   share of the job (`crate::run::run` with [`RunOptions::cluster`](crate::run::RunOptions::cluster)): every process reads the same pipeline file, forms the
 //!   cluster with the others, and runs the subtasks placed on it (subtask `i` of a task in
 //!   process `i mod N`; tasks of parallelism 1, such as committers, in process 0). Process 0
 //!   runs the job master: checkpoints, restarts, split enumerators; Ctrl-C or SIGTERM there
@@ -26,14 +26,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_runtime::cluster::{ClusterMember, FrameTransport};
 use weir_runtime::{JobResult, RestoreFrom};
 
 use crate::Exit;
 
-/// The exit code of a process whose cluster broke (a peer died or was cut off): the
-/// supervisor restarts every process (`weir_cluster::EXIT_RESTART`).
-pub const CLUSTER_BROKEN: u8 = 75;
+/// The exit code of a process whose cluster broke (a peer died or was cut off) or could not
+/// form: the supervisor restarts every process ([`weir_cluster::EXIT_RESTART`], 75).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 75
+pub const CLUSTER_BROKEN: u8 = weir_cluster::EXIT_RESTART as u8;
 
 /// This process's place in a cluster (`--cluster-process`, `--cluster-addresses`,
 /// `--cluster-generation`).
@@ -77,16 +77,6 @@ pub fn join(membership: &Membership) -> Result<weir_cluster::Cluster, String> {
             membership.addresses.join(",")
         )
     })
-}
-
-/// The member handle of a joined cluster.
-pub fn member(cluster: &weir_cluster::Cluster) -> ClusterMember {
-    let transport: Arc<dyn FrameTransport> = Arc::new(cluster.transport());
-    ClusterMember {
-        process: cluster.process(),
-        processes: cluster.processes(),
-        transport,
-    }
 }
 
 /// The exit of a process after the job ended with `result`: a broken cluster (also behind a

@@ -221,8 +221,10 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
             match tokio::task::spawn_blocking(move || crate::cluster::join(&membership)).await {
                 Ok(Ok(cluster)) => Some(cluster),
                 Ok(Err(e)) => {
+                    // A cluster that could not form (a peer not up in time, a straggler of
+                    // another generation): the supervisor starts all processes again.
                     eprintln!("weir: {e}");
-                    return Exit::Failed;
+                    return Exit::ClusterBroken;
                 }
                 Err(e) => {
                     eprintln!("weir: joining the cluster: {e}");
@@ -234,7 +236,7 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
     let started = Instant::now();
     let job = match &cluster {
         None => Started::Local(job.start()),
-        Some(cluster) => Started::Cluster(job.start_in_cluster(crate::cluster::member(cluster))),
+        Some(cluster) => Started::Cluster(job.start_in_cluster(cluster.member())),
     };
     if let (Some(server), Some(handle)) = (&dashboard, job.handle()) {
         server.attach(handle.monitor());
