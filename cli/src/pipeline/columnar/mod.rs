@@ -3,7 +3,7 @@
 //! [`CHUNK_ROWS`] rows — instead of a `DataStream<Row>`.
 //!
 //! Columnar today: `datagen` sources without a rate limit (generated straight into columns),
-//! with or without event time (a chunk's event time is its latest row's, see [`time`]),
+//! with or without event time (a chunk's event time is its latest row's, see the `time` module),
 //! filters (Arrow compute kernels, see [`super::Expr::evaluate`]) and selects (a zero-copy
 //! projection) of transforms without a lookup, `blackhole` sinks, and `files` sinks in
 //! Parquet, ORC (the chunks' columns as they are) and CSV (column by column; see
