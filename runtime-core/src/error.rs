@@ -68,7 +68,7 @@ pub enum RuntimeError {
     /// go on in these processes, so it does not restart; a supervisor restarts every process
     /// from the latest checkpoint.
     #[error(
-        "the cluster failed: {0}; restart every process of the job (it restores its latest          checkpoint)"
+        "the cluster failed: {0}; restart every process of the job (it restores its latest checkpoint)"
     )]
     ClusterBroken(String),
     /// A channel between processes (cluster mode) failed.
