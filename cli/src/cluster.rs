@@ -65,17 +65,31 @@ impl Membership {
     }
 }
 
+/// Why a process could not join its cluster.
+#[derive(Debug)]
+pub enum JoinError {
+    /// The addresses are not usable (not `host:port`): fix the command (exit 2).
+    Invalid(String),
+    /// The cluster did not form (a peer not up in time, a port in use, a process of another
+    /// generation): the supervisor starts all processes again (exit 75).
+    NotFormed(String),
+}
+
 /// Joins the cluster (blocks until every process connected or the connect timeout passed).
-pub fn join(membership: &Membership) -> Result<weir_cluster::Cluster, String> {
+pub fn join(membership: &Membership) -> Result<weir_cluster::Cluster, JoinError> {
     let config = weir_cluster::ClusterConfig::new(membership.process, membership.addresses.clone())
         .generation(membership.generation)
         .connect_timeout(Duration::from_secs(30));
     weir_cluster::Cluster::start(&config).map_err(|e| {
-        format!(
+        let message = format!(
             "process {} cannot join the cluster {}: {e}",
             membership.process,
             membership.addresses.join(",")
-        )
+        );
+        match e {
+            weir_cluster::ClusterError::Config(_) => JoinError::Invalid(message),
+            _ => JoinError::NotFormed(message),
+        }
     })
 }
 

@@ -220,7 +220,11 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
             let membership = membership.clone();
             match tokio::task::spawn_blocking(move || crate::cluster::join(&membership)).await {
                 Ok(Ok(cluster)) => Some(cluster),
-                Ok(Err(e)) => {
+                Ok(Err(crate::cluster::JoinError::Invalid(e))) => {
+                    eprintln!("weir: {e}");
+                    return Exit::Invalid;
+                }
+                Ok(Err(crate::cluster::JoinError::NotFormed(e))) => {
                     // A cluster that could not form (a peer not up in time, a straggler of
                     // another generation): the supervisor starts all processes again.
                     eprintln!("weir: {e}");

@@ -166,6 +166,16 @@ fn cluster_options_are_checked_before_anything_runs() {
         err.contains("--cluster-process 2 is not an index of the 2 --cluster-addresses (0 to 1)"),
         "{err}"
     );
+    let (code, _, err) = run(weir().current_dir(dir.path()).args([
+        "run",
+        "p.toml",
+        "--cluster-process",
+        "0",
+        "--cluster-addresses",
+        "nonsense,127.0.0.1:2",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`nonsense`, is no host:port"), "{err}");
     let (code, _, err) = run(weir()
         .current_dir(dir.path())
         .args(["cluster", "run", "-n", "0", "p.toml"]));
