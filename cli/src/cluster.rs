@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_runtime::{JobResult, RestoreFrom};
+use weir_runtime::{JobHandle, JobResult, JobStatus, RestoreFrom};
 
 use crate::Exit;
 
@@ -91,6 +91,86 @@ pub fn join(membership: &Membership) -> Result<weir_cluster::Cluster, JoinError>
             _ => JoinError::NotFormed(message),
         }
     })
+}
+
+/// Joins the cluster `membership` names, if any (in a blocking task): `Err` is the exit when it
+/// cannot (the reason was printed).
+pub(crate) async fn join_if_asked(
+    membership: Option<&Membership>,
+) -> Result<Option<weir_cluster::Cluster>, Exit> {
+    let Some(membership) = membership.cloned() else {
+        return Ok(None);
+    };
+    match tokio::task::spawn_blocking(move || join(&membership)).await {
+        Ok(Ok(cluster)) => Ok(Some(cluster)),
+        Ok(Err(JoinError::Invalid(e))) => {
+            eprintln!("weir: {e}");
+            Err(Exit::Invalid)
+        }
+        Ok(Err(JoinError::NotFormed(e))) => {
+            // A cluster that could not form (a peer not up in time, a straggler of another
+            // generation): the supervisor starts all processes again.
+            eprintln!("weir: {e}");
+            Err(Exit::ClusterBroken)
+        }
+        Err(e) => {
+            eprintln!("weir: joining the cluster: {e}");
+            Err(Exit::Failed)
+        }
+    }
+}
+
+/// After the job ended with `result`: says what crossed processes, leaves the cluster (unless
+/// it broke), and returns the process's exit ([`exit_code`]).
+pub(crate) async fn leave(cluster: weir_cluster::Cluster, result: &JobResult, exit: Exit) -> Exit {
+    let stats = cluster.stats();
+    eprintln!(
+        "weir: process {} sent {} bytes to the other processes and received {}",
+        cluster.process(),
+        stats.bytes_sent,
+        stats.bytes_received
+    );
+    if !matches!(result.status, JobStatus::Failed(_)) {
+        let left = tokio::task::spawn_blocking(move || cluster.shutdown(Duration::from_secs(20)));
+        if let Ok(Err(e)) = left.await {
+            eprintln!("weir: leaving the cluster: {e}");
+        }
+    }
+    exit_code(result, exit)
+}
+
+/// A job running in this process, or this process's share of a cluster job.
+pub(crate) enum Started {
+    /// The whole job, here.
+    Local(JobHandle),
+    /// This process's share.
+    Cluster(weir_runtime::cluster::ClusterJob),
+}
+
+impl Started {
+    /// The job's handle: here, or in process 0 of a cluster.
+    pub(crate) fn handle(&self) -> Option<&JobHandle> {
+        match self {
+            Started::Local(handle) => Some(handle),
+            Started::Cluster(job) => job.handle(),
+        }
+    }
+
+    /// Whether the job ended (in this process).
+    pub(crate) fn is_finished(&self) -> bool {
+        match self {
+            Started::Local(handle) => handle.is_finished(),
+            Started::Cluster(job) => job.is_finished(),
+        }
+    }
+
+    /// Waits for the job's end.
+    pub(crate) async fn wait(self) -> JobResult {
+        match self {
+            Started::Local(handle) => handle.wait().await,
+            Started::Cluster(job) => job.wait().await,
+        }
+    }
 }
 
 /// The exit of a process after the job ended with `result`: a broken cluster (also behind a

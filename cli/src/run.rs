@@ -13,6 +13,7 @@ use weir_runtime::{
     RestoreFrom, RestoreProblem, RuntimeError, SnapshotOfOtherJob, StopMode,
 };
 
+use crate::cluster::Started;
 use crate::live::{LiveMetrics, LiveRecorder};
 use crate::pipeline::{self, JobLayout, Pipeline, Storage};
 use crate::{read_pipeline, Exit};
@@ -214,28 +215,9 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
             return Exit::Failed;
         }
     };
-    let cluster = match &options.cluster {
-        None => None,
-        Some(membership) => {
-            let membership = membership.clone();
-            match tokio::task::spawn_blocking(move || crate::cluster::join(&membership)).await {
-                Ok(Ok(cluster)) => Some(cluster),
-                Ok(Err(crate::cluster::JoinError::Invalid(e))) => {
-                    eprintln!("weir: {e}");
-                    return Exit::Invalid;
-                }
-                Ok(Err(crate::cluster::JoinError::NotFormed(e))) => {
-                    // A cluster that could not form (a peer not up in time, a straggler of
-                    // another generation): the supervisor starts all processes again.
-                    eprintln!("weir: {e}");
-                    return Exit::ClusterBroken;
-                }
-                Err(e) => {
-                    eprintln!("weir: joining the cluster: {e}");
-                    return Exit::Failed;
-                }
-            }
-        }
+    let cluster = match crate::cluster::join_if_asked(options.cluster.as_ref()).await {
+        Ok(cluster) => cluster,
+        Err(exit) => return exit,
     };
     let started = Instant::now();
     let job = match &cluster {
@@ -290,52 +272,9 @@ async fn run_async(pipeline: Pipeline, options: &RunOptions) -> Exit {
     let result = job.wait().await;
     display.finish();
     let exit = summary(&pipeline, &layout, &result, started.elapsed(), options);
-    let Some(cluster) = cluster else {
-        return exit;
-    };
-    let stats = cluster.stats();
-    eprintln!(
-        "weir: process {} sent {} bytes to the other processes and received {}",
-        cluster.process(),
-        stats.bytes_sent,
-        stats.bytes_received
-    );
-    if !matches!(result.status, JobStatus::Failed(_)) {
-        let left = tokio::task::spawn_blocking(move || cluster.shutdown(Duration::from_secs(20)));
-        if let Ok(Err(e)) = left.await {
-            eprintln!("weir: leaving the cluster: {e}");
-        }
-    }
-    crate::cluster::exit_code(&result, exit)
-}
-
-/// A job running in this process, or this process's share of a cluster job.
-enum Started {
-    Local(JobHandle),
-    Cluster(weir_runtime::cluster::ClusterJob),
-}
-
-impl Started {
-    /// The job's handle: here, or in process 0 of a cluster.
-    fn handle(&self) -> Option<&JobHandle> {
-        match self {
-            Started::Local(handle) => Some(handle),
-            Started::Cluster(job) => job.handle(),
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        match self {
-            Started::Local(handle) => handle.is_finished(),
-            Started::Cluster(job) => job.is_finished(),
-        }
-    }
-
-    async fn wait(self) -> JobResult {
-        match self {
-            Started::Local(handle) => handle.wait().await,
-            Started::Cluster(job) => job.wait().await,
-        }
+    match cluster {
+        None => exit,
+        Some(cluster) => crate::cluster::leave(cluster, &result, exit).await,
     }
 }
 
