@@ -65,6 +65,30 @@ impl Membership {
     }
 }
 
+/// Ends this process when its parent (the `weir cluster run` supervisor that started it) is
+/// gone: a supervisor killed with SIGKILL cannot stop its processes, and a cluster left
+/// running beside a new one would write the same output twice. Polls the parent's pid every
+/// 200 ms from a thread of its own; exits with [`CLUSTER_BROKEN`].
+pub fn exit_with_parent(process: usize) {
+    let parent = std::os::unix::process::parent_id();
+    let watch = move || loop {
+        std::thread::sleep(Duration::from_millis(200));
+        if std::os::unix::process::parent_id() != parent {
+            eprintln!(
+                "weir: process {process}: the supervisor (pid {parent}) is gone; exiting, as \
+                 every process of the cluster does"
+            );
+            std::process::exit(i32::from(CLUSTER_BROKEN));
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("weir-parent-watch".into())
+        .spawn(watch)
+    {
+        eprintln!("weir: process {process}: cannot watch the supervisor: {e}");
+    }
+}
+
 /// Why a process could not join its cluster.
 #[derive(Debug)]
 pub enum JoinError {
@@ -302,6 +326,7 @@ fn process_args(options: &SuperviseOptions, spec: &weir_cluster::ProcessSpec) ->
         spec.addresses.join(","),
         "--cluster-generation".to_owned(),
         spec.generation.to_string(),
+        "--exit-with-parent".to_owned(),
     ];
     if spec.generation == 0 {
         if options.from_latest_checkpoint {

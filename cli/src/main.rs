@@ -127,6 +127,9 @@ enum Command {
         /// process of another generation is refused at the handshake.
         #[arg(long, value_name = "N", default_value_t = 0)]
         cluster_generation: u64,
+        /// Exit when the parent process is gone (set by `weir cluster run` for its processes).
+        #[arg(long, hide = true, requires = "cluster_process")]
+        exit_with_parent: bool,
     },
     /// Run one pipeline across several local processes (cluster mode), restarting them all
     /// from the latest checkpoint when one dies.
@@ -186,45 +189,51 @@ fn main() -> ExitCode {
             cluster_process,
             cluster_addresses,
             cluster_generation,
-        } => weir_cli::run::run(&RunOptions {
-            file,
-            from_savepoint,
-            latest_checkpoint: match (from_latest_checkpoint, restart_from_latest_checkpoint) {
-                (_, true) => LatestCheckpoint::IfAny,
-                (true, false) => LatestCheckpoint::Required,
-                (false, false) => LatestCheckpoint::No,
-            },
-            savepoint_dir,
-            drain,
-            non_restored_state: if allow_non_restored_state {
-                NonRestoredState::Allow
-            } else {
-                NonRestoredState::Refuse
-            },
-            snapshot_of_other_job: if allow_other_job {
-                SnapshotOfOtherJob::Allow
-            } else {
-                SnapshotOfOtherJob::Refuse
-            },
-            on_sigterm,
-            metrics_addr,
-            ui,
-            checkpoints_on_cancel: match checkpoints_on_cancel {
-                CheckpointsOnCancel::Retain => {
-                    ExternalizedCheckpointRetention::RetainOnCancellation
-                }
-                CheckpointsOnCancel::Delete => {
-                    ExternalizedCheckpointRetention::DeleteOnCancellation
-                }
-            },
-            progress,
-            log_interval: Duration::from_secs_f64(log_interval.clamp(0.1, 3600.0)),
-            cluster: cluster_process.map(|process| Membership {
-                process,
-                addresses: cluster_addresses,
-                generation: cluster_generation,
-            }),
-        }),
+            exit_with_parent,
+        } => {
+            if let (true, Some(process)) = (exit_with_parent, cluster_process) {
+                weir_cli::cluster::exit_with_parent(process);
+            }
+            weir_cli::run::run(&RunOptions {
+                file,
+                from_savepoint,
+                latest_checkpoint: match (from_latest_checkpoint, restart_from_latest_checkpoint) {
+                    (_, true) => LatestCheckpoint::IfAny,
+                    (true, false) => LatestCheckpoint::Required,
+                    (false, false) => LatestCheckpoint::No,
+                },
+                savepoint_dir,
+                drain,
+                non_restored_state: if allow_non_restored_state {
+                    NonRestoredState::Allow
+                } else {
+                    NonRestoredState::Refuse
+                },
+                snapshot_of_other_job: if allow_other_job {
+                    SnapshotOfOtherJob::Allow
+                } else {
+                    SnapshotOfOtherJob::Refuse
+                },
+                on_sigterm,
+                metrics_addr,
+                ui,
+                checkpoints_on_cancel: match checkpoints_on_cancel {
+                    CheckpointsOnCancel::Retain => {
+                        ExternalizedCheckpointRetention::RetainOnCancellation
+                    }
+                    CheckpointsOnCancel::Delete => {
+                        ExternalizedCheckpointRetention::DeleteOnCancellation
+                    }
+                },
+                progress,
+                log_interval: Duration::from_secs_f64(log_interval.clamp(0.1, 3600.0)),
+                cluster: cluster_process.map(|process| Membership {
+                    process,
+                    addresses: cluster_addresses,
+                    generation: cluster_generation,
+                }),
+            })
+        }
         Command::Cluster(ClusterCommand::Run {
             file,
             processes,

@@ -410,3 +410,58 @@ fn a_sink_with_compaction_says_why_it_cannot_span_processes() {
         "a job's own failure is not restarted: {err}"
     );
 }
+
+/// Whether process `pid` still runs (not a zombie).
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_processes_of_a_supervisor_killed_with_sigkill_exit_too() {
+    let dir = tempfile::tempdir().unwrap();
+    // Long enough to be running when the supervisor dies.
+    fs::write(dir.path().join("p.toml"), pipeline(1_000_000, Some(20_000))).unwrap();
+    let log_path = dir.path().join("supervisor.log");
+    let mut supervisor = weir()
+        .current_dir(dir.path())
+        .args(["cluster", "run", "-n", "3", "p.toml", "--progress", "quiet"])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let pids = loop {
+        let log = fs::read_to_string(&log_path).unwrap();
+        let pids: Vec<u32> = (0..3)
+            .filter_map(|p| newest_pid(&log, p))
+            .map(|(_, pid)| pid)
+            .collect();
+        if pids.len() == 3 && checkpointed(dir.path()) {
+            break pids;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    supervisor.kill().unwrap();
+    supervisor.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|pid| alive(*pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "processes {pids:?} outlived their supervisor: {}",
+            fs::read_to_string(&log_path).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("the supervisor (pid"), "{log}");
+}
