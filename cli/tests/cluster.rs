@@ -210,6 +210,21 @@ fn newest_pid(log: &str, process: usize) -> Option<(u64, u32)> {
         .next_back()
 }
 
+/// Starts `weir cluster run -n 3 p.toml` in `dir` (with `envs`), its standard error (and its
+/// processes') into `dir/<log>`: the supervisor and the log's path.
+fn supervisor(dir: &Path, log: &str, envs: &[(String, String)]) -> (Child, std::path::PathBuf) {
+    let log_path = dir.join(log);
+    let child = weir()
+        .current_dir(dir)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .args(["cluster", "run", "-n", "3", "p.toml", "--progress", "quiet"])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    (child, log_path)
+}
+
 /// When a kill trial kills.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum KillAt {
@@ -236,16 +251,7 @@ pub(crate) fn kill_trial(
     at: KillAt,
     envs: &[(String, String)],
 ) -> (i32, String) {
-    let log_path = dir.join("supervisor.log");
-    let log = fs::File::create(&log_path).unwrap();
-    let mut supervisor: Child = weir()
-        .current_dir(dir)
-        .envs(envs.iter().map(|(k, v)| (k, v)))
-        .args(["cluster", "run", "-n", "3", "p.toml", "--progress", "quiet"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let (mut supervisor, log_path) = supervisor(dir, "supervisor.log", envs);
     let started = Instant::now();
     let mut killed = false;
     let deadline = started + Duration::from_mins(4);
@@ -333,14 +339,7 @@ fn ctrl_c_stops_with_a_savepoint_that_resumes_on_two_processes() {
     let rows = 120_000;
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("p.toml"), pipeline(rows, Some(30_000))).unwrap();
-    let log_path = dir.path().join("first.log");
-    let mut supervisor = weir()
-        .current_dir(dir.path())
-        .args(["cluster", "run", "-n", "3", "p.toml", "--progress", "quiet"])
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut supervisor, log_path) = supervisor(dir.path(), "first.log", &[]);
     // Stop once a checkpoint completed (the job runs about 4 s).
     let deadline = Instant::now() + Duration::from_mins(2);
     while !checkpointed(dir.path()) {
@@ -428,14 +427,7 @@ fn the_processes_of_a_supervisor_killed_with_sigkill_exit_too() {
     let dir = tempfile::tempdir().unwrap();
     // Long enough to be running when the supervisor dies.
     fs::write(dir.path().join("p.toml"), pipeline(1_000_000, Some(20_000))).unwrap();
-    let log_path = dir.path().join("supervisor.log");
-    let mut supervisor = weir()
-        .current_dir(dir.path())
-        .args(["cluster", "run", "-n", "3", "p.toml", "--progress", "quiet"])
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let (mut supervisor, log_path) = supervisor(dir.path(), "supervisor.log", &[]);
     let deadline = Instant::now() + Duration::from_mins(1);
     let pids = loop {
         let log = fs::read_to_string(&log_path).unwrap();
