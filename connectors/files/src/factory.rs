@@ -379,22 +379,9 @@ impl SinkFactory for FilesFactory {
         } = sink_parts(config, ctx)?;
         let f = &o.format_options;
         let builder = match format {
-            RowsFormat::Parquet => FileSink::bulk(
-                Arc::clone(&fs),
-                path,
-                ParquetFormat::new(rows.to_batches())
-                    .with_schema(rows.arrow_schema())
-                    .codec(f.codec)
-                    .row_group_rows(f.row_group_rows),
-            ),
-            RowsFormat::Orc => FileSink::bulk(
-                Arc::clone(&fs),
-                path,
-                OrcFormat::new(rows.to_batches())
-                    .with_schema(rows.arrow_schema())
-                    .codec(f.codec)
-                    .stripe_bytes(f.stripe_size.bytes() as usize),
-            ),
+            RowsFormat::Parquet | RowsFormat::Orc => {
+                bulk_sink(&format, fs, path, rows.to_batches(), rows.arrow_schema(), f)
+            }
             RowsFormat::Text(text) => FileSink::row(fs, path, text),
             RowsFormat::Messages(messages) => FileSink::row(fs, path, messages),
         };
@@ -407,6 +394,36 @@ impl SinkFactory for FilesFactory {
             });
         }
         Ok(BoxedSink::new(builder.build()?))
+    }
+}
+
+/// A Parquet sink (for `RowsFormat::Parquet`) or an ORC sink (otherwise) of records that
+/// `to_batches` turns into batches of `schema`, with the format options `f`.
+fn bulk_sink<T: Send + 'static>(
+    format: &RowsFormat,
+    fs: Arc<dyn FileSystem>,
+    path: String,
+    to_batches: crate::format::ToBatchesFactory<T>,
+    schema: arrow_schema::SchemaRef,
+    f: &FormatOptions,
+) -> crate::FileSinkBuilder<T> {
+    match format {
+        RowsFormat::Parquet => FileSink::bulk(
+            fs,
+            path,
+            ParquetFormat::new(to_batches)
+                .with_schema(schema)
+                .codec(f.codec)
+                .row_group_rows(f.row_group_rows),
+        ),
+        _ => FileSink::bulk(
+            fs,
+            path,
+            OrcFormat::new(to_batches)
+                .with_schema(schema)
+                .codec(f.codec)
+                .stripe_bytes(f.stripe_size.bytes() as usize),
+        ),
     }
 }
 

@@ -5,15 +5,14 @@ use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::erased::BoxedSink;
 use weir_connector_api::error::Result;
 use weir_connector_api::factory::FactoryContext;
-use weir_connector_api::format::find_format;
 use weir_formats::chunk::Chunk;
 use weir_formats::CsvFormat;
 
-use super::{sink_parts, RowsFormat, SinkParts, FORMAT};
+use super::{bulk_sink, default_config, sink_parts, RowsFormat, SinkParts, FORMAT};
 use crate::config::{CompactorKind, FileFormatKind};
 use crate::format::{ChunkBatches, CsvChunks};
 use crate::sink::ChunkBuckets;
-use crate::{FileSink, OrcFormat, ParquetFormat};
+use crate::FileSink;
 
 /// The `files` sink of a columnar pipeline: chunks written as they are.
 ///
@@ -50,22 +49,10 @@ pub fn create_chunk_sink(
     let f = &o.format_options;
     let chunks = ChunkBatches::new(rows.arrow_schema());
     let builder = match format {
-        RowsFormat::Parquet => FileSink::bulk(
-            fs,
-            path,
-            ParquetFormat::new(chunks.to_batches())
-                .with_schema(rows.arrow_schema())
-                .codec(f.codec)
-                .row_group_rows(f.row_group_rows),
-        ),
-        RowsFormat::Orc => FileSink::bulk(
-            fs,
-            path,
-            OrcFormat::new(chunks.to_batches())
-                .with_schema(rows.arrow_schema())
-                .codec(f.codec)
-                .stripe_bytes(f.stripe_size.bytes() as usize),
-        ),
+        RowsFormat::Parquet | RowsFormat::Orc => {
+            let to_batches = chunks.to_batches();
+            bulk_sink(&format, fs, path, to_batches, rows.arrow_schema(), f)
+        }
         // Record-wise compaction reads the part files back with the format's decoder, which
         // the chunk encoder has not: such a sink takes rows.
         RowsFormat::Messages(messages)
@@ -74,13 +61,11 @@ pub fn create_chunk_sink(
                     .as_ref()
                     .is_none_or(|c| c.compactor != CompactorKind::RecordWise) =>
         {
-            let csv = find_format("csv").map(|csv| {
-                let delimiter = char::from(f.csv_delimiter).to_string();
-                csv.options()
-                    .validate(&[("field-delimiter".to_owned(), delimiter)].into())
-            });
-            let Some(Ok(csv_config)) = csv else {
-                return Ok(None); // not linked: the row sink says so
+            // The same dialect the row sink validated (`sink_parts`) for the registered `csv`.
+            let delimiter = char::from(f.csv_delimiter).to_string();
+            let given = [("field-delimiter", delimiter.as_str())];
+            let Some(csv_config) = default_config(&CsvFormat, &given, &mut Vec::new()) else {
+                return Ok(None); // the row sink reports it
             };
             FileSink::row(
                 fs,
