@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use weir_connector_api::erased::BoxedSource;
 use weir_connector_api::row::{Row, Value};
 use weir_connector_api::watermark::{BoundedOutOfOrderness, WatermarkStrategy};
 use weir_runtime::job::UnalignedSplits;
@@ -12,7 +13,7 @@ use weir_runtime::{
 
 use super::columnar::{self, Engine, ENGINE_ENV};
 use super::lookup::RowSerializer;
-use super::{Pipeline, Storage, WatermarkSpec};
+use super::{Pipeline, SourceNode, Storage, WatermarkSpec};
 
 /// What the progress display needs to know about a built job.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +33,32 @@ fn timestamp_of(row: &Row, index: usize) -> i64 {
     }
 }
 
-fn strategy(spec: Option<&WatermarkSpec>) -> WatermarkStrategy<Row> {
-    event_time(spec, timestamp_of)
+/// Adds `source` to `env` reading with `reader` (its rows, or its chunks), with its uid, state
+/// schema, parallelism and event time (`timestamp_of` a record's time in a field); records it
+/// in `layout`.
+pub(super) fn add_source<T: Send + 'static>(
+    env: &StreamEnvironment,
+    source: &SourceNode,
+    reader: BoxedSource<T>,
+    timestamp_of: fn(&T, usize) -> i64,
+    layout: &mut JobLayout,
+) -> DataStream<T> {
+    let mut stream = env
+        .from_source(
+            reader,
+            event_time(source.watermark.as_ref(), timestamp_of),
+            &source.name,
+        )
+        .uid(&source.name)
+        .state_schema(schema_lines(&source.schema));
+    if let Some(p) = source.parallelism {
+        stream = stream.parallelism(p);
+    }
+    layout.sources.push(source.name.clone());
+    if source.watermark.is_some() {
+        layout.watermarked.push(source.name.clone());
+    }
+    stream
 }
 
 /// The watermark strategy of a source with event time `spec` (none without), reading a
@@ -147,21 +172,13 @@ pub fn build(
     let mut layout = JobLayout::default();
     let mut streams: BTreeMap<String, DataStream<Row>> = BTreeMap::new();
     for source in &pipeline.sources {
-        let mut stream = env
-            .from_source(
-                source.source.clone(),
-                strategy(source.watermark.as_ref()),
-                &source.name,
-            )
-            .uid(&source.name)
-            .state_schema(schema_lines(&source.schema));
-        if let Some(p) = source.parallelism {
-            stream = stream.parallelism(p);
-        }
-        layout.sources.push(source.name.clone());
-        if source.watermark.is_some() {
-            layout.watermarked.push(source.name.clone());
-        }
+        let stream = add_source(
+            &env,
+            source,
+            source.source.clone(),
+            timestamp_of,
+            &mut layout,
+        );
         streams.insert(source.name.clone(), stream);
     }
     let missing = |name: &str| RuntimeError::InvalidJob(vec![format!("no stream `{name}`")]);

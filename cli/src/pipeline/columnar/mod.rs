@@ -36,7 +36,7 @@ use weir_connector_files::factory::create_chunk_sink;
 use weir_formats::chunk::{Chunk, ChunkSerializer};
 use weir_runtime::{DataStream, RuntimeError, SinkOptions, StreamEnvironment};
 
-use super::build::{event_time, schema_lines, JobLayout};
+use super::build::{add_source, JobLayout};
 use super::lookup::RowSerializer;
 use super::Pipeline;
 use time::{TimeColumn, TimeColumns};
@@ -125,21 +125,7 @@ pub fn build(
     let mut layout = JobLayout::default();
     let mut streams: Vec<(String, DataStream<Chunk>)> = Vec::new();
     for (source, chunks) in pipeline.sources.iter().zip(chunk_sources) {
-        let mut stream = env
-            .from_source(
-                chunks,
-                event_time(source.watermark.as_ref(), time::chunk_time),
-                &source.name,
-            )
-            .uid(&source.name)
-            .state_schema(schema_lines(&source.schema));
-        if let Some(p) = source.parallelism {
-            stream = stream.parallelism(p);
-        }
-        layout.sources.push(source.name.clone());
-        if source.watermark.is_some() {
-            layout.watermarked.push(source.name.clone());
-        }
+        let stream = add_source(env, source, chunks, time::chunk_time, &mut layout);
         streams.push((source.name.clone(), stream));
     }
     let missing = |name: &str| RuntimeError::InvalidJob(vec![format!("no stream `{name}`")]);
