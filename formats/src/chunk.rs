@@ -147,6 +147,19 @@ impl Chunk {
         (self.batch, self.kinds)
     }
 
+    /// Column `index` as times in milliseconds, when it is a millisecond timestamp or an
+    /// int64 column (a pipeline's event-time field).
+    pub fn times(&self, index: usize) -> Option<ChunkTimes<'_>> {
+        let column = self.batch.columns().get(index)?;
+        if let Some(a) = column.as_any().downcast_ref::<TimestampMillisecondArray>() {
+            return Some(ChunkTimes::Timestamp(a));
+        }
+        column
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .map(ChunkTimes::Int64)
+    }
+
     /// Builds a chunk of `schema` from rows (a missing trailing value is a null).
     pub fn from_rows(schema: &SchemaRef, rows: &[Row]) -> Result<Self, ChunkError> {
         let columns = schema
@@ -190,6 +203,46 @@ impl Chunk {
             ));
         }
         Ok(())
+    }
+}
+
+/// A time column of a chunk ([`Chunk::times`]): epoch milliseconds per row.
+#[derive(Debug, Clone, Copy)]
+pub enum ChunkTimes<'a> {
+    /// A millisecond timestamp column.
+    Timestamp(&'a TimestampMillisecondArray),
+    /// An int64 column of epoch milliseconds.
+    Int64(&'a Int64Array),
+}
+
+impl<'a> ChunkTimes<'a> {
+    /// Row `row`'s time (`None` for a null or past the end).
+    pub fn get(&self, row: usize) -> Option<i64> {
+        match self {
+            ChunkTimes::Timestamp(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
+            ChunkTimes::Int64(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
+        }
+    }
+
+    /// Every row's time, in order (`None` for a null).
+    pub fn each_row(self) -> Box<dyn Iterator<Item = Option<i64>> + 'a> {
+        match self {
+            ChunkTimes::Timestamp(a) => Box::new(a.iter()),
+            ChunkTimes::Int64(a) => Box::new(a.iter()),
+        }
+    }
+
+    /// The latest time (`None` without any).
+    pub fn max(&self) -> Option<i64> {
+        let (values, nulls) = match self {
+            ChunkTimes::Timestamp(a) => (a.values(), a.null_count()),
+            ChunkTimes::Int64(a) => (a.values(), a.null_count()),
+        };
+        if nulls == 0 {
+            values.iter().copied().max()
+        } else {
+            self.each_row().flatten().max()
+        }
     }
 }
 

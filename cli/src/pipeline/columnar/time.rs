@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-use arrow_array::{Array, Int64Array, TimestampMillisecondArray};
 use weir_connector_api::row::Row;
 use weir_formats::chunk::Chunk;
 
@@ -97,41 +96,18 @@ impl TimeColumns {
 /// The event time of a chunk: the latest time of its rows in column `index` (`i64::MIN`
 /// without any, as the row path's timestamp assigner gives a row without a time).
 pub(super) fn chunk_time(chunk: &Chunk, index: usize) -> i64 {
-    match column(chunk, index) {
-        Some(Times::Timestamp(a)) => arrow_arith::aggregate::max(a),
-        Some(Times::Int64(a)) => arrow_arith::aggregate::max(a),
-        None => None,
-    }
-    .unwrap_or(i64::MIN)
+    chunk.times(index).and_then(|t| t.max()).unwrap_or(i64::MIN)
 }
 
 /// The rows of a chunk, each with its time from column `index`.
 pub(super) fn timed_rows(chunk: &Chunk, index: usize) -> Vec<(Row, i64)> {
     let rows = rows_of(chunk);
-    let times: Box<dyn Iterator<Item = Option<i64>>> = match column(chunk, index) {
-        Some(Times::Timestamp(a)) => Box::new(a.iter()),
-        Some(Times::Int64(a)) => Box::new(a.iter()),
+    let times: Box<dyn Iterator<Item = Option<i64>>> = match chunk.times(index) {
+        Some(t) => t.each_row(),
         None => Box::new(std::iter::repeat(None)),
     };
     rows.into_iter()
         .zip(times)
         .map(|(row, t)| (row, t.unwrap_or(i64::MIN)))
         .collect()
-}
-
-/// A time column of either type.
-enum Times<'a> {
-    Timestamp(&'a TimestampMillisecondArray),
-    Int64(&'a Int64Array),
-}
-
-fn column(chunk: &Chunk, index: usize) -> Option<Times<'_>> {
-    let column = chunk.batch().columns().get(index)?;
-    if let Some(times) = column.as_any().downcast_ref::<TimestampMillisecondArray>() {
-        return Some(Times::Timestamp(times));
-    }
-    column
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .map(Times::Int64)
 }

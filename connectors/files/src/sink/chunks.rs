@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::{Array, Int64Array, TimestampMillisecondArray, UInt32Array};
+use arrow_array::UInt32Array;
 use weir_formats::chunk::Chunk;
 
 use super::bucket::{BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource};
@@ -29,18 +29,6 @@ impl ChunkBuckets {
         }
     }
 
-    /// The time column of `chunk` (`None` when it is not a time column).
-    fn times<'a>(&self, chunk: &'a Chunk) -> Option<Times<'a>> {
-        let column = chunk.batch().columns().get(self.index)?;
-        if let Some(a) = column.as_any().downcast_ref::<TimestampMillisecondArray>() {
-            return Some(Times::Timestamp(a));
-        }
-        column
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .map(Times::Int64)
-    }
-
     /// `chunk` cut into chunks of one bucket each: the chunk itself when all its rows share
     /// one, zero-copy slices when its rows come in a few runs of one bucket (times in order,
     /// as most event times are), else one chunk per bucket gathered with Arrow's `take`, rows
@@ -54,7 +42,7 @@ impl ChunkBuckets {
         let mut runs = 0;
         let mut last_span = None::<Option<i64>>;
         let mut current = 0u32;
-        let times = self.times(&chunk);
+        let times = chunk.times(self.index);
         for row in 0..rows {
             let time = times.as_ref().and_then(|t| t.get(row));
             let span = time.map(|t| self.inner.span_of(t));
@@ -99,22 +87,6 @@ impl ChunkBuckets {
     }
 }
 
-/// A time column of either type.
-enum Times<'a> {
-    Timestamp(&'a TimestampMillisecondArray),
-    Int64(&'a Int64Array),
-}
-
-impl Times<'_> {
-    /// Row `row`'s time (`None` for a null or past the end).
-    fn get(&self, row: usize) -> Option<i64> {
-        match self {
-            Times::Timestamp(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
-            Times::Int64(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
-        }
-    }
-}
-
 /// Up to this many runs of one bucket, a chunk is cut into slices; more, and each bucket's
 /// rows are gathered into one chunk (a copy, but one record per bucket, not per run).
 const MAX_SLICES: usize = 8;
@@ -139,7 +111,7 @@ fn gather(chunk: &Chunk, indices: &UInt32Array) -> Chunk {
 
 impl BucketAssigner<Chunk> for ChunkBuckets {
     fn bucket_id(&self, element: &Chunk, ctx: &BucketContext) -> String {
-        let timestamp = self.times(element).and_then(|t| t.get(0));
+        let timestamp = element.times(self.index).and_then(|t| t.get(0));
         self.inner
             .bucket_id(element, &BucketContext { timestamp, ..*ctx })
     }
@@ -149,7 +121,7 @@ impl BucketAssigner<Chunk> for ChunkBuckets {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_array::{Array, Int64Array, RecordBatch, TimestampMillisecondArray};
     use arrow_schema::{DataType, Field, Schema, TimeUnit};
     use weir_connector_api::row::RowKind;
 
