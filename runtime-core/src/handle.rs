@@ -65,6 +65,22 @@ pub struct JobResult {
 }
 
 impl JobResult {
+    /// The result of a job that failed with `error` before any attempt ran (or whose master
+    /// was lost): no attempt, checkpoint or metric.
+    pub(crate) fn failed_early(error: RuntimeError) -> JobResult {
+        JobResult {
+            status: JobStatus::Failed(error),
+            attempts: 0,
+            completed_checkpoints: 0,
+            failures: Vec::new(),
+            metrics: BTreeMap::new(),
+            restored_from: None,
+            skipped_checkpoints: Vec::new(),
+            checkpoint_history: Vec::new(),
+            failover_history: Vec::new(),
+        }
+    }
+
     /// Whether the job finished.
     pub fn is_finished(&self) -> bool {
         matches!(self.status, JobStatus::Finished)
@@ -179,15 +195,9 @@ impl JobHandle {
         match self.join.await {
             Ok(result) => result,
             Err(e) => JobResult {
-                status: JobStatus::Failed(RuntimeError::Lost(format!("the job master ({e})"))),
-                attempts: 0,
-                completed_checkpoints: 0,
-                failures: Vec::new(),
-                metrics: BTreeMap::new(),
-                restored_from: None,
-                skipped_checkpoints: Vec::new(),
                 checkpoint_history: history.checkpoints(),
                 failover_history: history.failovers(),
+                ..JobResult::failed_early(RuntimeError::Lost(format!("the job master ({e})")))
             },
         }
     }

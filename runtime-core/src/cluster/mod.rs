@@ -213,27 +213,12 @@ impl ClusterJob {
             }
             Running::Worker(join) => match join.await {
                 Ok(result) => result,
-                Err(e) => failed(RuntimeError::Lost(format!(
+                Err(e) => JobResult::failed_early(RuntimeError::Lost(format!(
                     "this process's share of the job: {e}"
                 ))),
             },
-            Running::NotStarted(e) => failed(e),
+            Running::NotStarted(e) => JobResult::failed_early(e),
         }
-    }
-}
-
-/// The result of a job that failed in this process before it ran.
-fn failed(error: RuntimeError) -> JobResult {
-    JobResult {
-        status: JobStatus::Failed(error),
-        attempts: 0,
-        completed_checkpoints: 0,
-        failures: Vec::new(),
-        metrics: BTreeMap::new(),
-        restored_from: None,
-        skipped_checkpoints: Vec::new(),
-        checkpoint_history: Vec::new(),
-        failover_history: Vec::new(),
     }
 }
 

@@ -361,19 +361,9 @@ pub(crate) async fn run(job: Job, member: ClusterMember) -> JobResult {
     let link = match ControlLink::open(member.transport.as_ref(), member.process, 0) {
         Ok(link) => link,
         Err(e) => {
-            return JobResult {
-                status: JobStatus::Failed(RuntimeError::ClusterBroken(format!(
-                    "opening the control channel to process 0: {e}"
-                ))),
-                attempts: 0,
-                completed_checkpoints: 0,
-                failures: Vec::new(),
-                metrics: BTreeMap::new(),
-                restored_from: None,
-                skipped_checkpoints: Vec::new(),
-                checkpoint_history: Vec::new(),
-                failover_history: Vec::new(),
-            }
+            return JobResult::failed_early(RuntimeError::ClusterBroken(format!(
+                "opening the control channel to process 0: {e}"
+            )))
         }
     };
     Worker {
