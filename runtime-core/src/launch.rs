@@ -129,6 +129,22 @@ pub(crate) struct Launched {
     pub(crate) source_controls: BTreeMap<String, Vec<TaskControl>>,
 }
 
+impl Launched {
+    /// Records the control channel of subtask `key` of `group` (also among its source's
+    /// readers when the group reads a source).
+    fn add(&mut self, group: &TaskGroup, key: TaskKey, control: TaskControl) {
+        if group.is_source {
+            if let Some(uid) = group.uids.first() {
+                self.source_controls
+                    .entry(uid.clone())
+                    .or_default()
+                    .push(control.clone());
+            }
+        }
+        self.controls.insert(key, control);
+    }
+}
+
 /// Connects every edge of the plan in `exchange`, creates every subtask (each with its share
 /// of the restored state) and starts them all with `launcher`; nothing starts unless every
 /// subtask could be created. Only the subtasks the launcher hosts are created; the others are
@@ -160,16 +176,7 @@ pub(crate) fn launch_attempt(
             let key = TaskKey { group: g, subtask };
             if !launcher.hosts(key) {
                 if let Some(control) = launcher.remote_control(key) {
-                    if group.is_source {
-                        if let Some(uid) = group.uids.first() {
-                            launched
-                                .source_controls
-                                .entry(uid.clone())
-                                .or_default()
-                                .push(control.clone());
-                        }
-                    }
-                    launched.controls.insert(key, control);
+                    launched.add(group, key, control);
                 }
                 continue;
             }
@@ -200,19 +207,10 @@ pub(crate) fn launch_attempt(
                 metrics: plan.metrics,
             };
             let task = (group.factory)(&mut setup)?;
-            if group.is_source {
-                if let Some(uid) = group.uids.first() {
-                    launched
-                        .source_controls
-                        .entry(uid.clone())
-                        .or_default()
-                        .push(control_tx.clone());
-                }
-            }
             let task: BoxFuture<'static, ()> =
                 Box::pin(crate::load::scope(plan.live.register(g, subtask), task));
             tasks.push((key, task));
-            launched.controls.insert(key, control_tx);
+            launched.add(group, key, control_tx);
         }
     }
     for (key, task) in tasks {
