@@ -173,30 +173,44 @@ const CSV_SINK: &str = "[sinks.options]\npath = \"out\"\nformat = \"csv\"\n";
 
 #[test]
 fn filter_and_select_into_csv_part_files_write_the_same_rows() {
-    let pipeline = source(30_000, 2) + CHECKPOINTS + TRANSFORM + &sink("paid", "files", CSV_SINK);
-    let (_, rows_err, rows_dir) = run_on("rows", &pipeline);
-    let (_, columns_err, columns_dir) = run_on("columns", &pipeline);
-    let (rows, _) = csv_lines(&rows_dir.path().join("out"));
-    let (columns, headers) = csv_lines(&columns_dir.path().join("out"));
-    assert!(rows.len() > 1_000, "{}", rows.len());
+    let headers = csv_on_both_engines(CSV_SINK);
     assert!(headers > 0, "every part file starts with the header");
-    assert!(rows == columns, "the CSV rows differ");
-    assert_eq!(counts(&columns_err), counts(&rows_err));
 }
 
 /// CSV with record-wise compaction (which decodes the part files again): the sink takes the
 /// chunks' rows, and the output is the row path's.
 #[test]
 fn csv_part_files_with_record_wise_compaction_write_the_same_rows() {
-    let options = format!("{CSV_SINK}compaction.enabled = true\ncompaction.file-size = \"1mb\"\n");
-    let pipeline = source(30_000, 2) + CHECKPOINTS + TRANSFORM + &sink("paid", "files", &options);
+    csv_on_both_engines(&format!(
+        "{CSV_SINK}compaction.enabled = true\ncompaction.file-size = \"1mb\"\n"
+    ));
+}
+
+/// Job c's shape into CSV part files with the sink `options`, on both engines: the same rows
+/// and counts. The header lines of the columnar run.
+fn csv_on_both_engines(options: &str) -> usize {
+    let pipeline = source(30_000, 2) + CHECKPOINTS + TRANSFORM + &sink("paid", "files", options);
     let (_, rows_err, rows_dir) = run_on("rows", &pipeline);
     let (_, columns_err, columns_dir) = run_on("columns", &pipeline);
     let (rows, _) = csv_lines(&rows_dir.path().join("out"));
-    let (columns, _) = csv_lines(&columns_dir.path().join("out"));
+    let (columns, headers) = csv_lines(&columns_dir.path().join("out"));
     assert!(rows.len() > 1_000, "{}", rows.len());
     assert!(rows == columns, "the CSV rows differ");
     assert_eq!(counts(&columns_err), counts(&rows_err));
+    headers
+}
+
+/// Runs `pipeline` with `WEIR_PIPELINE_ENGINE=columns`, which must refuse it: its standard
+/// error.
+fn refused_on_columns(pipeline: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("p.toml"), pipeline).unwrap();
+    let (code, _, err) = run(weir()
+        .current_dir(dir.path())
+        .env("WEIR_PIPELINE_ENGINE", "columns")
+        .args(["run", "p.toml"]));
+    assert_ne!(code, 0, "{err}");
+    err
 }
 
 #[test]
@@ -503,13 +517,7 @@ fn event_time_reaches_row_sinks_or_keeps_the_pipeline_on_rows() {
         "select = [\"id\", \"amount\", \"status\", \"at\"]",
         "select = [\"id\", \"amount\", \"status\"]",
     );
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("p.toml"), &dropped).unwrap();
-    let (code, _, err) = run(weir()
-        .current_dir(dir.path())
-        .env("WEIR_PIPELINE_ENGINE", "columns")
-        .args(["run", "p.toml"]));
-    assert_ne!(code, 0);
+    let err = refused_on_columns(&dropped);
     assert!(
         err.contains(
             "sink `out` gets rows with event time, but a select before it drops the time field"
