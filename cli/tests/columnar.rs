@@ -225,7 +225,7 @@ fn a_pipeline_that_cannot_run_on_columns_says_why_when_columns_are_required() {
         .args(["run", "p.toml"]));
     assert_ne!(code, 0);
     assert!(
-        err.contains("WEIR_PIPELINE_ENGINE=columns, but the pipeline cannot run on columns: source `orders` is rate limited"),
+        err.contains("WEIR_PIPELINE_ENGINE=columns, but the pipeline cannot run on columns: source `orders`: it is rate limited"),
         "{err}"
     );
     // Auto runs it on rows.

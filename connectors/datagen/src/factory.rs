@@ -32,6 +32,10 @@ use weir_connector_api::factory::{ConnectorFactory, ConnectorInfo, FactoryContex
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 
 #[cfg(weir_api_1_1)]
+use weir_connector_api::columnar::{ChunkSourceFactory, Columnar};
+#[cfg(weir_api_1_1)]
+use weir_connector_api::factory::JobContext;
+#[cfg(weir_api_1_1)]
 use weir_formats::chunk::{arrow_schema, Chunk};
 
 use crate::config::{DatagenOptions, NUMBER_OF_ROWS_KEY, SET_NAME};
@@ -80,6 +84,30 @@ impl ConnectorFactory for DatagenFactory {
     }
     fn as_source(&self) -> Option<&dyn SourceFactory> {
         Some(self)
+    }
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_source(&self) -> Option<&dyn ChunkSourceFactory> {
+        Some(self)
+    }
+}
+
+/// Columns natively (API line 1.1): [`create_chunk_source`], unless a rate limit counts rows.
+#[cfg(weir_api_1_1)]
+impl ChunkSourceFactory for DatagenFactory {
+    fn create_chunk_source(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<BoxedSource<Chunk>>> {
+        Ok(match create_chunk_source(config, ctx)? {
+            Some(source) => Columnar::Chunks(source),
+            None => Columnar::RowsOnly(
+                "it is rate limited (`rows-per-second` or `rows-per-checkpoint`), which counts \
+                 rows one by one"
+                    .to_owned(),
+            ),
+        })
     }
 }
 

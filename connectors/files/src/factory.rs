@@ -122,6 +122,10 @@ impl ConnectorFactory for FilesFactory {
     fn as_connection_check(&self) -> Option<&dyn ConnectionCheck> {
         Some(&FilesCheck)
     }
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_sink(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSinkFactory> {
+        Some(self)
+    }
 }
 
 /// A path on local disk (`file://` URLs too; relative paths are resolved against the working

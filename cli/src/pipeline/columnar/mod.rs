@@ -2,15 +2,18 @@
 //! `DataStream<Chunk>` — one runtime record is one Arrow record batch of up to
 //! [`CHUNK_ROWS`] rows — instead of a `DataStream<Row>`.
 //!
-//! Columnar today: `datagen` sources without a rate limit (generated straight into columns),
-//! with or without event time (a chunk's event time is its latest row's, see the `time` module),
-//! filters (Arrow compute kernels, see [`super::Expr::evaluate`]) and selects (a zero-copy
-//! projection) of transforms without a lookup, `blackhole` sinks, and `files` sinks in
-//! Parquet, ORC (the chunks' columns as they are) and CSV (column by column; see
-//! `weir_connector_files::factory::create_chunk_sink`). Every other sink consumes the chunk's
-//! rows through an adapter (`print` prints, and `kafka` writes, exactly what they do on the row
-//! path, each row with its own event time). Any other source or a lookup keeps the whole
-//! pipeline on rows, as before.
+//! Which parts work on columns is the connectors' to say, through API line 1.1's Arrow
+//! factory contract (`weir_connector_api::columnar`): a source runs on columns when its
+//! connector declares `as_chunk_source` and takes its options on columns (`datagen` without a
+//! rate limit, generated straight into columns, with or without event time — a chunk's event
+//! time is its latest row's, see the `time` module); a sink when its connector declares
+//! `as_chunk_sink` (`blackhole`, and `files` in Parquet, ORC — the chunks' columns as they
+//! are — and CSV, column by column). Filters (Arrow compute kernels, see
+//! [`super::Expr::evaluate`]) and selects (a zero-copy projection) of transforms without a
+//! lookup work on columns. Every other sink — a connector with only the Row factories of line
+//! 1.0 — consumes the chunk's rows through an adapter (`print` prints, and `kafka` writes,
+//! exactly what they do on the row path, each row with its own event time). Any other source
+//! or a lookup keeps the whole pipeline on rows, as before.
 //!
 //! `WEIR_PIPELINE_ENGINE` chooses: `auto` (the default: columns when possible), `rows`
 //! (always the row path) or `columns` (refuse to run, saying why, when the pipeline cannot run
@@ -20,19 +23,12 @@
 //! restores on the other — except the channel state of unaligned checkpoints, which holds
 //! rows or chunks as the path that took it.
 
-use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use weir_connector_api::erased::{BoxedSink, BoxedSource};
-use weir_connector_api::error::Result as ConnectorResult;
-use weir_connector_api::metrics::{Counter, SinkWriterMetrics, NUM_RECORDS_IN};
+use weir_connector_api::columnar::{ChunkSinkParts, Columnar};
+use weir_connector_api::erased::BoxedSource;
+use weir_connector_api::factory::find_connector;
 use weir_connector_api::row::Row;
-use weir_connector_api::sink::{
-    FlushMode, InitContext, Sink, SinkCapabilities, SinkWriter, WriteContext,
-};
-use weir_connector_datagen::factory::create_chunk_source;
-use weir_connector_files::factory::create_chunk_sink;
 use weir_formats::chunk::{Chunk, ChunkSerializer};
 use weir_runtime::{DataStream, RuntimeError, SinkOptions, StreamEnvironment};
 
@@ -81,26 +77,25 @@ impl Engine {
 }
 
 /// The columnar sources of `pipeline`, one per source in file order, or why the pipeline
-/// cannot run on columns.
+/// cannot run on columns. A source runs on columns when its connector declares the ability
+/// ([`ConnectorFactory::as_chunk_source`](weir_connector_api::factory::ConnectorFactory::as_chunk_source))
+/// and takes these options on columns.
 pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
     let mut sources = Vec::with_capacity(pipeline.sources.len());
     for source in &pipeline.sources {
         let name = &source.name;
-        if source.connector != "datagen" {
+        let Some(factory) = find_connector(&source.connector).and_then(|f| f.as_chunk_source())
+        else {
             return Err(format!(
                 "source `{name}` (connector `{}`) produces rows only",
                 source.connector
             ));
-        }
+        };
         let ctx = source.settings.context(name);
-        match create_chunk_source(&source.settings.options, &ctx) {
-            Ok(Some(chunks)) => sources.push(chunks),
-            Ok(None) => {
-                return Err(format!(
-                    "source `{name}` is rate limited (`rows-per-second` or \
-                     `rows-per-checkpoint`), which counts rows one by one"
-                ))
-            }
+        match factory.create_chunk_source(&source.settings.options, &ctx, &source.settings.job) {
+            Ok(Columnar::Chunks(chunks)) => sources.push(chunks),
+            Ok(Columnar::RowsOnly(why)) => return Err(format!("source `{name}`: {why}")),
+            Ok(_) => return Err(format!("source `{name}`: works on rows")),
             Err(e) => return Err(format!("source `{name}`: {e}")),
         }
     }
@@ -112,6 +107,23 @@ pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
     }
     TimeColumns::of(pipeline, ignores_event_time)?;
     Ok(sources)
+}
+
+/// The columnar sink of `sink`, when its connector declares the ability and takes its options
+/// on columns (`None`: the sink takes the rows of each chunk).
+fn chunk_sink(sink: &super::SinkNode) -> Result<Option<ChunkSinkParts>, RuntimeError> {
+    let Some(factory) = find_connector(&sink.connector).and_then(|f| f.as_chunk_sink()) else {
+        return Ok(None);
+    };
+    let ctx = sink.settings.context(&sink.name);
+    match factory.create_chunk_sink(&sink.settings.options, &ctx, &sink.settings.job) {
+        Ok(Columnar::Chunks(parts)) => Ok(Some(parts)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(RuntimeError::InvalidJob(vec![format!(
+            "sink `{}`: {e}",
+            sink.name
+        )])),
+    }
 }
 
 /// Builds the columnar job's graph in `env` from the sources [`sources`] made.
@@ -147,27 +159,14 @@ pub fn build(
             uid: Some(sink.name.clone()),
             committer_parallelism: sink.committer_parallelism,
         };
-        let native = match sink.connector.as_str() {
-            "blackhole" => Some(BoxedSink::new(ChunkBlackhole)),
-            "files" => {
-                let ctx = sink.settings.context(&sink.name);
-                match create_chunk_sink(&sink.settings.options, &ctx) {
-                    Ok(Some(files)) => {
-                        if let Some(buckets) = files.buckets {
-                            stream = stream.flat_map(move |chunk| buckets.split(chunk));
-                        }
-                        Some(files.sink)
-                    }
-                    Ok(None) => None,
-                    Err(e) => {
-                        return Err(RuntimeError::InvalidJob(vec![format!(
-                            "sink `{}`: {e}",
-                            sink.name
-                        )]))
-                    }
+        let native = match chunk_sink(sink)? {
+            Some(parts) => {
+                if let Some(split) = parts.split {
+                    stream = stream.flat_map(move |chunk| split(chunk));
                 }
+                Some(parts.sink)
             }
-            _ => None,
+            None => None,
         };
         if let Some(chunk_sink) = native {
             if let Some(p) = sink.parallelism {
@@ -246,57 +245,4 @@ pub(super) fn rows_of(chunk: &Chunk) -> Vec<Row> {
     chunk
         .to_rows()
         .expect("chunks of pipeline types convert to rows")
-}
-
-/// The `blackhole` sink on chunks: drops them, counting their rows.
-#[derive(Debug, Clone, Copy)]
-struct ChunkBlackhole;
-
-impl Sink<Chunk> for ChunkBlackhole {
-    type Writer = ChunkBlackholeWriter;
-
-    fn create_writer(&self, ctx: &dyn InitContext) -> ConnectorResult<ChunkBlackholeWriter> {
-        let group = ctx.metric_group();
-        Ok(ChunkBlackholeWriter {
-            metrics: SinkWriterMetrics::new(&*group),
-            records_in: group.counter(NUM_RECORDS_IN),
-        })
-    }
-
-    fn capabilities(self: Arc<Self>) -> SinkCapabilities<Chunk, ChunkBlackholeWriter> {
-        SinkCapabilities::none()
-    }
-}
-
-/// The writer of [`ChunkBlackhole`].
-struct ChunkBlackholeWriter {
-    metrics: SinkWriterMetrics,
-    /// The writer operator's `numRecordsIn`: the runtime counts one per chunk, the writer adds
-    /// the chunk's other rows, so it counts rows as on the row path.
-    records_in: Counter,
-}
-
-impl fmt::Debug for ChunkBlackholeWriter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChunkBlackholeWriter")
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait::async_trait]
-impl SinkWriter<Chunk> for ChunkBlackholeWriter {
-    fn write(&mut self, chunk: Chunk, _ctx: &WriteContext) -> ConnectorResult<()> {
-        let rows = chunk.num_rows() as u64;
-        self.metrics.add_records_send(rows);
-        self.records_in.add(rows.saturating_sub(1));
-        Ok(())
-    }
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<ConnectorResult<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    async fn flush(&mut self, _mode: FlushMode) -> ConnectorResult<()> {
-        Ok(())
-    }
 }

@@ -78,6 +78,7 @@ impl Parser {
             options: config.clone(),
             format: format.as_ref().map(|f| (f.id.clone(), f.config.clone())),
             schema: schema.clone(),
+            job: self.job.clone(),
         };
         let key_names: Vec<String> = keys
             .iter()

@@ -1,14 +1,17 @@
 //! The pipeline sink for columnar batches (`weir-formats` chunks): the same options and files
 //! as the row sink of [`super::FilesFactory`].
 
+use std::sync::Arc;
+
+use weir_connector_api::columnar::{ChunkSinkFactory, ChunkSinkParts, Columnar};
 use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::erased::BoxedSink;
 use weir_connector_api::error::Result;
-use weir_connector_api::factory::FactoryContext;
+use weir_connector_api::factory::{FactoryContext, JobContext};
 use weir_formats::chunk::Chunk;
 use weir_formats::CsvFormat;
 
-use super::{bulk_sink, default_config, sink_parts, RowsFormat, SinkParts, FORMAT};
+use super::{bulk_sink, default_config, sink_parts, FilesFactory, RowsFormat, SinkParts, FORMAT};
 use crate::config::{CompactorKind, FileFormatKind};
 use crate::format::{ChunkBatches, CsvChunks};
 use crate::sink::ChunkBuckets;
@@ -89,4 +92,30 @@ pub fn create_chunk_sink(
         sink: BoxedSink::new(builder.build()?),
         buckets,
     }))
+}
+
+/// Columns natively (API line 1.1): [`create_chunk_sink`], with its bucket cut before the
+/// writer; the formats that encode rows one by one take rows.
+impl ChunkSinkFactory for FilesFactory {
+    fn create_chunk_sink(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<ChunkSinkParts>> {
+        Ok(match create_chunk_sink(config, ctx)? {
+            Some(ChunkSink { sink, buckets }) => {
+                let parts = ChunkSinkParts::new(sink);
+                Columnar::Chunks(match buckets {
+                    Some(b) => parts.with_split(Arc::new(move |chunk| b.split(chunk))),
+                    None => parts,
+                })
+            }
+            None => Columnar::RowsOnly(
+                "its format encodes rows one by one (`json`, `text`, the pipeline's row \
+                 formats, or `csv` with record-wise compaction)"
+                    .to_owned(),
+            ),
+        })
+    }
 }
