@@ -27,14 +27,15 @@ use std::sync::Arc;
 
 use weir_connector_api::columnar::{ChunkSinkParts, Columnar};
 use weir_connector_api::erased::BoxedSource;
+use weir_connector_api::error::ConnectorError;
 use weir_connector_api::factory::find_connector;
 use weir_connector_api::row::Row;
-use weir_formats::chunk::{Chunk, ChunkSerializer};
+use weir_formats::chunk::{arrow_schema, Chunk, ChunkSerializer};
 use weir_runtime::{DataStream, RuntimeError, SinkOptions, StreamEnvironment};
 
-use super::build::{add_source, JobLayout};
+use super::build::{add_source, timestamp_of, JobLayout};
 use super::lookup::RowSerializer;
-use super::Pipeline;
+use super::{Pipeline, SourceNode};
 use time::{TimeColumn, TimeColumns};
 
 mod time;
@@ -76,28 +77,54 @@ impl Engine {
     }
 }
 
+/// How a source of a columnar pipeline reads.
+pub enum ColumnarSource {
+    /// Natively, in chunks.
+    Chunks(BoxedSource<Chunk>),
+    /// In rows, through the adapter for Row sources: the rows its task hands on at once (up to
+    /// [`CHUNK_ROWS`]) become one chunk.
+    Rows,
+}
+
+/// Whether a columnar pipeline may read a Row source through the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdaptRows {
+    /// When a sink takes columns natively (there is something to gain from turning the rows
+    /// into columns); otherwise the pipeline stays on rows.
+    WhenASinkTakesColumns,
+    /// Always (`WEIR_PIPELINE_ENGINE=columns`).
+    Always,
+}
+
 /// The columnar sources of `pipeline`, one per source in file order, or why the pipeline
-/// cannot run on columns. A source runs on columns when its connector declares the ability
+/// cannot run on columns. A source runs on columns natively when its connector declares the
+/// ability
 /// ([`ConnectorFactory::as_chunk_source`](weir_connector_api::factory::ConnectorFactory::as_chunk_source))
-/// and takes these options on columns.
-pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
+/// and takes these options on columns; any other source through the adapter, as `adapt` allows.
+pub fn sources(pipeline: &Pipeline, adapt: AdaptRows) -> Result<Vec<ColumnarSource>, String> {
     let mut sources = Vec::with_capacity(pipeline.sources.len());
+    let mut on_rows = None;
     for source in &pipeline.sources {
         let name = &source.name;
-        let Some(factory) = find_connector(&source.connector).and_then(|f| f.as_chunk_source())
-        else {
-            return Err(format!(
+        let ctx = source.settings.context(name);
+        let native = find_connector(&source.connector).and_then(|f| f.as_chunk_source());
+        let why = match native
+            .map(|f| f.create_chunk_source(&source.settings.options, &ctx, &source.settings.job))
+        {
+            Some(Ok(Columnar::Chunks(chunks))) => {
+                sources.push(ColumnarSource::Chunks(chunks));
+                continue;
+            }
+            Some(Err(e)) => return Err(format!("source `{name}`: {e}")),
+            Some(Ok(Columnar::RowsOnly(why))) => format!("source `{name}`: {why}"),
+            Some(Ok(_)) => format!("source `{name}` works on rows"),
+            None => format!(
                 "source `{name}` (connector `{}`) produces rows only",
                 source.connector
-            ));
+            ),
         };
-        let ctx = source.settings.context(name);
-        match factory.create_chunk_source(&source.settings.options, &ctx, &source.settings.job) {
-            Ok(Columnar::Chunks(chunks)) => sources.push(chunks),
-            Ok(Columnar::RowsOnly(why)) => return Err(format!("source `{name}`: {why}")),
-            Ok(_) => return Err(format!("source `{name}`: works on rows")),
-            Err(e) => return Err(format!("source `{name}`: {e}")),
-        }
+        on_rows.get_or_insert(why);
+        sources.push(ColumnarSource::Rows);
     }
     if let Some(t) = pipeline.transforms.iter().find(|t| t.lookup.is_some()) {
         return Err(format!(
@@ -106,7 +133,20 @@ pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
         ));
     }
     TimeColumns::of(pipeline, ignores_event_time)?;
+    if let Some(why) = on_rows {
+        if adapt == AdaptRows::WhenASinkTakesColumns && !takes_columns(pipeline) {
+            return Err(format!("{why}, and no sink takes columns"));
+        }
+    }
     Ok(sources)
+}
+
+/// Whether a sink of `pipeline` takes columns natively.
+fn takes_columns(pipeline: &Pipeline) -> bool {
+    pipeline
+        .sinks
+        .iter()
+        .any(|sink| matches!(chunk_sink(sink), Ok(Some(_))))
 }
 
 /// The columnar sink of `sink`, when its connector declares the ability and takes its options
@@ -130,14 +170,28 @@ fn chunk_sink(sink: &super::SinkNode) -> Result<Option<ChunkSinkParts>, RuntimeE
 pub fn build(
     pipeline: &Pipeline,
     env: &StreamEnvironment,
-    chunk_sources: Vec<BoxedSource<Chunk>>,
+    chunk_sources: Vec<ColumnarSource>,
 ) -> Result<JobLayout, RuntimeError> {
     let times = TimeColumns::of(pipeline, ignores_event_time)
         .map_err(|e| RuntimeError::InvalidJob(vec![e]))?;
     let mut layout = JobLayout::default();
     let mut streams: Vec<(String, DataStream<Chunk>)> = Vec::new();
-    for (source, chunks) in pipeline.sources.iter().zip(chunk_sources) {
-        let stream = add_source(env, source, chunks, time::chunk_time, &mut layout);
+    for (source, columnar) in pipeline.sources.iter().zip(chunk_sources) {
+        let stream = match columnar {
+            ColumnarSource::Chunks(chunks) => {
+                add_source(env, source, chunks, time::chunk_time, &mut layout)
+            }
+            ColumnarSource::Rows => {
+                let rows = add_source(
+                    env,
+                    source,
+                    source.source.clone(),
+                    timestamp_of,
+                    &mut layout,
+                );
+                rows_into_chunks(rows, source)
+            }
+        };
         streams.push((source.name.clone(), stream));
     }
     let missing = |name: &str| RuntimeError::InvalidJob(vec![format!("no stream `{name}`")]);
@@ -196,6 +250,25 @@ pub fn build(
         layout.sinks.push(sink.name.clone());
     }
     Ok(layout)
+}
+
+/// The adapter for a Row source: the rows its task hands on at once (up to [`CHUNK_ROWS`]:
+/// a poll's worth, or what a slower source has) as one chunk of the source's schema, with the
+/// latest time of its rows on a stream with event time.
+fn rows_into_chunks(rows: DataStream<Row>, source: &SourceNode) -> DataStream<Chunk> {
+    let schema = arrow_schema(&source.schema);
+    let name = format!("{} (rows into columns)", source.name);
+    rows.source_batch_size(CHUNK_ROWS)
+        .try_map_batches(&name, move |rows: Vec<Row>| {
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            // The source's rows have its schema's types (its format decoded them to it); a
+            // connector that breaks that fails the job here, as a Row sink would.
+            Chunk::from_rows(&schema, &rows)
+                .map(|chunk| vec![chunk])
+                .map_err(|e| ConnectorError::fatal("cannot turn the source's rows into columns", e))
+        })
 }
 
 /// Whether a sink of `connector` never reads its records' event time (the `files` sink of a
