@@ -215,19 +215,56 @@ fn refused_on_columns(pipeline: &str) -> String {
 
 #[test]
 fn a_pipeline_that_cannot_run_on_columns_says_why_when_columns_are_required() {
-    // A lookup join works on rows.
-    let (code, _, err) = run(weir()
-        .current_dir(repo())
-        .env("WEIR_PIPELINE_ENGINE", "columns")
-        .args(["run", "examples/lookup-enrich.toml", "--progress", "quiet"]));
-    assert_ne!(code, 0);
+    // A union of a stream with event time and one without: a chunk of the union would have a
+    // time for some rows only.
+    let untimed = source(10, 1)
+        .split("[[sources]]")
+        .nth(1)
+        .unwrap()
+        .replace("name = \"orders\"", "name = \"more\"");
+    let mixed = timed_source(10, 1, None)
+        + "\n[[sources]]"
+        + &untimed
+        + "\n[[transforms]]\nname = \"both\"\ninput = [\"orders\", \"more\"]\n"
+        + &sink("both", "blackhole", "");
+    let err = refused_on_columns(&mixed);
     assert!(
         err.contains(
             "WEIR_PIPELINE_ENGINE=columns, but the pipeline cannot run on columns: transform \
-             `enriched` has a lookup join, which works on rows"
+             `both` unites streams with and without event time"
         ),
         "{err}"
     );
+    // Auto runs it on rows, and says why.
+    let (_, err, _) = run_on("auto", &mixed);
+    assert!(
+        err.contains("the pipeline runs on rows: transform `both` unites streams"),
+        "{err}"
+    );
+}
+
+/// A lookup join in a columnar pipeline: the chunks' rows are looked up, and the joined rows
+/// become chunks again; the output is the row path's.
+#[test]
+fn the_lookup_example_prints_the_same_rows_on_both_engines() {
+    let on = |engine: &str| {
+        let (code, out, err) = run(weir()
+            .current_dir(repo())
+            .env("WEIR_PIPELINE_ENGINE", engine)
+            .args(["run", "examples/lookup-enrich.toml", "--progress", "quiet"]));
+        assert_eq!(code, 0, "{engine}: {err}");
+        let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
+        lines.sort_unstable();
+        (lines, err)
+    };
+    let (rows, _) = on("rows");
+    let (columns, err) = on("columns");
+    assert!(
+        err.contains("the pipeline runs on columns (0 of 1 sources read rows through the adapter)"),
+        "{err}"
+    );
+    assert_eq!(rows.len(), 20, "{rows:?}");
+    assert_eq!(columns, rows);
 }
 
 /// A Row source (here a rate-limited datagen, whose limiter counts rows) in a columnar

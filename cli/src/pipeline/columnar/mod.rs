@@ -10,10 +10,12 @@
 //! `as_chunk_sink` (`blackhole`, and `files` in Parquet, ORC — the chunks' columns as they
 //! are — and CSV, column by column). Filters (Arrow compute kernels, see
 //! [`super::Expr::evaluate`]) and selects (a zero-copy projection) of transforms without a
-//! lookup work on columns. Every other sink — a connector with only the Row factories of line
+//! lookup work on columns; a lookup join takes the chunks' rows and its output becomes chunks
+//! again. Every other sink — a connector with only the Row factories of line
 //! 1.0 — consumes the chunk's rows through an adapter (`print` prints, and `kafka` writes,
 //! exactly what they do on the row path, each row with its own event time). Any other source
-//! or a lookup keeps the whole pipeline on rows, as before.
+//! reads through the adapter for Row sources ([`ColumnarSource::Rows`]): with `auto`, only when
+//! a sink takes columns, else the whole pipeline runs on rows.
 //!
 //! `WEIR_PIPELINE_ENGINE` chooses: `auto` (the default: columns when possible), `rows`
 //! (always the row path) or `columns` (refuse to run, saying why, when the pipeline cannot run
@@ -29,13 +31,13 @@ use weir_connector_api::columnar::{ChunkSinkParts, Columnar};
 use weir_connector_api::erased::BoxedSource;
 use weir_connector_api::error::ConnectorError;
 use weir_connector_api::factory::find_connector;
-use weir_connector_api::row::Row;
+use weir_connector_api::row::{Row, Schema};
 use weir_formats::chunk::{arrow_schema, Chunk, ChunkSerializer};
 use weir_runtime::{DataStream, RuntimeError, SinkOptions, StreamEnvironment};
 
 use super::build::{add_source, timestamp_of, JobLayout};
 use super::lookup::RowSerializer;
-use super::{Pipeline, SourceNode};
+use super::Pipeline;
 use time::{TimeColumn, TimeColumns};
 
 mod time;
@@ -126,12 +128,6 @@ pub fn sources(pipeline: &Pipeline, adapt: AdaptRows) -> Result<Vec<ColumnarSour
         on_rows.get_or_insert(why);
         sources.push(ColumnarSource::Rows);
     }
-    if let Some(t) = pipeline.transforms.iter().find(|t| t.lookup.is_some()) {
-        return Err(format!(
-            "transform `{}` has a lookup join, which works on rows",
-            t.name
-        ));
-    }
     TimeColumns::of(pipeline, ignores_event_time)?;
     if let Some(why) = on_rows {
         if adapt == AdaptRows::WhenASinkTakesColumns && !takes_columns(pipeline) {
@@ -189,7 +185,7 @@ pub fn build(
                     timestamp_of,
                     &mut layout,
                 );
-                rows_into_chunks(rows, source)
+                rows_into_chunks(rows, &source.name, &source.schema)
             }
         };
         streams.push((source.name.clone(), stream));
@@ -200,6 +196,20 @@ pub fn build(
             .ok_or_else(|| missing(transform.inputs.first().map_or("", String::as_str)))?;
         if let Some(filter) = transform.filter.clone() {
             stream = stream.flat_map(move |chunk| filter.filter_chunk(&chunk));
+        }
+        if let Some(lookup) = &transform.lookup {
+            // The join looks rows up one by one: it takes the chunks' rows (each with its own
+            // time) and its output becomes chunks again.
+            let rows = match times.of_inputs(&transform.inputs) {
+                TimeColumn::At(index) => {
+                    stream.flat_map_timestamped(move |chunk| time::timed_rows(&chunk, index))
+                }
+                _ => stream.flat_map(|chunk| rows_of(&chunk)),
+            };
+            let joined = lookup.join(rows, &transform.name).map_err(|e| {
+                RuntimeError::InvalidJob(vec![format!("transform `{}`: {e}", transform.name)])
+            })?;
+            stream = rows_into_chunks(joined, &transform.name, &lookup.joined);
         }
         if let Some(indices) = transform.select.clone() {
             stream = stream.map(move |chunk| select(&chunk, &indices));
@@ -252,12 +262,13 @@ pub fn build(
     Ok(layout)
 }
 
-/// The adapter for a Row source: the rows its task hands on at once (up to [`CHUNK_ROWS`]:
-/// a poll's worth, or what a slower source has) as one chunk of the source's schema, with the
-/// latest time of its rows on a stream with event time.
-fn rows_into_chunks(rows: DataStream<Row>, source: &SourceNode) -> DataStream<Chunk> {
-    let schema = arrow_schema(&source.schema);
-    let name = format!("{} (rows into columns)", source.name);
+/// The adapter from rows to chunks (of `schema`), for a Row source and after a lookup join:
+/// the rows handed on at once (for a source, up to [`CHUNK_ROWS`]: a poll's worth, or what a
+/// slower source has) become one chunk, with the latest time of its rows on a stream with
+/// event time. `name` names the stream in errors.
+fn rows_into_chunks(rows: DataStream<Row>, name: &str, schema: &Schema) -> DataStream<Chunk> {
+    let schema = arrow_schema(schema);
+    let name = format!("{name} (rows into columns)");
     rows.source_batch_size(CHUNK_ROWS)
         .try_map_batches(&name, move |rows: Vec<Row>| {
             if rows.is_empty() {

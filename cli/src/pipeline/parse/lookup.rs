@@ -147,6 +147,7 @@ impl Parser {
                 fields.push(Field::new(field.name.clone(), field.data_type, nullable));
             }
         }
+        let joined = Schema::new(fields);
         Some((
             LookupNode {
                 connector: id,
@@ -156,8 +157,9 @@ impl Parser {
                 added,
                 join_type,
                 async_options,
+                joined: joined.clone(),
             },
-            Schema::new(fields),
+            joined,
         ))
     }
 
