@@ -9,8 +9,8 @@
 //! time is its latest row's, see the `time` module); a sink when its connector declares
 //! `as_chunk_sink` (`blackhole`, and `files` in Parquet, ORC — the chunks' columns as they
 //! are — and CSV, column by column). Filters (Arrow compute kernels, see
-//! [`super::Expr::evaluate`]) and selects (a zero-copy projection) of transforms without a
-//! lookup work on columns; a lookup join takes the chunks' rows and its output becomes chunks
+//! [`super::Expr::evaluate`]) and selects (a zero-copy projection) work on
+//! columns; a lookup join takes the chunks' rows and its output becomes chunks
 //! again. Every other sink — a connector with only the Row factories of line
 //! 1.0 — consumes the chunk's rows through an adapter (`print` prints, and `kafka` writes,
 //! exactly what they do on the row path, each row with its own event time). Any other source
