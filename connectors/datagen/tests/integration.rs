@@ -10,6 +10,7 @@ mod bounded;
 mod columns;
 mod config;
 mod conformance;
+mod contract;
 mod factory;
 mod pause;
 mod rate_limit;

@@ -9,6 +9,7 @@ mod common;
 mod compaction;
 mod config;
 mod conformance;
+mod contract;
 mod event_time_buckets;
 mod factory;
 mod formats;
