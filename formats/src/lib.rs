@@ -50,6 +50,7 @@ mod convert;
 mod csv;
 mod debezium;
 mod envelope;
+mod float;
 mod json;
 mod raw;
 

@@ -69,7 +69,10 @@ impl<'a> Column<'a> {
                 text.push_str(itoa::Buffer::new().format(a.value(row)));
                 Ok(())
             }
-            Column::Float64(a) => write!(text, "{}", a.value(row)),
+            Column::Float64(a) => {
+                crate::float::push_f64(a.value(row), text);
+                Ok(())
+            }
             Column::Utf8(a) => {
                 text.push_str(a.value(row));
                 Ok(())
