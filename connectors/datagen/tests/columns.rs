@@ -85,6 +85,8 @@ fn option_sets() -> Vec<Vec<(&'static str, &'static str)>> {
             ("blob.length", "3"),
             ("status.values", "new,paid,shipped,cancelled,x"),
         ],
+        // Picks longer than the padded block.
+        vec![("status.values", "x,a status of twenty-five")],
     ]
 }
 
