@@ -281,7 +281,7 @@ enum Ty {
     Null,
 }
 
-fn ty_of(data_type: DataType) -> Ty {
+fn ty_of(data_type: &DataType) -> Ty {
     match data_type {
         DataType::Boolean => Ty::Bool,
         DataType::String => Ty::Text,
@@ -383,7 +383,7 @@ impl Parser<'_> {
                         .schema
                         .fields
                         .get(i)
-                        .map_or(Ty::Null, |f| ty_of(f.data_type));
+                        .map_or(Ty::Null, |f| ty_of(&f.data_type));
                     (Operand::Field(i), ty, offset)
                 }
                 None => {

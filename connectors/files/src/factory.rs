@@ -7,7 +7,7 @@
 //!
 //! | `format` | rows in files |
 //! |---|---|
-//! | `parquet`, `orc` | columns through Arrow ([`RowBatches`]: int64, float64, boolean, string, binary, timestamp in ms UTC); `codec`, `parquet.row-group-rows`, `orc.stripe-size` |
+//! | `parquet`, `orc` | columns through Arrow ([`RowBatches`]: int64, float64, boolean, string, binary, timestamp in ms UTC, and on API line 1.1 every type of the columnar mapping — nested ones in Parquet only, ORC refuses decimal, list, struct and map columns by name); `codec`, `parquet.row-group-rows`, `orc.stripe-size` |
 //! | `csv` | the registered `csv` row format, one record per line, with a header line unless `csv.header = false`; `csv.delimiter` |
 //! | `json` | the registered `json` row format, one object per line |
 //! | `text` | one string (or bytes) field per line |
