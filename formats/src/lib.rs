@@ -52,6 +52,7 @@ mod debezium;
 mod envelope;
 mod json;
 mod raw;
+pub mod typed;
 
 #[cfg(test)]
 mod tests;

@@ -705,17 +705,16 @@ impl RowGenerator {
                 let step = i128::from((*step_i).max(1));
                 let last = i128::from(*start_i) + i128::from(last_row) * step;
                 #[cfg(weir_api_1_1)]
-                let (max, type_name) = (
-                    types::sequence_max(&spec.data_type),
-                    spec.data_type.to_string(),
-                );
+                let (max, type_name) = if types::integer_sequence(&spec.data_type) {
+                    (
+                        types::sequence_max(&spec.data_type),
+                        spec.data_type.to_string(),
+                    )
+                } else {
+                    (i128::from(i64::MAX), "int64".to_owned())
+                };
                 #[cfg(not(weir_api_1_1))]
                 let (max, type_name) = (i128::from(i64::MAX), "int64");
-                let max = if spec.data_type == DataType::String {
-                    i128::from(i64::MAX)
-                } else {
-                    max
-                };
                 if last <= max {
                     continue;
                 }
