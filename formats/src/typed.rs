@@ -37,7 +37,8 @@ pub fn refuse_nested(format: &str, fields: &[Field]) -> Option<String> {
     ))
 }
 
-fn date_text(days: i32) -> String {
+/// A date as `YYYY-MM-DD` (the day number when out of chrono's range).
+pub fn date_text(days: i32) -> String {
     NaiveDate::default()
         .checked_add_signed(chrono::Duration::days(days.into()))
         .map_or_else(|| days.to_string(), |d| d.format("%Y-%m-%d").to_string())

@@ -265,6 +265,7 @@ impl TypeParser<'_> {
 
     fn decimal(&mut self) -> Result<DataType, TypeError> {
         self.expect('(', "after `decimal` (as in `decimal(10, 2)`)")?;
+        self.skip_space();
         let at = self.pos;
         let precision = self.number("the precision")?;
         let Some(precision) = u8::try_from(precision)
@@ -279,6 +280,7 @@ impl TypeParser<'_> {
         };
         let mut scale = 0;
         if self.eat(',') {
+            self.skip_space();
             let at = self.pos;
             let s = self.number("the scale")?;
             scale = match i8::try_from(s) {
