@@ -10,7 +10,7 @@ use arrow_array::RecordBatch;
 use bytes::Bytes;
 use weir_connector_api::row::{DataType, Field, Row, Schema, TimeUnit};
 use weir_connector_datagen::factory::RowGenerator;
-use weir_connector_files::format::{BulkWriterFactory, ChunkBatches, RowBatches};
+use weir_connector_files::format::{BulkWriterFactory, ChunkBatches, FromBatch, RowBatches};
 use weir_connector_files::{OrcFormat, ParquetFormat};
 use weir_formats::chunk::{arrow_schema, Chunk};
 
@@ -118,6 +118,21 @@ fn parquet_holds_every_type_on_the_row_and_the_columnar_path() {
         &ParquetFormat::new(row_batches.to_batches()),
         expected.clone(),
     );
+    // Our own reader (the files source's row decoding) reads them back too.
+    let batches = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        Bytes::from(file.clone()),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let mut decoded = Vec::new();
+    for batch in batches {
+        row_batches
+            .decode_batch(batch.unwrap(), &mut decoded)
+            .unwrap();
+    }
+    let decoded: Vec<Row> = decoded.into_iter().map(|(row, _)| row).collect();
+    assert_eq!(decoded, expected);
     assert_eq!(parquet_rows(file), expected);
     // The columnar path: datagen's chunks as they are.
     let arrow = arrow_schema(&schema);
