@@ -220,3 +220,18 @@ fn csv_refuses_nested_fields_when_the_pipeline_is_validated() {
         "{text}"
     );
 }
+
+#[test]
+fn orc_refuses_decimal_and_nested_fields_when_the_pipeline_is_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let p =
+        pipeline("connector = \"files\"\n\n[sinks.options]\npath = \"out\"\nformat = \"orc\"\n");
+    fs::write(dir.path().join("p.toml"), p).unwrap();
+    let (code, out, err) = run(weir().current_dir(dir.path()).args(["validate", "p.toml"]));
+    assert_ne!(code, 0, "{out}");
+    let text = format!("{out}{err}");
+    assert!(
+        text.contains("`price`") && text.contains("ORC writer cannot hold"),
+        "{text}"
+    );
+}

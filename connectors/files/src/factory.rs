@@ -479,6 +479,12 @@ fn sink_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<Sink
             None
         }
     };
+    #[cfg(weir_api_1_1)]
+    if matches!(format, Some(RowsFormat::Orc)) {
+        if let Some(reason) = crate::format::orc_refusal(ctx.schema) {
+            errors.push(format_conflict(reason));
+        }
+    }
     let time_field = time_field(config, &o, ctx.schema, &mut errors);
     let (Some((fs, _, path)), Some(format), true) = (resolved, format, errors.is_empty()) else {
         return Err(ConnectorError::Config(ConfigErrors::new(
