@@ -11,6 +11,7 @@
 //! | `string` | `Utf8` | `LargeUtf8`, `Utf8View` |
 //! | `bytes` | `Binary` | `LargeBinary`, `BinaryView` |
 //! | `timestamp` | `Timestamp(Millisecond, "UTC")` | any timestamp unit, with or without time zone (read as UTC), `Date32`, `Date64`, `Int64` (epoch milliseconds) |
+//! | the types of API line 1.1 (`int8`…`uint64`, `float32`, `decimal(P, S)`, `date`, `timestamp(UNIT, ZONE)`, `list`, `struct`, `map`) | as `weir_formats::chunk::arrow_type` maps them | what Arrow's `cast` turns into that type |
 //!
 //! Columns are matched by name; extra columns in a file are ignored, a missing column reads as
 //! null (an error for a field that is not nullable). Files hold inserts only: writing an update
