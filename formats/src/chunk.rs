@@ -30,7 +30,9 @@ use std::sync::Arc;
 use weir_connector_api::row::RowKind;
 use weir_connector_api::state::{StateError, VersionedSerializer};
 
-pub use weir_connector_api::columnar::{arrow_schema, arrow_type, Chunk, ChunkError, ChunkTimes};
+pub use weir_connector_api::columnar::{
+    array_of, arrow_field, arrow_schema, arrow_type, Chunk, ChunkError, ChunkTimes,
+};
 
 /// Chunks in checkpoints (channel state of unaligned checkpoints): version 1 is a kinds flag
 /// byte (0: all inserts; 1: a u32 big-endian count and one tag byte per row, 0 = +I, 1 = -U,

@@ -53,6 +53,7 @@ mod envelope;
 mod float;
 mod json;
 mod raw;
+pub mod typed;
 
 #[cfg(test)]
 mod tests;

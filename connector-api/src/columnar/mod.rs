@@ -16,14 +16,28 @@
 //! 1.1 so that connectors building on line 1.0 and 1.1 from one source (gated by the
 //! `weir_api_1_1` cfg their build script sets) never name a feature line 1.0 lacks.
 //!
-//! | [`DataType`] | Arrow type | array |
-//! |---|---|---|
-//! | `Boolean` | `Boolean` | [`BooleanArray`] |
-//! | `Int64` | `Int64` | [`Int64Array`] |
-//! | `Float64` | `Float64` | [`Float64Array`] |
-//! | `String` | `Utf8` | [`StringArray`] |
-//! | `Bytes` | `Binary` | [`BinaryArray`] |
-//! | `TimestampMillis` | `Timestamp(Millisecond, None)` | [`TimestampMillisecondArray`] |
+//! | [`DataType`] | Arrow type | array | row [`Value`] |
+//! |---|---|---|---|
+//! | `Boolean` | `Boolean` | [`BooleanArray`] | `Boolean` |
+//! | `Int8`, `Int16`, `Int32` | `Int8`, `Int16`, `Int32` | `Int8Array`... | `Int64` (in range) |
+//! | `Int64` | `Int64` | [`Int64Array`] | `Int64` |
+//! | `UInt8` ... `UInt64` | `UInt8` ... `UInt64` | `UInt8Array`... | `UInt64` (in range) |
+//! | `Float32` | `Float32` | `Float32Array` | `Float32` |
+//! | `Float64` | `Float64` | [`Float64Array`] | `Float64` |
+//! | `Decimal128 { precision, scale }` | `Decimal128(precision, scale)` | `Decimal128Array` | `Decimal128` (rescaled up exactly; precision checked) |
+//! | `String` | `Utf8` | [`StringArray`] | `String` |
+//! | `Bytes` | `Binary` | [`BinaryArray`] | `Bytes` |
+//! | `Date32` | `Date32` | `Date32Array` | `Date32` |
+//! | `TimestampMillis` | `Timestamp(Millisecond, None)` | [`TimestampMillisecondArray`] | `TimestampMillis` |
+//! | `Timestamp { unit, tz }` | `Timestamp(unit, tz)` | `TimestampSecondArray`... | `Timestamp(value, unit)` |
+//! | `List(item)` | `List(item: nullable)` | `ListArray` | `List` |
+//! | `Struct(fields)` | `Struct(fields)` | `StructArray` | `Struct` (field order) |
+//! | `Map(key, value)` | `Map(entries: Struct(keys not null, values), unsorted)` | `MapArray` | `Map` |
+//!
+//! Timestamp columns also take `Int64` values (a pipeline's event-time field), and a
+//! millisecond column with a zone takes `TimestampMillis` values. Nested columns nest these
+//! mappings; a value of the wrong kind, out of range or over a decimal's precision is a
+//! [`ChunkError`].
 //!
 //! ```
 //! use weir_connector_api::columnar::{arrow_schema, Chunk};
@@ -50,6 +64,7 @@
 //! [`BinaryArray`]: arrow_array::BinaryArray
 //! [`TimestampMillisecondArray`]: arrow_array::TimestampMillisecondArray
 //! [`DataType`]: crate::row::DataType
+//! [`Value`]: crate::row::Value
 
 use std::sync::Arc;
 
@@ -60,9 +75,11 @@ use crate::row::RowKind;
 
 mod factory;
 mod rows;
+#[cfg(test)]
+mod tests;
 
 pub use factory::{ChunkSinkFactory, ChunkSinkParts, ChunkSourceFactory, ChunkSplitter, Columnar};
-pub use rows::{arrow_schema, arrow_type};
+pub use rows::{array_of, arrow_field, arrow_schema, arrow_type, arrow_unit};
 
 /// The Arrow crates chunks are made of, at the version this line uses: build columns with
 /// these (or depend on the same versions) so that your arrays are the runtime's.
@@ -92,8 +109,9 @@ pub enum ChunkError {
     },
     /// A column of a type pipeline rows cannot hold.
     #[error(
-        "column `{field}` is {data_type}, which pipeline rows cannot hold (boolean, int64, \
-         float64, utf8, binary and millisecond timestamps can)"
+        "column `{field}` is {data_type}, which pipeline rows cannot hold (they hold the \
+         Arrow types of `weir_connector_api::columnar::arrow_type`: integers, floats, \
+         decimal128, utf8, binary, date32, timestamps, list, struct and map)"
     )]
     UnsupportedType {
         /// The field's name.

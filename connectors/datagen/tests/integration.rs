@@ -15,4 +15,5 @@ mod factory;
 mod pause;
 mod rate_limit;
 mod serializer;
+mod types;
 mod unbounded;

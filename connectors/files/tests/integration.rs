@@ -14,3 +14,4 @@ mod event_time_buckets;
 mod factory;
 mod formats;
 mod local_fs;
+mod types;

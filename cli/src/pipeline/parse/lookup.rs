@@ -144,7 +144,11 @@ impl Parser {
         for index in &added {
             if let Some(field) = schema.fields.get(*index) {
                 let nullable = field.nullable || join_type == JoinType::LeftOuter;
-                fields.push(Field::new(field.name.clone(), field.data_type, nullable));
+                fields.push(Field::new(
+                    field.name.clone(),
+                    field.data_type.clone(),
+                    nullable,
+                ));
             }
         }
         let joined = Schema::new(fields);

@@ -73,6 +73,10 @@ impl RowGenerator {
     }
 
     fn column(&self, spec: &FieldSpec, index: usize, numbers: &[u64]) -> ArrayRef {
+        // The types of API line 1.1 (narrow, unsigned, float32, date, timestamp units).
+        if let Some(array) = self.typed_column(spec, index, numbers) {
+            return array;
+        }
         if spec.null_threshold == 0 {
             if let Some(column) = self.dense_column(spec, index, numbers) {
                 return column;
@@ -230,6 +234,10 @@ impl RowGenerator {
                 }
                 Arc::new(builder.finish()) as ArrayRef
             }
+            FieldGen::RandomDecimal { .. }
+            | FieldGen::List { .. }
+            | FieldGen::Map { .. }
+            | FieldGen::Struct(_) => self.values_column(spec, index, numbers),
         }
     }
 
