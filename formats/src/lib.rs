@@ -46,8 +46,9 @@
 
 mod canal;
 pub mod chunk;
+pub mod columnar;
 mod convert;
-mod csv;
+pub(crate) mod csv;
 mod debezium;
 mod envelope;
 mod json;
