@@ -183,11 +183,21 @@ fn resolve_path(
 }
 
 /// The resolved format of a sink or source of rows.
+#[cfg_attr(not(weir_api_1_1), allow(dead_code))]
 enum RowsFormat {
     Parquet,
     Orc,
     Text(TextRows),
-    Messages(MessageRows),
+    Messages(MessageRows, MessageFormat),
+}
+
+/// The registered row format of [`RowsFormat::Messages`] and its options (for its columnar
+/// decoder).
+// Read by the columnar source of API line 1.1 only.
+#[cfg_attr(not(weir_api_1_1), allow(dead_code))]
+pub(crate) struct MessageFormat {
+    id: &'static str,
+    config: ValidatedConfig,
 }
 
 fn format_conflict(reason: impl Into<String>) -> ConfigError {
@@ -311,7 +321,10 @@ fn rows_format(
         }
         (None, Some((id, format_config))) => {
             let format = registered(id, errors)?;
-            messages(format, format_config, ctx.schema, false, errors).map(RowsFormat::Messages)
+            let rows = messages(format, format_config, ctx.schema, false, errors)?;
+            let id = format.identifier();
+            let config = format_config.clone();
+            Some(RowsFormat::Messages(rows, MessageFormat { id, config }))
         }
         (Some(FileFormatKind::Parquet), None) => Some(RowsFormat::Parquet),
         (Some(FileFormatKind::Orc), None) => Some(RowsFormat::Orc),
@@ -325,13 +338,21 @@ fn rows_format(
         (Some(FileFormatKind::Json), None) => {
             let format = registered("json", errors)?;
             let config = default_config(format, &[], errors)?;
-            messages(format, &config, ctx.schema, false, errors).map(RowsFormat::Messages)
+            let rows = messages(format, &config, ctx.schema, false, errors)?;
+            Some(RowsFormat::Messages(
+                rows,
+                MessageFormat { id: "json", config },
+            ))
         }
         (Some(FileFormatKind::Csv), None) => {
             let format = registered("csv", errors)?;
             let delimiter = char::from(f.csv_delimiter).to_string();
             let config = default_config(format, &[("field-delimiter", &delimiter)], errors)?;
-            messages(format, &config, ctx.schema, f.csv_header, errors).map(RowsFormat::Messages)
+            let rows = messages(format, &config, ctx.schema, f.csv_header, errors)?;
+            Some(RowsFormat::Messages(
+                rows,
+                MessageFormat { id: "csv", config },
+            ))
         }
     }
 }
@@ -383,7 +404,7 @@ impl SinkFactory for FilesFactory {
                 bulk_sink(&format, fs, path, rows.to_batches(), rows.arrow_schema(), f)
             }
             RowsFormat::Text(text) => FileSink::row(fs, path, text),
-            RowsFormat::Messages(messages) => FileSink::row(fs, path, messages),
+            RowsFormat::Messages(messages, _) => FileSink::row(fs, path, messages),
         };
         let mut builder = builder.with_options(&o);
         if let Some(index) = time_field {
@@ -440,7 +461,7 @@ struct SinkParts {
 #[cfg(weir_api_1_1)]
 mod chunks;
 #[cfg(weir_api_1_1)]
-pub use chunks::{create_chunk_sink, ChunkSink};
+pub use chunks::{create_chunk_sink, create_chunk_source, ChunkSink};
 
 /// Validates a pipeline sink's options against its schema: every problem, or the parts.
 fn sink_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<SinkParts> {
@@ -456,7 +477,7 @@ fn sink_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<Sink
                     "Parquet and ORC files cannot be concatenated: use the `record-wise` \
                      compactor",
                 )),
-                RowsFormat::Messages(_)
+                RowsFormat::Messages(..)
                     if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv)
                         && o.format_options.csv_header =>
                 {
@@ -592,62 +613,89 @@ impl SourceFactory for FilesFactory {
         config: &ValidatedConfig,
         ctx: &FactoryContext<'_>,
     ) -> Result<BoxedSource<Row>> {
-        let mut errors = Vec::new();
-        let o = FileSourceOptions::from_config(config);
-        let resolved: Vec<(Arc<dyn FileSystem>, String, String)> = o
-            .paths
-            .iter()
-            .filter_map(|p| resolve_path(PATHS.key(), p, &mut errors))
-            .collect();
-        let mut roots: Vec<&str> = resolved.iter().map(|(_, root, _)| root.as_str()).collect();
-        roots.dedup();
-        if roots.len() > 1 {
-            errors.push(ConfigError::Rejected {
-                key: PATHS.key().to_owned(),
-                value: o.paths.join(";"),
-                reason: format!(
-                    "all paths of one source must be on one filesystem, not {}: use one source \
-                     per filesystem",
-                    roots.join(", ")
-                ),
-            });
-        }
-        let fs = resolved
-            .first()
-            .map_or_else(local_fs, |(fs, _, _)| Arc::clone(fs));
-        let paths: Vec<String> = resolved.into_iter().map(|(_, _, p)| p).collect();
-        if o.paths.is_empty() {
-            errors.push(ConfigError::Rejected {
-                key: PATHS.key().to_owned(),
-                value: String::new(),
-                reason: "must name at least one file or directory".to_owned(),
-            });
-        }
-        check_globs(INCLUDE.key(), &o.include, &mut errors);
-        check_globs(EXCLUDE.key(), &o.exclude, &mut errors);
-        let format = rows_format(config, ctx, &o.format_options, &mut errors);
-        let rows = match RowBatches::try_new(ctx.schema) {
-            Ok(rows) => Some(rows),
-            Err(e) => {
-                if matches!(format, Some(RowsFormat::Parquet | RowsFormat::Orc)) {
-                    errors.push(format_conflict(e.to_string()));
-                }
-                None
-            }
-        };
-        let (Some(format), true) = (format, errors.is_empty()) else {
-            return Err(ConnectorError::Config(ConfigErrors::new(
-                SOURCE_SET_NAME,
-                errors,
-            )));
-        };
-        let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
+        let SourceParts {
+            fs,
+            paths,
+            format,
+            rows,
+            options: o,
+        } = source_parts(config, ctx)?;
         let builder = match format {
             RowsFormat::Parquet => FileSource::parquet(fs, paths, rows),
             RowsFormat::Orc => FileSource::orc(fs, paths, rows),
             RowsFormat::Text(text) => FileSource::row(fs, paths, text),
-            RowsFormat::Messages(messages) => FileSource::row(fs, paths, messages),
+            RowsFormat::Messages(messages, _) => FileSource::row(fs, paths, messages),
         };
         Ok(BoxedSource::new(builder.with_options(&o)?.build()?))
     }
+}
+
+/// A validated pipeline source, before its records' type is chosen.
+struct SourceParts {
+    fs: Arc<dyn FileSystem>,
+    paths: Vec<String>,
+    format: RowsFormat,
+    rows: RowBatches,
+    options: FileSourceOptions,
+}
+
+/// Validates a pipeline source's options against its schema: every problem, or the parts.
+fn source_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<SourceParts> {
+    let mut errors = Vec::new();
+    let o = FileSourceOptions::from_config(config);
+    let resolved: Vec<(Arc<dyn FileSystem>, String, String)> = o
+        .paths
+        .iter()
+        .filter_map(|p| resolve_path(PATHS.key(), p, &mut errors))
+        .collect();
+    let mut roots: Vec<&str> = resolved.iter().map(|(_, root, _)| root.as_str()).collect();
+    roots.dedup();
+    if roots.len() > 1 {
+        errors.push(ConfigError::Rejected {
+            key: PATHS.key().to_owned(),
+            value: o.paths.join(";"),
+            reason: format!(
+                "all paths of one source must be on one filesystem, not {}: use one source \
+                 per filesystem",
+                roots.join(", ")
+            ),
+        });
+    }
+    let fs = resolved
+        .first()
+        .map_or_else(local_fs, |(fs, _, _)| Arc::clone(fs));
+    let paths: Vec<String> = resolved.into_iter().map(|(_, _, p)| p).collect();
+    if o.paths.is_empty() {
+        errors.push(ConfigError::Rejected {
+            key: PATHS.key().to_owned(),
+            value: String::new(),
+            reason: "must name at least one file or directory".to_owned(),
+        });
+    }
+    check_globs(INCLUDE.key(), &o.include, &mut errors);
+    check_globs(EXCLUDE.key(), &o.exclude, &mut errors);
+    let format = rows_format(config, ctx, &o.format_options, &mut errors);
+    let rows = match RowBatches::try_new(ctx.schema) {
+        Ok(rows) => Some(rows),
+        Err(e) => {
+            if matches!(format, Some(RowsFormat::Parquet | RowsFormat::Orc)) {
+                errors.push(format_conflict(e.to_string()));
+            }
+            None
+        }
+    };
+    let (Some(format), true) = (format, errors.is_empty()) else {
+        return Err(ConnectorError::Config(ConfigErrors::new(
+            SOURCE_SET_NAME,
+            errors,
+        )));
+    };
+    let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
+    Ok(SourceParts {
+        fs,
+        paths,
+        format,
+        rows,
+        options: o,
+    })
 }

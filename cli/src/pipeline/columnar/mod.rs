@@ -3,6 +3,8 @@
 //! [`CHUNK_ROWS`] rows — instead of a `DataStream<Row>`.
 //!
 //! Columnar today: `datagen` sources without a rate limit (generated straight into columns),
+//! `files` sources of Parquet and ORC (the files' record batches) and of `csv` and `json`
+//! (decoded many lines at once into columns, see `weir_formats::columnar`),
 //! with or without event time (a chunk's event time is its latest row's, see the `time` module),
 //! filters (Arrow compute kernels, see [`super::Expr::evaluate`]) and selects (a zero-copy
 //! projection) of transforms without a lookup, `blackhole` sinks, and `files` sinks in
@@ -32,7 +34,9 @@ use weir_connector_api::sink::{
     FlushMode, InitContext, Sink, SinkCapabilities, SinkWriter, WriteContext,
 };
 use weir_connector_datagen::factory::create_chunk_source;
-use weir_connector_files::factory::create_chunk_sink;
+use weir_connector_files::factory::{
+    create_chunk_sink, create_chunk_source as create_chunk_files_source,
+};
 use weir_formats::chunk::{Chunk, ChunkSerializer};
 use weir_runtime::{DataStream, RuntimeError, SinkOptions, StreamEnvironment};
 
@@ -86,21 +90,35 @@ pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
     let mut sources = Vec::with_capacity(pipeline.sources.len());
     for source in &pipeline.sources {
         let name = &source.name;
-        if source.connector != "datagen" {
-            return Err(format!(
-                "source `{name}` (connector `{}`) produces rows only",
-                source.connector
-            ));
-        }
         let ctx = source.settings.context(name);
-        match create_chunk_source(&source.settings.options, &ctx) {
-            Ok(Some(chunks)) => sources.push(chunks),
-            Ok(None) => {
+        let options = &source.settings.options;
+        let made = match source.connector.as_str() {
+            "datagen" => create_chunk_source(options, &ctx).map(|made| {
+                made.ok_or_else(|| {
+                    format!(
+                        "source `{name}` is rate limited (`rows-per-second` or \
+                         `rows-per-checkpoint`), which counts rows one by one"
+                    )
+                })
+            }),
+            "files" => create_chunk_files_source(options, &ctx).map(|made| {
+                made.ok_or_else(|| {
+                    format!(
+                        "source `{name}` reads its format row by row (`text`, or a row format \
+                         without a columnar decoder; `parquet`, `orc`, `csv` and `json` have \
+                         one)"
+                    )
+                })
+            }),
+            other => {
                 return Err(format!(
-                    "source `{name}` is rate limited (`rows-per-second` or \
-                     `rows-per-checkpoint`), which counts rows one by one"
+                    "source `{name}` (connector `{other}`) produces rows only"
                 ))
             }
+        };
+        match made {
+            Ok(Ok(chunks)) => sources.push(chunks),
+            Ok(Err(reason)) => return Err(reason),
             Err(e) => return Err(format!("source `{name}`: {e}")),
         }
     }

@@ -1,18 +1,59 @@
-//! The pipeline sink for columnar batches (`weir-formats` chunks): the same options and files
-//! as the row sink of [`super::FilesFactory`].
+//! The pipeline source and sink for columnar batches (`weir-formats` chunks): the same options
+//! and files as the row source and sink of [`super::FilesFactory`].
 
 use weir_connector_api::config::ValidatedConfig;
-use weir_connector_api::erased::BoxedSink;
+use weir_connector_api::erased::{BoxedSink, BoxedSource};
 use weir_connector_api::error::Result;
 use weir_connector_api::factory::FactoryContext;
 use weir_formats::chunk::Chunk;
+use weir_formats::columnar::chunk_decoder;
 use weir_formats::CsvFormat;
 
-use super::{bulk_sink, default_config, sink_parts, RowsFormat, SinkParts, FORMAT};
+use super::{
+    bulk_sink, default_config, sink_parts, source_parts, MessageFormat, RowsFormat, SinkParts,
+    SourceParts, FORMAT,
+};
 use crate::config::{CompactorKind, FileFormatKind};
-use crate::format::{ChunkBatches, CsvChunks};
+use crate::format::{ChunkBatches, ChunkFromBatches, ChunkMessages, CsvChunks};
 use crate::sink::ChunkBuckets;
-use crate::FileSink;
+use crate::{FileSink, FileSource};
+
+/// The source of a pipeline's `files` options for chunks — the same rows, in the same order
+/// and with the same split positions, as [`FilesFactory`](super::FilesFactory)'s row source
+/// reads (a checkpoint of one restores on the other) — or `None` when the format has no
+/// columnar reader (`text`, and row formats without a `weir-formats` columnar decoder, such
+/// as `raw` or `debezium-json`: the pipeline then reads rows). Parquet and ORC batches become
+/// chunks column by column; `csv` and `json` files are decoded many lines at once into
+/// columns ([`ChunkMessages`]). The options are checked as for the row source.
+///
+/// API line 1.1 and newer only (line 1.0's platform has no chunks).
+pub fn create_chunk_source(
+    config: &ValidatedConfig,
+    ctx: &FactoryContext<'_>,
+) -> Result<Option<BoxedSource<Chunk>>> {
+    let SourceParts {
+        fs,
+        paths,
+        format,
+        options: o,
+        ..
+    } = source_parts(config, ctx)?;
+    let builder = match format {
+        RowsFormat::Parquet => FileSource::parquet(fs, paths, ChunkFromBatches::new(ctx.schema)),
+        RowsFormat::Orc => FileSource::orc(fs, paths, ChunkFromBatches::new(ctx.schema)),
+        RowsFormat::Messages(messages, MessageFormat { id, config }) => {
+            // A schema type the columnar decoders have no column for reads rows.
+            match chunk_decoder(id, ctx.schema, &config) {
+                Ok(Some(decoder)) => {
+                    FileSource::row(fs, paths, ChunkMessages::new(messages, decoder))
+                }
+                Ok(None) | Err(_) => return Ok(None),
+            }
+        }
+        RowsFormat::Text(_) => return Ok(None),
+    };
+    Ok(Some(BoxedSource::new(builder.with_options(&o)?.build()?)))
+}
 
 /// The `files` sink of a columnar pipeline: chunks written as they are.
 ///
@@ -55,7 +96,7 @@ pub fn create_chunk_sink(
         }
         // Record-wise compaction reads the part files back with the format's decoder, which
         // the chunk encoder has not: such a sink takes rows.
-        RowsFormat::Messages(messages)
+        RowsFormat::Messages(messages, _)
             if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv)
                 && o.compaction
                     .as_ref()
@@ -76,7 +117,7 @@ pub fn create_chunk_sink(
                 ),
             )
         }
-        RowsFormat::Text(_) | RowsFormat::Messages(_) => return Ok(None),
+        RowsFormat::Text(_) | RowsFormat::Messages(..) => return Ok(None),
     };
     let mut builder = builder
         .with_options(&o)

@@ -35,6 +35,8 @@
 //!   restored splits and a checkpoint has completed, so a directory's next file never overtakes
 //!   the rest of an earlier one (also when the parallelism changed).
 
+#[cfg(all(test, weir_api_1_1))]
+mod chunk_tests;
 mod enumerator;
 mod reader;
 mod split;

@@ -82,18 +82,22 @@ impl<T: Send + 'static> FileSplitReader<T> {
             return Ok(());
         };
         let open = match &self.format {
-            SourceFormat::Row(format) => Open::Row {
-                reader: self
-                    .fs
-                    .open_read(&split.path, split.position.offset)
-                    .await?,
-                decoder: format.create_decoder(split.position.offset == 0)?,
-                buf: Vec::new(),
-                buf_offset: split.position.offset,
-                eof: false,
-                at_offset: 0,
-                skip: split.position.records,
-            },
+            SourceFormat::Row(format) => {
+                let (decoder, skip) = format
+                    .create_decoder_resuming(split.position.offset == 0, split.position.records)?;
+                Open::Row {
+                    reader: self
+                        .fs
+                        .open_read(&split.path, split.position.offset)
+                        .await?,
+                    decoder,
+                    buf: Vec::new(),
+                    buf_offset: split.position.offset,
+                    eof: false,
+                    at_offset: 0,
+                    skip,
+                }
+            }
             SourceFormat::Bulk {
                 kind: BulkKind::Parquet,
                 decode,
