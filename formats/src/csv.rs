@@ -64,7 +64,7 @@ fn byte_of(value: &str) -> u8 {
     }
 }
 
-mod chunk;
+pub(crate) mod chunk;
 
 /// The `csv` format.
 #[derive(Debug, Clone, Copy, Default)]

@@ -188,6 +188,8 @@ pub struct Soak {
     final_timeout: Duration,
     args: Vec<String>,
     before_run: Option<BeforeRun>,
+    /// `WEIR_PIPELINE_ENGINE` of the paced runs and of the others.
+    engines: Option<(String, String)>,
 }
 
 impl Soak {
@@ -209,6 +211,7 @@ impl Soak {
             final_timeout: Duration::from_mins(5),
             args: vec!["--progress".to_owned(), "quiet".to_owned()],
             before_run: None,
+            engines: None,
         }
     }
 
@@ -269,6 +272,14 @@ impl Soak {
         self
     }
 
+    /// Runs the paced runs with `WEIR_PIPELINE_ENGINE=paced` and the end-of-input and final
+    /// runs with `WEIR_PIPELINE_ENGINE=final_runs` (a checkpoint of one engine resumed on the
+    /// other).
+    pub fn engines(mut self, paced: &str, final_runs: &str) -> Self {
+        self.engines = Some((paced.to_owned(), final_runs.to_owned()));
+        self
+    }
+
     /// Calls `f` before every run.
     pub fn before_run(mut self, f: impl FnMut(usize, RunKind) + 'static) -> Self {
         self.before_run = Some(Box::new(f));
@@ -288,6 +299,10 @@ impl Soak {
         cmd.current_dir(&self.dir).args(["run", pipeline]);
         if kind.resumes() {
             cmd.arg("--from-latest-checkpoint");
+        }
+        if let Some((paced, final_runs)) = &self.engines {
+            let engine = if kind.paced() { paced } else { final_runs };
+            cmd.env("WEIR_PIPELINE_ENGINE", engine);
         }
         if kind == RunKind::EndOfInput {
             // The runtime logs each task that finished its input at debug level.

@@ -10,6 +10,9 @@
 //! | `csv` | [`CsvChunkDecoder`]: the row decoder's csv-core parser, cells into Arrow builders |
 //! | others | none ([`chunk_decoder`] gives `None`: such a source stays on rows) |
 //!
+//! And the other way, [`JsonChunkEncoder`] writes chunks as `json` lines (the bytes of the row
+//! encoder; `csv` has `CsvCodec::encode_chunk_lines`).
+//!
 //! Columns are built from the Arrow schema ([`crate::chunk::arrow_schema`]): a builder per
 //! Arrow type, with the text and JSON rules of the row decoders for each; a type without a
 //! builder is refused when the decoder is made.
@@ -34,6 +37,7 @@
 mod builder;
 mod csv;
 mod json;
+mod json_lines;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +50,7 @@ use weir_connector_api::row::{Row, Schema};
 
 pub use self::csv::CsvChunkDecoder;
 pub use self::json::JsonChunkDecoder;
+pub use self::json_lines::JsonChunkEncoder;
 use crate::chunk::{arrow_schema, Chunk};
 
 /// Decodes messages of a row format into columns.

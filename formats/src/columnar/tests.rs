@@ -10,7 +10,8 @@ use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::format::find_format;
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 
-use super::{chunk_decoder, CsvChunkDecoder, JsonChunkDecoder};
+use super::{chunk_decoder, CsvChunkDecoder, JsonChunkDecoder, JsonChunkEncoder};
+use crate::chunk::{arrow_schema, Chunk};
 
 fn schema() -> Schema {
     Schema::new(vec![
@@ -334,4 +335,59 @@ fn formats_without_a_columnar_decoder_say_so() {
         let found = chunk_decoder(id, &schema(), &config(id, &[])).unwrap();
         assert!(found.is_none(), "{id}");
     }
+}
+
+/// The row encoder's lines for `rows`, or its first error.
+fn row_lines(options: &[(&str, &str)], rows: &[Row]) -> Result<Vec<u8>, String> {
+    crate::link();
+    let encoder = find_format("json")
+        .unwrap()
+        .encoder(&schema(), &config("json", options))
+        .unwrap();
+    let mut out = Vec::new();
+    for row in rows {
+        encoder.encode(row, &mut out).map_err(|e| e.to_string())?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+fn chunk_lines(options: &[(&str, &str)], rows: &[Row]) -> Result<Vec<u8>, String> {
+    let encoder = JsonChunkEncoder::new(&schema(), &config("json", options));
+    let chunk = Chunk::from_rows(&arrow_schema(&schema()), rows).unwrap();
+    let mut out = b"before".to_vec();
+    match encoder.encode_chunk_lines(&chunk, &mut out) {
+        Ok(()) => Ok(out.split_off(6)),
+        Err(e) => {
+            assert_eq!(out, b"before", "nothing of a refused chunk is written");
+            Err(e.to_string())
+        }
+    }
+}
+
+#[test]
+fn json_lines_from_chunks_are_the_row_encoders_bytes() {
+    for timestamps in ["iso-8601", "epoch-millis"] {
+        let options = [("timestamp-format", timestamps)];
+        let mut rows = random_rows(3, 2_000);
+        // Years before 1 and after 9999, the millisecond limits.
+        for (i, t) in [-62_135_596_800_001, 253_402_300_800_000, i64::MIN, i64::MAX]
+            .into_iter()
+            .enumerate()
+        {
+            rows[i].values[4] = Value::TimestampMillis(t);
+        }
+        let on_rows = row_lines(&options, &rows).unwrap();
+        assert_eq!(chunk_lines(&options, &rows).unwrap(), on_rows);
+        assert_eq!(on_rows.split(|b| *b == b'\n').count(), rows.len() + 1);
+    }
+    // What the row encoder refuses, refused alike.
+    let mut rows = random_rows(5, 10);
+    rows[3].values[2] = Value::Float64(f64::NAN);
+    let refused = row_lines(&[], &rows).unwrap_err();
+    assert_eq!(chunk_lines(&[], &rows).unwrap_err(), refused);
+    let mut rows = random_rows(5, 10);
+    rows[7].kind = weir_connector_api::row::RowKind::Delete;
+    let refused = row_lines(&[], &rows).unwrap_err();
+    assert_eq!(chunk_lines(&[], &rows).unwrap_err(), refused);
 }

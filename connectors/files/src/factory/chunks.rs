@@ -6,7 +6,7 @@ use weir_connector_api::erased::{BoxedSink, BoxedSource};
 use weir_connector_api::error::Result;
 use weir_connector_api::factory::FactoryContext;
 use weir_formats::chunk::Chunk;
-use weir_formats::columnar::chunk_decoder;
+use weir_formats::columnar::{chunk_decoder, JsonChunkEncoder};
 use weir_formats::CsvFormat;
 
 use super::{
@@ -14,7 +14,7 @@ use super::{
     SourceParts, FORMAT,
 };
 use crate::config::{CompactorKind, FileFormatKind};
-use crate::format::{ChunkBatches, ChunkFromBatches, ChunkMessages, CsvChunks};
+use crate::format::{ChunkBatches, ChunkFromBatches, ChunkMessages, CsvChunks, JsonChunks};
 use crate::sink::ChunkBuckets;
 use crate::{FileSink, FileSource};
 
@@ -52,7 +52,10 @@ pub fn create_chunk_source(
         }
         RowsFormat::Text(_) => return Ok(None),
     };
-    Ok(Some(BoxedSource::new(builder.with_options(&o)?.build()?)))
+    let builder = builder
+        .with_options(&o)?
+        .rows_per_record(|chunk: &Chunk| chunk.num_rows() as u64);
+    Ok(Some(BoxedSource::new(builder.build()?)))
 }
 
 /// The `files` sink of a columnar pipeline: chunks written as they are.
@@ -69,9 +72,9 @@ pub struct ChunkSink {
 
 /// The sink of a pipeline's `files` options for chunks — the same files, bucket for bucket, as
 /// [`FilesFactory`]'s row sink writes from the same rows — or `None` when the format encodes
-/// rows one by one (`json`, `text` and the pipeline's row formats: the pipeline then hands the
-/// sink rows). Parquet and ORC take the chunks' columns as they are; `csv` writes each chunk's
-/// rows column by column (a row-format part file then rolls by size after a whole chunk, not
+/// rows one by one (`text` and the pipeline's row formats other than `json`: the pipeline then
+/// hands the sink rows). Parquet and ORC take the chunks' columns as they are; `csv` and `json`
+/// write each chunk's rows column by column (a row-format part file then rolls by size after a whole chunk, not
 /// after a row), except with record-wise compaction, which decodes the rows again. The options are checked as for the row sink.
 ///
 /// API line 1.1 and newer only (line 1.0's platform has no chunks).
@@ -115,6 +118,19 @@ pub fn create_chunk_sink(
                     CsvFormat::codec(ctx.schema, &csv_config),
                     messages.header().cloned(),
                 ),
+            )
+        }
+        // `json` lines, from `format = "json"` or the pipeline's `format = "json"` (with its
+        // options), as the row sink writes them.
+        RowsFormat::Messages(_, MessageFormat { id: "json", config })
+            if o.compaction
+                .as_ref()
+                .is_none_or(|c| c.compactor != CompactorKind::RecordWise) =>
+        {
+            FileSink::row(
+                fs,
+                path,
+                JsonChunks::new(JsonChunkEncoder::new(ctx.schema, &config)),
             )
         }
         RowsFormat::Text(_) | RowsFormat::Messages(..) => return Ok(None),

@@ -23,7 +23,7 @@ pub use self::arrow::{Batches, SerdeRecords, DEFAULT_BATCH_SIZE};
 #[cfg(weir_api_1_1)]
 pub use self::chunk_source::{ChunkFromBatches, ChunkMessages};
 #[cfg(weir_api_1_1)]
-pub use self::chunks::{ChunkBatches, CsvChunks};
+pub use self::chunks::{ChunkBatches, CsvChunks, JsonChunks};
 pub use self::orc::{OrcFormat, DEFAULT_STRIPE_BYTES};
 pub use self::parquet::{row_group_rows, ParquetFormat, DEFAULT_ROW_GROUP_ROWS};
 pub use self::row::{CsvRecordFormat, JsonLinesFormat, TextLinesFormat};
