@@ -25,6 +25,9 @@
 //! `weir-connector-s3` (as `weir` does) adds `s3://bucket/prefix`, with the client configured
 //! from the AWS environment variables. All paths of one source share one filesystem.
 //!
+//! Columnar pipelines (API line 1.1) read and write `weir-formats` chunks instead of rows with
+//! `create_chunk_source` and `create_chunk_sink`: the same options, files and split state.
+//!
 //! The factory only builds objects: it neither touches the disk nor checks that paths exist.
 
 use std::sync::{Arc, LazyLock};

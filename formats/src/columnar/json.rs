@@ -55,16 +55,27 @@ impl JsonChunkDecoder {
         })
         .map_err(|_| ())?;
         de.end().map_err(|_| ())?;
-        for ((cell, column), nullable) in cells.iter().zip(columns).zip(&self.nullable) {
-            match cell {
-                None if self.fail_on_missing => return Err(()),
-                None | Some(JsonCell::Null) if !nullable => return Err(()),
-                None => column.append_null(),
-                Some(cell) => column.append_json(cell)?,
-            }
-        }
-        Ok(())
+        append_cells(&cells, columns, &self.nullable, self.fail_on_missing)
     }
+}
+
+/// Appends one row of `cells` (one per field, `None` for a missing key), as
+/// `convert::object_to_values` reads an object; `Err` where it fails.
+pub(super) fn append_cells(
+    cells: &[Option<JsonCell<'_>>],
+    columns: &mut [Builder],
+    nullable: &[bool],
+    fail_on_missing: bool,
+) -> Result<(), ()> {
+    for ((cell, column), nullable) in cells.iter().zip(columns).zip(nullable) {
+        match cell {
+            None if fail_on_missing => return Err(()),
+            None | Some(JsonCell::Null) if !nullable => return Err(()),
+            None => column.append_null(),
+            Some(cell) => column.append_json(cell)?,
+        }
+    }
+    Ok(())
 }
 
 impl JsonChunkDecoder {
@@ -122,6 +133,43 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_, 'de> {
             }
         }
         Ok(())
+    }
+}
+
+/// An image of a change event: an object read as [`ObjectVisitor`] reads it, `None` for
+/// `null`; any other value is an error.
+pub(super) struct ImageSeed<'a> {
+    pub(super) names: &'a [String],
+}
+
+impl<'de> DeserializeSeed<'de> for ImageSeed<'_> {
+    type Value = Option<Vec<Option<JsonCell<'de>>>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ImageSeed<'_> {
+    type Value = Option<Vec<Option<JsonCell<'de>>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object or null")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut cells = Vec::new();
+        cells.resize_with(self.names.len(), || None);
+        ObjectVisitor {
+            names: self.names,
+            cells: &mut cells,
+        }
+        .visit_map(map)?;
+        Ok(Some(cells))
     }
 }
 

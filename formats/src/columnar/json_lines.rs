@@ -22,7 +22,8 @@ use crate::chunk::Chunk;
 use crate::convert::{unencodable, TimestampFormat, TIMESTAMP_FORMAT};
 use crate::csv::chunk::Days;
 
-/// Writes chunks as `json` lines; see the [module docs](self).
+/// Writes chunks as `json` lines, the bytes of the `json` row encoder (see the
+/// [`columnar`](super) module for why not `arrow-json`'s writer).
 #[derive(Debug, Clone)]
 pub struct JsonChunkEncoder {
     /// Each field's `"name":`, as serde_json writes the key.

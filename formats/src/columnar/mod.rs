@@ -1,13 +1,14 @@
 //! Messages decoded straight into columns: [`ChunkDecoder`]s turn many messages of a row
 //! format at once into one [`Chunk`] — the rows the format's
-//! [`RowDecoder`](weir_connector_api::format::RowDecoder) gives for them, in the same order
-//! with the same changelog kinds — without making a [`Row`](weir_connector_api::row::Row), a
+//! [`RowDecoder`] gives for them, in the same order with the same changelog kinds — without
+//! making a [`Row`], a
 //! `serde_json::Value` or a `String` per value.
 //!
 //! | format | columnar decoder |
 //! |---|---|
 //! | `json` | [`JsonChunkDecoder`]: serde_json's streaming parser into Arrow builders |
 //! | `csv` | [`CsvChunkDecoder`]: the row decoder's csv-core parser, cells into Arrow builders |
+//! | `debezium-json` | [`DebeziumChunkDecoder`]: the same parser, each event's images into the fields' columns, the rows' kinds beside them |
 //! | others | none ([`chunk_decoder`] gives `None`: such a source stays on rows) |
 //!
 //! And the other way, [`JsonChunkEncoder`] writes chunks as `json` lines (the bytes of the row
@@ -29,6 +30,11 @@
 //!   they are (the row format writes base64), timestamps from arrow-cast's text layouts and
 //!   booleans from more spellings, and has no empty-cell-is-null-except-strings rule.
 //!
+//! Likewise `arrow-json`'s writer writes binary columns as hex (the `json` format writes and
+//! reads base64), millisecond timestamps without a zone as text without `Z` (which the `json`
+//! reader does not read back) and leaves null fields out, so [`JsonChunkEncoder`] writes with
+//! serde_json, the row encoder's bytes.
+//!
 //! So the decoders here keep the row decoders' parsers (serde_json, csv-core) and rules, and
 //! only skip the intermediate values. A message the columnar decoder cannot read makes the
 //! whole batch go through the row decoder, so malformed input fails (or is skipped with
@@ -36,6 +42,7 @@
 
 mod builder;
 mod csv;
+mod debezium;
 mod json;
 mod json_lines;
 #[cfg(test)]
@@ -49,6 +56,7 @@ use weir_connector_api::format::RowDecoder;
 use weir_connector_api::row::{Row, Schema};
 
 pub use self::csv::CsvChunkDecoder;
+pub use self::debezium::DebeziumChunkDecoder;
 pub use self::json::JsonChunkDecoder;
 pub use self::json_lines::JsonChunkEncoder;
 use crate::chunk::{arrow_schema, Chunk};
@@ -72,6 +80,7 @@ pub fn chunk_decoder(
     Ok(match id {
         "json" => Some(Box::new(JsonChunkDecoder::new(schema, config)?)),
         "csv" => Some(Box::new(CsvChunkDecoder::new(schema, config)?)),
+        "debezium-json" => Some(Box::new(DebeziumChunkDecoder::new(schema, config)?)),
         _ => None,
     })
 }

@@ -10,7 +10,9 @@ use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::format::find_format;
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 
-use super::{chunk_decoder, CsvChunkDecoder, JsonChunkDecoder, JsonChunkEncoder};
+use super::{
+    chunk_decoder, CsvChunkDecoder, DebeziumChunkDecoder, JsonChunkDecoder, JsonChunkEncoder,
+};
 use crate::chunk::{arrow_schema, Chunk};
 
 fn schema() -> Schema {
@@ -331,7 +333,7 @@ fn csv_cases_decode_or_fail_alike() {
 #[test]
 fn formats_without_a_columnar_decoder_say_so() {
     crate::link();
-    for id in ["raw", "debezium-json", "canal-json"] {
+    for id in ["raw", "canal-json"] {
         let found = chunk_decoder(id, &schema(), &config(id, &[])).unwrap();
         assert!(found.is_none(), "{id}");
     }
@@ -390,4 +392,72 @@ fn json_lines_from_chunks_are_the_row_encoders_bytes() {
     rows[7].kind = weir_connector_api::row::RowKind::Delete;
     let refused = row_lines(&[], &rows).unwrap_err();
     assert_eq!(chunk_lines(&[], &rows).unwrap_err(), refused);
+}
+
+/// Debezium events the row decoder reads in a particular way, and malformed ones.
+const DEBEZIUM_CASES: &[&str] = &[
+    r#"{"before":{"id":1,"name":"a"},"after":{"id":1,"name":"b"},"op":"u"}"#,
+    r#"{"op":"u","after":{"id":2,"price":2.5},"before":{"id":2}}"#,
+    r#"{"before":null,"after":{"id":3,"at":"2024-01-01T00:00:00Z"},"op":"r","source":{"x":[1]}}"#,
+    r#"{"before":{"id":4},"after":null,"op":"d","ts_ms":5}"#,
+    r#"{"before":7,"after":{"id":5},"op":"c"}"#,
+    r#"{"after":{"id":6},"op":"c","op":"c"}"#,
+    r#"{"payload":{"after":{"id":7},"op":"c"}}"#,
+    "null",
+    "  ",
+    r#"{"schema":{},"payload":{"after":{"id":8},"op":"c"}}"#,
+    r#"{"schema":{},"payload":null}"#,
+    r#"{"after":{"id":1},"op":"x"}"#,
+    r#"{"after":{"id":1}}"#,
+    r#"{"after":{"id":1},"op":1}"#,
+    r#"{"before":null,"after":{"id":1},"op":"u"}"#,
+    r#"{"before":{"id":1},"op":"u"}"#,
+    r#"{"after":null,"op":"c"}"#,
+    r#"{"before":{"id":"1"},"op":"d"}"#,
+    r#"{"after":{"id":null},"op":"c"}"#,
+    r#"{"after":{},"op":"c"}"#,
+    "[1]",
+    r#"{"after":{"id":1},"op":"c"} x"#,
+];
+
+#[test]
+fn debezium_events_decode_or_fail_alike() {
+    // Random rows as the row encoder writes them (inserts as `c`, deletes as `d` events).
+    let mut rows = random_rows(11, 2_000);
+    for (i, row) in rows.iter_mut().enumerate() {
+        if i % 3 == 1 {
+            row.kind = weir_connector_api::row::RowKind::Delete;
+        }
+    }
+    let options = [("timestamp-format", "epoch-millis")];
+    let messages = encoded("debezium-json", &options, &rows);
+    let mut messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let updates = [DEBEZIUM_CASES[0].as_bytes(), DEBEZIUM_CASES[1].as_bytes()];
+    messages.splice(100..100, updates);
+    let decoded = assert_same("debezium-json", &options, &messages).unwrap();
+    assert_eq!(decoded.len(), rows.len() + 4);
+    let columns = DebeziumChunkDecoder::new(&schema(), &config("debezium-json", &options)).unwrap();
+    let chunk = columns.on_columns(&messages).unwrap().unwrap();
+    assert!(chunk.kinds().is_some(), "changelog kinds");
+    assert_eq!(
+        format!("{:?}", chunk.to_rows().unwrap()),
+        format!("{decoded:?}")
+    );
+    // Each case alone and all together, with each option.
+    let mut failures = 0;
+    for options in [
+        vec![],
+        vec![("schema-include", "true")],
+        vec![("fail-on-missing-field", "true")],
+        vec![("ignore-parse-errors", "true")],
+    ] {
+        for case in DEBEZIUM_CASES {
+            if assert_same("debezium-json", &options, &[case.as_bytes()]).is_err() {
+                failures += 1;
+            }
+        }
+        let all: Vec<&[u8]> = DEBEZIUM_CASES.iter().map(|c| c.as_bytes()).collect();
+        assert_same("debezium-json", &options, &all).ok();
+    }
+    assert!(failures > 30, "malformed cases fail: {failures}");
 }

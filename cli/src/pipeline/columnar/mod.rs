@@ -3,8 +3,8 @@
 //! [`CHUNK_ROWS`] rows — instead of a `DataStream<Row>`.
 //!
 //! Columnar today: `datagen` sources without a rate limit (generated straight into columns),
-//! `files` sources of Parquet and ORC (the files' record batches) and of `csv` and `json`
-//! (decoded many lines at once into columns, see `weir_formats::columnar`),
+//! `files` sources of Parquet and ORC (the files' record batches) and of `csv`, `json` and
+//! `debezium-json` (decoded many lines at once into columns, see `weir_formats::columnar`),
 //! with or without event time (a chunk's event time is its latest row's, see the `time` module),
 //! filters (Arrow compute kernels, see [`super::Expr::evaluate`]) and selects (a zero-copy
 //! projection) of transforms without a lookup, `blackhole` sinks, and `files` sinks in
@@ -105,8 +105,8 @@ pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
                 made.ok_or_else(|| {
                     format!(
                         "source `{name}` reads its format row by row (`text`, or a row format \
-                         without a columnar decoder; `parquet`, `orc`, `csv` and `json` have \
-                         one)"
+                         without a columnar decoder; `parquet`, `orc`, `csv`, `json` and \
+                         `debezium-json` have one)"
                     )
                 })
             }),

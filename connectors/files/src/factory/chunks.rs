@@ -22,9 +22,9 @@ use crate::{FileSink, FileSource};
 /// and with the same split positions, as [`FilesFactory`](super::FilesFactory)'s row source
 /// reads (a checkpoint of one restores on the other) — or `None` when the format has no
 /// columnar reader (`text`, and row formats without a `weir-formats` columnar decoder, such
-/// as `raw` or `debezium-json`: the pipeline then reads rows). Parquet and ORC batches become
-/// chunks column by column; `csv` and `json` files are decoded many lines at once into
-/// columns ([`ChunkMessages`]). The options are checked as for the row source.
+/// as `raw` or `canal-json`: the pipeline then reads rows). Parquet and ORC batches become
+/// chunks column by column; `csv`, `json` and `debezium-json` files are decoded many lines at
+/// once into columns ([`ChunkMessages`]). The options are checked as for the row source.
 ///
 /// API line 1.1 and newer only (line 1.0's platform has no chunks).
 pub fn create_chunk_source(
@@ -71,7 +71,7 @@ pub struct ChunkSink {
 }
 
 /// The sink of a pipeline's `files` options for chunks — the same files, bucket for bucket, as
-/// [`FilesFactory`]'s row sink writes from the same rows — or `None` when the format encodes
+/// [`FilesFactory`](super::FilesFactory)'s row sink writes from the same rows — or `None` when the format encodes
 /// rows one by one (`text` and the pipeline's row formats other than `json`: the pipeline then
 /// hands the sink rows). Parquet and ORC take the chunks' columns as they are; `csv` and `json`
 /// write each chunk's rows column by column (a row-format part file then rolls by size after a whole chunk, not
