@@ -311,3 +311,57 @@ fn json_part_files_are_the_same_on_both_engines() {
         assert_eq!(columns_counts, rows_counts);
     }
 }
+
+/// Debezium change events in a file (creates, updates, deletes, a tombstone line) printed on
+/// both engines: the same changelog rows, kinds included.
+#[test]
+fn debezium_files_print_the_same_changelog_on_both_engines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::create_dir_all(dir.join("in/cdc")).unwrap();
+    let mut events = String::new();
+    for i in 0..6_000 {
+        let line = match i % 4 {
+            0 => format!(r#"{{"before":null,"after":{{"id":{i},"name":"n{i}"}},"op":"c"}}"#),
+            1 => format!(
+                r#"{{"before":{{"id":{i},"name":"old"}},"after":{{"id":{i},"name":null}},"op":"u"}}"#
+            ),
+            2 => format!(r#"{{"before":{{"id":{i},"name":"gone"}},"after":null,"op":"d"}}"#),
+            _ => "null".to_owned(),
+        };
+        events.push_str(&line);
+        events.push('\n');
+    }
+    fs::write(dir.join("in/cdc/events.json"), events).unwrap();
+    let pipeline = r#"[pipeline]
+name = "cdc"
+
+[[sources]]
+name = "changes"
+connector = "files"
+format = { type = "debezium-json" }
+schema = [
+  { name = "id", type = "int64", nullable = false },
+  { name = "name", type = "string" },
+]
+
+[sources.options]
+path = "in/cdc"
+
+[[sinks]]
+name = "out"
+input = "changes"
+connector = "print"
+"#;
+    let (rows_out, rows_err) = run_on(dir, "rows", pipeline);
+    let (columns_out, columns_err) = run_on(dir, "columns", pipeline);
+    // 1500 creates, 1500 updates (two rows each), 1500 deletes.
+    assert_eq!(rows_out.lines().count(), 6_000, "{rows_out:.300}");
+    assert!(rows_out == columns_out, "the printed changelogs differ");
+    assert_eq!(counts(&columns_err), counts(&rows_err));
+    let kinds: std::collections::BTreeSet<&str> = rows_out
+        .lines()
+        .map(|l| l.split('(').next().unwrap_or(l))
+        .collect();
+    assert!(kinds.len() >= 4, "four kinds of rows: {kinds:?}");
+}

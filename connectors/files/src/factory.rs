@@ -37,7 +37,7 @@ use weir_connector_api::check::ConnectionCheck;
 use weir_connector_api::config::{
     non_empty, ConfigEnum, ConfigError, ConfigErrors, ConfigOption, OptionSet, ValidatedConfig,
 };
-use weir_connector_api::erased::{BoxedSink, BoxedSource};
+use weir_connector_api::erased::BoxedSink;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::factory::{
     ConnectorFactory, ConnectorInfo, FactoryContext, SinkFactory, SourceFactory,
@@ -49,12 +49,12 @@ use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 use crate::check::FilesCheck;
 use crate::config::{
     sink_options, source_options, BucketAssignerKind, CompactorKind, FileFormatKind,
-    FileSinkOptions, FileSourceOptions, FormatOptions, BUCKET_ASSIGNER, BUCKET_TIME,
-    COMPACTION_COMPACTOR, CSV_HEADER, EXCLUDE, INCLUDE, PATH, PATHS,
+    FileSinkOptions, FormatOptions, BUCKET_ASSIGNER, BUCKET_TIME, COMPACTION_COMPACTOR, CSV_HEADER,
+    PATH,
 };
 use crate::format::{Framing, MessageRows, RowBatches, TextRows};
 use crate::sink::{BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource};
-use crate::{FileSink, FileSource, FileSystem, LocalFileSystem, OrcFormat, ParquetFormat};
+use crate::{FileSink, FileSystem, LocalFileSystem, OrcFormat, ParquetFormat};
 
 /// The name of the sink's option set (in error headers).
 pub const SINK_SET_NAME: &str = "file sink";
@@ -593,112 +593,5 @@ impl BucketAssigner<Row> for RowTimeBuckets {
     }
 }
 
-/// Reports the globs that do not parse.
-fn check_globs(key: &str, globs: &[String], errors: &mut Vec<ConfigError>) {
-    for g in globs {
-        if let Err(e) = glob::Pattern::new(g) {
-            errors.push(ConfigError::Rejected {
-                key: key.to_owned(),
-                value: g.clone(),
-                reason: format!("not a valid glob pattern: {e}"),
-            });
-        }
-    }
-}
-
-impl SourceFactory for FilesFactory {
-    fn source_options(&self) -> OptionSet {
-        row_source_options()
-    }
-
-    fn create_source(
-        &self,
-        config: &ValidatedConfig,
-        ctx: &FactoryContext<'_>,
-    ) -> Result<BoxedSource<Row>> {
-        let SourceParts {
-            fs,
-            paths,
-            format,
-            rows,
-            options: o,
-        } = source_parts(config, ctx)?;
-        let builder = match format {
-            RowsFormat::Parquet => FileSource::parquet(fs, paths, rows),
-            RowsFormat::Orc => FileSource::orc(fs, paths, rows),
-            RowsFormat::Text(text) => FileSource::row(fs, paths, text),
-            RowsFormat::Messages(messages, _) => FileSource::row(fs, paths, messages),
-        };
-        Ok(BoxedSource::new(builder.with_options(&o)?.build()?))
-    }
-}
-
-/// A validated pipeline source, before its records' type is chosen.
-struct SourceParts {
-    fs: Arc<dyn FileSystem>,
-    paths: Vec<String>,
-    format: RowsFormat,
-    rows: RowBatches,
-    options: FileSourceOptions,
-}
-
-/// Validates a pipeline source's options against its schema: every problem, or the parts.
-fn source_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<SourceParts> {
-    let mut errors = Vec::new();
-    let o = FileSourceOptions::from_config(config);
-    let resolved: Vec<(Arc<dyn FileSystem>, String, String)> = o
-        .paths
-        .iter()
-        .filter_map(|p| resolve_path(PATHS.key(), p, &mut errors))
-        .collect();
-    let mut roots: Vec<&str> = resolved.iter().map(|(_, root, _)| root.as_str()).collect();
-    roots.dedup();
-    if roots.len() > 1 {
-        errors.push(ConfigError::Rejected {
-            key: PATHS.key().to_owned(),
-            value: o.paths.join(";"),
-            reason: format!(
-                "all paths of one source must be on one filesystem, not {}: use one source \
-                 per filesystem",
-                roots.join(", ")
-            ),
-        });
-    }
-    let fs = resolved
-        .first()
-        .map_or_else(local_fs, |(fs, _, _)| Arc::clone(fs));
-    let paths: Vec<String> = resolved.into_iter().map(|(_, _, p)| p).collect();
-    if o.paths.is_empty() {
-        errors.push(ConfigError::Rejected {
-            key: PATHS.key().to_owned(),
-            value: String::new(),
-            reason: "must name at least one file or directory".to_owned(),
-        });
-    }
-    check_globs(INCLUDE.key(), &o.include, &mut errors);
-    check_globs(EXCLUDE.key(), &o.exclude, &mut errors);
-    let format = rows_format(config, ctx, &o.format_options, &mut errors);
-    let rows = match RowBatches::try_new(ctx.schema) {
-        Ok(rows) => Some(rows),
-        Err(e) => {
-            if matches!(format, Some(RowsFormat::Parquet | RowsFormat::Orc)) {
-                errors.push(format_conflict(e.to_string()));
-            }
-            None
-        }
-    };
-    let (Some(format), true) = (format, errors.is_empty()) else {
-        return Err(ConnectorError::Config(ConfigErrors::new(
-            SOURCE_SET_NAME,
-            errors,
-        )));
-    };
-    let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
-    Ok(SourceParts {
-        fs,
-        paths,
-        format,
-        rows,
-        options: o,
-    })
-}
+mod source;
+use source::{source_parts, SourceParts};

@@ -52,8 +52,10 @@ pub fn create_chunk_source(
         }
         RowsFormat::Text(_) => return Ok(None),
     };
+    // A poll of a few chunks: about the rows of a row source's poll.
     let builder = builder
         .with_options(&o)?
+        .max_records_per_poll(4)
         .rows_per_record(|chunk: &Chunk| chunk.num_rows() as u64);
     Ok(Some(BoxedSource::new(builder.build()?)))
 }

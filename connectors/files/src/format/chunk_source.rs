@@ -21,13 +21,16 @@ use weir_formats::chunk::{arrow_schema, Chunk};
 use weir_formats::columnar::ChunkDecoder;
 
 use super::rows::{cast, malformed, Frame, MessageFramer};
-use super::{
-    Decoded, FromBatch, MessageRows, RecordDecoder, RecordEncoder, RowFormat, DEFAULT_BATCH_SIZE,
-};
+use super::{Decoded, FromBatch, MessageRows, RecordDecoder, RecordEncoder, RowFormat};
 
-/// Bulk-format batches → chunks of a pipeline schema, with the row source's conversions (see
-/// [`RowBatches`](super::RowBatches): columns by name, other types cast without loss, a
-/// missing column null).
+/// The most rows of a chunk read from a bulk file, and the most messages decoded into one
+/// chunk: datagen's chunk size, so that a source poll of a few chunks holds about as many rows
+/// as a poll of the row source (and a source task yields as often).
+pub const CHUNK_ROWS: usize = 1024;
+
+/// Bulk-format batches → chunks of a pipeline schema (of at most [`CHUNK_ROWS`] rows), with
+/// the row source's conversions (see [`RowBatches`](super::RowBatches): columns by name, other
+/// types cast without loss, a missing column null).
 #[derive(Debug, Clone)]
 pub struct ChunkFromBatches {
     fields: Arc<Vec<Field>>,
@@ -119,14 +122,20 @@ impl FromBatch<Chunk> for ChunkFromBatches {
             .collect::<Result<Vec<_>>>()?;
         let batch = RecordBatch::try_new(Arc::clone(&self.arrow), columns)
             .map_err(|e| malformed("building a chunk of a file's batch", e.to_string()))?;
-        out.push((Chunk::inserts(batch), rows));
+        // Zero-copy slices; each covers its rows, so positions fall on slice boundaries.
+        let mut offset = 0;
+        while offset < rows {
+            let length = CHUNK_ROWS.min(rows - offset);
+            out.push((Chunk::inserts(batch.slice(offset, length)), length));
+            offset += length;
+        }
         Ok(())
     }
 }
 
 /// Files of a row format read into chunks: messages framed as [`MessageRows`] frames them
 /// (lines or CSV records, the header checked and skipped, blank lines skipped), up to
-/// [`DEFAULT_BATCH_SIZE`] messages decoded at once by a [`ChunkDecoder`] (all the complete
+/// [`CHUNK_ROWS`] messages decoded at once by a [`ChunkDecoder`] (all the complete
 /// messages of the bytes read so far, so a chunk ends at a message boundary). Reading only:
 /// the sink writes chunks with its own encoders.
 #[derive(Clone)]
@@ -202,7 +211,7 @@ impl RecordDecoder<Chunk> for ChunkMessageDecoder {
     fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<Chunk>> {
         let mut at = 0;
         let mut messages = Vec::new();
-        while messages.len() < DEFAULT_BATCH_SIZE {
+        while messages.len() < CHUNK_ROWS {
             match self.framer.next(buf.get(at..).unwrap_or_default(), eof)? {
                 Frame::Message(message, used) => {
                     messages.push(message);

@@ -21,7 +21,7 @@ mod rows;
 
 pub use self::arrow::{Batches, SerdeRecords, DEFAULT_BATCH_SIZE};
 #[cfg(weir_api_1_1)]
-pub use self::chunk_source::{ChunkFromBatches, ChunkMessages};
+pub use self::chunk_source::{ChunkFromBatches, ChunkMessages, CHUNK_ROWS};
 #[cfg(weir_api_1_1)]
 pub use self::chunks::{ChunkBatches, CsvChunks, JsonChunks};
 pub use self::orc::{OrcFormat, DEFAULT_STRIPE_BYTES};
