@@ -304,7 +304,7 @@ fn a_row_source_runs_on_columns_through_the_adapter() {
 
 /// Job c (filter + select into CSV part files, exactly-once) killed and resumed across the
 /// engines: the killed runs paced and on rows (`WEIR_PIPELINE_ENGINE=rows`, at most 6 × 1.2 s
-/// × 4000 rows, less than the input), the final runs unpaced (columns); every id exactly once.
+/// × 4000 rows, less than the input), the final runs unpaced on columns; every id exactly once.
 /// (The other direction, a checkpoint of the columnar reader restored on the row reader, is
 /// `checkpoints_restore_across_per_run_and_per_number_readers` in the datagen crate: a debug
 /// build on a loaded machine completes no checkpoint in the first second of an unpaced run,
@@ -327,7 +327,7 @@ fn soak_job_c(name: &str) {
     .unwrap();
     fs::write(dir.join("final.toml"), &base).unwrap();
     let report = Soak::new(name, dir, "pipeline.toml")
-        .paced_env("WEIR_PIPELINE_ENGINE", "rows")
+        .engines("rows", "columns")
         .kills(kills)
         .end_of_input_kills(1)
         .kill_after(Duration::from_millis(300)..Duration::from_millis(1200))

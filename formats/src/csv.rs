@@ -64,7 +64,7 @@ fn byte_of(value: &str) -> u8 {
     }
 }
 
-mod chunk;
+pub(crate) mod chunk;
 
 /// The `csv` format.
 #[derive(Debug, Clone, Copy, Default)]
@@ -159,12 +159,12 @@ fn parser(delimiter: u8, quote: u8) -> Mutex<csv_core::Reader> {
 /// rows carry no line terminator (the connector separates messages).
 #[derive(Debug)]
 pub struct CsvCodec {
-    schema: Schema,
+    pub(crate) schema: Schema,
     /// The dialect's parser, reset for every message.
     parser: Mutex<csv_core::Reader>,
     delimiter: u8,
     quote: u8,
-    null_literal: Option<String>,
+    pub(crate) null_literal: Option<String>,
     ignore_errors: bool,
     timestamps: TimestampFormat,
 }
@@ -206,6 +206,29 @@ impl CsvCodec {
     }
 
     fn decode_all(&self, bytes: &[u8], out: &mut Vec<Row>) -> Result<(), String> {
+        self.each_record(bytes, |line, cells, ends| {
+            let mut values = Vec::with_capacity(ends.len());
+            let mut start = 0;
+            for (i, end) in ends.iter().enumerate() {
+                let cell = cells.get(start..*end).unwrap_or_default();
+                start = *end;
+                let text = std::str::from_utf8(cell)
+                    .map_err(|e| format!("line {line}: field {}: invalid UTF-8: {e}", i + 1))?;
+                values.push(self.cell(i, text)?);
+            }
+            out.push(Row::insert(values));
+            Ok(())
+        })
+    }
+
+    /// Calls `f` with each record of `bytes` that has a cell per field (its line number, its
+    /// cells' bytes one after another and where each ends), skipping empty lines; a record of
+    /// another width is an error.
+    pub(crate) fn each_record(
+        &self,
+        bytes: &[u8],
+        mut f: impl FnMut(u64, &[u8], &[usize]) -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut parser = self.parser.lock().unwrap_or_else(PoisonError::into_inner);
         parser.reset();
         let mut input = bytes;
@@ -251,16 +274,7 @@ impl CsvCodec {
                         .join(", "),
                 ));
             }
-            let mut values = Vec::with_capacity(fields);
-            let mut start = 0;
-            for (i, end) in ends.iter().enumerate() {
-                let cell = cells.get(start..*end).unwrap_or_default();
-                start = *end;
-                let text = std::str::from_utf8(cell)
-                    .map_err(|e| format!("line {line}: field {}: invalid UTF-8: {e}", i + 1))?;
-                values.push(self.cell(i, text)?);
-            }
-            out.push(Row::insert(values));
+            f(line, cells.get(..len).unwrap_or_default(), ends)?;
         }
     }
 }

@@ -31,7 +31,7 @@ pub(crate) static DEBEZIUM_JSON: DebeziumJsonFormat = DebeziumJsonFormat;
 weir_connector_api::register_format!(DEBEZIUM_JSON);
 
 impl DebeziumJsonFormat {
-    fn codec(schema: &Schema, config: &ValidatedConfig) -> DebeziumCodec {
+    pub(crate) fn codec(schema: &Schema, config: &ValidatedConfig) -> DebeziumCodec {
         DebeziumCodec {
             schema: schema.clone(),
             settings: JsonSettings::from_config(config),

@@ -53,6 +53,13 @@ pub struct JsonCodec {
     settings: JsonSettings,
 }
 
+impl JsonCodec {
+    /// The codec of rows of `schema` with `settings`.
+    pub(crate) fn new(schema: Schema, settings: JsonSettings) -> Self {
+        JsonCodec { schema, settings }
+    }
+}
+
 impl JsonMessages for JsonCodec {
     const FORMAT: &'static str = "json";
 

@@ -14,6 +14,10 @@
 //! | `debezium-json` | Debezium events: `c`/`r` insert, `u` update-before + update-after, `d` delete | `schema-include`, `fail-on-missing-field`, `ignore-parse-errors`, `timestamp-format` |
 //! | `canal-json` | Canal events: `INSERT`, `UPDATE` (before = `data` overlaid with `old`), `DELETE` | `database.include`, `table.include`, `ignore-parse-errors`, `timestamp-format` |
 //!
+//! Columnar pipelines decode many `json` or `csv` messages at once straight into a
+//! [`Chunk`](chunk::Chunk) with [`columnar::chunk_decoder`] (the same rows as the row decoder),
+//! and write chunks as `json` lines with [`columnar::JsonChunkEncoder`].
+//!
 //! Types: booleans, 64-bit integers and floats, strings, bytes (base64 in text formats) and
 //! timestamps (RFC 3339 text or epoch milliseconds; written as `timestamp-format` says). A
 //! malformed message is a [`ConnectorError::Malformed`](weir_connector_api::ConnectorError)
@@ -46,8 +50,9 @@
 
 mod canal;
 pub mod chunk;
+pub mod columnar;
 mod convert;
-mod csv;
+pub(crate) mod csv;
 mod debezium;
 mod envelope;
 mod float;

@@ -25,6 +25,9 @@
 //! `weir-connector-s3` (as `weir` does) adds `s3://bucket/prefix`, with the client configured
 //! from the AWS environment variables. All paths of one source share one filesystem.
 //!
+//! Columnar pipelines (API line 1.1) read and write `weir-formats` chunks instead of rows with
+//! `create_chunk_source` and `create_chunk_sink`: the same options, files and split state.
+//!
 //! The factory only builds objects: it neither touches the disk nor checks that paths exist.
 
 use std::sync::{Arc, LazyLock};
@@ -34,7 +37,7 @@ use weir_connector_api::check::ConnectionCheck;
 use weir_connector_api::config::{
     non_empty, ConfigEnum, ConfigError, ConfigErrors, ConfigOption, OptionSet, ValidatedConfig,
 };
-use weir_connector_api::erased::{BoxedSink, BoxedSource};
+use weir_connector_api::erased::BoxedSink;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::factory::{
     ConnectorFactory, ConnectorInfo, FactoryContext, SinkFactory, SourceFactory,
@@ -46,12 +49,12 @@ use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 use crate::check::FilesCheck;
 use crate::config::{
     sink_options, source_options, BucketAssignerKind, CompactorKind, FileFormatKind,
-    FileSinkOptions, FileSourceOptions, FormatOptions, BUCKET_ASSIGNER, BUCKET_TIME,
-    COMPACTION_COMPACTOR, CSV_HEADER, EXCLUDE, INCLUDE, PATH, PATHS,
+    FileSinkOptions, FormatOptions, BUCKET_ASSIGNER, BUCKET_TIME, COMPACTION_COMPACTOR, CSV_HEADER,
+    PATH,
 };
 use crate::format::{Framing, MessageRows, RowBatches, TextRows};
 use crate::sink::{BucketAssigner, BucketContext, DateTimeBucketAssigner, TimeSource};
-use crate::{FileSink, FileSource, FileSystem, LocalFileSystem, OrcFormat, ParquetFormat};
+use crate::{FileSink, FileSystem, LocalFileSystem, OrcFormat, ParquetFormat};
 
 /// The name of the sink's option set (in error headers).
 pub const SINK_SET_NAME: &str = "file sink";
@@ -123,6 +126,10 @@ impl ConnectorFactory for FilesFactory {
         Some(&FilesCheck)
     }
     #[cfg(weir_api_1_1)]
+    fn as_chunk_source(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSourceFactory> {
+        Some(self)
+    }
+    #[cfg(weir_api_1_1)]
     fn as_chunk_sink(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSinkFactory> {
         Some(self)
     }
@@ -187,11 +194,21 @@ fn resolve_path(
 }
 
 /// The resolved format of a sink or source of rows.
+#[cfg_attr(not(weir_api_1_1), allow(dead_code))]
 enum RowsFormat {
     Parquet,
     Orc,
     Text(TextRows),
-    Messages(MessageRows),
+    Messages(MessageRows, MessageFormat),
+}
+
+/// The registered row format of [`RowsFormat::Messages`] and its options (for its columnar
+/// decoder).
+// Read by the columnar source of API line 1.1 only.
+#[cfg_attr(not(weir_api_1_1), allow(dead_code))]
+pub(crate) struct MessageFormat {
+    id: &'static str,
+    config: ValidatedConfig,
 }
 
 fn format_conflict(reason: impl Into<String>) -> ConfigError {
@@ -315,7 +332,10 @@ fn rows_format(
         }
         (None, Some((id, format_config))) => {
             let format = registered(id, errors)?;
-            messages(format, format_config, ctx.schema, false, errors).map(RowsFormat::Messages)
+            let rows = messages(format, format_config, ctx.schema, false, errors)?;
+            let id = format.identifier();
+            let config = format_config.clone();
+            Some(RowsFormat::Messages(rows, MessageFormat { id, config }))
         }
         (Some(FileFormatKind::Parquet), None) => Some(RowsFormat::Parquet),
         (Some(FileFormatKind::Orc), None) => Some(RowsFormat::Orc),
@@ -329,13 +349,21 @@ fn rows_format(
         (Some(FileFormatKind::Json), None) => {
             let format = registered("json", errors)?;
             let config = default_config(format, &[], errors)?;
-            messages(format, &config, ctx.schema, false, errors).map(RowsFormat::Messages)
+            let rows = messages(format, &config, ctx.schema, false, errors)?;
+            Some(RowsFormat::Messages(
+                rows,
+                MessageFormat { id: "json", config },
+            ))
         }
         (Some(FileFormatKind::Csv), None) => {
             let format = registered("csv", errors)?;
             let delimiter = char::from(f.csv_delimiter).to_string();
             let config = default_config(format, &[("field-delimiter", &delimiter)], errors)?;
-            messages(format, &config, ctx.schema, f.csv_header, errors).map(RowsFormat::Messages)
+            let rows = messages(format, &config, ctx.schema, f.csv_header, errors)?;
+            Some(RowsFormat::Messages(
+                rows,
+                MessageFormat { id: "csv", config },
+            ))
         }
     }
 }
@@ -387,7 +415,7 @@ impl SinkFactory for FilesFactory {
                 bulk_sink(&format, fs, path, rows.to_batches(), rows.arrow_schema(), f)
             }
             RowsFormat::Text(text) => FileSink::row(fs, path, text),
-            RowsFormat::Messages(messages) => FileSink::row(fs, path, messages),
+            RowsFormat::Messages(messages, _) => FileSink::row(fs, path, messages),
         };
         let mut builder = builder.with_options(&o);
         if let Some(index) = time_field {
@@ -444,7 +472,7 @@ struct SinkParts {
 #[cfg(weir_api_1_1)]
 mod chunks;
 #[cfg(weir_api_1_1)]
-pub use chunks::{create_chunk_sink, ChunkSink};
+pub use chunks::{create_chunk_sink, create_chunk_source, ChunkSink};
 
 /// Validates a pipeline sink's options against its schema: every problem, or the parts.
 fn sink_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<SinkParts> {
@@ -460,7 +488,7 @@ fn sink_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<Sink
                     "Parquet and ORC files cannot be concatenated: use the `record-wise` \
                      compactor",
                 )),
-                RowsFormat::Messages(_)
+                RowsFormat::Messages(..)
                     if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv)
                         && o.format_options.csv_header =>
                 {
@@ -579,85 +607,5 @@ impl BucketAssigner<Row> for RowTimeBuckets {
     }
 }
 
-/// Reports the globs that do not parse.
-fn check_globs(key: &str, globs: &[String], errors: &mut Vec<ConfigError>) {
-    for g in globs {
-        if let Err(e) = glob::Pattern::new(g) {
-            errors.push(ConfigError::Rejected {
-                key: key.to_owned(),
-                value: g.clone(),
-                reason: format!("not a valid glob pattern: {e}"),
-            });
-        }
-    }
-}
-
-impl SourceFactory for FilesFactory {
-    fn source_options(&self) -> OptionSet {
-        row_source_options()
-    }
-
-    fn create_source(
-        &self,
-        config: &ValidatedConfig,
-        ctx: &FactoryContext<'_>,
-    ) -> Result<BoxedSource<Row>> {
-        let mut errors = Vec::new();
-        let o = FileSourceOptions::from_config(config);
-        let resolved: Vec<(Arc<dyn FileSystem>, String, String)> = o
-            .paths
-            .iter()
-            .filter_map(|p| resolve_path(PATHS.key(), p, &mut errors))
-            .collect();
-        let mut roots: Vec<&str> = resolved.iter().map(|(_, root, _)| root.as_str()).collect();
-        roots.dedup();
-        if roots.len() > 1 {
-            errors.push(ConfigError::Rejected {
-                key: PATHS.key().to_owned(),
-                value: o.paths.join(";"),
-                reason: format!(
-                    "all paths of one source must be on one filesystem, not {}: use one source \
-                     per filesystem",
-                    roots.join(", ")
-                ),
-            });
-        }
-        let fs = resolved
-            .first()
-            .map_or_else(local_fs, |(fs, _, _)| Arc::clone(fs));
-        let paths: Vec<String> = resolved.into_iter().map(|(_, _, p)| p).collect();
-        if o.paths.is_empty() {
-            errors.push(ConfigError::Rejected {
-                key: PATHS.key().to_owned(),
-                value: String::new(),
-                reason: "must name at least one file or directory".to_owned(),
-            });
-        }
-        check_globs(INCLUDE.key(), &o.include, &mut errors);
-        check_globs(EXCLUDE.key(), &o.exclude, &mut errors);
-        let format = rows_format(config, ctx, &o.format_options, &mut errors);
-        let rows = match RowBatches::try_new(ctx.schema) {
-            Ok(rows) => Some(rows),
-            Err(e) => {
-                if matches!(format, Some(RowsFormat::Parquet | RowsFormat::Orc)) {
-                    errors.push(format_conflict(e.to_string()));
-                }
-                None
-            }
-        };
-        let (Some(format), true) = (format, errors.is_empty()) else {
-            return Err(ConnectorError::Config(ConfigErrors::new(
-                SOURCE_SET_NAME,
-                errors,
-            )));
-        };
-        let rows = rows.unwrap_or_else(|| RowBatches::new(ctx.schema));
-        let builder = match format {
-            RowsFormat::Parquet => FileSource::parquet(fs, paths, rows),
-            RowsFormat::Orc => FileSource::orc(fs, paths, rows),
-            RowsFormat::Text(text) => FileSource::row(fs, paths, text),
-            RowsFormat::Messages(messages) => FileSource::row(fs, paths, messages),
-        };
-        Ok(BoxedSource::new(builder.with_options(&o)?.build()?))
-    }
-}
+mod source;
+use source::{source_parts, SourceParts};

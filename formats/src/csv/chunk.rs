@@ -98,17 +98,22 @@ impl<'a> Column<'a> {
 /// RFC 3339 timestamps in UTC with milliseconds (`render_timestamp`'s text), the date part
 /// rendered once per day and the time of day from digits.
 #[derive(Default)]
-struct Days {
+pub(crate) struct Days {
     /// The last day (days since the epoch) and its `YYYY-MM-DDT`, when it has that shape.
     last: Option<(i64, Option<String>)>,
 }
 
 impl Days {
-    fn render(&mut self, millis: i64, text: &mut String) {
+    /// Appends `millis` as `render_timestamp` renders it.
+    pub(crate) fn render(&mut self, millis: i64, text: &mut String) {
         let day = millis.div_euclid(86_400_000);
         if self.last.as_ref().map(|(d, _)| *d) != Some(day) {
             // `YYYY-MM-DDT…`: years 0 to 9999; others (a sign and more digits) go the slow way.
-            let rendered = render_timestamp(day * 86_400_000);
+            // The first day (i64::MIN's) starts before i64::MIN: no prefix, the slow way.
+            let rendered = day
+                .checked_mul(86_400_000)
+                .map(render_timestamp)
+                .unwrap_or_default();
             let prefix = (rendered.len() == 24 && rendered.as_bytes().get(10) == Some(&b'T'))
                 .then(|| rendered[..11].to_owned());
             self.last = Some((day, prefix));

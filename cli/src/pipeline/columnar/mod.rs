@@ -5,8 +5,10 @@
 //! Which parts work on columns is the connectors' to say, through API line 1.1's Arrow
 //! factory contract (`weir_connector_api::columnar`): a source runs on columns when its
 //! connector declares `as_chunk_source` and takes its options on columns (`datagen` without a
-//! rate limit, generated straight into columns, with or without event time — a chunk's event
-//! time is its latest row's, see the `time` module); a sink when its connector declares
+//! rate limit, generated straight into columns; `files` of Parquet and ORC — the files' record
+//! batches — and of `csv`, `json` and `debezium-json`, decoded many lines at once into columns,
+//! see `weir_formats::columnar`), with or without event time (a chunk's event time is its
+//! latest row's, see the `time` module); a sink when its connector declares
 //! `as_chunk_sink` (`blackhole`, and `files` in Parquet, ORC — the chunks' columns as they
 //! are — and CSV, column by column). Filters (Arrow compute kernels, see
 //! [`super::Expr::evaluate`]) and selects (a zero-copy projection) work on

@@ -1,21 +1,69 @@
-//! The pipeline sink for columnar batches (`weir-formats` chunks): the same options and files
-//! as the row sink of [`super::FilesFactory`].
+//! The pipeline source and sink for columnar batches (`weir-formats` chunks): the same options
+//! and files as the row source and sink of [`super::FilesFactory`].
 
 use std::sync::Arc;
 
-use weir_connector_api::columnar::{ChunkSinkFactory, ChunkSinkParts, Columnar};
+use weir_connector_api::columnar::{
+    ChunkSinkFactory, ChunkSinkParts, ChunkSourceFactory, Columnar,
+};
 use weir_connector_api::config::ValidatedConfig;
-use weir_connector_api::erased::BoxedSink;
+use weir_connector_api::erased::{BoxedSink, BoxedSource};
 use weir_connector_api::error::Result;
 use weir_connector_api::factory::{FactoryContext, JobContext};
 use weir_formats::chunk::Chunk;
+use weir_formats::columnar::{chunk_decoder, JsonChunkEncoder};
 use weir_formats::CsvFormat;
 
-use super::{bulk_sink, default_config, sink_parts, FilesFactory, RowsFormat, SinkParts, FORMAT};
+use super::{
+    bulk_sink, default_config, sink_parts, source_parts, FilesFactory, MessageFormat, RowsFormat,
+    SinkParts, SourceParts, FORMAT,
+};
 use crate::config::{CompactorKind, FileFormatKind};
-use crate::format::{ChunkBatches, CsvChunks};
+use crate::format::{ChunkBatches, ChunkFromBatches, ChunkMessages, CsvChunks, JsonChunks};
 use crate::sink::ChunkBuckets;
-use crate::FileSink;
+use crate::{FileSink, FileSource};
+
+/// The source of a pipeline's `files` options for chunks — the same rows, in the same order
+/// and with the same split positions, as [`FilesFactory`](super::FilesFactory)'s row source
+/// reads (a checkpoint of one restores on the other) — or `None` when the format has no
+/// columnar reader (`text`, and row formats without a `weir-formats` columnar decoder, such
+/// as `raw` or `canal-json`: the pipeline then reads rows). Parquet and ORC batches become
+/// chunks column by column; `csv`, `json` and `debezium-json` files are decoded many lines at
+/// once into columns ([`ChunkMessages`]). The options are checked as for the row source.
+///
+/// API line 1.1 and newer only (line 1.0's platform has no chunks).
+pub fn create_chunk_source(
+    config: &ValidatedConfig,
+    ctx: &FactoryContext<'_>,
+) -> Result<Option<BoxedSource<Chunk>>> {
+    let SourceParts {
+        fs,
+        paths,
+        format,
+        options: o,
+        ..
+    } = source_parts(config, ctx)?;
+    let builder = match format {
+        RowsFormat::Parquet => FileSource::parquet(fs, paths, ChunkFromBatches::new(ctx.schema)),
+        RowsFormat::Orc => FileSource::orc(fs, paths, ChunkFromBatches::new(ctx.schema)),
+        RowsFormat::Messages(messages, MessageFormat { id, config }) => {
+            // A schema type the columnar decoders have no column for reads rows.
+            match chunk_decoder(id, ctx.schema, &config) {
+                Ok(Some(decoder)) => {
+                    FileSource::row(fs, paths, ChunkMessages::new(messages, decoder))
+                }
+                Ok(None) | Err(_) => return Ok(None),
+            }
+        }
+        RowsFormat::Text(_) => return Ok(None),
+    };
+    // A poll of a few chunks: about the rows of a row source's poll.
+    let builder = builder
+        .with_options(&o)?
+        .max_records_per_poll(4)
+        .rows_per_record(|chunk: &Chunk| chunk.num_rows() as u64);
+    Ok(Some(BoxedSource::new(builder.build()?)))
+}
 
 /// The `files` sink of a columnar pipeline: chunks written as they are.
 ///
@@ -30,10 +78,10 @@ pub struct ChunkSink {
 }
 
 /// The sink of a pipeline's `files` options for chunks — the same files, bucket for bucket, as
-/// [`FilesFactory`]'s row sink writes from the same rows — or `None` when the format encodes
-/// rows one by one (`json`, `text` and the pipeline's row formats: the pipeline then hands the
-/// sink rows). Parquet and ORC take the chunks' columns as they are; `csv` writes each chunk's
-/// rows column by column (a row-format part file then rolls by size after a whole chunk, not
+/// [`FilesFactory`](super::FilesFactory)'s row sink writes from the same rows — or `None` when the format encodes
+/// rows one by one (`text` and the pipeline's row formats other than `json`: the pipeline then
+/// hands the sink rows). Parquet and ORC take the chunks' columns as they are; `csv` and `json`
+/// write each chunk's rows column by column (a row-format part file then rolls by size after a whole chunk, not
 /// after a row), except with record-wise compaction, which decodes the rows again. The options are checked as for the row sink.
 ///
 /// API line 1.1 and newer only (line 1.0's platform has no chunks).
@@ -58,7 +106,7 @@ pub fn create_chunk_sink(
         }
         // Record-wise compaction reads the part files back with the format's decoder, which
         // the chunk encoder has not: such a sink takes rows.
-        RowsFormat::Messages(messages)
+        RowsFormat::Messages(messages, _)
             if config.get_optional(&FORMAT) == Some(FileFormatKind::Csv)
                 && o.compaction
                     .as_ref()
@@ -79,7 +127,20 @@ pub fn create_chunk_sink(
                 ),
             )
         }
-        RowsFormat::Text(_) | RowsFormat::Messages(_) => return Ok(None),
+        // `json` lines, from `format = "json"` or the pipeline's `format = "json"` (with its
+        // options), as the row sink writes them.
+        RowsFormat::Messages(_, MessageFormat { id: "json", config })
+            if o.compaction
+                .as_ref()
+                .is_none_or(|c| c.compactor != CompactorKind::RecordWise) =>
+        {
+            FileSink::row(
+                fs,
+                path,
+                JsonChunks::new(JsonChunkEncoder::new(ctx.schema, &config)),
+            )
+        }
+        RowsFormat::Text(_) | RowsFormat::Messages(..) => return Ok(None),
     };
     let mut builder = builder
         .with_options(&o)
@@ -92,6 +153,26 @@ pub fn create_chunk_sink(
         sink: BoxedSink::new(builder.build()?),
         buckets,
     }))
+}
+
+/// Columns natively (API line 1.1): [`create_chunk_source`], unless the format is read row by
+/// row.
+impl ChunkSourceFactory for FilesFactory {
+    fn create_chunk_source(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<BoxedSource<Chunk>>> {
+        Ok(match create_chunk_source(config, ctx)? {
+            Some(source) => Columnar::Chunks(source),
+            None => Columnar::RowsOnly(
+                "it reads its format row by row (`text`, or a row format without a columnar \
+                 decoder; `parquet`, `orc`, `csv`, `json` and `debezium-json` have one)"
+                    .to_owned(),
+            ),
+        })
+    }
 }
 
 /// Columns natively (API line 1.1): [`create_chunk_sink`], with its bucket cut before the

@@ -1,6 +1,7 @@
 //! Columnar pipeline batches — [`Chunk`]s of `weir-formats`, Arrow record batches with their
 //! changelog kinds — into files without a row detour: into the bulk formats as they are
-//! ([`ChunkBatches`]), and into `csv` lines column by column ([`CsvChunks`]). A chunk becomes one
+//! ([`ChunkBatches`]), and into `csv` and `json` lines column by column ([`CsvChunks`],
+//! [`JsonChunks`]). A chunk becomes one
 //! record batch of the sink's Arrow schema (the same schema [`RowBatches`](super::RowBatches)
 //! writes rows with, so a file is the same whichever path wrote it); timestamps get the
 //! schema's `UTC` zone without a copy.
@@ -12,6 +13,7 @@ use arrow_schema::{DataType as ArrowType, SchemaRef, TimeUnit};
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::row::RowKind;
 use weir_formats::chunk::Chunk;
+use weir_formats::columnar::JsonChunkEncoder;
 use weir_formats::CsvCodec;
 
 use super::{Decoded, RecordDecoder, RecordEncoder, RowFormat, ToBatches, ToBatchesFactory};
@@ -151,13 +153,50 @@ impl RecordEncoder<Chunk> for CsvChunks {
     }
 }
 
+/// The `json` row format for chunks: each row a line, as the registered `json` format writes
+/// it ([`JsonChunkEncoder`]). Write-only: the source reads json files with
+/// [`ChunkMessages`](super::ChunkMessages).
+#[derive(Debug, Clone)]
+pub struct JsonChunks {
+    encoder: Arc<JsonChunkEncoder>,
+}
+
+impl JsonChunks {
+    /// Lines of `encoder`.
+    pub fn new(encoder: JsonChunkEncoder) -> Self {
+        JsonChunks {
+            encoder: Arc::new(encoder),
+        }
+    }
+}
+
+impl RowFormat<Chunk> for JsonChunks {
+    fn create_encoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordEncoder<Chunk>>> {
+        Ok(Box::new(self.clone()))
+    }
+
+    fn create_decoder(&self, _at_file_start: bool) -> Result<Box<dyn RecordDecoder<Chunk>>> {
+        Ok(Box::new(WriteOnly))
+    }
+
+    fn name(&self) -> &'static str {
+        "json"
+    }
+}
+
+impl RecordEncoder<Chunk> for JsonChunks {
+    fn encode(&mut self, record: &Chunk, out: &mut Vec<u8>) -> Result<()> {
+        self.encoder.encode_chunk_lines(record, out)
+    }
+}
+
 /// The decoder of a write-only format: every call says so.
 struct WriteOnly;
 
 impl RecordDecoder<Chunk> for WriteOnly {
     fn decode(&mut self, _buf: &[u8], _eof: bool) -> Result<Decoded<Chunk>> {
         Err(ConnectorError::Contract(
-            "the csv format for chunks only writes: read csv files as rows".to_owned(),
+            "this format for chunks only writes: read files with `ChunkMessages`".to_owned(),
         ))
     }
 }

@@ -5,9 +5,12 @@
 //! Typed records map to and from Arrow with [`serde_arrow`] ([`SerdeRecords`]); a sink or
 //! source of `RecordBatch` itself uses [`Batches`]. Pipeline rows map to Arrow with
 //! [`RowBatches`], and to row formats with [`TextRows`] and [`MessageRows`]; columnar pipeline
-//! batches (`weir-formats` chunks) go to the bulk formats as they are with `ChunkBatches`.
+//! batches (`weir-formats` chunks) go to the bulk formats as they are with `ChunkBatches`, and
+//! are read from them with `ChunkFromBatches` and from row formats with `ChunkMessages`.
 
 mod arrow;
+#[cfg(weir_api_1_1)]
+mod chunk_source;
 #[cfg(weir_api_1_1)]
 mod chunks;
 mod compact_input;
@@ -19,7 +22,9 @@ mod rows;
 
 pub use self::arrow::{Batches, SerdeRecords, DEFAULT_BATCH_SIZE};
 #[cfg(weir_api_1_1)]
-pub use self::chunks::{ChunkBatches, CsvChunks};
+pub use self::chunk_source::{ChunkFromBatches, ChunkMessages, CHUNK_ROWS};
+#[cfg(weir_api_1_1)]
+pub use self::chunks::{ChunkBatches, CsvChunks, JsonChunks};
 pub use self::compact_input::{CompactInput, InputReader};
 #[cfg(weir_api_1_1)]
 pub use self::orc::orc_refusal;
@@ -41,6 +46,18 @@ pub trait RowFormat<T>: Send + Sync + 'static {
     fn create_encoder(&self, at_file_start: bool) -> Result<Box<dyn RecordEncoder<T>>>;
     /// A fresh decoder for reading a file from its start (`at_file_start`) or from an offset.
     fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RecordDecoder<T>>>;
+    /// A decoder resuming a split whose first `records` records of the message at its offset
+    /// were emitted before (see [`FilePosition`](crate::source::FilePosition)), and how many
+    /// records the reader still drops: by default all of them (the reader drops the first
+    /// `records` records decoded). A format whose records hold several rows (chunks) drops the
+    /// rows itself and returns 0.
+    fn create_decoder_resuming(
+        &self,
+        at_file_start: bool,
+        records: u64,
+    ) -> Result<(Box<dyn RecordDecoder<T>>, u64)> {
+        Ok((self.create_decoder(at_file_start)?, records))
+    }
     /// The name for messages, e.g. `csv`.
     fn name(&self) -> &'static str;
 }

@@ -98,7 +98,7 @@ pub fn arrow_schema(schema: &Schema) -> Result<SchemaRef> {
     Ok(Arc::new(arrow_schema::Schema::new(fields)))
 }
 
-fn malformed(what: impl Into<String>, reason: impl Into<String>) -> ConnectorError {
+pub(crate) fn malformed(what: impl Into<String>, reason: impl Into<String>) -> ConnectorError {
     ConnectorError::malformed(what.into(), reason.into())
 }
 
@@ -400,7 +400,7 @@ impl ToBatches<Row> for RowToBatches {
 }
 
 /// Casts `column` to `to`, failing on lossy conversions.
-fn cast(column: &ArrayRef, to: &ArrowType, name: &str) -> Result<ArrayRef> {
+pub(crate) fn cast(column: &ArrayRef, to: &ArrowType, name: &str) -> Result<ArrayRef> {
     let options = arrow_cast::CastOptions {
         safe: false,
         ..Default::default()
@@ -774,20 +774,46 @@ impl RecordEncoder<Row> for MessageEncoderState {
     }
 }
 
-struct MessageDecoderState {
-    decoder: Arc<dyn MessageDecoder>,
+/// What [`MessageFramer::next`] found at the start of a buffer.
+pub(crate) enum Frame<'b> {
+    /// A message and the bytes it used (with its line end).
+    Message(&'b [u8], usize),
+    /// Bytes that hold no message (the header line, a blank line).
+    Skip(usize),
+    /// No complete message yet.
+    NeedMore,
+}
+
+/// Splits a file of a [`MessageRows`] format into messages: lines or CSV records, the header
+/// line checked and skipped, blank lines skipped.
+pub(crate) struct MessageFramer {
     framing: Framing,
     /// The header line (with its `\n`) the next message must be, at the start of a file.
     skip_header: Option<Arc<[u8]>>,
     skip_blank: bool,
-    /// Rows of the last message not returned yet, and the bytes that message used.
-    pending: VecDeque<Row>,
-    pending_used: usize,
-    scratch: Vec<Row>,
     csv: Option<CsvFramer>,
 }
 
-impl MessageDecoderState {
+impl MessageFramer {
+    /// The framer of `rows`' files, reading from a file's start or from an offset.
+    pub(crate) fn new(rows: &MessageRows, at_file_start: bool) -> Self {
+        let csv = match rows.framing {
+            Framing::Lines => None,
+            Framing::Csv { delimiter, quote } => Some(CsvFramer::new(
+                csv_core::ReaderBuilder::new()
+                    .delimiter(delimiter)
+                    .quote(quote)
+                    .build(),
+            )),
+        };
+        MessageFramer {
+            framing: rows.framing,
+            skip_header: rows.header.clone().filter(|_| at_file_start),
+            skip_blank: rows.skip_blank,
+            csv,
+        }
+    }
+
     /// The next CSV record of `buf`: its bytes (with the terminator) and length.
     fn csv_frame<'b>(&mut self, buf: &'b [u8], eof: bool) -> Option<(&'b [u8], usize)> {
         let consumed = match self.csv.as_mut()?.next(buf, eof) {
@@ -796,24 +822,15 @@ impl MessageDecoderState {
         };
         Some((buf.get(..consumed).unwrap_or_default(), consumed))
     }
-}
 
-impl RecordDecoder<Row> for MessageDecoderState {
-    fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<Row>> {
-        if let Some(row) = self.pending.pop_front() {
-            let used = if self.pending.is_empty() {
-                self.pending_used
-            } else {
-                0
-            };
-            return Ok(Decoded::Record(row, used));
-        }
+    /// The next message at the start of `buf` (`eof`: no bytes follow `buf`).
+    pub(crate) fn next<'b>(&mut self, buf: &'b [u8], eof: bool) -> Result<Frame<'b>> {
         let frame = match self.framing {
             Framing::Lines => next_line(buf, eof),
             Framing::Csv { .. } => self.csv_frame(buf, eof),
         };
         let Some((message, used)) = frame else {
-            return Ok(Decoded::NeedMore);
+            return Ok(Frame::NeedMore);
         };
         if let Some(header) = self.skip_header.take() {
             let trim = |b: &[u8]| -> Vec<u8> {
@@ -835,11 +852,39 @@ impl RecordDecoder<Row> for MessageDecoderState {
                     ),
                 ));
             }
-            return Ok(Decoded::Skip(used));
+            return Ok(Frame::Skip(used));
         }
         if self.skip_blank && message.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Decoded::Skip(used));
+            return Ok(Frame::Skip(used));
         }
+        Ok(Frame::Message(message, used))
+    }
+}
+
+struct MessageDecoderState {
+    decoder: Arc<dyn MessageDecoder>,
+    framer: MessageFramer,
+    /// Rows of the last message not returned yet, and the bytes that message used.
+    pending: VecDeque<Row>,
+    pending_used: usize,
+    scratch: Vec<Row>,
+}
+
+impl RecordDecoder<Row> for MessageDecoderState {
+    fn decode(&mut self, buf: &[u8], eof: bool) -> Result<Decoded<Row>> {
+        if let Some(row) = self.pending.pop_front() {
+            let used = if self.pending.is_empty() {
+                self.pending_used
+            } else {
+                0
+            };
+            return Ok(Decoded::Record(row, used));
+        }
+        let (message, used) = match self.framer.next(buf, eof)? {
+            Frame::Message(message, used) => (message, used),
+            Frame::Skip(used) => return Ok(Decoded::Skip(used)),
+            Frame::NeedMore => return Ok(Decoded::NeedMore),
+        };
         self.scratch.clear();
         self.decoder.decode(message, &mut self.scratch)?;
         let mut rows = self.scratch.drain(..);
@@ -867,24 +912,12 @@ impl RowFormat<Row> for MessageRows {
     }
 
     fn create_decoder(&self, at_file_start: bool) -> Result<Box<dyn RecordDecoder<Row>>> {
-        let csv = match self.framing {
-            Framing::Lines => None,
-            Framing::Csv { delimiter, quote } => Some(CsvFramer::new(
-                csv_core::ReaderBuilder::new()
-                    .delimiter(delimiter)
-                    .quote(quote)
-                    .build(),
-            )),
-        };
         Ok(Box::new(MessageDecoderState {
             decoder: Arc::clone(&self.decoder),
-            framing: self.framing,
-            skip_header: self.header.clone().filter(|_| at_file_start),
-            skip_blank: self.skip_blank,
+            framer: MessageFramer::new(self, at_file_start),
             pending: VecDeque::new(),
             pending_used: 0,
             scratch: Vec::new(),
-            csv,
         }))
     }
 

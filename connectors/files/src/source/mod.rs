@@ -35,6 +35,8 @@
 //!   restored splits and a checkpoint has completed, so a directory's next file never overtakes
 //!   the rest of an earlier one (also when the parallelism changed).
 
+#[cfg(all(test, weir_api_1_1))]
+mod chunk_tests;
 mod enumerator;
 mod reader;
 mod split;
@@ -51,6 +53,7 @@ use weir_connector_base::source::Forwarding;
 pub use self::enumerator::{
     DiscoveryResult, FileEnumerator, FileEnumeratorState, FileEnumeratorStateSerializer,
 };
+use self::reader::RowsPerRecord;
 pub use self::reader::{FileReader, FileRecordEmitter, FileSourceReader, FileSplitReader};
 pub use self::split::{FilePosition, FileSourceSplit, FileSourceSplitSerializer};
 use crate::format::{BulkKind, FromBatch, RowFormat, SourceFormat};
@@ -147,6 +150,7 @@ pub struct FileSource<T> {
     discovery: Arc<Discovery>,
     format: SourceFormat<T>,
     max_records_per_poll: usize,
+    rows_per_record: Option<RowsPerRecord<T>>,
 }
 
 impl<T> std::fmt::Debug for FileSource<T> {
@@ -171,6 +175,7 @@ pub struct FileSourceBuilder<T> {
     monitor: Option<Duration>,
     retention: Option<Duration>,
     max_records_per_poll: usize,
+    rows_per_record: Option<RowsPerRecord<T>>,
 }
 
 impl<T: Send + 'static> FileSource<T> {
@@ -241,6 +246,7 @@ impl<T: Send + 'static> FileSourceBuilder<T> {
             monitor: None,
             retention: None,
             max_records_per_poll: weir_connector_base::source::reader::DEFAULT_MAX_RECORDS_PER_POLL,
+            rows_per_record: None,
         }
     }
 
@@ -288,6 +294,13 @@ impl<T: Send + 'static> FileSourceBuilder<T> {
         self
     }
 
+    /// How many rows a record stands for (a columnar batch: its rows), so that the source's
+    /// `numRecordsOut` counts rows (default: one per record).
+    pub fn rows_per_record(mut self, rows: impl Fn(&T) -> u64 + Send + Sync + 'static) -> Self {
+        self.rows_per_record = Some(Arc::new(rows));
+        self
+    }
+
     /// Rows per Arrow batch read (bulk formats).
     pub fn batch_size(mut self, rows: usize) -> Self {
         if let SourceFormat::Bulk { batch_size, .. } = &mut self.format {
@@ -324,6 +337,7 @@ impl<T: Send + 'static> FileSourceBuilder<T> {
             }),
             format: self.format,
             max_records_per_poll: self.max_records_per_poll,
+            rows_per_record: self.rows_per_record,
         })
     }
 }
@@ -348,6 +362,7 @@ impl<T: Send + 'static> Source for FileSource<T> {
             Arc::clone(&self.discovery.fs),
             self.format.clone(),
             self.max_records_per_poll,
+            self.rows_per_record.clone(),
         )))
     }
 

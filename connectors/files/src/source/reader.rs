@@ -8,9 +8,11 @@ use arrow_array::RecordBatch;
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use tokio::io::AsyncReadExt;
 use weir_connector_api::error::Result;
+use weir_connector_api::metrics::{Counter, NUM_RECORDS_OUT};
 use weir_connector_api::source::{
-    InputStatus, ReaderOutput, SourceOutput, SourceReader, SourceReaderContext,
+    InputStatus, ReaderOutput, SourceOutput, SourceReader, SourceReaderContext, SplitOutputId,
 };
+use weir_connector_api::watermark::Watermark;
 use weir_connector_base::source::reader::{
     RecordEmitter, RecordsBySplits, SourceReaderBase, SplitReader, SplitsChange,
 };
@@ -82,18 +84,22 @@ impl<T: Send + 'static> FileSplitReader<T> {
             return Ok(());
         };
         let open = match &self.format {
-            SourceFormat::Row(format) => Open::Row {
-                reader: self
-                    .fs
-                    .open_read(&split.path, split.position.offset)
-                    .await?,
-                decoder: format.create_decoder(split.position.offset == 0)?,
-                buf: Vec::new(),
-                buf_offset: split.position.offset,
-                eof: false,
-                at_offset: 0,
-                skip: split.position.records,
-            },
+            SourceFormat::Row(format) => {
+                let (decoder, skip) = format
+                    .create_decoder_resuming(split.position.offset == 0, split.position.records)?;
+                Open::Row {
+                    reader: self
+                        .fs
+                        .open_read(&split.path, split.position.offset)
+                        .await?,
+                    decoder,
+                    buf: Vec::new(),
+                    buf_offset: split.position.offset,
+                    eof: false,
+                    at_offset: 0,
+                    skip,
+                }
+            }
             SourceFormat::Bulk {
                 kind: BulkKind::Parquet,
                 decode,
@@ -344,6 +350,9 @@ type Base<T> = SourceReaderBase<FileSplitReader<T>, FileRecordEmitter, FileSourc
 /// [`Forwarding`] wrapper of [`FileReader`].
 pub type FileSourceReader<T> = Forwarding<FileReader<T>>;
 
+/// How many rows a record stands for (a chunk: its rows), for `numRecordsOut`.
+pub(crate) type RowsPerRecord<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
+
 /// What the file source's reader adds to its [`SourceReaderBase`]: it asks for the next split
 /// whenever it has none (one split at a time, like Flink's file source). Every method it does
 /// not override goes to the base reader.
@@ -352,6 +361,9 @@ pub struct FileReader<T: Send + 'static> {
     ctx: Arc<dyn SourceReaderContext>,
     requested: bool,
     no_more: bool,
+    /// Records of several rows: the source operator's `numRecordsOut` (the runtime counts one
+    /// per record, the reader adds the other rows, so it counts rows as a row source does).
+    rows: Option<(RowsPerRecord<T>, Counter)>,
 }
 
 impl<T: Send + 'static> FileReader<T> {
@@ -360,7 +372,9 @@ impl<T: Send + 'static> FileReader<T> {
         fs: Arc<dyn FileSystem>,
         format: SourceFormat<T>,
         max_records_per_poll: usize,
+        rows_per_record: Option<RowsPerRecord<T>>,
     ) -> Self {
+        let rows = rows_per_record.map(|f| (f, ctx.metric_group().counter(NUM_RECORDS_OUT)));
         let base = SourceReaderBase::single_fetcher(
             Arc::clone(&ctx),
             FileSplitReader::new(fs, format),
@@ -372,6 +386,7 @@ impl<T: Send + 'static> FileReader<T> {
             ctx,
             requested: false,
             no_more: false,
+            rows,
         }
     }
 
@@ -398,7 +413,19 @@ impl<T: Send + 'static> ForwardingSourceReader for FileReader<T> {
     }
 
     fn poll_next<O: ReaderOutput<T>>(&mut self, output: &mut O) -> Result<InputStatus> {
-        let status = self.base.poll_next(output)?;
+        let status = match &self.rows {
+            None => self.base.poll_next(output)?,
+            Some((rows, counter)) => {
+                let mut counting = CountingOutput {
+                    inner: output,
+                    rows: rows.as_ref(),
+                    extra: 0,
+                };
+                let status = self.base.poll_next(&mut counting)?;
+                counter.add(counting.extra);
+                status
+            }
+        };
         self.request_if_idle()?;
         Ok(status)
     }
@@ -413,6 +440,55 @@ impl<T: Send + 'static> ForwardingSourceReader for FileReader<T> {
     fn notify_no_more_splits(&mut self) {
         self.no_more = true;
         self.base.notify_no_more_splits();
+    }
+}
+
+/// A reader output that adds up the rows of the records beyond one each.
+struct CountingOutput<'a, O, T> {
+    inner: &'a mut O,
+    rows: &'a (dyn Fn(&T) -> u64 + Send + Sync),
+    extra: u64,
+}
+
+impl<O: ReaderOutput<T>, T> SourceOutput<T> for CountingOutput<'_, O, T> {
+    fn collect(&mut self, record: T) {
+        self.extra += (self.rows)(&record).saturating_sub(1);
+        self.inner.collect(record);
+    }
+    fn collect_with_timestamp(&mut self, record: T, timestamp: i64) {
+        self.extra += (self.rows)(&record).saturating_sub(1);
+        self.inner.collect_with_timestamp(record, timestamp);
+    }
+    fn emit_watermark(&mut self, watermark: Watermark) {
+        self.inner.emit_watermark(watermark);
+    }
+    fn mark_idle(&mut self) {
+        self.inner.mark_idle();
+    }
+    fn mark_active(&mut self) {
+        self.inner.mark_active();
+    }
+}
+
+impl<O: ReaderOutput<T>, T> ReaderOutput<T> for CountingOutput<'_, O, T> {
+    fn create_split_output(&mut self, split_id: &str) -> SplitOutputId {
+        self.inner.create_split_output(split_id)
+    }
+    fn collect_for_split(&mut self, split: SplitOutputId, record: T, timestamp: Option<i64>) {
+        self.extra += (self.rows)(&record).saturating_sub(1);
+        self.inner.collect_for_split(split, record, timestamp);
+    }
+    fn emit_split_watermark(&mut self, split: SplitOutputId, watermark: Watermark) {
+        self.inner.emit_split_watermark(split, watermark);
+    }
+    fn mark_split_idle(&mut self, split: SplitOutputId) {
+        self.inner.mark_split_idle(split);
+    }
+    fn mark_split_active(&mut self, split: SplitOutputId) {
+        self.inner.mark_split_active(split);
+    }
+    fn release_split_output(&mut self, split: SplitOutputId) {
+        self.inner.release_split_output(split);
     }
 }
 
