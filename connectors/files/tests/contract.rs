@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
-use weir_testkit::columnar::{check_chunk_sink, Node};
+use weir_testkit::columnar::{check_chunk_sink, check_chunk_source, Node};
 
 fn schema() -> Schema {
     Schema::new(vec![
@@ -65,6 +65,8 @@ fn options(dir: &Path, format: &str, extra: &[(&str, &str)]) -> BTreeMap<String,
     options
 }
 
+/// Writes the rows with the sink checks, then reads the Row sink's files (Parquet, ORC, CSV, with
+/// and without buckets) with the columnar source and the Row source.
 async fn check(format: &str, extra: &[(&str, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let (by_rows, by_chunks) = (tmp.path().join("rows"), tmp.path().join("chunks"));
@@ -84,6 +86,35 @@ async fn check(format: &str, extra: &[(&str, &str)]) {
         .await
         .unwrap_or_else(|e| panic!("{format} {extra:?}: {e}"));
     assert_eq!(written, 2345);
+    let source = read_back(&row_node);
+    let read = check_chunk_source(&source)
+        .await
+        .unwrap_or_else(|e| panic!("reading {format} {extra:?}: {e}"));
+    assert_eq!(read, 2345);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_columnar_source_reads_json_lines_as_the_row_source_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    for file in 0..3 {
+        let lines: String = (0..700)
+            .map(|i| {
+                let id = file * 1000 + i;
+                match i % 4 {
+                    0 => format!("{{\"id\":{id},\"name\":null,\"price\":1.5,\"ok\":true,\"at\":\"2024-01-01T00:00:00.123Z\"}}\n"),
+                    1 => format!("{{\"id\":{id},\"name\":\"q\\\"x\",\"extra\":[1,2]}}\n"),
+                    2 => format!("{{\"at\":{},\"id\":{id},\"price\":-0.25}}\n", 1_704_067_200_000_i64 + i),
+                    _ => format!("{{\"id\":{id},\"ok\":false,\"name\":\"ä\"}}\n"),
+                }
+            })
+            .collect();
+        std::fs::write(tmp.path().join(format!("part-{file}.json")), lines).unwrap();
+    }
+    let node = Node::new("files", options(tmp.path(), "json", &[]), schema());
+    let read = check_chunk_source(&node)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read, 2100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
