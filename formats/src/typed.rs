@@ -13,7 +13,8 @@
 //! | `map<K, V>` | object, keys as their text | object | refused |
 //!
 //! The zone of a zoned timestamp type is what Arrow shows; its values are instants, written
-//! in UTC.
+//! in UTC. JSON objects are unordered: a map's entries are written in order but read back by
+//! key (and a repeated key keeps its last value), and a struct's fields are written by name.
 
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, SecondsFormat};
