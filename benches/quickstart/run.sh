@@ -11,6 +11,10 @@
 #   cargo build --release -p weir-cli --bin weir --example bare_parquet
 #   benches/quickstart/run.sh [rounds (default 3)]
 #
+# With WEIR_BASE=<another weir binary> (e.g. a build of the commit before a change), each round
+# also runs that binary's quickstart (`base`) and its quickstart without compaction
+# (`base-no-compaction`), interleaved with the others: a before/after in one run.
+#
 # Prints one line per run: variant round user_s sys_s cpu_s max_rss_kb parquet_rows.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,6 +23,9 @@ weir="${WEIR:-$root/target/release/weir}"
 bare="${BARE:-$root/target/release/examples/bare_parquet}"
 python="${PYTHON:-$root/target/test-servers/venv/bin/python}"
 rounds="${1:-3}"
+base="${WEIR_BASE:-}"
+variants="weir bare bare-columns weir-no-compaction"
+if [ -n "$base" ]; then variants="$variants base base-no-compaction"; fi
 rows=10000000
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -39,7 +46,7 @@ echo "# $(date -u +%FT%TZ) rounds=$rounds load=$(cut -d' ' -f1-3 /proc/loadavg)"
 sed 's/^compaction.enabled = true/compaction.enabled = false/' "$root/examples/quickstart.toml" \
   > "$work/no-compaction.toml"
 for round in $(seq 1 "$rounds"); do
-  for variant in weir bare bare-columns weir-no-compaction; do
+  for variant in $variants; do
     dir="$work/$variant-$round"
     mkdir -p "$dir"
     case $variant in
@@ -47,6 +54,10 @@ for round in $(seq 1 "$rounds"); do
         "$weir" run "$root/examples/quickstart.toml" --progress quiet ;;
       weir-no-compaction) measure "$variant" "$round" "$dir" out/orders \
         "$weir" run "$work/no-compaction.toml" --progress quiet ;;
+      base) measure "$variant" "$round" "$dir" out/orders \
+        "$base" run "$root/examples/quickstart.toml" --progress quiet ;;
+      base-no-compaction) measure "$variant" "$round" "$dir" out/orders \
+        "$base" run "$work/no-compaction.toml" --progress quiet ;;
       bare) measure "$variant" "$round" "$dir" out "$bare" "$rows" out fused ;;
       bare-columns) measure "$variant" "$round" "$dir" out "$bare" "$rows" out columns ;;
     esac

@@ -300,10 +300,9 @@ impl RowGenerator {
             FieldGen::RandomString { length } if spec.data_type == DataType::String => {
                 let (offsets, values) = fixed_length(numbers, *length, |n, out| {
                     let mut rng = rng(n);
-                    out.extend(
-                        (0..*length)
-                            .map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize]),
-                    );
+                    for byte in out {
+                        *byte = ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize];
+                    }
                 })?;
                 StringArray::try_new(offsets, values, None)
                     .ok()
@@ -312,7 +311,9 @@ impl RowGenerator {
             FieldGen::RandomBytes { length } if spec.data_type == DataType::Bytes => {
                 let (offsets, values) = fixed_length(numbers, *length, |n, out| {
                     let mut rng = rng(n);
-                    out.extend((0..*length).map(|_| rng.next() as u8));
+                    for byte in out {
+                        *byte = rng.next() as u8;
+                    }
                 })?;
                 BinaryArray::try_new(offsets, values, None)
                     .ok()
@@ -332,18 +333,22 @@ impl RowGenerator {
     }
 }
 
-/// The offsets and values of `numbers.len()` values of `length` bytes each, written by
-/// `write(n, values)`; `None` if they do not fit 32-bit offsets.
+/// The offsets and values of `numbers.len()` values of `length` bytes each, number `n`'s
+/// written by `write(n, its bytes)`; `None` if they do not fit 32-bit offsets.
 fn fixed_length(
     numbers: &[u64],
     length: usize,
-    mut write: impl FnMut(u64, &mut Vec<u8>),
+    mut write: impl FnMut(u64, &mut [u8]),
 ) -> Option<(OffsetBuffer<i32>, Buffer)> {
     let total = numbers.len().checked_mul(length)?;
     i32::try_from(total).ok()?;
-    let mut values = Vec::with_capacity(total);
-    for &n in numbers {
-        write(n, &mut values);
+    // One buffer of the exact size, each value written into its own slice: no capacity checks
+    // per byte.
+    let mut values = vec![0; total];
+    if length > 0 {
+        for (out, &n) in values.chunks_exact_mut(length).zip(numbers) {
+            write(n, out);
+        }
     }
     let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(length, numbers.len()));
     Some((offsets, Buffer::from_vec(values)))
