@@ -592,3 +592,68 @@ fn event_time_reaches_row_sinks_or_keeps_the_pipeline_on_rows() {
         "{err}"
     );
 }
+
+/// Event time from a `timestamp(us, "UTC")` field (line 1.1's timestamp units): watermarks and
+/// hourly buckets by the field's time, rounded down to the millisecond, the same files on both
+/// engines, every row in the bucket of its own time.
+#[test]
+fn event_time_from_a_microsecond_timestamp_buckets_the_same_rows_on_both_engines() {
+    // 3,000 orders a minute apart from 2024-01-01 00:00:00.000999 UTC: 50 hours of 60 rows.
+    let pipeline = source(3_000, 2)
+        .replace(
+            r#"{ name = "at", type = "timestamp" }"#,
+            r#"{ name = "at", type = 'timestamp(us, "UTC")' }"#,
+        )
+        .replace(
+            "[sources.options]",
+            &format!("{EVENT_TIME}\n[sources.options]"),
+        )
+        .replace(
+            "fields.at.null-rate = 0.05",
+            "fields.at.kind = \"sequence\"\nfields.at.start = 1704067200000999\n\
+             fields.at.step = 60000000",
+        )
+        + CHECKPOINTS
+        + &sink(
+            "orders",
+            "files",
+            "[sinks.options]\npath = \"out\"\nformat = \"parquet\"\n\
+             bucket.time-field = \"at\"\nbucket.date-time-format = \"%Y-%m-%d--%H\"\n",
+        );
+    let buckets = |dir: &Path| {
+        let mut buckets = std::collections::BTreeMap::<String, usize>::new();
+        for file in files_under(&dir.join("out")) {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let reader = parquet::file::reader::SerializedFileReader::new(
+                fs::File::open(dir.join("out").join(&file)).unwrap(),
+            )
+            .unwrap();
+            let rows = parquet::file::reader::FileReader::metadata(&reader)
+                .file_metadata()
+                .num_rows();
+            let bucket = file.parent().unwrap().to_string_lossy().into_owned();
+            *buckets.entry(bucket).or_default() += usize::try_from(rows).unwrap();
+        }
+        buckets
+    };
+    let (_, _, rows_dir) = run_on("rows", &pipeline);
+    let (_, err, columns_dir) = run_on("columns", &pipeline);
+    assert!(
+        err.contains("the pipeline runs on columns (0 of 1 sources"),
+        "{err}"
+    );
+    let rows = buckets(rows_dir.path());
+    let expected: std::collections::BTreeMap<String, usize> = (0..50)
+        .map(|hour| {
+            (
+                format!("2024-01-{:02}--{:02}", 1 + hour / 24, hour % 24),
+                60,
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    assert_eq!(buckets(columns_dir.path()), expected);
+}

@@ -317,7 +317,8 @@ fn bad_11_event_time_settings() {
         ),
         &[
             "p.toml:11:33: error: `timestamp-field` of source `orders`: field `status` is string, \
-             but event time needs a timestamp or int64 (epoch milliseconds) field",
+             but event time needs a timestamp (of any unit and zone) or int64 (epoch \
+             milliseconds) field",
             "p.toml:11:43: error: `alignment-max-drift` of source `orders` needs an \
              `alignment-group`",
             "p.toml:11:82: error: `idleness` in source `orders` must be greater than zero",

@@ -108,6 +108,17 @@ impl TimeUnit {
         }
     }
 
+    /// `value` of this unit in milliseconds, rounded down (event time is in milliseconds);
+    /// saturating for seconds past the range of milliseconds.
+    pub fn to_millis(self, value: i64) -> i64 {
+        match self {
+            TimeUnit::Second => value.saturating_mul(1_000),
+            TimeUnit::Millisecond => value,
+            TimeUnit::Microsecond => value.div_euclid(1_000),
+            TimeUnit::Nanosecond => value.div_euclid(1_000_000),
+        }
+    }
+
     /// How many of this unit make a second.
     pub fn per_second(self) -> i64 {
         match self {
@@ -120,6 +131,15 @@ impl TimeUnit {
 }
 
 impl DataType {
+    /// Whether a field of this type can hold event time: a timestamp of any unit and zone, or
+    /// an integer of epoch milliseconds.
+    pub fn holds_event_time(&self) -> bool {
+        matches!(
+            self,
+            DataType::TimestampMillis | DataType::Int64 | DataType::Timestamp { .. }
+        )
+    }
+
     /// A timestamp type: [`TimestampMillis`](DataType::TimestampMillis) for milliseconds
     /// without a zone, [`Timestamp`](DataType::Timestamp) otherwise, so that equal types
     /// compare equal.
@@ -327,6 +347,17 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as an event time in epoch milliseconds, when it is one: a timestamp of any
+    /// unit (rounded down to the millisecond; a zone does not change the instant) or an integer
+    /// of epoch milliseconds.
+    pub fn event_time_millis(&self) -> Option<i64> {
+        match self {
+            Value::TimestampMillis(t) | Value::Int64(t) => Some(*t),
+            Value::Timestamp(t, unit) => Some(unit.to_millis(*t)),
+            _ => None,
+        }
+    }
+
     /// The name of the value's kind, for messages (`int64`, `list`...).
     pub fn kind_name(&self) -> &'static str {
         match self {

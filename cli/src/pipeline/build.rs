@@ -27,10 +27,9 @@ pub struct JobLayout {
 }
 
 pub(super) fn timestamp_of(row: &Row, index: usize) -> i64 {
-    match row.get(index) {
-        Some(Value::TimestampMillis(t) | Value::Int64(t)) => *t,
-        _ => i64::MIN,
-    }
+    row.get(index)
+        .and_then(Value::event_time_millis)
+        .unwrap_or(i64::MIN)
 }
 
 /// Adds `source` to `env` reading with `reader` (its rows, or its chunks), with its uid, state

@@ -68,10 +68,14 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, Int64Array, RecordBatch, TimestampMillisecondArray};
+use arrow_array::{
+    Array, Int64Array, RecordBatch, TimestampMicrosecondArray, TimestampMillisecondArray,
+    TimestampNanosecondArray, TimestampSecondArray,
+};
+use arrow_buffer::NullBuffer;
 use arrow_schema::ArrowError;
 
-use crate::row::RowKind;
+use crate::row::{RowKind, TimeUnit};
 
 mod factory;
 mod rows;
@@ -193,23 +197,47 @@ impl Chunk {
     /// int64 column (a pipeline's event-time field).
     pub fn times(&self, index: usize) -> Option<ChunkTimes<'_>> {
         let column = self.batch.columns().get(index)?;
-        if let Some(a) = column.as_any().downcast_ref::<TimestampMillisecondArray>() {
+        let any = column.as_any();
+        if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
             return Some(ChunkTimes::Timestamp(a));
         }
-        column
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .map(ChunkTimes::Int64)
+        if let Some(a) = any.downcast_ref::<Int64Array>() {
+            return Some(ChunkTimes::Int64(a));
+        }
+        let (values, nulls, unit) = if let Some(a) = any.downcast_ref::<TimestampSecondArray>() {
+            (a.values(), a.nulls(), TimeUnit::Second)
+        } else if let Some(a) = any.downcast_ref::<TimestampMicrosecondArray>() {
+            (a.values(), a.nulls(), TimeUnit::Microsecond)
+        } else {
+            let a = any.downcast_ref::<TimestampNanosecondArray>()?;
+            (a.values(), a.nulls(), TimeUnit::Nanosecond)
+        };
+        Some(ChunkTimes::Scaled {
+            values,
+            nulls,
+            unit,
+        })
     }
 }
 
 /// A time column of a chunk ([`Chunk::times`]): epoch milliseconds per row.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum ChunkTimes<'a> {
-    /// A millisecond timestamp column.
+    /// A millisecond timestamp column (with or without a zone).
     Timestamp(&'a TimestampMillisecondArray),
     /// An int64 column of epoch milliseconds.
     Int64(&'a Int64Array),
+    /// A timestamp column of seconds, microseconds or nanoseconds: its times are its values in
+    /// milliseconds, rounded down.
+    Scaled {
+        /// The values, in `unit`s.
+        values: &'a [i64],
+        /// Which rows are null.
+        nulls: Option<&'a NullBuffer>,
+        /// The values' unit.
+        unit: TimeUnit,
+    },
 }
 
 impl<'a> ChunkTimes<'a> {
@@ -218,6 +246,17 @@ impl<'a> ChunkTimes<'a> {
         match self {
             ChunkTimes::Timestamp(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
             ChunkTimes::Int64(a) => (row < a.len() && a.is_valid(row)).then(|| a.value(row)),
+            ChunkTimes::Scaled {
+                values,
+                nulls,
+                unit,
+            } => {
+                let valid = nulls.is_none_or(|n| row < n.len() && n.is_valid(row));
+                values
+                    .get(row)
+                    .filter(|_| valid)
+                    .map(|v| unit.to_millis(*v))
+            }
         }
     }
 
@@ -226,14 +265,30 @@ impl<'a> ChunkTimes<'a> {
         match self {
             ChunkTimes::Timestamp(a) => Box::new(a.iter()),
             ChunkTimes::Int64(a) => Box::new(a.iter()),
+            ChunkTimes::Scaled { values, .. } => {
+                Box::new((0..values.len()).map(move |row| self.get(row)))
+            }
         }
     }
 
     /// The latest time (`None` without any).
     pub fn max(&self) -> Option<i64> {
         let (values, nulls) = match self {
-            ChunkTimes::Timestamp(a) => (a.values(), a.null_count()),
-            ChunkTimes::Int64(a) => (a.values(), a.null_count()),
+            ChunkTimes::Timestamp(a) => (a.values().as_ref(), a.null_count()),
+            ChunkTimes::Int64(a) => (a.values().as_ref(), a.null_count()),
+            ChunkTimes::Scaled {
+                values,
+                nulls,
+                unit,
+            } => {
+                // Rounding down keeps the order: the latest value is the latest time.
+                let nulls = nulls.map_or(0, NullBuffer::null_count);
+                return if nulls == 0 {
+                    values.iter().copied().max().map(|v| unit.to_millis(v))
+                } else {
+                    self.each_row().flatten().max()
+                };
+            }
         };
         if nulls == 0 {
             values.iter().copied().max()

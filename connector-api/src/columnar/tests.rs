@@ -258,3 +258,49 @@ fn decimals_of_a_smaller_scale_are_rescaled_exactly() -> Result<(), ChunkError> 
     );
     Ok(())
 }
+
+#[test]
+fn times_of_every_timestamp_unit_are_milliseconds_rounded_down() {
+    use arrow_array::{TimestampMicrosecondArray, TimestampNanosecondArray, TimestampSecondArray};
+    let one = |column: ArrayRef| {
+        let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "at",
+            column.data_type().clone(),
+            true,
+        )]));
+        Chunk::inserts(RecordBatch::try_new(schema, vec![column]).unwrap())
+    };
+    let cases: Vec<(ArrayRef, Vec<Option<i64>>)> = vec![
+        (
+            Arc::new(TimestampSecondArray::from(vec![Some(2), None, Some(-1)])),
+            vec![Some(2_000), None, Some(-1_000)],
+        ),
+        (
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![Some(1_999), Some(-1), None])
+                    .with_timezone("UTC"),
+            ),
+            vec![Some(1), Some(-1), None],
+        ),
+        (
+            Arc::new(TimestampNanosecondArray::from(vec![
+                Some(5_999_999),
+                Some(-1_000_001),
+            ])),
+            vec![Some(5), Some(-2)],
+        ),
+    ];
+    for (column, expected) in cases {
+        let chunk = one(column);
+        let times = chunk.times(0).expect("a time column");
+        assert_eq!(times.each_row().collect::<Vec<_>>(), expected);
+        for (row, want) in expected.iter().enumerate() {
+            assert_eq!(times.get(row), *want);
+        }
+        assert_eq!(times.get(expected.len()), None);
+        assert_eq!(times.max(), expected.iter().flatten().copied().max());
+    }
+    // A string column holds no times.
+    let text: ArrayRef = Arc::new(arrow_array::StringArray::from(vec!["x"]));
+    assert!(one(text).times(0).is_none());
+}

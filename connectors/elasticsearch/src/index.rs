@@ -210,7 +210,9 @@ impl IndexPattern {
                     format,
                 } => {
                     let millis = match row.get(*position) {
-                        Some(Value::TimestampMillis(ms) | Value::Int64(ms)) => *ms,
+                        Some(v @ (Value::TimestampMillis(_) | Value::Int64(_) | Value::Timestamp(..))) => {
+                            v.event_time_millis().unwrap_or(i64::MIN)
+                        }
                         Some(Value::Null) | None => {
                             return Err(format!(
                                 "field `{name}` of the index pattern is null: every row needs a time"

@@ -565,13 +565,13 @@ fn time_field(
         schema
             .fields
             .get(*i)
-            .is_some_and(|f| matches!(f.data_type, DataType::TimestampMillis | DataType::Int64))
+            .is_some_and(|f| holds_time(&f.data_type))
     });
     if found.is_none() {
         let candidates: Vec<String> = schema
             .fields
             .iter()
-            .filter(|f| matches!(f.data_type, DataType::TimestampMillis | DataType::Int64))
+            .filter(|f| holds_time(&f.data_type))
             .map(|f| format!("`{}`", f.name))
             .collect();
         errors.push(ConfigError::Rejected {
@@ -590,6 +590,26 @@ fn time_field(
     found
 }
 
+/// Whether a field of type `t` holds a time for buckets: a timestamp (of any unit and zone on
+/// line 1.1) or an int64 of epoch milliseconds.
+fn holds_time(t: &DataType) -> bool {
+    #[cfg(weir_api_1_1)]
+    return t.holds_event_time();
+    #[cfg(not(weir_api_1_1))]
+    return matches!(t, DataType::TimestampMillis | DataType::Int64);
+}
+
+/// The time of a bucket field's value in epoch milliseconds (`None` for a null).
+fn time_of(value: Option<&Value>) -> Option<i64> {
+    #[cfg(weir_api_1_1)]
+    return value.and_then(Value::event_time_millis);
+    #[cfg(not(weir_api_1_1))]
+    return match value {
+        Some(Value::TimestampMillis(t) | Value::Int64(t)) => Some(*t),
+        _ => None,
+    };
+}
+
 /// Date-time buckets named by a row field's time.
 struct RowTimeBuckets {
     inner: DateTimeBucketAssigner,
@@ -598,10 +618,7 @@ struct RowTimeBuckets {
 
 impl BucketAssigner<Row> for RowTimeBuckets {
     fn bucket_id(&self, element: &Row, ctx: &BucketContext) -> String {
-        let timestamp = match element.values.get(self.index) {
-            Some(Value::TimestampMillis(t) | Value::Int64(t)) => Some(*t),
-            _ => None,
-        };
+        let timestamp = time_of(element.values.get(self.index));
         self.inner
             .bucket_id(element, &BucketContext { timestamp, ..*ctx })
     }

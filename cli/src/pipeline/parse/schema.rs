@@ -142,12 +142,13 @@ impl Parser {
                     return None;
                 };
                 let data_type = schema.fields.get(index).map(|f| f.data_type.clone());
-                if !matches!(data_type, Some(DataType::TimestampMillis | DataType::Int64)) {
+                if !data_type.as_ref().is_some_and(DataType::holds_event_time) {
                     self.d.error(
                         span,
                         format!(
                             "`timestamp-field` of {}: field `{name}` is {}, but event time \
-                             needs a timestamp or int64 (epoch milliseconds) field",
+                             needs a timestamp (of any unit and zone) or int64 (epoch \
+                             milliseconds) field",
                             s.what,
                             data_type.map_or_else(|| "?".to_owned(), |t| t.to_string())
                         ),
