@@ -135,21 +135,72 @@ pub fn render(row: &Row) -> String {
         if i > 0 {
             out.push_str(", ");
         }
-        let _ = match value {
-            Value::Null => write!(out, "null"),
-            Value::Boolean(b) => write!(out, "{b}"),
-            Value::Int64(n) | Value::TimestampMillis(n) => write!(out, "{n}"),
-            Value::Float64(x) => write!(out, "{x}"),
-            Value::String(s) => write!(out, "{s}"),
-            Value::Bytes(b) => {
-                out.push_str("0x");
-                b.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
-            }
-            other => write!(out, "{other:?}"),
-        };
+        let _ = render_value(&mut out, value);
     }
     out.push(']');
     out
+}
+
+/// One value as Flink's print sink shows it: lists `[1, 2]`, structs `(a, 1)`, maps
+/// `{k=v}`, dates `2024-01-31`, decimals with their scale's digits; timestamps as their
+/// count of units (milliseconds for `timestamp`), as before.
+fn render_value(out: &mut String, value: &Value) -> std::fmt::Result {
+    let list = |out: &mut String, items: &mut dyn Iterator<Item = &Value>| {
+        for (i, v) in items.enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            render_value(out, v)?;
+        }
+        Ok(())
+    };
+    match value {
+        Value::Null => write!(out, "null"),
+        Value::Boolean(b) => write!(out, "{b}"),
+        Value::Int64(n) | Value::TimestampMillis(n) | Value::Timestamp(n, _) => write!(out, "{n}"),
+        Value::UInt64(n) => write!(out, "{n}"),
+        Value::Float64(x) => write!(out, "{x}"),
+        Value::Float32(x) => write!(out, "{x}"),
+        Value::Decimal128 { value, scale } => {
+            out.push_str(&weir_connector_api::row::decimal_text(*value, *scale));
+            Ok(())
+        }
+        Value::Date32(d) => {
+            out.push_str(&weir_formats::typed::date_text(*d));
+            Ok(())
+        }
+        Value::String(s) => write!(out, "{s}"),
+        Value::Bytes(b) => {
+            out.push_str("0x");
+            b.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
+        }
+        Value::List(items) => {
+            out.push('[');
+            list(out, &mut items.iter())?;
+            out.push(']');
+            Ok(())
+        }
+        Value::Struct(fields) => {
+            out.push('(');
+            list(out, &mut fields.iter())?;
+            out.push(')');
+            Ok(())
+        }
+        Value::Map(entries) => {
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                render_value(out, k)?;
+                out.push('=');
+                render_value(out, v)?;
+            }
+            out.push('}');
+            Ok(())
+        }
+        other => write!(out, "{other:?}"),
+    }
 }
 
 impl PrintWriter {
@@ -210,6 +261,29 @@ mod tests {
             ],
         );
         assert_eq!(render(&row), "+U[1, a, null, 0x01ff, 2.5]");
+    }
+
+    #[test]
+    fn values_of_every_type_render_like_flink() {
+        let row = Row::insert(vec![
+            Value::UInt64(u64::MAX),
+            Value::Float32(0.1),
+            Value::Decimal128 {
+                value: -5,
+                scale: 2,
+            },
+            Value::Date32(19_723),
+            Value::List(vec![Value::Int64(1), Value::Null]),
+            Value::Struct(vec![Value::String("a".into()), Value::Boolean(true)]),
+            Value::Map(vec![(Value::String("k".into()), Value::Float64(1.5))]),
+        ]);
+        assert_eq!(
+            render(&row),
+            format!(
+                "+I[{}, 0.1, -0.05, 2024-01-01, [1, null], (a, true), {{k=1.5}}]",
+                u64::MAX
+            )
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::soak::{assert_exactly_once, kills_from_env, RunKind, Soak};
-use common::{files_under, run, weir};
+use common::{files_under, repo, run, weir};
 
 /// The five fields of the jobs, generated with nulls, picks, ranges and a sequence.
 const SCHEMA: &str = r#"schema = [
@@ -215,30 +215,96 @@ fn refused_on_columns(pipeline: &str) -> String {
 
 #[test]
 fn a_pipeline_that_cannot_run_on_columns_says_why_when_columns_are_required() {
-    let paced = source(10, 1).replace("seed = 18", "seed = 18\nrows-per-second = 1000")
-        + &sink("orders", "blackhole", "");
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("p.toml"), &paced).unwrap();
-    let (code, _, err) = run(weir()
-        .current_dir(dir.path())
-        .env("WEIR_PIPELINE_ENGINE", "columns")
-        .args(["run", "p.toml"]));
-    assert_ne!(code, 0);
+    // A union of a stream with event time and one without: a chunk of the union would have a
+    // time for some rows only.
+    let untimed = source(10, 1)
+        .split("[[sources]]")
+        .nth(1)
+        .unwrap()
+        .replace("name = \"orders\"", "name = \"more\"");
+    let mixed = timed_source(10, 1, None)
+        + "\n[[sources]]"
+        + &untimed
+        + "\n[[transforms]]\nname = \"both\"\ninput = [\"orders\", \"more\"]\n"
+        + &sink("both", "blackhole", "");
+    let err = refused_on_columns(&mixed);
     assert!(
-        err.contains("WEIR_PIPELINE_ENGINE=columns, but the pipeline cannot run on columns: source `orders` is rate limited"),
+        err.contains(
+            "WEIR_PIPELINE_ENGINE=columns, but the pipeline cannot run on columns: transform \
+             `both` unites streams with and without event time"
+        ),
         "{err}"
     );
-    // Auto runs it on rows.
-    let (code, _, err) = run(weir()
-        .current_dir(dir.path())
-        .env("WEIR_PIPELINE_ENGINE", "auto")
-        .args(["run", "p.toml"]));
-    assert_eq!(code, 0, "{err}");
+    // Auto runs it on rows, and says why.
+    let (_, err, _) = run_on("auto", &mixed);
+    assert!(
+        err.contains("the pipeline runs on rows: transform `both` unites streams"),
+        "{err}"
+    );
+}
+
+/// A lookup join in a columnar pipeline: the chunks' rows are looked up, and the joined rows
+/// become chunks again; the output is the row path's.
+#[test]
+fn the_lookup_example_prints_the_same_rows_on_both_engines() {
+    let on = |engine: &str| {
+        let (code, out, err) = run(weir()
+            .current_dir(repo())
+            .env("WEIR_PIPELINE_ENGINE", engine)
+            .args(["run", "examples/lookup-enrich.toml", "--progress", "quiet"]));
+        assert_eq!(code, 0, "{engine}: {err}");
+        let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
+        lines.sort_unstable();
+        (lines, err)
+    };
+    let (rows, _) = on("rows");
+    let (columns, err) = on("columns");
+    assert!(
+        err.contains("the pipeline runs on columns (0 of 1 sources read rows through the adapter)"),
+        "{err}"
+    );
+    assert_eq!(rows.len(), 20, "{rows:?}");
+    assert_eq!(columns, rows);
+}
+
+/// A Row source (here a rate-limited datagen, whose limiter counts rows) in a columnar
+/// pipeline reads through the adapter: its rows become chunks, and what the sink gets is the
+/// row path's.
+#[test]
+fn a_row_source_runs_on_columns_through_the_adapter() {
+    let paced = source(300, 2).replace("seed = 18", "seed = 18\nrows-per-second = 3000")
+        + "\n[[transforms]]\nname = \"paid\"\ninput = \"orders\"\n\
+           filter = \"status = 'PAID' or amount > 400\"\nselect = [\"id\", \"status\", \"amount\"]\n"
+        + &sink("paid", "print", "");
+    let (rows, rows_err, _) = run_on("rows", &paced);
+    let (columns, columns_err, _) = run_on("columns", &paced);
+    assert!(
+        columns_err.contains(
+            "the pipeline runs on columns (1 of 1 sources read rows through the adapter)"
+        ),
+        "{columns_err}"
+    );
+    let sorted = |out: &str| {
+        let mut lines: Vec<&str> = out.lines().collect();
+        lines.sort_unstable();
+        lines.join("\n")
+    };
+    assert!(rows.lines().count() > 30, "{rows}");
+    assert_eq!(sorted(&columns), sorted(&rows));
+    assert_eq!(counts(&columns_err), counts(&rows_err));
+    // Auto keeps it on rows: no sink takes columns, so there is nothing to gain.
+    let (auto, auto_err, _) = run_on("auto", &paced);
+    assert!(
+        auto_err.contains("the pipeline runs on rows: source `orders`: it is rate limited")
+            && auto_err.contains("and no sink takes columns"),
+        "{auto_err}"
+    );
+    assert_eq!(sorted(&auto), sorted(&rows));
 }
 
 /// Job c (filter + select into CSV part files, exactly-once) killed and resumed across the
-/// engines: the killed runs paced (a rate-limited source stays on rows, at most 6 × 1.2 s ×
-/// 4000 rows, less than the input), the final runs unpaced (columns); every id exactly once.
+/// engines: the killed runs paced and on rows (`WEIR_PIPELINE_ENGINE=rows`, at most 6 × 1.2 s
+/// × 4000 rows, less than the input), the final runs unpaced (columns); every id exactly once.
 /// (The other direction, a checkpoint of the columnar reader restored on the row reader, is
 /// `checkpoints_restore_across_per_run_and_per_number_readers` in the datagen crate: a debug
 /// build on a loaded machine completes no checkpoint in the first second of an unpaced run,
@@ -261,6 +327,7 @@ fn soak_job_c(name: &str) {
     .unwrap();
     fs::write(dir.join("final.toml"), &base).unwrap();
     let report = Soak::new(name, dir, "pipeline.toml")
+        .paced_env("WEIR_PIPELINE_ENGINE", "rows")
         .kills(kills)
         .end_of_input_kills(1)
         .kill_after(Duration::from_millis(300)..Duration::from_millis(1200))

@@ -26,4 +26,5 @@ mod s3_checkpoints;
 mod scaffold;
 mod soak;
 mod soak_kafka;
+mod types;
 mod validate;

@@ -178,8 +178,9 @@ format = "jsn"
             "p.toml:4:13: error: unknown connector `datagne` in source `orders`: did you mean \
              `datagen`? (this build of weir has: blackhole, datagen, elasticsearch, files, kafka, print)",
             "p.toml:5:33: error: unknown type `int` in field 1 of the schema of source `orders`: \
-             did you mean `int64`? (the types are: boolean, int64, float64, string, bytes, \
-             timestamp)",
+             did you mean `int64`? (the types are: boolean, int8, int16, int32, int64, uint8, \
+             uint16, uint32, uint64, float32, float64, decimal(P, S), string, bytes, binary, date, \
+             timestamp, timestamp(UNIT[, ZONE]), list<T>, struct<NAME: T, …>, map<K, V>)",
             "p.toml:11:10: error: unknown format `jsn` in sink `out`: did you mean `json`? (the \
              formats are: canal-json, csv, debezium-json, json, raw)",
         ],

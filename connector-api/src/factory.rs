@@ -111,6 +111,18 @@ pub trait ConnectorFactory: Send + Sync + 'static {
     fn as_connection_check(&self) -> Option<&dyn ConnectionCheck> {
         None
     }
+    /// Its columnar source ability, if it reads columns natively (API line 1.1, feature
+    /// `arrow`). Without it, a pipeline reading from this connector runs on rows.
+    #[cfg(feature = "arrow")]
+    fn as_chunk_source(&self) -> Option<&dyn crate::columnar::ChunkSourceFactory> {
+        None
+    }
+    /// Its columnar sink ability, if it writes columns natively (API line 1.1, feature
+    /// `arrow`). Without it, the runtime hands the sink the rows of every chunk.
+    #[cfg(feature = "arrow")]
+    fn as_chunk_sink(&self) -> Option<&dyn crate::columnar::ChunkSinkFactory> {
+        None
+    }
 }
 
 /// Whether the job's checkpoints give exactly-once or at-least-once state (API line 1.1).

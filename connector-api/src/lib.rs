@@ -41,7 +41,11 @@
 //!   [`factory::SinkFactory::create_sink_in_job`]: the job's checkpoint interval and mode;
 //! - [`sink::SinkWriter::poll_progress`]: a writer's own clock while it waits for input (the
 //!   AsyncSink's time-based flush);
-//! - `checkpoint_aborted` on split enumerators, sink writers, committers and topology stages.
+//! - `checkpoint_aborted` on split enumerators, sink writers, committers and topology stages;
+//! - `columnar` (cargo feature `arrow`): the Arrow factory contract — `Chunk`s (Arrow record
+//!   batches with changelog kinds), `ChunkSourceFactory` and `ChunkSinkFactory`, declared with
+//!   [`factory::ConnectorFactory::as_chunk_source`] and `as_chunk_sink` — and the mapping
+//!   between pipeline rows and chunks.
 //!
 //! The reusable implementations that lived here in 1.0 ([`base`]) moved to
 //! `weir-connector-base`; the 1.0 paths keep compiling, deprecated.
@@ -57,6 +61,8 @@
 pub mod base;
 pub mod check;
 pub mod checkpoint;
+#[cfg(feature = "arrow")]
+pub mod columnar;
 pub mod config;
 pub mod erased;
 pub mod error;

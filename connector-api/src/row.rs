@@ -14,9 +14,17 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
-/// The type of a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The type of a field: Arrow's type set (API line 1.1 added every variant after
+/// [`TimestampMillis`](DataType::TimestampMillis); line 1.0 had the first six).
+///
+/// Nested types ([`List`](DataType::List), [`Struct`](DataType::Struct),
+/// [`Map`](DataType::Map)) make the type a tree, so it is `Clone` but not `Copy` (it was
+/// `Copy` on line 1.0: `.clone()` works on both lines). [`Display`](fmt::Display) writes the
+/// pipeline-file syntax (`int32`, `decimal(10, 2)`, `timestamp(us, "UTC")`, `list<int64>`,
+/// `struct<a: int64, b: string>`, `map<string, float64>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DataType {
     /// true / false.
@@ -27,22 +35,203 @@ pub enum DataType {
     Float64,
     /// UTF-8 text.
     String,
-    /// Raw bytes.
+    /// Raw bytes (Arrow's `Binary`).
     Bytes,
-    /// Milliseconds since the Unix epoch.
+    /// Milliseconds since the Unix epoch, without a time zone: the name of
+    /// `Timestamp(Millisecond, None)`, which [`DataType::timestamp`] normalizes to this.
     TimestampMillis,
+    /// An 8-bit signed integer.
+    Int8,
+    /// A 16-bit signed integer.
+    Int16,
+    /// A 32-bit signed integer.
+    Int32,
+    /// An 8-bit unsigned integer.
+    UInt8,
+    /// A 16-bit unsigned integer.
+    UInt16,
+    /// A 32-bit unsigned integer.
+    UInt32,
+    /// A 64-bit unsigned integer.
+    UInt64,
+    /// A 32-bit float.
+    Float32,
+    /// A decimal: `value / 10^scale`, at most `precision` digits (1 to 38).
+    Decimal128 {
+        /// The number of digits, 1 to 38.
+        precision: u8,
+        /// The digits after the point (negative: zeros before it).
+        scale: i8,
+    },
+    /// Days since the Unix epoch.
+    Date32,
+    /// A timestamp in `unit`s since the Unix epoch, with an optional time zone (an IANA name
+    /// or an offset like `+02:00`). Milliseconds without a zone are
+    /// [`TimestampMillis`](DataType::TimestampMillis): build timestamps with
+    /// [`DataType::timestamp`].
+    Timestamp {
+        /// The unit.
+        unit: TimeUnit,
+        /// The time zone, `None` for a zone-less (local) time.
+        tz: Option<Arc<str>>,
+    },
+    /// A list of values of one type (elements may be null).
+    List(Box<DataType>),
+    /// A record of named fields.
+    Struct(Vec<Field>),
+    /// Entries of a key (never null) and a value (may be null).
+    Map(Box<DataType>, Box<DataType>),
+}
+
+/// The unit of a [`DataType::Timestamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeUnit {
+    /// Seconds.
+    Second,
+    /// Milliseconds.
+    Millisecond,
+    /// Microseconds.
+    Microsecond,
+    /// Nanoseconds.
+    Nanosecond,
+}
+
+impl TimeUnit {
+    /// The short name of the pipeline-file syntax: `s`, `ms`, `us`, `ns`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Second => "s",
+            TimeUnit::Millisecond => "ms",
+            TimeUnit::Microsecond => "us",
+            TimeUnit::Nanosecond => "ns",
+        }
+    }
+
+    /// How many of this unit make a second.
+    pub fn per_second(self) -> i64 {
+        match self {
+            TimeUnit::Second => 1,
+            TimeUnit::Millisecond => 1_000,
+            TimeUnit::Microsecond => 1_000_000,
+            TimeUnit::Nanosecond => 1_000_000_000,
+        }
+    }
+}
+
+impl DataType {
+    /// A timestamp type: [`TimestampMillis`](DataType::TimestampMillis) for milliseconds
+    /// without a zone, [`Timestamp`](DataType::Timestamp) otherwise, so that equal types
+    /// compare equal.
+    pub fn timestamp(unit: TimeUnit, tz: Option<Arc<str>>) -> Self {
+        match (unit, tz) {
+            (TimeUnit::Millisecond, None) => DataType::TimestampMillis,
+            (unit, tz) => DataType::Timestamp { unit, tz },
+        }
+    }
+
+    /// Whether the type is a list, struct or map.
+    pub fn is_nested(&self) -> bool {
+        matches!(
+            self,
+            DataType::List(_) | DataType::Struct(_) | DataType::Map(..)
+        )
+    }
+
+    /// Whether the type is an integer, float or decimal.
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::UInt8
+                | DataType::UInt16
+                | DataType::UInt32
+                | DataType::UInt64
+                | DataType::Float32
+                | DataType::Float64
+                | DataType::Decimal128 { .. }
+        )
+    }
+
+    /// The inclusive range of an integer type, `None` for other types.
+    pub fn integer_range(&self) -> Option<(i128, i128)> {
+        Some(match self {
+            DataType::Int8 => (i8::MIN.into(), i8::MAX.into()),
+            DataType::Int16 => (i16::MIN.into(), i16::MAX.into()),
+            DataType::Int32 => (i32::MIN.into(), i32::MAX.into()),
+            DataType::Int64 => (i64::MIN.into(), i64::MAX.into()),
+            DataType::UInt8 => (0, u8::MAX.into()),
+            DataType::UInt16 => (0, u16::MAX.into()),
+            DataType::UInt32 => (0, u32::MAX.into()),
+            DataType::UInt64 => (0, u64::MAX.into()),
+            _ => return None,
+        })
+    }
+
+    /// How deeply the type nests (0 for a scalar, 1 for `list<int64>`...).
+    pub fn depth(&self) -> usize {
+        match self {
+            DataType::List(t) => 1 + t.depth(),
+            DataType::Map(k, v) => 1 + k.depth().max(v.depth()),
+            DataType::Struct(fields) => {
+                1 + fields
+                    .iter()
+                    .map(|f| f.data_type.depth())
+                    .max()
+                    .unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
 }
 
 impl fmt::Display for DataType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        let name = match self {
             DataType::Boolean => "boolean",
             DataType::Int64 => "int64",
             DataType::Float64 => "float64",
             DataType::String => "string",
             DataType::Bytes => "bytes",
             DataType::TimestampMillis => "timestamp",
-        })
+            DataType::Int8 => "int8",
+            DataType::Int16 => "int16",
+            DataType::Int32 => "int32",
+            DataType::UInt8 => "uint8",
+            DataType::UInt16 => "uint16",
+            DataType::UInt32 => "uint32",
+            DataType::UInt64 => "uint64",
+            DataType::Float32 => "float32",
+            DataType::Date32 => "date",
+            DataType::Decimal128 { precision, scale } => {
+                return write!(f, "decimal({precision}, {scale})")
+            }
+            DataType::Timestamp { unit, tz: None } => {
+                return write!(f, "timestamp({})", unit.name())
+            }
+            DataType::Timestamp { unit, tz: Some(tz) } => {
+                return write!(f, "timestamp({}, {tz:?})", unit.name())
+            }
+            DataType::List(item) => return write!(f, "list<{item}>"),
+            DataType::Map(key, value) => return write!(f, "map<{key}, {value}>"),
+            DataType::Struct(fields) => {
+                f.write_str("struct<")?;
+                for (i, field) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}: {}", field.name, field.data_type)?;
+                    if !field.nullable {
+                        f.write_str(" not null")?;
+                    }
+                }
+                return f.write_str(">");
+            }
+        };
+        f.write_str(name)
     }
 }
 
@@ -88,6 +277,15 @@ impl Schema {
 }
 
 /// One value of a row.
+///
+/// Which value each [`DataType`] holds: `Boolean`, `Int64`, `Float64`, `String`, `Bytes`
+/// and `TimestampMillis` their namesakes; `Int8`, `Int16`, `Int32` an [`Int64`](Value::Int64)
+/// within their range; `UInt8` to `UInt64` a [`UInt64`](Value::UInt64) within theirs;
+/// `Float32` a [`Float32`](Value::Float32); `Decimal128` a [`Decimal128`](Value::Decimal128)
+/// of the type's scale; `Date32` a [`Date32`](Value::Date32); `Timestamp` a
+/// [`Timestamp`](Value::Timestamp) of the type's unit (the zone is the type's); `List`,
+/// `Struct` and `Map` a [`List`](Value::List), [`Struct`](Value::Struct) and
+/// [`Map`](Value::Map).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Value {
@@ -95,7 +293,7 @@ pub enum Value {
     Null,
     /// A boolean.
     Boolean(bool),
-    /// An integer.
+    /// An integer (of any signed integer type).
     Int64(i64),
     /// A float.
     Float64(f64),
@@ -105,6 +303,49 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// A timestamp in epoch milliseconds.
     TimestampMillis(i64),
+    /// An unsigned integer (of any unsigned integer type).
+    UInt64(u64),
+    /// A 32-bit float.
+    Float32(f32),
+    /// A decimal: `value / 10^scale`.
+    Decimal128 {
+        /// The unscaled value.
+        value: i128,
+        /// The digits after the point.
+        scale: i8,
+    },
+    /// A date: days since the Unix epoch.
+    Date32(i32),
+    /// A timestamp: this many `unit`s since the Unix epoch.
+    Timestamp(i64, TimeUnit),
+    /// The elements of a list.
+    List(Vec<Value>),
+    /// The fields of a struct, in the struct type's order (a missing trailing field is null).
+    Struct(Vec<Value>),
+    /// The entries of a map, in order.
+    Map(Vec<(Value, Value)>),
+}
+
+impl Value {
+    /// The name of the value's kind, for messages (`int64`, `list`...).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Boolean(_) => "boolean",
+            Value::Int64(_) => "int64",
+            Value::Float64(_) => "float64",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::TimestampMillis(_) | Value::Timestamp(..) => "timestamp",
+            Value::UInt64(_) => "uint64",
+            Value::Float32(_) => "float32",
+            Value::Decimal128 { .. } => "decimal",
+            Value::Date32(_) => "date",
+            Value::List(_) => "list",
+            Value::Struct(_) => "struct",
+            Value::Map(_) => "map",
+        }
+    }
 }
 
 /// What a row means in a changelog.
@@ -147,5 +388,75 @@ impl Row {
     /// The value at a position.
     pub fn get(&self, index: usize) -> Option<&Value> {
         self.values.get(index)
+    }
+}
+
+/// A decimal's text: `value / 10^scale` with exactly `scale` digits after the point
+/// (`decimal_text(-1234, 2)` is `-12.34`; a negative scale appends zeros).
+pub fn decimal_text(value: i128, scale: i8) -> String {
+    let digits = value.unsigned_abs().to_string();
+    let sign = if value < 0 { "-" } else { "" };
+    let Ok(scale) = usize::try_from(scale) else {
+        if value == 0 {
+            return "0".to_owned();
+        }
+        let zeros = "0".repeat(usize::from(scale.unsigned_abs()));
+        return format!("{sign}{digits}{zeros}");
+    };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_text_places_the_point() {
+        assert_eq!(decimal_text(-1234, 2), "-12.34");
+        assert_eq!(decimal_text(5, 3), "0.005");
+        assert_eq!(decimal_text(-5, 3), "-0.005");
+        assert_eq!(decimal_text(12, 0), "12");
+        assert_eq!(decimal_text(12, -2), "1200");
+        assert_eq!(decimal_text(i128::MIN, 0), i128::MIN.to_string());
+    }
+
+    #[test]
+    fn types_display_in_pipeline_syntax() {
+        let t = DataType::Struct(vec![
+            Field::new("a", DataType::List(Box::new(DataType::Int32)), true),
+            Field::new(
+                "m",
+                DataType::Map(Box::new(DataType::String), Box::new(DataType::Float64)),
+                false,
+            ),
+            Field::new(
+                "t",
+                DataType::timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new(
+                "d",
+                DataType::Decimal128 {
+                    precision: 10,
+                    scale: 2,
+                },
+                true,
+            ),
+        ]);
+        assert_eq!(
+            t.to_string(),
+            "struct<a: list<int32>, m: map<string, float64> not null, t: timestamp(us, \"UTC\"), \
+             d: decimal(10, 2)>"
+        );
+        assert_eq!(t.depth(), 2);
+        assert_eq!(
+            DataType::timestamp(TimeUnit::Millisecond, None),
+            DataType::TimestampMillis
+        );
     }
 }

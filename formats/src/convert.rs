@@ -115,7 +115,7 @@ pub(crate) fn from_json(field: &Field, json: &Json, lenient: bool) -> Result<Val
         )
     };
     let text = if lenient { json.as_str() } else { None };
-    match field.data_type {
+    match &field.data_type {
         DataType::Boolean => match (json, text) {
             (Json::Bool(b), _) => Ok(Value::Boolean(*b)),
             (_, Some(t)) if t.eq_ignore_ascii_case("true") || t == "1" => Ok(Value::Boolean(true)),
@@ -172,10 +172,12 @@ pub(crate) fn from_json(field: &Field, json: &Json, lenient: bool) -> Result<Val
                 .ok_or_else(|| wrong("epoch milliseconds or RFC 3339 text")),
             _ => Err(wrong("epoch milliseconds or RFC 3339 text")),
         },
-        _ => Err(format!(
-            "field `{}`: type {} is not supported by this format",
-            field.name, field.data_type
-        )),
+        _ => crate::typed::from_json_typed(field, json, lenient).unwrap_or_else(|| {
+            Err(format!(
+                "field `{}`: type {} is not supported by this format",
+                field.name, field.data_type
+            ))
+        }),
     }
 }
 
@@ -198,10 +200,12 @@ pub(crate) fn to_json(field: &Field, value: &Value, ts: TimestampFormat) -> Resu
             TimestampFormat::EpochMillis => Json::Number((*t).into()),
         },
         _ => {
-            return Err(format!(
-                "field `{}`: this value type is not supported by this format",
-                field.name
-            ))
+            return crate::typed::to_json_typed(field, value, ts).unwrap_or_else(|| {
+                Err(format!(
+                    "field `{}`: this value type is not supported by this format",
+                    field.name
+                ))
+            })
         }
     })
 }
@@ -259,7 +263,7 @@ pub(crate) fn write_object(
 pub(crate) fn from_text(field: &Field, text: &str) -> Result<Value, String> {
     let wrong =
         |expected: &str| format!("field `{}`: expected {expected}, got `{text}`", field.name);
-    match field.data_type {
+    match &field.data_type {
         DataType::Boolean => match text.trim() {
             t if t.eq_ignore_ascii_case("true") => Ok(Value::Boolean(true)),
             t if t.eq_ignore_ascii_case("false") => Ok(Value::Boolean(false)),
@@ -284,10 +288,13 @@ pub(crate) fn from_text(field: &Field, text: &str) -> Result<Value, String> {
             .or_else(|| text.trim().parse().ok())
             .map(Value::TimestampMillis)
             .ok_or_else(|| wrong("epoch milliseconds or RFC 3339 text")),
-        _ => Err(format!(
-            "field `{}`: type {} is not supported by this format",
-            field.name, field.data_type
-        )),
+        t => match crate::typed::scalar_from_text(t, text) {
+            Some(result) => result.map_err(wrong),
+            None => Err(format!(
+                "field `{}`: type {} is not supported by this format",
+                field.name, field.data_type
+            )),
+        },
     }
 }
 
@@ -304,12 +311,12 @@ pub(crate) fn to_text(field: &Field, value: &Value, ts: TimestampFormat) -> Resu
             TimestampFormat::Iso8601 => render_timestamp(*t),
             TimestampFormat::EpochMillis => t.to_string(),
         },
-        _ => {
-            return Err(format!(
+        other => crate::typed::scalar_to_text(other, ts).ok_or_else(|| {
+            format!(
                 "field `{}`: this value type is not supported by this format",
                 field.name
-            ))
-        }
+            )
+        })?,
     })
 }
 

@@ -118,10 +118,28 @@ impl FormatFactory for CsvFormat {
             })
     }
     fn decoder(&self, schema: &Schema, config: &ValidatedConfig) -> Result<Box<dyn RowDecoder>> {
+        scalars_only(schema)?;
         Ok(Box::new(Self::codec(schema, config)))
     }
     fn encoder(&self, schema: &Schema, config: &ValidatedConfig) -> Result<Box<dyn RowEncoder>> {
+        scalars_only(schema)?;
         Ok(Box::new(Self::codec(schema, config)))
+    }
+}
+
+/// Refuses a schema with a list, struct or map field: csv cells hold scalars.
+fn scalars_only(schema: &Schema) -> Result<()> {
+    match crate::typed::refuse_nested("csv", &schema.fields) {
+        Some(reason) => Err(weir_connector_api::error::ConnectorError::Config(
+            weir_connector_api::config::ConfigErrors::new(
+                "csv format",
+                vec![weir_connector_api::config::ConfigError::conflict(
+                    ["format"],
+                    reason,
+                )],
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -55,8 +55,10 @@ mod convert;
 pub(crate) mod csv;
 mod debezium;
 mod envelope;
+mod float;
 mod json;
 mod raw;
+pub mod typed;
 
 #[cfg(test)]
 mod tests;

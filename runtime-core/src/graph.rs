@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
+use weir_connector_api::error::ConnectorError;
 use weir_connector_api::metrics::{Gauge, MetricGroup, NUM_RECORDS_OUT};
 use weir_connector_api::sink::Sink;
 use weir_connector_api::source::Source;
@@ -65,11 +66,15 @@ impl StreamEnvironment {
             Arc::new(Mutex::new(g.next_id("source")))
         };
         let uid_for_chain = Arc::clone(&uid);
+        let batch_size: Arc<Mutex<Option<usize>>> = Arc::default();
+        let batch_size_for_chain = Arc::clone(&batch_size);
         let build: ChainBuilder<S::Output> = {
             let source = Arc::clone(&source);
             Arc::new(
                 move |setup: &mut SubtaskSetup<'_>, chain: BoxOutput<S::Output>| {
                     let uid = lock(&uid_for_chain).clone();
+                    let batch_size =
+                        (*lock(&batch_size_for_chain)).unwrap_or(setup.config.batch_size);
                     let restored = setup.restored(&uid);
                     let coordinator = setup.coordinators.get(&uid).cloned().ok_or_else(|| {
                         RuntimeError::Lost(format!("coordinator of source {uid}"))
@@ -109,10 +114,7 @@ impl StreamEnvironment {
                         key: setup.key,
                         reader,
                         restored_splits,
-                        output: RuntimeReaderOutput::new(
-                            watermarks.clone(),
-                            setup.config.batch_size,
-                        ),
+                        output: RuntimeReaderOutput::new(watermarks.clone(), batch_size),
                         chain,
                         control: setup.take_control()?,
                         control_tx: setup.control_tx.clone(),
@@ -121,7 +123,7 @@ impl StreamEnvironment {
                         cx: setup.cx(),
                         split_serializer,
                         options: SourceTaskOptions {
-                            batch_size: setup.config.batch_size,
+                            batch_size,
                             watermark_interval: setup.config.watermark_interval,
                         },
                         records_out,
@@ -170,6 +172,7 @@ impl StreamEnvironment {
             source: Some(SourceStage {
                 uid,
                 spec_index: lock(&self.graph).sources.len() - 1,
+                batch_size,
             }),
             uids: Vec::new(),
             build,
@@ -188,6 +191,8 @@ impl StreamEnvironment {
 pub(crate) struct SourceStage {
     uid: Arc<Mutex<String>>,
     spec_index: usize,
+    /// The source's own batch size ([`DataStream::source_batch_size`]), if set.
+    batch_size: Arc<Mutex<Option<usize>>>,
 }
 
 /// A stream of records of type `T`: the open end of a chain that more operators, an exchange
@@ -229,6 +234,18 @@ impl<T: Send + 'static> DataStream<T> {
     pub fn uid(self, uid: &str) -> Self {
         if let Some(s) = &self.source {
             uid.clone_into(&mut lock(&s.uid));
+        }
+        self
+    }
+
+    /// Sets the batch size of the stage's source (default: the job's
+    /// [`batch_size`](crate::config::JobConfig::batch_size)): its task hands records on once it
+    /// holds this many, or when its reader has nothing more for now. E.g. a row source whose
+    /// batches become columnar chunks ([`try_map_batches`](Self::try_map_batches)) in a job
+    /// whose records are chunks, with a batch size of a few. Without a source, nothing changes.
+    pub fn source_batch_size(self, batch_size: usize) -> Self {
+        if let Some(s) = &self.source {
+            *lock(&s.batch_size) = Some(batch_size.max(1));
         }
         self
     }
@@ -314,6 +331,29 @@ impl<T: Send + 'static> DataStream<T> {
         f: impl Fn(T) -> I + Send + Sync + 'static,
     ) -> DataStream<U> {
         self.transform(FlatMapTimestampedFn(Arc::new(f)))
+    }
+
+    /// Turns each batch of records into zero or more records, or fails the task with `f`'s
+    /// error, reported as operator `name`'s. A batch is what one upstream step handed over at
+    /// once (e.g. the records of one source poll; never records from both sides of a
+    /// checkpoint barrier or a watermark). On a stream with event time every output record gets
+    /// the batch's latest timestamp. E.g. the rows of a poll into one columnar chunk.
+    pub fn try_map_batches<U: Send + 'static>(
+        self,
+        name: &str,
+        f: impl Fn(Vec<T>) -> std::result::Result<Vec<U>, ConnectorError> + Send + Sync + 'static,
+    ) -> DataStream<U> {
+        let f: crate::batch::BatchFn<T, U> = Arc::new(f);
+        let name: Arc<str> = Arc::from(name);
+        self.chain(move |next: BoxOutput<U>| {
+            Box::new(crate::batch::BatchOperator {
+                name: Arc::clone(&name),
+                f: Arc::clone(&f),
+                buffer: Vec::new(),
+                timestamps: Vec::new(),
+                next,
+            })
+        })
     }
 
     /// Closes this stage into a task group whose chain ends in `tail`, returning its index.

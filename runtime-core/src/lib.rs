@@ -169,6 +169,7 @@
 //!   dashboards; with the `dashboard` feature, `dashboard::DashboardServer` serves the pages and
 //!   the `/api/v1` JSON API.
 //! - **Tests.** [`fault::FaultInjector`] fails jobs at every checkpoint and commit boundary.
+pub(crate) mod batch;
 pub mod cluster;
 pub mod config;
 #[cfg(feature = "dashboard")]

@@ -592,3 +592,67 @@ async fn a_timestamped_flat_map_gives_each_output_record_its_own_time() {
         &untimed[..3]
     );
 }
+
+/// `try_map_batches` over `0..500` with times `100 n`: each batch becomes `max * 10_000 +
+/// len`, or the job fails on the batch holding `fail_at`.
+async fn batches(fail_at: Option<u64>) -> (JobResult, Vec<Stamped>) {
+    let env = StreamEnvironment::new(config("batches"));
+    let strategy = WatermarkStrategy::<u64>::for_monotonous_timestamps()
+        .with_timestamp_assigner(|n: &u64, _: Option<i64>| *n as i64 * 100);
+    let sink = Stamps::default();
+    // Polls of 5 numbers; the source task hands on its buffer once it holds 7 or more.
+    env.from_source(
+        DataGeneratorSource::new(|n| n, Some(500), RateLimiterStrategy::no_op()).with_batch_size(5),
+        strategy,
+        "numbers",
+    )
+    .source_batch_size(7)
+    .try_map_batches("pack", move |batch: Vec<u64>| {
+        if fail_at.is_some_and(|n| batch.contains(&n)) {
+            return Err(weir_connector_api::ConnectorError::fatal(
+                "cannot pack",
+                format!("{} numbers", batch.len()),
+            ));
+        }
+        let max = batch.iter().copied().max().unwrap_or(0);
+        Ok(vec![max * 10_000 + batch.len() as u64])
+    })
+    .sink_to(sink.clone());
+    let result = env.build().unwrap().start().wait().await;
+    let mut seen = sink.0.lock().unwrap().clone();
+    seen.sort_unstable();
+    (result, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_map_to_records_with_their_latest_time_or_fail_the_job() {
+    let (result, seen) = batches(None).await;
+    assert!(result.is_finished(), "{:?}", result.status);
+    // The batches are consecutive runs of the numbers: each one's max is the previous max plus
+    // its length, and together they hold every number once.
+    let mut end = 0;
+    for (packed, ts) in &seen {
+        let (max, len) = (packed / 10_000, packed % 10_000);
+        assert!(len >= 1);
+        assert_eq!(max + 1, end + len, "batch {max}/{len} after {end}");
+        end = max + 1;
+        // Its time is its latest record's.
+        assert_eq!(*ts, Some(max as i64 * 100));
+    }
+    assert_eq!(end, 500);
+    // Batches of two polls (10 numbers), or fewer at the end of the input.
+    assert!(seen.len() >= 50, "{seen:?}");
+    assert!(seen.iter().all(|(p, _)| p % 10_000 <= 10), "{seen:?}");
+
+    let (failed, _) = batches(Some(250)).await;
+    match &failed.status {
+        JobStatus::Failed(e) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("pack") && message.contains("cannot pack"),
+                "{message}"
+            );
+        }
+        other => panic!("the job should fail: {other:?}"),
+    }
+}

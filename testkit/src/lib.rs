@@ -12,6 +12,7 @@
 //! | [`source_suite`](mod@source_suite) | the source cases: single / multiple splits, savepoints, rescaling, metrics, idle readers, failover |
 //! | [`sink_suite`](mod@sink_suite) | the sink cases: basic, savepoints, rescaling, metrics, randomized fault injection |
 //! | [`check`] | exactly-once and at-least-once checkers with concise findings |
+//! | [`columnar`] | the Arrow factory contract: a columnar source or sink reads and writes what the Row one does |
 //! | [`report`] | per-case reports, aggregated per connector into `target/weir-testkit/<connector>.json` and `.md` |
 //! | [`paths`] | the workspace root of the crate under test and the report directory |
 //! | [`golden`] | restoring savepoints written by earlier releases |
@@ -74,6 +75,7 @@
 
 pub mod case;
 pub mod check;
+pub mod columnar;
 pub mod context;
 pub mod golden;
 mod harness;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod columnar;
 mod golden;
 mod negative;
 mod servers;

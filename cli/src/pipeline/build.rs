@@ -11,7 +11,7 @@ use weir_runtime::{
     SnapshotOfOtherJob, StorageConfig, StreamEnvironment,
 };
 
-use super::columnar::{self, Engine, ENGINE_ENV};
+use super::columnar::{self, AdaptRows, Engine, ENGINE_ENV};
 use super::lookup::RowSerializer;
 use super::{Pipeline, SourceNode, Storage, WatermarkSpec};
 
@@ -26,7 +26,7 @@ pub struct JobLayout {
     pub watermarked: Vec<String>,
 }
 
-fn timestamp_of(row: &Row, index: usize) -> i64 {
+pub(super) fn timestamp_of(row: &Row, index: usize) -> i64 {
     match row.get(index) {
         Some(Value::TimestampMillis(t) | Value::Int64(t)) => *t,
         _ => i64::MIN,
@@ -154,14 +154,31 @@ pub fn build(
     }
     let chunk_sources = match Engine::from_env()? {
         Engine::Rows => None,
-        Engine::Auto => columnar::sources(pipeline).ok(),
-        Engine::Columns => Some(columnar::sources(pipeline).map_err(|why| {
-            RuntimeError::InvalidJob(vec![format!(
-                "{ENGINE_ENV}=columns, but the pipeline cannot run on columns: {why}"
-            )])
-        })?),
+        Engine::Auto => match columnar::sources(pipeline, AdaptRows::WhenASinkTakesColumns) {
+            Ok(sources) => Some(sources),
+            Err(why) => {
+                tracing::info!("the pipeline runs on rows: {why}");
+                None
+            }
+        },
+        Engine::Columns => Some(
+            columnar::sources(pipeline, AdaptRows::Always).map_err(|why| {
+                RuntimeError::InvalidJob(vec![format!(
+                    "{ENGINE_ENV}=columns, but the pipeline cannot run on columns: {why}"
+                )])
+            })?,
+        ),
     };
     if let Some(chunk_sources) = chunk_sources {
+        let adapted = chunk_sources
+            .iter()
+            .filter(|s| matches!(s, columnar::ColumnarSource::Rows))
+            .count();
+        tracing::info!(
+            "the pipeline runs on columns ({} of {} sources read rows through the adapter)",
+            adapted,
+            chunk_sources.len()
+        );
         // A runtime batch of a few chunks (of up to CHUNK_ROWS rows each).
         config = config.batch_size(columnar::CHUNKS_PER_BATCH);
         let env = StreamEnvironment::new(config);

@@ -279,13 +279,17 @@ enum Ty {
     Text,
     Bytes,
     Null,
+    /// A list, struct or map: not comparable.
+    Nested,
 }
 
-fn ty_of(data_type: DataType) -> Ty {
+fn ty_of(data_type: &DataType) -> Ty {
     match data_type {
         DataType::Boolean => Ty::Bool,
         DataType::String => Ty::Text,
         DataType::Bytes => Ty::Bytes,
+        t if t.is_nested() => Ty::Nested,
+        // Integers, floats, decimals, dates (days) and timestamps (their units).
         _ => Ty::Number,
     }
 }
@@ -297,6 +301,7 @@ fn ty_name(ty: Ty) -> &'static str {
         Ty::Text => "a string",
         Ty::Bytes => "bytes",
         Ty::Null => "null",
+        Ty::Nested => "a list, struct or map",
     }
 }
 
@@ -383,7 +388,7 @@ impl Parser<'_> {
                         .schema
                         .fields
                         .get(i)
-                        .map_or(Ty::Null, |f| ty_of(f.data_type));
+                        .map_or(Ty::Null, |f| ty_of(&f.data_type));
                     (Operand::Field(i), ty, offset)
                 }
                 None => {
@@ -438,6 +443,18 @@ impl Parser<'_> {
                     return self.error(
                         at,
                         "a comparison with null is never true: use `is null` or `is not null`",
+                    );
+                }
+                if left_ty == Ty::Nested || right_ty == Ty::Nested {
+                    let at = if left_ty == Ty::Nested {
+                        left_at
+                    } else {
+                        right_at
+                    };
+                    return self.error(
+                        at,
+                        "lists, structs and maps cannot be compared: compare a scalar field, or \
+                         test the field with `is null` / `is not null`",
                     );
                 }
                 if left_ty != right_ty {
@@ -629,18 +646,46 @@ fn value<'a>(operand: &'a Operand, row: &'a Row) -> Option<&'a Value> {
 
 fn number(v: &Value) -> Option<f64> {
     match v {
-        Value::Int64(n) | Value::TimestampMillis(n) => Some(*n as f64),
+        Value::Int64(n) | Value::TimestampMillis(n) | Value::Timestamp(n, _) => Some(*n as f64),
         Value::Float64(x) => Some(*x),
+        Value::Float32(x) => Some(f64::from(*x)),
+        Value::UInt64(n) => Some(*n as f64),
+        Value::Date32(d) => Some(f64::from(*d)),
+        Value::Decimal128 { value, scale } => Some(*value as f64 / 10_f64.powi(i32::from(*scale))),
         _ => None,
     }
 }
 
+/// An exact number: an integer (of any width, a date's days, a timestamp's units) or a
+/// decimal `(unscaled, scale)`; `None` for floats and non-numbers.
+fn exact(v: &Value) -> Option<(i128, i8)> {
+    Some(match v {
+        Value::Int64(n) | Value::TimestampMillis(n) | Value::Timestamp(n, _) => ((*n).into(), 0),
+        Value::UInt64(n) => ((*n).into(), 0),
+        Value::Date32(d) => ((*d).into(), 0),
+        Value::Decimal128 { value, scale } => (*value, *scale),
+        _ => return None,
+    })
+}
+
+/// Compares two exact numbers at the larger scale (`None` when rescaling overflows).
+fn compare_exact((x, xs): (i128, i8), (y, ys): (i128, i8)) -> Option<Ordering> {
+    let up = |v: i128, by: i16| -> Option<i128> {
+        v.checked_mul(10_i128.checked_pow(u32::try_from(by).ok()?)?)
+    };
+    let scale = xs.max(ys);
+    let x = up(x, i16::from(scale) - i16::from(xs))?;
+    let y = up(y, i16::from(scale) - i16::from(ys))?;
+    Some(x.cmp(&y))
+}
+
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    if let (Some(x), Some(y)) = (exact(a), exact(b)) {
+        if let Some(ordering) = compare_exact(x, y) {
+            return Some(ordering);
+        }
+    }
     match (a, b) {
-        (
-            Value::Int64(x) | Value::TimestampMillis(x),
-            Value::Int64(y) | Value::TimestampMillis(y),
-        ) => Some(x.cmp(y)),
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         (Value::Boolean(x), Value::Boolean(y)) => Some(x.cmp(y)),
         (Value::Bytes(x), Value::Bytes(y)) => Some(x.cmp(y)),

@@ -55,7 +55,7 @@ use std::time::Duration;
 
 use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::erased::{BoxedSink, BoxedSource};
-use weir_connector_api::factory::FactoryContext;
+use weir_connector_api::factory::{FactoryContext, JobContext};
 use weir_connector_api::row::{Row, Schema};
 use weir_runtime::restart::RestartStrategy;
 use weir_runtime::CheckpointConfig;
@@ -139,6 +139,8 @@ pub struct ConnectorSettings {
     pub format: Option<(String, ValidatedConfig)>,
     /// The rows' schema.
     pub schema: Schema,
+    /// The job's checkpoint settings, as the factory saw them.
+    pub job: JobContext,
 }
 
 impl ConnectorSettings {

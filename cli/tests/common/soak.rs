@@ -187,6 +187,8 @@ pub struct Soak {
     end_of_input_kill_after: Range<Duration>,
     final_timeout: Duration,
     args: Vec<String>,
+    /// Environment variables of the runs of the first pipeline (not of the final one).
+    paced_env: Vec<(String, String)>,
     before_run: Option<BeforeRun>,
     /// `WEIR_PIPELINE_ENGINE` of the paced runs and of the others.
     engines: Option<(String, String)>,
@@ -210,9 +212,17 @@ impl Soak {
             end_of_input_kill_after: Duration::ZERO..Duration::from_millis(600),
             final_timeout: Duration::from_mins(5),
             args: vec!["--progress".to_owned(), "quiet".to_owned()],
+            paced_env: Vec::new(),
             before_run: None,
             engines: None,
         }
+    }
+
+    /// Sets `key=value` in the environment of the runs of the first pipeline (with
+    /// [`final_pipeline`](Self::final_pipeline), not of the final runs).
+    pub fn paced_env(mut self, key: &str, value: &str) -> Self {
+        self.paced_env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     /// Kills each run this long after its start, drawn uniformly from `range`.
@@ -291,12 +301,13 @@ impl Soak {
         std::fs::create_dir_all(&logs).unwrap();
         let err = logs.join(format!("run-{index:03}.err"));
         let out = logs.join(format!("run-{index:03}.out"));
-        let pipeline = match &self.final_pipeline {
-            Some(p) if !kind.paced() => p.as_str(),
-            _ => self.pipeline.as_str(),
+        let (pipeline, env) = match &self.final_pipeline {
+            Some(p) if !kind.paced() => (p.as_str(), &[][..]),
+            _ => (self.pipeline.as_str(), &self.paced_env[..]),
         };
         let mut cmd = super::weir();
         cmd.current_dir(&self.dir).args(["run", pipeline]);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         if kind.resumes() {
             cmd.arg("--from-latest-checkpoint");
         }

@@ -6,6 +6,11 @@ use weir_connector_api::erased::BoxedSink;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::factory::{ConnectorFactory, ConnectorInfo, FactoryContext, SinkFactory};
 use weir_connector_api::row::Row;
+#[cfg(weir_api_1_1)]
+use weir_connector_api::{
+    columnar::{Chunk, ChunkSinkFactory, ChunkSinkParts, Columnar},
+    factory::JobContext,
+};
 
 use crate::config::SET_NAME;
 use crate::BlackholeSink;
@@ -30,6 +35,40 @@ impl ConnectorFactory for BlackholeFactory {
     fn as_sink(&self) -> Option<&dyn SinkFactory> {
         Some(self)
     }
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_sink(&self) -> Option<&dyn ChunkSinkFactory> {
+        Some(self)
+    }
+}
+
+/// Columns natively (API line 1.1): chunks are dropped whole, their rows counted.
+#[cfg(weir_api_1_1)]
+impl ChunkSinkFactory for BlackholeFactory {
+    fn create_chunk_sink(
+        &self,
+        _config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<ChunkSinkParts>> {
+        no_format(ctx)?;
+        Ok(Columnar::Chunks(ChunkSinkParts::new(BoxedSink::new(
+            BlackholeSink::<Chunk>::of_rows(|chunk| chunk.num_rows() as u64),
+        ))))
+    }
+}
+
+/// The blackhole sink writes no bytes, so it takes no format.
+fn no_format(ctx: &FactoryContext<'_>) -> Result<()> {
+    if ctx.format.is_some() {
+        return Err(ConnectorError::Config(ConfigErrors::new(
+            SET_NAME,
+            vec![ConfigError::conflict(
+                ["format"],
+                "the blackhole sink writes no bytes: remove `format`",
+            )],
+        )));
+    }
+    Ok(())
 }
 
 impl SinkFactory for BlackholeFactory {
@@ -42,15 +81,7 @@ impl SinkFactory for BlackholeFactory {
         _config: &ValidatedConfig,
         ctx: &FactoryContext<'_>,
     ) -> Result<BoxedSink<Row>> {
-        if ctx.format.is_some() {
-            return Err(ConnectorError::Config(ConfigErrors::new(
-                SET_NAME,
-                vec![ConfigError::conflict(
-                    ["format"],
-                    "the blackhole sink writes no bytes: remove `format`",
-                )],
-            )));
-        }
+        no_format(ctx)?;
         Ok(BoxedSink::new(BlackholeSink::<Row>::new()))
     }
 }

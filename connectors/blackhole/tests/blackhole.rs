@@ -229,3 +229,66 @@ fn the_pipeline_factory_is_registered_and_refuses_options() {
         )
     );
 }
+
+/// Line 1.1's columnar sink: chunks dropped whole, their rows counted as rows.
+#[cfg(weir_api_1_1)]
+#[tokio::test]
+async fn the_columnar_sink_counts_the_rows_of_its_chunks() {
+    use weir_connector_api::columnar::arrow::array::{Int64Array, RecordBatch};
+    use weir_connector_api::columnar::arrow::schema::{DataType, Field, Schema};
+    use weir_connector_api::columnar::{Chunk, Columnar};
+    use weir_connector_api::factory::{find_connector, FactoryContext, JobContext};
+    use weir_connector_api::metrics::NUM_RECORDS_IN;
+
+    let factory = find_connector("blackhole").expect("registered");
+    let chunks = factory.as_chunk_sink().expect("a columnar sink");
+    let config = options().validate(&BTreeMap::new()).unwrap();
+    let schema = weir_connector_api::row::Schema::default();
+    let ctx = FactoryContext {
+        name: "out",
+        schema: &schema,
+        format: None,
+    };
+    let Columnar::Chunks(parts) = chunks
+        .create_chunk_sink(&config, &ctx, &JobContext::new())
+        .unwrap()
+    else {
+        panic!("the blackhole takes chunks");
+    };
+    assert!(parts.split.is_none());
+    // A format is refused, as on rows.
+    let format = options().validate(&BTreeMap::new()).unwrap();
+    let with_format = FactoryContext {
+        format: Some(("csv", &format)),
+        ..ctx
+    };
+    assert!(chunks
+        .create_chunk_sink(&config, &with_format, &JobContext::new())
+        .is_err());
+
+    let arrow = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+    let chunk = |n: i64| {
+        let column = Int64Array::from_iter_values(0..n);
+        Chunk::inserts(RecordBatch::try_new(Arc::clone(&arrow), vec![Arc::new(column)]).unwrap())
+    };
+    let sink = BlackholeSink::<Chunk>::of_rows(|c| c.num_rows() as u64);
+    let ctx = TestInitContext::new(0, 1);
+    let mut writer = sink.create_writer(&ctx).unwrap();
+    for n in [3, 0, 2000, 1] {
+        writer.write(chunk(n), &WriteContext::default()).unwrap();
+    }
+    writer.flush(FlushMode::Checkpoint).await.unwrap();
+    assert_eq!(sink.count(), 2004);
+    assert_eq!(ctx.records_send(), 2004);
+    // The runtime counts one record in per chunk; the writer adds the other rows.
+    assert_eq!(
+        ctx.metrics.value(&format!("writer-0.{NUM_RECORDS_IN}")),
+        Some(MetricValue::Counter(2004 - 3))
+    );
+    // The pipeline's blackhole of chunks is a working sink too.
+    let mut boxed = parts
+        .sink
+        .create_writer(&TestInitContext::new(1, 1))
+        .unwrap();
+    boxed.write(chunk(5), &WriteContext::default()).unwrap();
+}

@@ -15,6 +15,16 @@
 //! | `values` | random | string | none | pick one of these comma-separated values |
 //! | `null-rate` | random | nullable fields | `0` | the share of nulls, `0` to `1` |
 //!
+//! The types of API line 1.1 (on that line only) generate too: `int8`…`int32` and
+//! `uint8`…`uint64` like int64 (`min`, `max` within the type's range, sequences), `float32`
+//! like float64, `decimal(P, S)` at random between decimal `min` and `max` (`-12.5`;
+//! default 0 to 1000000), `date` (`min`, `max`, `start`, `end` as `2024-01-31` or day
+//! numbers; default 2024-01-01 and a year later), `timestamp(UNIT[, ZONE])` in its unit
+//! (default 2024-01-01 and a day later), `list<T>` and `map<K, V>` of `length` elements
+//! (default 3) and `struct<…>` field by field. The parts of nested fields take their own
+//! options: `fields.<list>.element.min`, `fields.<struct>.<field>.length`,
+//! `fields.<map>.key.length`, `fields.<map>.value.null-rate`…
+//!
 //! Row `n` is a pure function of `n` and `seed`: a restored job regenerates exactly the rows it
 //! has not emitted yet, so the source is exactly-once. Every mistake in `fields.*` (unknown
 //! fields or options, with a "did you mean", bad values, options that do not fit the kind or
@@ -32,6 +42,10 @@ use weir_connector_api::factory::{ConnectorFactory, ConnectorInfo, FactoryContex
 use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 
 #[cfg(weir_api_1_1)]
+use weir_connector_api::columnar::{ChunkSourceFactory, Columnar};
+#[cfg(weir_api_1_1)]
+use weir_connector_api::factory::JobContext;
+#[cfg(weir_api_1_1)]
 use weir_formats::chunk::{arrow_schema, Chunk};
 
 use crate::config::{DatagenOptions, NUMBER_OF_ROWS_KEY, SET_NAME};
@@ -41,6 +55,10 @@ use crate::RateLimiterStrategy;
 
 #[cfg(weir_api_1_1)]
 mod columns;
+#[cfg(weir_api_1_1)]
+mod columns_types;
+#[cfg(weir_api_1_1)]
+mod types;
 
 /// `seed`: the seed of random fields.
 pub static SEED: LazyLock<ConfigOption<u64>> = LazyLock::new(|| {
@@ -80,6 +98,30 @@ impl ConnectorFactory for DatagenFactory {
     }
     fn as_source(&self) -> Option<&dyn SourceFactory> {
         Some(self)
+    }
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_source(&self) -> Option<&dyn ChunkSourceFactory> {
+        Some(self)
+    }
+}
+
+/// Columns natively (API line 1.1): [`create_chunk_source`], unless a rate limit counts rows.
+#[cfg(weir_api_1_1)]
+impl ChunkSourceFactory for DatagenFactory {
+    fn create_chunk_source(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<BoxedSource<Chunk>>> {
+        Ok(match create_chunk_source(config, ctx)? {
+            Some(source) => Columnar::Chunks(source),
+            None => Columnar::RowsOnly(
+                "it is rate limited (`rows-per-second` or `rows-per-checkpoint`), which counts \
+                 rows one by one"
+                    .to_owned(),
+            ),
+        })
     }
 }
 
@@ -249,6 +291,28 @@ enum FieldGen {
         length: usize,
     },
     Pick(Vec<String>),
+    /// A decimal: `min` plus a draw below `span` (0: only `min`), unscaled.
+    #[cfg(weir_api_1_1)]
+    RandomDecimal {
+        min: i128,
+        span: u64,
+    },
+    /// `length` elements.
+    #[cfg(weir_api_1_1)]
+    List {
+        item: Box<FieldSpec>,
+        length: usize,
+    },
+    /// `length` entries.
+    #[cfg(weir_api_1_1)]
+    Map {
+        key: Box<FieldSpec>,
+        value: Box<FieldSpec>,
+        length: usize,
+    },
+    /// One value per field.
+    #[cfg(weir_api_1_1)]
+    Struct(Vec<FieldSpec>),
 }
 
 #[derive(Debug, Clone)]
@@ -361,7 +425,11 @@ impl RowGenerator {
                 });
                 continue;
             };
-            if schema.index_of(field).is_none() {
+            #[cfg(weir_api_1_1)]
+            let known = types::resolve(schema, field);
+            #[cfg(not(weir_api_1_1))]
+            let known = schema.index_of(field).is_some();
+            if !known {
                 let names = schema.fields.iter().map(|f| f.name.as_str());
                 errors.push(ConfigError::UnknownKey {
                     key: format!("{FIELDS_PREFIX}{key}"),
@@ -383,12 +451,7 @@ impl RowGenerator {
         let mut fields = Vec::with_capacity(schema.fields.len());
         let mut sequence_len: Option<(String, u64)> = None;
         for field in &schema.fields {
-            let mut opts = FieldOptions {
-                name: &field.name,
-                given: by_field.remove(field.name.as_str()).unwrap_or_default(),
-                errors: &mut *errors,
-            };
-            let (spec, len) = Self::field(field, &mut opts);
+            let (spec, len) = Self::spec(field, &mut by_field, errors, false);
             if let Some(len) = len {
                 if sequence_len.as_ref().is_none_or(|(_, l)| len < *l) {
                     sequence_len = Some((field.name.clone(), len));
@@ -403,9 +466,44 @@ impl RowGenerator {
         }
     }
 
-    fn field(field: &Field, opts: &mut FieldOptions<'_>) -> (FieldSpec, Option<u64>) {
+    /// The spec of `field` (or of a part of a nested field, `nested`) from its options in
+    /// `by_field`, with its sequence's length.
+    fn spec<'a>(
+        field: &Field,
+        by_field: &mut BTreeMap<&'a str, BTreeMap<&'a str, &'a str>>,
+        errors: &mut Vec<ConfigError>,
+        nested: bool,
+    ) -> (FieldSpec, Option<u64>) {
+        #[cfg(weir_api_1_1)]
+        let parts: Vec<FieldSpec> = types::parts(field)
+            .iter()
+            .map(|part| Self::spec(part, by_field, errors, true).0)
+            .collect();
+        #[cfg(not(weir_api_1_1))]
+        let parts = ();
+        let mut opts = FieldOptions {
+            name: &field.name,
+            given: by_field.remove(field.name.as_str()).unwrap_or_default(),
+            errors,
+        };
+        if nested && opts.parse::<Kind>("kind") == Some(Kind::Sequence) {
+            opts.reject(
+                "kind",
+                "the parts of list, struct and map fields are random: use `random`",
+            );
+        }
+        Self::field(field, &mut opts, parts)
+    }
+
+    #[cfg_attr(not(weir_api_1_1), allow(clippy::let_unit_value, unused_variables))]
+    fn field(
+        field: &Field,
+        opts: &mut FieldOptions<'_>,
+        #[cfg(weir_api_1_1)] parts: Vec<FieldSpec>,
+        #[cfg(not(weir_api_1_1))] parts: (),
+    ) -> (FieldSpec, Option<u64>) {
         let kind = opts.parse::<Kind>("kind").unwrap_or(Kind::Random);
-        let data_type = field.data_type;
+        let data_type = field.data_type.clone();
         let mut null_threshold = 0;
         let mut sequence_len = None;
         let generator = match kind {
@@ -415,7 +513,13 @@ impl RowGenerator {
                     data_type,
                     DataType::Int64 | DataType::String | DataType::TimestampMillis
                 );
-                if data_type == DataType::Float64 {
+                #[cfg(weir_api_1_1)]
+                let numeric = numeric || types::integer_sequence(&data_type);
+                #[cfg(weir_api_1_1)]
+                let float = matches!(data_type, DataType::Float64 | DataType::Float32);
+                #[cfg(not(weir_api_1_1))]
+                let float = data_type == DataType::Float64;
+                if float {
                     let start = opts.parse::<f64>("start").unwrap_or(0.0);
                     let step = opts.parse::<f64>("step").unwrap_or(1.0);
                     if step <= 0.0 {
@@ -437,12 +541,28 @@ impl RowGenerator {
                         step,
                     }
                 } else if numeric {
+                    #[cfg(weir_api_1_1)]
+                    let start = types::sequence_bound(&data_type, opts, "start").unwrap_or(0);
+                    #[cfg(not(weir_api_1_1))]
                     let start = opts.parse::<i64>("start").unwrap_or(0);
                     let step = opts.parse::<i64>("step").unwrap_or(1);
                     if step <= 0 {
                         opts.reject("step", "must be at least 1");
                     }
-                    if let Some(end) = opts.parse::<i64>("end") {
+                    #[cfg(weir_api_1_1)]
+                    if let Some((lo, _)) = data_type.integer_range() {
+                        if i128::from(start) < lo {
+                            opts.reject(
+                                "start",
+                                format!("must be at least {lo} for a {data_type} field"),
+                            );
+                        }
+                    }
+                    #[cfg(weir_api_1_1)]
+                    let end = types::sequence_bound(&data_type, opts, "end");
+                    #[cfg(not(weir_api_1_1))]
+                    let end = opts.parse::<i64>("end");
+                    if let Some(end) = end {
                         if end < start {
                             opts.reject("end", format!("must not be below `start` ({start})"));
                         } else if step > 0 {
@@ -478,71 +598,80 @@ impl RowGenerator {
                         null_threshold = (rate * f64::from(u32::MAX)) as u64;
                     }
                 }
-                match data_type {
-                    DataType::Boolean => {
-                        opts.only(&["kind", "null-rate"], "random boolean fields");
-                        FieldGen::RandomBool
-                    }
-                    DataType::Int64 | DataType::TimestampMillis => {
-                        opts.only(
-                            &["kind", "min", "max", "null-rate"],
-                            "random integer fields",
-                        );
-                        let ts = data_type == DataType::TimestampMillis;
-                        let min = opts
-                            .parse::<i64>("min")
-                            .unwrap_or(if ts { TS_MIN } else { 0 });
-                        let max = opts.parse::<i64>("max").unwrap_or(if ts {
-                            min.saturating_add(DAY_MS)
-                        } else {
-                            1_000_000
-                        });
-                        if max < min {
-                            opts.reject("max", format!("must not be below `min` ({min})"));
+                // The types of line 1.1 (`None` for line 1.0's).
+                #[cfg(weir_api_1_1)]
+                let new_type = types::random(field, opts, parts);
+                #[cfg(not(weir_api_1_1))]
+                let new_type: Option<FieldGen> = None;
+                if let Some(generator) = new_type {
+                    generator
+                } else {
+                    match data_type {
+                        DataType::Boolean => {
+                            opts.only(&["kind", "null-rate"], "random boolean fields");
+                            FieldGen::RandomBool
                         }
-                        FieldGen::RandomInt {
-                            min,
-                            span: max.abs_diff(min).saturating_add(1),
-                        }
-                    }
-                    DataType::Float64 => {
-                        opts.only(&["kind", "min", "max", "null-rate"], "random float fields");
-                        let min = opts.parse::<f64>("min").unwrap_or(0.0);
-                        let max = opts.parse::<f64>("max").unwrap_or(1_000_000.0);
-                        if max < min {
-                            opts.reject("max", format!("must not be below `min` ({min})"));
-                        }
-                        FieldGen::RandomFloat { min, max }
-                    }
-                    DataType::String => {
-                        opts.only(
-                            &["kind", "length", "values", "null-rate"],
-                            "random string fields",
-                        );
-                        if let Some(values) = opts.parse::<Vec<String>>("values") {
-                            if values.is_empty() {
-                                opts.reject("values", "must list at least one value");
+                        DataType::Int64 | DataType::TimestampMillis => {
+                            opts.only(
+                                &["kind", "min", "max", "null-rate"],
+                                "random integer fields",
+                            );
+                            let ts = data_type == DataType::TimestampMillis;
+                            let min =
+                                opts.parse::<i64>("min")
+                                    .unwrap_or(if ts { TS_MIN } else { 0 });
+                            let max = opts.parse::<i64>("max").unwrap_or(if ts {
+                                min.saturating_add(DAY_MS)
+                            } else {
+                                1_000_000
+                            });
+                            if max < min {
+                                opts.reject("max", format!("must not be below `min` ({min})"));
                             }
-                            FieldGen::Pick(values)
-                        } else {
-                            FieldGen::RandomString {
+                            FieldGen::RandomInt {
+                                min,
+                                span: max.abs_diff(min).saturating_add(1),
+                            }
+                        }
+                        DataType::Float64 => {
+                            opts.only(&["kind", "min", "max", "null-rate"], "random float fields");
+                            let min = opts.parse::<f64>("min").unwrap_or(0.0);
+                            let max = opts.parse::<f64>("max").unwrap_or(1_000_000.0);
+                            if max < min {
+                                opts.reject("max", format!("must not be below `min` ({min})"));
+                            }
+                            FieldGen::RandomFloat { min, max }
+                        }
+                        DataType::String => {
+                            opts.only(
+                                &["kind", "length", "values", "null-rate"],
+                                "random string fields",
+                            );
+                            if let Some(values) = opts.parse::<Vec<String>>("values") {
+                                if values.is_empty() {
+                                    opts.reject("values", "must list at least one value");
+                                }
+                                FieldGen::Pick(values)
+                            } else {
+                                FieldGen::RandomString {
+                                    length: Self::length(opts),
+                                }
+                            }
+                        }
+                        DataType::Bytes => {
+                            opts.only(&["kind", "length", "null-rate"], "random bytes fields");
+                            FieldGen::RandomBytes {
                                 length: Self::length(opts),
                             }
                         }
-                    }
-                    DataType::Bytes => {
-                        opts.only(&["kind", "length", "null-rate"], "random bytes fields");
-                        FieldGen::RandomBytes {
-                            length: Self::length(opts),
+                        _ => {
+                            let key = opts.key("kind");
+                            opts.errors.push(ConfigError::conflict(
+                                [key],
+                                format!("datagen cannot generate {data_type} fields"),
+                            ));
+                            FieldGen::RandomBool
                         }
-                    }
-                    _ => {
-                        let key = opts.key("kind");
-                        opts.errors.push(ConfigError::conflict(
-                            [key],
-                            format!("datagen cannot generate {data_type} fields"),
-                        ));
-                        FieldGen::RandomBool
                     }
                 }
             }
@@ -603,16 +732,24 @@ impl RowGenerator {
             } else {
                 let step = i128::from((*step_i).max(1));
                 let last = i128::from(*start_i) + i128::from(last_row) * step;
-                if last <= i128::from(i64::MAX) {
+                #[cfg(weir_api_1_1)]
+                let (max, type_name) = if types::integer_sequence(&spec.data_type) {
+                    (
+                        types::sequence_max(&spec.data_type),
+                        spec.data_type.to_string(),
+                    )
+                } else {
+                    (i128::from(i64::MAX), "int64".to_owned())
+                };
+                #[cfg(not(weir_api_1_1))]
+                let (max, type_name) = (i128::from(i64::MAX), "int64");
+                if last <= max {
                     continue;
                 }
-                let room = (i128::from(i64::MAX) - i128::from(*start_i)) / step + 1;
+                let room = (max - i128::from(*start_i)) / step + 1;
                 (
                     last.to_string(),
-                    format!(
-                        "passes the largest int64 ({}) after {room} values",
-                        i64::MAX
-                    ),
+                    format!("passes the largest {type_name} ({max}) after {room} values"),
                 )
             };
             let name = &field.name;
@@ -666,6 +803,10 @@ impl RowGenerator {
     }
 
     fn value(spec: &FieldSpec, n: u64, rng: &mut Rng) -> Value {
+        #[cfg(weir_api_1_1)]
+        if let Some(value) = types::value(spec, n, rng) {
+            return value;
+        }
         match &spec.generator {
             FieldGen::Sequence {
                 start,
@@ -680,6 +821,9 @@ impl RowGenerator {
                 match spec.data_type {
                     DataType::String => Value::String(v.to_string()),
                     DataType::TimestampMillis => Value::TimestampMillis(v),
+                    #[cfg(weir_api_1_1)]
+                    ref t => types::integer_value(t, v),
+                    #[cfg(not(weir_api_1_1))]
                     _ => Value::Int64(v),
                 }
             }
@@ -691,6 +835,9 @@ impl RowGenerator {
                     rng.next() % span
                 };
                 let v = min.wrapping_add(offset as i64);
+                #[cfg(weir_api_1_1)]
+                return types::integer_value(&spec.data_type, v);
+                #[cfg(not(weir_api_1_1))]
                 if spec.data_type == DataType::TimestampMillis {
                     Value::TimestampMillis(v)
                 } else {
@@ -720,6 +867,12 @@ impl RowGenerator {
                     .get(i)
                     .map_or(Value::Null, |v| Value::String(v.clone()))
             }
+            // Made by `types::value` above.
+            #[cfg(weir_api_1_1)]
+            FieldGen::RandomDecimal { .. }
+            | FieldGen::List { .. }
+            | FieldGen::Map { .. }
+            | FieldGen::Struct(_) => Value::Null,
         }
     }
 }

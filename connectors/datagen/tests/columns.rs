@@ -73,6 +73,20 @@ fn option_sets() -> Vec<Vec<(&'static str, &'static str)>> {
             ("status.values", "x"),
             ("flag.null-rate", "1"),
         ],
+        // Every random generator without nulls (the dense columns), picks of five values.
+        vec![
+            ("id.min", "-1000"),
+            ("id.max", "1000"),
+            ("name.length", "8"),
+            ("price.min", "1"),
+            ("price.max", "500"),
+            ("at.min", "0"),
+            ("at.max", "99999"),
+            ("blob.length", "3"),
+            ("status.values", "new,paid,shipped,cancelled,x"),
+        ],
+        // Picks longer than the padded block.
+        vec![("status.values", "x,a status of twenty-five")],
     ]
 }
 

@@ -245,7 +245,7 @@ fn field_part(inner: &str, pattern: &str, schema: &Schema) -> Result<Part, Strin
             fields.join(", ")
         ));
     };
-    let data_type = schema.fields.get(position).map(|f| f.data_type);
+    let data_type = schema.fields.get(position).map(|f| f.data_type.clone());
     let Some(format) = format else {
         return match data_type {
             Some(DataType::String | DataType::Int64 | DataType::Boolean | DataType::TimestampMillis) => {

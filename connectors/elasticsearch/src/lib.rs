@@ -44,6 +44,7 @@ pub mod factory;
 mod index;
 pub mod lookup;
 mod row;
+mod row_types;
 pub mod sink;
 
 pub use client::{Auth, ConnectionConfig, TlsVerification};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use chrono::{DateTime, Datelike, Timelike};
 use weir_connector_api::error::{ConnectorError, Result};
-use weir_connector_api::row::{Row, RowKind, Schema, Value};
+use weir_connector_api::row::{DataType, Row, RowKind, Schema, Value};
 use weir_connector_api::sink::WriteContext;
 
 use crate::index::IndexRouting;
@@ -59,6 +59,8 @@ use crate::sink::{write_json_string, ActionKind, BulkAction, Emitter};
 pub struct RowEmitter {
     /// `"name":` of every field, JSON-escaped.
     keys: Arc<[Vec<u8>]>,
+    /// The type of every field (nested values are written by it).
+    types: Arc<[DataType]>,
     routing: IndexRouting,
     id_fields: Arc<[usize]>,
     delimiter: Arc<str>,
@@ -107,6 +109,7 @@ impl RowEmitter {
             .collect();
         Ok(RowEmitter {
             keys,
+            types: schema.fields.iter().map(|f| f.data_type.clone()).collect(),
             routing,
             id_fields: positions.into(),
             delimiter: Arc::from(delimiter),
@@ -168,7 +171,8 @@ impl RowEmitter {
                 out.push(b',');
             }
             out.extend_from_slice(key);
-            write_value(&mut out, row.get(i).unwrap_or(&Value::Null))?;
+            let data_type = self.types.get(i).unwrap_or(&DataType::String);
+            write_value(&mut out, row.get(i).unwrap_or(&Value::Null), data_type)?;
         }
         out.push(b'}');
         self.last_size = out.len();
@@ -213,7 +217,10 @@ impl Emitter<Row> for RowEmitter {
 }
 
 /// Writes one value as JSON.
-pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<()> {
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value, data_type: &DataType) -> Result<()> {
+    if crate::row_types::write_typed(out, value, data_type)? {
+        return Ok(());
+    }
     match value {
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Int64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),

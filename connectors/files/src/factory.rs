@@ -7,7 +7,7 @@
 //!
 //! | `format` | rows in files |
 //! |---|---|
-//! | `parquet`, `orc` | columns through Arrow ([`RowBatches`]: int64, float64, boolean, string, binary, timestamp in ms UTC); `codec`, `parquet.row-group-rows`, `orc.stripe-size` |
+//! | `parquet`, `orc` | columns through Arrow ([`RowBatches`]: int64, float64, boolean, string, binary, timestamp in ms UTC, and on API line 1.1 every type of the columnar mapping — nested ones in Parquet only, ORC refuses decimal, list, struct and map columns by name); `codec`, `parquet.row-group-rows`, `orc.stripe-size` |
 //! | `csv` | the registered `csv` row format, one record per line, with a header line unless `csv.header = false`; `csv.delimiter` |
 //! | `json` | the registered `json` row format, one object per line |
 //! | `text` | one string (or bytes) field per line |
@@ -124,6 +124,14 @@ impl ConnectorFactory for FilesFactory {
     #[cfg(weir_api_1_1)]
     fn as_connection_check(&self) -> Option<&dyn ConnectionCheck> {
         Some(&FilesCheck)
+    }
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_sink(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSinkFactory> {
+        Some(self)
+    }
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_source(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSourceFactory> {
+        Some(self)
     }
 }
 
@@ -503,6 +511,12 @@ fn sink_parts(config: &ValidatedConfig, ctx: &FactoryContext<'_>) -> Result<Sink
             None
         }
     };
+    #[cfg(weir_api_1_1)]
+    if matches!(format, Some(RowsFormat::Orc)) {
+        if let Some(reason) = crate::format::orc_refusal(ctx.schema) {
+            errors.push(format_conflict(reason));
+        }
+    }
     let time_field = time_field(config, &o, ctx.schema, &mut errors);
     let (Some((fs, _, path)), Some(format), true) = (resolved, format, errors.is_empty()) else {
         return Err(ConnectorError::Config(ConfigErrors::new(

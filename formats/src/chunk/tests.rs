@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use weir_connector_api::row::Field;
+use weir_connector_api::row::{DataType, Field, Row, Schema, Value};
 
 use super::*;
 

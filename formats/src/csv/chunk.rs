@@ -69,7 +69,10 @@ impl<'a> Column<'a> {
                 text.push_str(itoa::Buffer::new().format(a.value(row)));
                 Ok(())
             }
-            Column::Float64(a) => write!(text, "{}", a.value(row)),
+            Column::Float64(a) => {
+                crate::float::push_f64(a.value(row), text);
+                Ok(())
+            }
             Column::Utf8(a) => {
                 text.push_str(a.value(row));
                 Ok(())
@@ -144,6 +147,39 @@ impl Days {
 }
 
 impl CsvCodec {
+    /// [`encode_chunk_lines`](Self::encode_chunk_lines) through the row encoder, for the
+    /// column types that have no cell renderer here (the types of API line 1.1: their text
+    /// is `crate::typed`'s, one place for both paths).
+    fn encode_rows_of(&self, chunk: &Chunk, one_per_line: bool, out: &mut Vec<u8>) -> Result<()> {
+        use weir_connector_api::format::RowEncoder as _;
+        let start = out.len();
+        let mut line = Vec::new();
+        let mut result = Ok(());
+        chunk
+            .for_each_row(|row| {
+                if result.is_err() {
+                    return;
+                }
+                line.clear();
+                result = self.encode(&row, &mut line).and_then(|()| {
+                    if one_per_line && line.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+                        return Err(unencodable(
+                            "csv",
+                            "a cell holds a line break, which one record per line cannot hold",
+                        ));
+                    }
+                    out.extend_from_slice(&line);
+                    out.push(b'\n');
+                    Ok(())
+                });
+            })
+            .map_err(|e| unencodable("csv", e.to_string()))?;
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
     /// Appends every row of `chunk` as a line: the bytes [`RowEncoder::encode`] writes for the
     /// row, then `\n`. As the row path refuses them, a chunk with a row other than an insert
     /// and, with `one_per_line`, a cell with a line break (which quoting keeps in the line) are
@@ -175,6 +211,13 @@ impl CsvCodec {
                     self.schema.fields.len()
                 ),
             ));
+        }
+        if batch
+            .columns()
+            .iter()
+            .any(|a| Column::of(a.as_ref()).is_none())
+        {
+            return self.encode_rows_of(chunk, one_per_line, out);
         }
         let mut columns = Vec::with_capacity(batch.num_columns());
         for (array, field) in batch.columns().iter().zip(&self.schema.fields) {

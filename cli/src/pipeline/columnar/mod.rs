@@ -2,17 +2,22 @@
 //! `DataStream<Chunk>` — one runtime record is one Arrow record batch of up to
 //! [`CHUNK_ROWS`] rows — instead of a `DataStream<Row>`.
 //!
-//! Columnar today: `datagen` sources without a rate limit (generated straight into columns),
-//! `files` sources of Parquet and ORC (the files' record batches) and of `csv`, `json` and
-//! `debezium-json` (decoded many lines at once into columns, see `weir_formats::columnar`),
-//! with or without event time (a chunk's event time is its latest row's, see the `time` module),
-//! filters (Arrow compute kernels, see [`super::Expr::evaluate`]) and selects (a zero-copy
-//! projection) of transforms without a lookup, `blackhole` sinks, and `files` sinks in
-//! Parquet, ORC (the chunks' columns as they are) and CSV (column by column; see
-//! `weir_connector_files::factory::create_chunk_sink`). Every other sink consumes the chunk's
-//! rows through an adapter (`print` prints, and `kafka` writes, exactly what they do on the row
-//! path, each row with its own event time). Any other source or a lookup keeps the whole
-//! pipeline on rows, as before.
+//! Which parts work on columns is the connectors' to say, through API line 1.1's Arrow
+//! factory contract (`weir_connector_api::columnar`): a source runs on columns when its
+//! connector declares `as_chunk_source` and takes its options on columns (`datagen` without a
+//! rate limit, generated straight into columns, with or without event time — a chunk's event
+//! time is its latest row's, see the `time` module; `files` in Parquet and ORC — the files'
+//! record batches — and in `csv`, `json` and `debezium-json`, decoded many lines at once into
+//! columns, see `weir_formats::columnar`); a sink when its connector declares
+//! `as_chunk_sink` (`blackhole`, and `files` in Parquet, ORC — the chunks' columns as they
+//! are — and CSV, column by column). Filters (Arrow compute kernels, see
+//! [`super::Expr::evaluate`]) and selects (a zero-copy projection) work on
+//! columns; a lookup join takes the chunks' rows and its output becomes chunks
+//! again. Every other sink — a connector with only the Row factories of line
+//! 1.0 — consumes the chunk's rows through an adapter (`print` prints, and `kafka` writes,
+//! exactly what they do on the row path, each row with its own event time). Any other source
+//! reads through the adapter for Row sources ([`ColumnarSource::Rows`]): with `auto`, only when
+//! a sink takes columns, else the whole pipeline runs on rows.
 //!
 //! `WEIR_PIPELINE_ENGINE` chooses: `auto` (the default: columns when possible), `rows`
 //! (always the row path) or `columns` (refuse to run, saying why, when the pipeline cannot run
@@ -22,25 +27,17 @@
 //! restores on the other — except the channel state of unaligned checkpoints, which holds
 //! rows or chunks as the path that took it.
 
-use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use weir_connector_api::erased::{BoxedSink, BoxedSource};
-use weir_connector_api::error::Result as ConnectorResult;
-use weir_connector_api::metrics::{Counter, SinkWriterMetrics, NUM_RECORDS_IN};
-use weir_connector_api::row::Row;
-use weir_connector_api::sink::{
-    FlushMode, InitContext, Sink, SinkCapabilities, SinkWriter, WriteContext,
-};
-use weir_connector_datagen::factory::create_chunk_source;
-use weir_connector_files::factory::{
-    create_chunk_sink, create_chunk_source as create_chunk_files_source,
-};
-use weir_formats::chunk::{Chunk, ChunkSerializer};
+use weir_connector_api::columnar::{ChunkSinkParts, Columnar};
+use weir_connector_api::erased::BoxedSource;
+use weir_connector_api::error::ConnectorError;
+use weir_connector_api::factory::find_connector;
+use weir_connector_api::row::{Row, Schema};
+use weir_formats::chunk::{arrow_schema, Chunk, ChunkSerializer};
 use weir_runtime::{DataStream, RuntimeError, SinkOptions, StreamEnvironment};
 
-use super::build::{add_source, JobLayout};
+use super::build::{add_source, timestamp_of, JobLayout};
 use super::lookup::RowSerializer;
 use super::Pipeline;
 use time::{TimeColumn, TimeColumns};
@@ -84,66 +81,115 @@ impl Engine {
     }
 }
 
+/// How a source of a columnar pipeline reads.
+pub enum ColumnarSource {
+    /// Natively, in chunks.
+    Chunks(BoxedSource<Chunk>),
+    /// In rows, through the adapter for Row sources: the rows its task hands on at once (up to
+    /// [`CHUNK_ROWS`]) become one chunk.
+    Rows,
+}
+
+/// Whether a columnar pipeline may read a Row source through the adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdaptRows {
+    /// When a sink takes columns natively (there is something to gain from turning the rows
+    /// into columns); otherwise the pipeline stays on rows.
+    WhenASinkTakesColumns,
+    /// Always (`WEIR_PIPELINE_ENGINE=columns`).
+    Always,
+}
+
 /// The columnar sources of `pipeline`, one per source in file order, or why the pipeline
-/// cannot run on columns.
-pub fn sources(pipeline: &Pipeline) -> Result<Vec<BoxedSource<Chunk>>, String> {
+/// cannot run on columns. A source runs on columns natively when its connector declares the
+/// ability
+/// ([`ConnectorFactory::as_chunk_source`](weir_connector_api::factory::ConnectorFactory::as_chunk_source))
+/// and takes these options on columns; any other source through the adapter, as `adapt` allows.
+pub fn sources(pipeline: &Pipeline, adapt: AdaptRows) -> Result<Vec<ColumnarSource>, String> {
     let mut sources = Vec::with_capacity(pipeline.sources.len());
+    let mut on_rows = None;
     for source in &pipeline.sources {
         let name = &source.name;
         let ctx = source.settings.context(name);
-        let options = &source.settings.options;
-        let made = match source.connector.as_str() {
-            "datagen" => create_chunk_source(options, &ctx).map(|made| {
-                made.ok_or_else(|| {
-                    format!(
-                        "source `{name}` is rate limited (`rows-per-second` or \
-                         `rows-per-checkpoint`), which counts rows one by one"
-                    )
-                })
-            }),
-            "files" => create_chunk_files_source(options, &ctx).map(|made| {
-                made.ok_or_else(|| {
-                    format!(
-                        "source `{name}` reads its format row by row (`text`, or a row format \
-                         without a columnar decoder; `parquet`, `orc`, `csv`, `json` and \
-                         `debezium-json` have one)"
-                    )
-                })
-            }),
-            other => {
-                return Err(format!(
-                    "source `{name}` (connector `{other}`) produces rows only"
-                ))
+        let native = find_connector(&source.connector).and_then(|f| f.as_chunk_source());
+        let why = match native
+            .map(|f| f.create_chunk_source(&source.settings.options, &ctx, &source.settings.job))
+        {
+            Some(Ok(Columnar::Chunks(chunks))) => {
+                sources.push(ColumnarSource::Chunks(chunks));
+                continue;
             }
+            Some(Err(e)) => return Err(format!("source `{name}`: {e}")),
+            Some(Ok(Columnar::RowsOnly(why))) => format!("source `{name}`: {why}"),
+            Some(Ok(_)) => format!("source `{name}` works on rows"),
+            None => format!(
+                "source `{name}` (connector `{}`) produces rows only",
+                source.connector
+            ),
         };
-        match made {
-            Ok(Ok(chunks)) => sources.push(chunks),
-            Ok(Err(reason)) => return Err(reason),
-            Err(e) => return Err(format!("source `{name}`: {e}")),
-        }
-    }
-    if let Some(t) = pipeline.transforms.iter().find(|t| t.lookup.is_some()) {
-        return Err(format!(
-            "transform `{}` has a lookup join, which works on rows",
-            t.name
-        ));
+        on_rows.get_or_insert(why);
+        sources.push(ColumnarSource::Rows);
     }
     TimeColumns::of(pipeline, ignores_event_time)?;
+    if let Some(why) = on_rows {
+        if adapt == AdaptRows::WhenASinkTakesColumns && !takes_columns(pipeline) {
+            return Err(format!("{why}, and no sink takes columns"));
+        }
+    }
     Ok(sources)
+}
+
+/// Whether a sink of `pipeline` takes columns natively.
+fn takes_columns(pipeline: &Pipeline) -> bool {
+    pipeline
+        .sinks
+        .iter()
+        .any(|sink| matches!(chunk_sink(sink), Ok(Some(_))))
+}
+
+/// The columnar sink of `sink`, when its connector declares the ability and takes its options
+/// on columns (`None`: the sink takes the rows of each chunk).
+fn chunk_sink(sink: &super::SinkNode) -> Result<Option<ChunkSinkParts>, RuntimeError> {
+    let Some(factory) = find_connector(&sink.connector).and_then(|f| f.as_chunk_sink()) else {
+        return Ok(None);
+    };
+    let ctx = sink.settings.context(&sink.name);
+    match factory.create_chunk_sink(&sink.settings.options, &ctx, &sink.settings.job) {
+        Ok(Columnar::Chunks(parts)) => Ok(Some(parts)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(RuntimeError::InvalidJob(vec![format!(
+            "sink `{}`: {e}",
+            sink.name
+        )])),
+    }
 }
 
 /// Builds the columnar job's graph in `env` from the sources [`sources`] made.
 pub fn build(
     pipeline: &Pipeline,
     env: &StreamEnvironment,
-    chunk_sources: Vec<BoxedSource<Chunk>>,
+    chunk_sources: Vec<ColumnarSource>,
 ) -> Result<JobLayout, RuntimeError> {
     let times = TimeColumns::of(pipeline, ignores_event_time)
         .map_err(|e| RuntimeError::InvalidJob(vec![e]))?;
     let mut layout = JobLayout::default();
     let mut streams: Vec<(String, DataStream<Chunk>)> = Vec::new();
-    for (source, chunks) in pipeline.sources.iter().zip(chunk_sources) {
-        let stream = add_source(env, source, chunks, time::chunk_time, &mut layout);
+    for (source, columnar) in pipeline.sources.iter().zip(chunk_sources) {
+        let stream = match columnar {
+            ColumnarSource::Chunks(chunks) => {
+                add_source(env, source, chunks, time::chunk_time, &mut layout)
+            }
+            ColumnarSource::Rows => {
+                let rows = add_source(
+                    env,
+                    source,
+                    source.source.clone(),
+                    timestamp_of,
+                    &mut layout,
+                );
+                rows_into_chunks(rows, &source.name, &source.schema)
+            }
+        };
         streams.push((source.name.clone(), stream));
     }
     let missing = |name: &str| RuntimeError::InvalidJob(vec![format!("no stream `{name}`")]);
@@ -152,6 +198,20 @@ pub fn build(
             .ok_or_else(|| missing(transform.inputs.first().map_or("", String::as_str)))?;
         if let Some(filter) = transform.filter.clone() {
             stream = stream.flat_map(move |chunk| filter.filter_chunk(&chunk));
+        }
+        if let Some(lookup) = &transform.lookup {
+            // The join looks rows up one by one: it takes the chunks' rows (each with its own
+            // time) and its output becomes chunks again.
+            let rows = match times.of_inputs(&transform.inputs) {
+                TimeColumn::At(index) => {
+                    stream.flat_map_timestamped(move |chunk| time::timed_rows(&chunk, index))
+                }
+                _ => stream.flat_map(|chunk| rows_of(&chunk)),
+            };
+            let joined = lookup.join(rows, &transform.name).map_err(|e| {
+                RuntimeError::InvalidJob(vec![format!("transform `{}`: {e}", transform.name)])
+            })?;
+            stream = rows_into_chunks(joined, &transform.name, &lookup.joined);
         }
         if let Some(indices) = transform.select.clone() {
             stream = stream.map(move |chunk| select(&chunk, &indices));
@@ -165,27 +225,14 @@ pub fn build(
             uid: Some(sink.name.clone()),
             committer_parallelism: sink.committer_parallelism,
         };
-        let native = match sink.connector.as_str() {
-            "blackhole" => Some(BoxedSink::new(ChunkBlackhole)),
-            "files" => {
-                let ctx = sink.settings.context(&sink.name);
-                match create_chunk_sink(&sink.settings.options, &ctx) {
-                    Ok(Some(files)) => {
-                        if let Some(buckets) = files.buckets {
-                            stream = stream.flat_map(move |chunk| buckets.split(chunk));
-                        }
-                        Some(files.sink)
-                    }
-                    Ok(None) => None,
-                    Err(e) => {
-                        return Err(RuntimeError::InvalidJob(vec![format!(
-                            "sink `{}`: {e}",
-                            sink.name
-                        )]))
-                    }
+        let native = match chunk_sink(sink)? {
+            Some(parts) => {
+                if let Some(split) = parts.split {
+                    stream = stream.flat_map(move |chunk| split(chunk));
                 }
+                Some(parts.sink)
             }
-            _ => None,
+            None => None,
         };
         if let Some(chunk_sink) = native {
             if let Some(p) = sink.parallelism {
@@ -215,6 +262,26 @@ pub fn build(
         layout.sinks.push(sink.name.clone());
     }
     Ok(layout)
+}
+
+/// The adapter from rows to chunks (of `schema`), for a Row source and after a lookup join:
+/// the rows handed on at once (for a source, up to [`CHUNK_ROWS`]: a poll's worth, or what a
+/// slower source has) become one chunk, with the latest time of its rows on a stream with
+/// event time. `name` names the stream in errors.
+fn rows_into_chunks(rows: DataStream<Row>, name: &str, schema: &Schema) -> DataStream<Chunk> {
+    let schema = arrow_schema(schema);
+    let name = format!("{name} (rows into columns)");
+    rows.source_batch_size(CHUNK_ROWS)
+        .try_map_batches(&name, move |rows: Vec<Row>| {
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            // The source's rows have its schema's types (its format decoded them to it); a
+            // connector that breaks that fails the job here, as a Row sink would.
+            Chunk::from_rows(&schema, &rows)
+                .map(|chunk| vec![chunk])
+                .map_err(|e| ConnectorError::fatal("cannot turn the source's rows into columns", e))
+        })
 }
 
 /// Whether a sink of `connector` never reads its records' event time (the `files` sink of a
@@ -264,57 +331,4 @@ pub(super) fn rows_of(chunk: &Chunk) -> Vec<Row> {
     chunk
         .to_rows()
         .expect("chunks of pipeline types convert to rows")
-}
-
-/// The `blackhole` sink on chunks: drops them, counting their rows.
-#[derive(Debug, Clone, Copy)]
-struct ChunkBlackhole;
-
-impl Sink<Chunk> for ChunkBlackhole {
-    type Writer = ChunkBlackholeWriter;
-
-    fn create_writer(&self, ctx: &dyn InitContext) -> ConnectorResult<ChunkBlackholeWriter> {
-        let group = ctx.metric_group();
-        Ok(ChunkBlackholeWriter {
-            metrics: SinkWriterMetrics::new(&*group),
-            records_in: group.counter(NUM_RECORDS_IN),
-        })
-    }
-
-    fn capabilities(self: Arc<Self>) -> SinkCapabilities<Chunk, ChunkBlackholeWriter> {
-        SinkCapabilities::none()
-    }
-}
-
-/// The writer of [`ChunkBlackhole`].
-struct ChunkBlackholeWriter {
-    metrics: SinkWriterMetrics,
-    /// The writer operator's `numRecordsIn`: the runtime counts one per chunk, the writer adds
-    /// the chunk's other rows, so it counts rows as on the row path.
-    records_in: Counter,
-}
-
-impl fmt::Debug for ChunkBlackholeWriter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChunkBlackholeWriter")
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait::async_trait]
-impl SinkWriter<Chunk> for ChunkBlackholeWriter {
-    fn write(&mut self, chunk: Chunk, _ctx: &WriteContext) -> ConnectorResult<()> {
-        let rows = chunk.num_rows() as u64;
-        self.metrics.add_records_send(rows);
-        self.records_in.add(rows.saturating_sub(1));
-        Ok(())
-    }
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<ConnectorResult<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    async fn flush(&mut self, _mode: FlushMode) -> ConnectorResult<()> {
-        Ok(())
-    }
 }

@@ -8,6 +8,10 @@
 //!   Arrow orders floats totally (NaN equal to NaN, `-0.0 < 0.0`), the row path uses IEEE
 //!   `partial_cmp` (a NaN makes the comparison unknown, `-0.0 = 0.0`), and the loop keeps the
 //!   row path's answer.
+//! - The narrower integers, unsigned integers up to 32 bits, dates and timestamps of every
+//!   unit widen to `i64`, float32 to `f64`. The types the kernels here do not compare
+//!   (uint64, decimal128) make the kernel path fail, and [`Expr::filter_chunk`] then matches
+//!   the chunk's rows one by one with the row path's exact comparison.
 //! - `and`/`or` are Kleene's (`and_kleene`, `or_kleene`), `not` keeps unknown unknown, and
 //!   [`filter_record_batch`] drops unknown rows like false ones.
 
@@ -16,7 +20,11 @@ use std::sync::Arc;
 
 use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMillisecondType};
+use arrow_array::types::{
+    Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt16Type, UInt32Type, UInt8Type,
+};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Datum, Float64Array, Int64Array, RecordBatch,
     Scalar, StringArray,
@@ -159,11 +167,21 @@ enum Class {
 fn class(side: &Side<'_>) -> Class {
     match side {
         Side::Column(c) => match c.data_type() {
-            ArrowType::Int64 | ArrowType::Timestamp(_, _) => Class::Integer,
-            ArrowType::Float64 => Class::Float,
+            ArrowType::Int8
+            | ArrowType::Int16
+            | ArrowType::Int32
+            | ArrowType::Int64
+            | ArrowType::UInt8
+            | ArrowType::UInt16
+            | ArrowType::UInt32
+            | ArrowType::Date32
+            | ArrowType::Timestamp(_, _) => Class::Integer,
+            ArrowType::Float64 | ArrowType::Float32 => Class::Float,
             _ => Class::Other,
         },
-        Side::Literal(Value::Int64(_) | Value::TimestampMillis(_)) => Class::Integer,
+        Side::Literal(
+            Value::Int64(_) | Value::TimestampMillis(_) | Value::Date32(_) | Value::Timestamp(..),
+        ) => Class::Integer,
         Side::Literal(Value::Float64(_)) => Class::Float,
         Side::Literal(_) => Class::Other,
     }
@@ -209,9 +227,10 @@ fn datum(side: &Side<'_>, integer: bool) -> Result<Box<dyn Datum>, ArrowError> {
         Side::Column(c) if integer => Box::new(as_int64(c)?),
         Side::Column(c) => Box::new(Arc::clone(c)),
         Side::Literal(v) => match v {
-            Value::Int64(n) | Value::TimestampMillis(n) => {
+            Value::Int64(n) | Value::TimestampMillis(n) | Value::Timestamp(n, _) => {
                 Box::new(Scalar::new(Int64Array::from(vec![*n])))
             }
+            Value::Date32(d) => Box::new(Scalar::new(Int64Array::from(vec![i64::from(*d)]))),
             Value::String(s) => Box::new(Scalar::new(StringArray::from(vec![s.as_str()]))),
             Value::Bytes(b) => Box::new(Scalar::new(BinaryArray::from(vec![b.as_slice()]))),
             Value::Boolean(b) => Box::new(Scalar::new(BooleanArray::from(vec![*b]))),
@@ -232,6 +251,25 @@ fn as_int64(column: &ArrayRef) -> Result<Int64Array, ArrowError> {
     if let Some(a) = column.as_primitive_opt::<TimestampMillisecondType>() {
         return Ok(a.reinterpret_cast::<Int64Type>());
     }
+    // The narrower integers, dates and the other timestamp units: widened exactly, as the
+    // row path compares them (as integers).
+    macro_rules! widen {
+        ($($t:ty),+) => {$(
+            if let Some(a) = column.as_primitive_opt::<$t>() {
+                return Ok(a.unary(i64::from));
+            }
+        )+};
+    }
+    widen!(Int8Type, Int16Type, Int32Type, UInt8Type, UInt16Type, UInt32Type, Date32Type);
+    if let Some(a) = column.as_primitive_opt::<TimestampSecondType>() {
+        return Ok(a.reinterpret_cast::<Int64Type>());
+    }
+    if let Some(a) = column.as_primitive_opt::<TimestampMicrosecondType>() {
+        return Ok(a.reinterpret_cast::<Int64Type>());
+    }
+    if let Some(a) = column.as_primitive_opt::<TimestampNanosecondType>() {
+        return Ok(a.reinterpret_cast::<Int64Type>());
+    }
     Err(mismatch("an integer", column.data_type()))
 }
 
@@ -248,13 +286,17 @@ impl<'a> Floats<'a> {
                 if let Some(f) = c.as_primitive_opt::<Float64Type>() {
                     return Ok(Floats::Column(Cow::Borrowed(f)));
                 }
+                if let Some(f) = c.as_primitive_opt::<Float32Type>() {
+                    return Ok(Floats::Column(Cow::Owned(f.unary(f64::from))));
+                }
                 let ints = as_int64(c)?;
                 Ok(Floats::Column(Cow::Owned(ints.unary(|v| v as f64))))
             }
             Side::Literal(Value::Float64(x)) => Ok(Floats::Scalar(*x)),
-            Side::Literal(Value::Int64(n) | Value::TimestampMillis(n)) => {
+            Side::Literal(Value::Int64(n) | Value::TimestampMillis(n) | Value::Timestamp(n, _)) => {
                 Ok(Floats::Scalar(*n as f64))
             }
+            Side::Literal(Value::Date32(d)) => Ok(Floats::Scalar(f64::from(*d))),
             Side::Literal(other) => Err(ArrowError::InvalidArgumentError(format!(
                 "a literal {other:?} in a numeric comparison"
             ))),
@@ -294,3 +336,5 @@ fn compare_floats(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod types_tests;

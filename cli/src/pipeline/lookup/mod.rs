@@ -21,7 +21,7 @@ use weir_connector_api::config::ConfigErrors;
 use weir_connector_api::error::{ConnectorError, Result as ConnectorResult};
 use weir_connector_api::factory::{FactoryContext, LookupFactory, LookupProvider};
 use weir_connector_api::lookup::{AsyncLookupFunction, LookupFunction};
-use weir_connector_api::row::{Row, Value};
+use weir_connector_api::row::{Row, Schema, Value};
 use weir_connector_base::lookup::{
     DefaultLookupCache, FullCachingLookupFunction, MissingKeys, PartialCachingAsyncLookupFunction,
     PartialCachingLookupFunction, RowKey,
@@ -108,6 +108,8 @@ pub struct LookupNode {
     pub join_type: JoinType,
     /// Capacity, order, timeout and retries of an asynchronous table.
     pub async_options: AsyncLookupOptions,
+    /// The joined rows' schema: the input's fields, then the added ones.
+    pub joined: Schema,
 }
 
 impl LookupNode {

@@ -78,6 +78,7 @@ impl Parser {
             options: config.clone(),
             format: format.as_ref().map(|f| (f.id.clone(), f.config.clone())),
             schema: schema.clone(),
+            job: self.job.clone(),
         };
         let key_names: Vec<String> = keys
             .iter()
@@ -143,9 +144,14 @@ impl Parser {
         for index in &added {
             if let Some(field) = schema.fields.get(*index) {
                 let nullable = field.nullable || join_type == JoinType::LeftOuter;
-                fields.push(Field::new(field.name.clone(), field.data_type, nullable));
+                fields.push(Field::new(
+                    field.name.clone(),
+                    field.data_type.clone(),
+                    nullable,
+                ));
             }
         }
+        let joined = Schema::new(fields);
         Some((
             LookupNode {
                 connector: id,
@@ -155,8 +161,9 @@ impl Parser {
                 added,
                 join_type,
                 async_options,
+                joined: joined.clone(),
             },
-            Schema::new(fields),
+            joined,
         ))
     }
 

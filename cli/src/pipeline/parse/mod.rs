@@ -14,6 +14,7 @@ mod lookup_settings;
 mod nodes;
 mod schema;
 mod transforms;
+mod types;
 mod values;
 
 use std::collections::BTreeMap;

@@ -291,6 +291,7 @@ impl Parser {
                         options: config.clone(),
                         format: format.as_ref().map(|f| (f.id.clone(), f.config.clone())),
                         schema: schema.clone(),
+                        job: self.job.clone(),
                     };
                     nodes.push(SourceNode {
                         name: node.name,
@@ -391,6 +392,7 @@ impl Parser {
                                 options: config.clone(),
                                 format: format.as_ref().map(|f| (f.id.clone(), f.config.clone())),
                                 schema: schema.clone(),
+                                job: self.job.clone(),
                             },
                         },
                         id_span,

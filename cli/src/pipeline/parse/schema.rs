@@ -8,17 +8,10 @@ use weir_connector_api::row::{DataType, Field, Schema};
 
 use super::super::diag::hint;
 use super::super::WatermarkSpec;
+use super::types::{parse_type, TYPE_NAMES};
 use super::{key_span, listed, pair, tables_of, Parser, Section, Span, Stream};
 
 const FIELD_KEYS: [&str; 3] = ["name", "type", "nullable"];
-const TYPES: [&str; 6] = [
-    "boolean",
-    "int64",
-    "float64",
-    "string",
-    "bytes",
-    "timestamp",
-];
 const WATERMARK_KEYS: [&str; 6] = [
     "timestamp-field",
     "out-of-orderness",
@@ -73,42 +66,12 @@ impl Parser {
                 self.missing(
                     f,
                     "type",
-                    "type = \"int64\" (boolean, int64, float64, string, bytes, timestamp)",
+                    "type = \"int64\" (or int32, float64, string, decimal(10, 2), timestamp, \
+                     list<int64>...)",
                 );
             }
             let nullable = self.boolean(f, "nullable").unwrap_or(true);
-            let data_type = ty.and_then(|(t, span)| {
-                let data_type = match t.as_str() {
-                    "boolean" => Some(DataType::Boolean),
-                    "int64" => Some(DataType::Int64),
-                    "float64" => Some(DataType::Float64),
-                    "string" => Some(DataType::String),
-                    "bytes" => Some(DataType::Bytes),
-                    "timestamp" => Some(DataType::TimestampMillis),
-                    _ => None,
-                };
-                if data_type.is_none() {
-                    let alias = match t.to_ascii_lowercase().as_str() {
-                        "int" | "integer" | "bigint" | "long" | "i64" => Some("int64"),
-                        "double" | "float" | "real" | "f64" => Some("float64"),
-                        "bool" => Some("boolean"),
-                        "text" | "varchar" | "str" | "utf8" => Some("string"),
-                        "binary" | "blob" | "varbinary" => Some("bytes"),
-                        "datetime" | "timestamp_ltz" | "instant" => Some("timestamp"),
-                        _ => None,
-                    };
-                    let suggestion =
-                        alias.map_or_else(|| hint(&t, TYPES), |a| format!(": did you mean `{a}`?"));
-                    self.d.error(
-                        span,
-                        format!(
-                            "unknown type `{t}` in {what}{}",
-                            listed(&suggestion, "the types are", &TYPES)
-                        ),
-                    );
-                }
-                data_type
-            });
+            let data_type = ty.and_then(|(t, span)| self.field_type(&t, span, &what));
             match (name, data_type) {
                 (Some((name, span)), Some(data_type)) => {
                     if fields.iter().any(|f| f.name == name) {
@@ -124,6 +87,37 @@ impl Parser {
             }
         }
         ok.then(|| Schema::new(fields))
+    }
+
+    /// The type of a field from its `type` text, or `None` after reporting the mistake (at its
+    /// place in the text when the string has no escapes, so offsets map one to one).
+    fn field_type(&mut self, text: &str, span: Span, what: &str) -> Option<DataType> {
+        match parse_type(text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let plain = span.as_ref().is_some_and(|s| s.len() == text.len() + 2);
+                let at = match &span {
+                    Some(s) if plain && e.offset > 0 => Some(s.start + 1 + e.offset..s.end),
+                    _ => span,
+                };
+                let message = if e.unknown_name && e.offset == 0 {
+                    let (head, hint) = e
+                        .message
+                        .split_once(": ")
+                        .map_or((e.message.as_str(), String::new()), |(h, m)| {
+                            (h, format!(": {m}"))
+                        });
+                    format!(
+                        "{head} in {what}{}",
+                        listed(&hint, "the types are", &TYPE_NAMES)
+                    )
+                } else {
+                    format!("type `{text}` of {what}: {}", e.message)
+                };
+                self.d.error(at, message);
+                None
+            }
+        }
     }
 
     pub(super) fn watermark(
@@ -147,7 +141,7 @@ impl Parser {
                     );
                     return None;
                 };
-                let data_type = schema.fields.get(index).map(|f| f.data_type);
+                let data_type = schema.fields.get(index).map(|f| f.data_type.clone());
                 if !matches!(data_type, Some(DataType::TimestampMillis | DataType::Int64)) {
                     self.d.error(
                         span,

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use weir_connector_api::config::ConfigErrors;
 use weir_connector_api::error::Result;
-use weir_connector_api::metrics::SinkWriterMetrics;
+use weir_connector_api::metrics::{Counter, SinkWriterMetrics, NUM_RECORDS_IN};
 use weir_connector_api::sink::{
     FlushMode, InitContext, Sink, SinkCapabilities, SinkWriter, WriteContext,
 };
@@ -17,6 +17,9 @@ use weir_connector_api::watermark::Watermark;
 
 /// A writer publishes its count to the shared counter at least every this many records.
 pub const PUBLISH_INTERVAL: u64 = 1024;
+
+/// How many rows a record stands for ([`BlackholeSink::of_rows`]).
+pub type RowsOf<T> = fn(&T) -> u64;
 
 /// A sink that discards every record and counts them: for benchmarks and tests.
 ///
@@ -30,6 +33,8 @@ pub const PUBLISH_INTERVAL: u64 = 1024;
 /// so that parallel writers do not contend on one atomic for every record.
 pub struct BlackholeSink<T> {
     counter: Arc<AtomicU64>,
+    /// How many rows a record stands for (`None`: one).
+    rows: Option<RowsOf<T>>,
     _records: PhantomData<fn(T)>,
 }
 
@@ -38,7 +43,17 @@ impl<T> BlackholeSink<T> {
     pub fn new() -> Self {
         BlackholeSink {
             counter: Arc::new(AtomicU64::new(0)),
+            rows: None,
             _records: PhantomData,
+        }
+    }
+
+    /// A sink of records that each stand for `rows(record)` rows (e.g. columnar chunks): the
+    /// counter, `numRecordsSend` and `numRecordsIn` count rows.
+    pub fn of_rows(rows: fn(&T) -> u64) -> Self {
+        BlackholeSink {
+            rows: Some(rows),
+            ..Self::new()
         }
     }
 
@@ -70,6 +85,7 @@ impl<T> Clone for BlackholeSink<T> {
     fn clone(&self) -> Self {
         BlackholeSink {
             counter: Arc::clone(&self.counter),
+            rows: self.rows,
             _records: PhantomData,
         }
     }
@@ -87,10 +103,12 @@ impl<T: Send + 'static> Sink<T> for BlackholeSink<T> {
     type Writer = BlackholeWriter<T>;
 
     fn create_writer(&self, ctx: &dyn InitContext) -> Result<BlackholeWriter<T>> {
+        let group = ctx.metric_group();
         Ok(BlackholeWriter {
-            metrics: SinkWriterMetrics::new(&*ctx.metric_group()),
+            metrics: SinkWriterMetrics::new(&*group),
             counter: Arc::clone(&self.counter),
             unpublished: 0,
+            rows: self.rows.map(|rows| (rows, group.counter(NUM_RECORDS_IN))),
             _records: PhantomData,
         })
     }
@@ -107,6 +125,9 @@ pub struct BlackholeWriter<T> {
     counter: Arc<AtomicU64>,
     /// Records discarded but not yet added to the metric and the shared counter.
     unpublished: u64,
+    /// For records of several rows: their rows, and the operator's `numRecordsIn` (the runtime
+    /// counts one per record, the writer adds the other rows).
+    rows: Option<(RowsOf<T>, Counter)>,
     _records: PhantomData<fn(T)>,
 }
 
@@ -139,8 +160,15 @@ impl<T> fmt::Debug for BlackholeWriter<T> {
 impl<T: Send + 'static> SinkWriter<T> for BlackholeWriter<T> {
     #[inline]
     fn write(&mut self, element: T, _ctx: &WriteContext) -> Result<()> {
+        match &self.rows {
+            None => self.unpublished += 1,
+            Some((rows, records_in)) => {
+                let rows = rows(&element);
+                records_in.add(rows.saturating_sub(1));
+                self.unpublished += rows;
+            }
+        }
         drop(element);
-        self.unpublished += 1;
         if self.unpublished >= PUBLISH_INTERVAL {
             self.publish();
         }

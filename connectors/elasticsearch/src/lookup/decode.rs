@@ -14,7 +14,7 @@ pub(crate) fn row_from_source(schema: &Schema, source: &Json, document: &str) ->
     let mut values = Vec::with_capacity(schema.fields.len());
     for field in &schema.fields {
         let json = source.get(&field.name).unwrap_or(&Json::Null);
-        let value = value_from_json(field.data_type, json).ok_or_else(|| {
+        let value = value_from_json(&field.data_type, json).ok_or_else(|| {
             ConnectorError::malformed(
                 document.to_owned(),
                 format!(
@@ -28,7 +28,7 @@ pub(crate) fn row_from_source(schema: &Schema, source: &Json, document: &str) ->
     Ok(Row::insert(values))
 }
 
-fn value_from_json(data_type: DataType, json: &Json) -> Option<Value> {
+fn value_from_json(data_type: &DataType, json: &Json) -> Option<Value> {
     if json.is_null() {
         return Some(Value::Null);
     }

@@ -1,17 +1,22 @@
 //! The pipeline source and sink for columnar batches (`weir-formats` chunks): the same options
 //! and files as the row source and sink of [`super::FilesFactory`].
 
+use std::sync::Arc;
+
+use weir_connector_api::columnar::{
+    ChunkSinkFactory, ChunkSinkParts, ChunkSourceFactory, Columnar,
+};
 use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::erased::{BoxedSink, BoxedSource};
 use weir_connector_api::error::Result;
-use weir_connector_api::factory::FactoryContext;
+use weir_connector_api::factory::{FactoryContext, JobContext};
 use weir_formats::chunk::Chunk;
 use weir_formats::columnar::{chunk_decoder, JsonChunkEncoder};
 use weir_formats::CsvFormat;
 
 use super::{
-    bulk_sink, default_config, sink_parts, source_parts, MessageFormat, RowsFormat, SinkParts,
-    SourceParts, FORMAT,
+    bulk_sink, default_config, sink_parts, source_parts, FilesFactory, MessageFormat, RowsFormat,
+    SinkParts, SourceParts, FORMAT,
 };
 use crate::config::{CompactorKind, FileFormatKind};
 use crate::format::{ChunkBatches, ChunkFromBatches, ChunkMessages, CsvChunks, JsonChunks};
@@ -148,4 +153,50 @@ pub fn create_chunk_sink(
         sink: BoxedSink::new(builder.build()?),
         buckets,
     }))
+}
+
+/// Columns natively (API line 1.1): [`create_chunk_sink`], with its bucket cut before the
+/// writer; the formats that encode rows one by one take rows.
+impl ChunkSinkFactory for FilesFactory {
+    fn create_chunk_sink(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<ChunkSinkParts>> {
+        Ok(match create_chunk_sink(config, ctx)? {
+            Some(ChunkSink { sink, buckets }) => {
+                let parts = ChunkSinkParts::new(sink);
+                Columnar::Chunks(match buckets {
+                    Some(b) => parts.with_split(Arc::new(move |chunk| b.split(chunk))),
+                    None => parts,
+                })
+            }
+            None => Columnar::RowsOnly(
+                "its format encodes rows one by one (`text`, the pipeline's row formats other \
+                 than `json`, or `csv` and `json` with record-wise compaction)"
+                    .to_owned(),
+            ),
+        })
+    }
+}
+
+/// Columns natively (API line 1.1): [`create_chunk_source`]; `text` and the row formats
+/// without a columnar decoder read rows.
+impl ChunkSourceFactory for FilesFactory {
+    fn create_chunk_source(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<BoxedSource<Chunk>>> {
+        Ok(match create_chunk_source(config, ctx)? {
+            Some(source) => Columnar::Chunks(source),
+            None => Columnar::RowsOnly(
+                "it reads its format row by row (`text`, or a row format without a columnar \
+                 decoder; `parquet`, `orc`, `csv`, `json` and `debezium-json` have one)"
+                    .to_owned(),
+            ),
+        })
+    }
 }

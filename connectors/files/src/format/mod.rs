@@ -13,6 +13,7 @@ mod arrow;
 mod chunk_source;
 #[cfg(weir_api_1_1)]
 mod chunks;
+mod compact_input;
 pub(crate) mod orc;
 pub(crate) mod parquet;
 mod parquet_compact;
@@ -24,11 +25,15 @@ pub use self::arrow::{Batches, SerdeRecords, DEFAULT_BATCH_SIZE};
 pub use self::chunk_source::{ChunkFromBatches, ChunkMessages, CHUNK_ROWS};
 #[cfg(weir_api_1_1)]
 pub use self::chunks::{ChunkBatches, CsvChunks, JsonChunks};
+pub use self::compact_input::{CompactInput, InputReader};
+#[cfg(weir_api_1_1)]
+pub use self::orc::orc_refusal;
 pub use self::orc::{OrcFormat, DEFAULT_STRIPE_BYTES};
 pub use self::parquet::{row_group_rows, ParquetFormat, DEFAULT_ROW_GROUP_ROWS};
 pub use self::row::{CsvRecordFormat, JsonLinesFormat, TextLinesFormat};
 pub use self::rows::{arrow_schema, arrow_type, Framing, MessageRows, RowBatches, TextRows};
 
+use std::io::Write;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -98,6 +103,19 @@ pub trait BulkWriterFactory<T>: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Rewrites the content of several files of this format into one (record-wise compaction).
     fn compact(&self, inputs: &[Bytes]) -> Result<Vec<u8>>;
+    /// Like [`compact`](Self::compact), reading the inputs where they lie and writing the
+    /// compacted file to `out` as it is made; writes nothing when `compact` would return no
+    /// bytes. By default the inputs are read into memory and given to `compact`; Parquet
+    /// streams.
+    fn compact_into(&self, inputs: &[CompactInput], out: &mut (dyn Write + Send)) -> Result<()> {
+        let inputs = inputs
+            .iter()
+            .map(CompactInput::to_bytes)
+            .collect::<Result<Vec<_>>>()?;
+        let compacted = self.compact(&inputs)?;
+        out.write_all(&compacted)
+            .map_err(|e| crate::fs::io_error("writing a compacted file", e))
+    }
 }
 
 /// Writes one part file of a bulk format. Bytes appear in `out` as row groups / stripes are

@@ -83,6 +83,24 @@ fn orc_compatible(batch: &RecordBatch) -> Result<RecordBatch> {
         .map_err(|e| orc_error("converting a batch for ORC", e))
 }
 
+/// Why the ORC writer cannot hold rows of `schema` (its first decimal, list, struct or map
+/// field: `orc-rust` writes none of them), or `None`. Checked when the pipeline is validated,
+/// so the mistake is not found at the first row.
+#[cfg(weir_api_1_1)]
+pub fn orc_refusal(schema: &weir_connector_api::row::Schema) -> Option<String> {
+    use weir_connector_api::row::DataType;
+    let field = schema
+        .fields
+        .iter()
+        .find(|f| f.data_type.is_nested() || matches!(f.data_type, DataType::Decimal128 { .. }))?;
+    Some(format!(
+        "field `{}` is {}, which the ORC writer cannot hold (it writes flat numeric, boolean, \
+         string, binary, date and timestamp columns): use `format = \"parquet\"`, or change \
+         the field's type",
+        field.name, field.data_type
+    ))
+}
+
 /// Runs the `orc-rust` writer, turning a panic inside it into an error.
 fn guarded<R>(what: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {

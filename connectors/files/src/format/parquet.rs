@@ -1,6 +1,7 @@
 //! Apache Parquet through Arrow: a bulk writer with codec and row-group options, async reading
 //! of single row groups over any [`FileSystem`], and record-wise compaction.
 
+use std::io::Write;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -17,7 +18,7 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use weir_connector_api::error::{ConnectorError, Result};
 
-use super::{BulkWriter, BulkWriterFactory, ToBatches, ToBatchesFactory};
+use super::{BulkWriter, BulkWriterFactory, CompactInput, ToBatches, ToBatchesFactory};
 use crate::fs::FileSystem;
 use crate::Codec;
 
@@ -214,7 +215,24 @@ impl<T: Send + 'static> BulkWriterFactory<T> for ParquetFormat<T> {
     }
 
     fn compact(&self, inputs: &[Bytes]) -> Result<Vec<u8>> {
-        super::parquet_compact::compact(inputs, self.properties_builder(), self.row_group_rows)
+        let inputs: Vec<CompactInput> = inputs
+            .iter()
+            .cloned()
+            .map(CompactInput::from_bytes)
+            .collect();
+        // The output is about as large as the inputs: one allocation, no regrowth copies.
+        let mut out = Vec::with_capacity(inputs.iter().map(|i| i.len() as usize).sum());
+        super::parquet_compact::compact(
+            &inputs,
+            self.properties_builder(),
+            self.row_group_rows,
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    fn compact_into(&self, inputs: &[CompactInput], out: &mut (dyn Write + Send)) -> Result<()> {
+        super::parquet_compact::compact(inputs, self.properties_builder(), self.row_group_rows, out)
     }
 }
 

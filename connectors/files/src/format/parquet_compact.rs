@@ -6,46 +6,82 @@
 //! encoded again together, into row groups of up to the row-group size. So compacting the
 //! files of a fast stream costs little more than reading them, and compacting many small
 //! files still yields full row groups. Rows keep their order.
+//!
+//! It streams: the inputs are read range by range where they lie ([`CompactInput`]: a local
+//! file is read in place, with positioned reads), and the compacted file goes to the output as
+//! it is made, so neither the inputs nor the output are ever held in memory whole.
 
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::parquet_to_arrow_schema;
 use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterPropertiesBuilder;
+use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::SerializedFileWriter;
 use weir_connector_api::error::Result;
 
-use super::parquet::{parquet_error, SharedBuf};
+use super::compact_input::{CompactInput, InputReader};
+use super::parquet::parquet_error;
 
 /// A row group of at least `row_group_rows / COPY_FRACTION` rows is copied.
 const COPY_FRACTION: usize = 8;
 
-/// Compacts `inputs` (Parquet files of one schema) into one file written with `props`
-/// (compression and row-group size, for what is encoded again).
-pub(crate) fn compact(
-    inputs: &[Bytes],
+/// A [`CompactInput`] as the parquet crate reads files.
+struct ParquetInput(CompactInput);
+
+impl Length for ParquetInput {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+}
+
+impl ChunkReader for ParquetInput {
+    type T = InputReader;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<InputReader> {
+        Ok(self.0.reader_at(start))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.0
+            .range(start, length)
+            .map_err(|e| ParquetError::External(Box::new(e)))
+    }
+}
+
+/// Compacts `inputs` (Parquet files of one schema) into one file written to `out` with
+/// `props` (compression and row-group size, for what is encoded again). Writes nothing when the
+/// inputs hold no rows.
+pub(crate) fn compact<W: Write + Send>(
+    inputs: &[CompactInput],
     props: WriterPropertiesBuilder,
     row_group_rows: usize,
-) -> Result<Vec<u8>> {
+    out: W,
+) -> Result<()> {
     let mut files = Vec::with_capacity(inputs.len());
     for input in inputs {
+        let input = ParquetInput(input.clone());
         let metadata = ParquetMetaDataReader::new()
             .with_page_index_policy(PageIndexPolicy::Optional)
-            .parse_and_finish(input)
+            .parse_and_finish(&input)
             .map_err(|e| parquet_error("reading the footer of a Parquet file to compact", e))?;
-        files.push((input, metadata));
+        files.push((input, Arc::new(metadata)));
     }
     let Some((_, first)) = files.first() else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     if files.iter().all(|(_, m)| m.file_metadata().num_rows() == 0) {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let schema = first.file_metadata().schema_descr_ptr();
     if let Some((_, other)) = files
@@ -68,20 +104,29 @@ pub(crate) fn compact(
             .map_err(|e| parquet_error("reading the Arrow schema of a Parquet file", e))?,
     );
     let props = Arc::new(props.set_key_value_metadata(key_value).build());
-    // The output is about as large as the inputs: one allocation, no regrowth copies.
-    let total: usize = inputs.iter().map(Bytes::len).sum();
-    let buf = SharedBuf(Arc::new(Mutex::new(Vec::with_capacity(total))));
-    let mut writer = SerializedFileWriter::new(buf.clone(), schema.root_schema_ptr(), props)
+    let mut writer = SerializedFileWriter::new(out, schema.root_schema_ptr(), props)
         .map_err(|e| parquet_error("creating the compacted Parquet file", e))?;
-    let mut small = SmallGroups::new(arrow, row_group_rows);
-    let copy_rows = (row_group_rows / COPY_FRACTION).max(1) as i64;
+    let copy_rows = (row_group_rows / COPY_FRACTION).max(1);
+    let mut small = SmallGroups::new(&writer, arrow, row_group_rows, copy_rows);
     for (input, metadata) in &files {
+        // Made once per file, for its first small row group.
+        let mut reader_metadata = None;
         for (index, group) in metadata.row_groups().iter().enumerate() {
-            if group.num_rows() >= copy_rows {
+            if group.num_rows() >= copy_rows as i64 {
                 small.flush(&mut writer)?;
                 copy_row_group(&mut writer, input, metadata, index)?;
             } else {
-                small.read(&mut writer, input, index)?;
+                let reader_metadata = match &reader_metadata {
+                    Some(m) => m,
+                    None => reader_metadata.insert(
+                        ArrowReaderMetadata::try_new(
+                            Arc::clone(metadata),
+                            ArrowReaderOptions::new(),
+                        )
+                        .map_err(|e| parquet_error("reading a Parquet file to compact", e))?,
+                    ),
+                };
+                small.read(&mut writer, input, reader_metadata, index)?;
             }
         }
     }
@@ -89,15 +134,13 @@ pub(crate) fn compact(
     writer
         .close()
         .map_err(|e| parquet_error("closing the compacted Parquet file", e))?;
-    let mut out = Vec::new();
-    buf.drain_into(&mut out);
-    Ok(out)
+    Ok(())
 }
 
 /// Appends row group `index` of `input` to `writer` as it is encoded.
-fn copy_row_group(
-    writer: &mut SerializedFileWriter<SharedBuf>,
-    input: &Bytes,
+fn copy_row_group<W: Write + Send>(
+    writer: &mut SerializedFileWriter<W>,
+    input: &ParquetInput,
     metadata: &ParquetMetaData,
     index: usize,
 ) -> Result<()> {
@@ -121,78 +164,102 @@ fn copy_row_group(
     Ok(())
 }
 
-/// Rows of small row groups, decoded, waiting to be encoded into full row groups.
+/// The rows of small row groups, decoded and encoded again into full row groups: the column
+/// writers of the row group being filled stay open across inputs.
 struct SmallGroups {
+    factory: ArrowRowGroupWriterFactory,
     arrow: SchemaRef,
     row_group_rows: usize,
-    batches: Vec<RecordBatch>,
+    /// Each small row group is read as one batch.
+    batch_rows: usize,
+    /// The column writers of the row group being filled, if any.
+    open: Option<Vec<ArrowColumnWriter>>,
     rows: usize,
 }
 
 impl SmallGroups {
-    fn new(arrow: SchemaRef, row_group_rows: usize) -> Self {
+    fn new<W: Write + Send>(
+        writer: &SerializedFileWriter<W>,
+        arrow: SchemaRef,
+        row_group_rows: usize,
+        batch_rows: usize,
+    ) -> Self {
         SmallGroups {
+            factory: ArrowRowGroupWriterFactory::new(writer, Arc::clone(&arrow)),
             arrow,
             row_group_rows: row_group_rows.max(1),
-            batches: Vec::new(),
+            batch_rows: batch_rows.max(1),
+            open: None,
             rows: 0,
         }
     }
 
-    /// Decodes row group `index` of `input`, writing full row groups as they fill.
-    fn read(
+    /// Decodes row group `index` of `input` into the row group being filled, writing full row
+    /// groups as they fill.
+    fn read<W: Write + Send>(
         &mut self,
-        writer: &mut SerializedFileWriter<SharedBuf>,
-        input: &Bytes,
+        writer: &mut SerializedFileWriter<W>,
+        input: &ParquetInput,
+        metadata: &ArrowReaderMetadata,
         index: usize,
     ) -> Result<()> {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(input.clone())
-            .map(|b| b.with_row_groups(vec![index]))
-            .and_then(ParquetRecordBatchReaderBuilder::build)
-            .map_err(|e| parquet_error("reading a Parquet file to compact", e))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            ParquetInput(input.0.clone()),
+            metadata.clone(),
+        )
+        .with_row_groups(vec![index])
+        .with_batch_size(self.batch_rows)
+        .build()
+        .map_err(|e| parquet_error("reading a Parquet file to compact", e))?;
         for batch in reader {
             let mut batch = batch.map_err(|e| parquet_error("reading a Parquet batch", e))?;
             while self.rows + batch.num_rows() >= self.row_group_rows {
                 let take = self.row_group_rows - self.rows;
-                self.push(batch.slice(0, take));
+                self.write(writer, &batch.slice(0, take))?;
                 batch = batch.slice(take, batch.num_rows() - take);
                 self.flush(writer)?;
             }
             if batch.num_rows() > 0 {
-                self.push(batch);
+                self.write(writer, &batch)?;
             }
         }
         Ok(())
     }
 
-    fn push(&mut self, batch: RecordBatch) {
-        self.rows += batch.num_rows();
-        self.batches.push(batch);
-    }
-
-    /// Encodes what waits as one row group.
-    fn flush(&mut self, writer: &mut SerializedFileWriter<SharedBuf>) -> Result<()> {
-        if self.batches.is_empty() {
-            return Ok(());
-        }
-        let encode_error = |e| parquet_error("encoding a row group of the compacted file", e);
-        let index = writer.flushed_row_groups().len();
-        let mut columns = ArrowRowGroupWriterFactory::new(writer, Arc::clone(&self.arrow))
-            .create_column_writers(index)
-            .map_err(encode_error)?;
-        for batch in self.batches.drain(..) {
-            let mut leaves_of = columns.iter_mut();
-            for (array, field) in batch.columns().iter().zip(self.arrow.fields()) {
-                for leaf in compute_leaves(field, array).map_err(encode_error)? {
-                    let Some(column) = leaves_of.next() else {
-                        return Err(encode_error(parquet::errors::ParquetError::General(
-                            "more leaf columns than the schema has".into(),
-                        )));
-                    };
-                    column.write(&leaf).map_err(encode_error)?;
-                }
+    /// Encodes `batch` into the row group being filled.
+    fn write<W: Write + Send>(
+        &mut self,
+        writer: &SerializedFileWriter<W>,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        let columns = match &mut self.open {
+            Some(columns) => columns,
+            None => self.open.insert(
+                self.factory
+                    .create_column_writers(writer.flushed_row_groups().len())
+                    .map_err(encode_error)?,
+            ),
+        };
+        let mut leaves_of = columns.iter_mut();
+        for (array, field) in batch.columns().iter().zip(self.arrow.fields()) {
+            for leaf in compute_leaves(field, array).map_err(encode_error)? {
+                let Some(column) = leaves_of.next() else {
+                    return Err(encode_error(ParquetError::General(
+                        "more leaf columns than the schema has".into(),
+                    )));
+                };
+                column.write(&leaf).map_err(encode_error)?;
             }
         }
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// Closes the row group being filled, if any.
+    fn flush<W: Write + Send>(&mut self, writer: &mut SerializedFileWriter<W>) -> Result<()> {
+        let Some(columns) = self.open.take() else {
+            return Ok(());
+        };
         self.rows = 0;
         let mut group = writer.next_row_group().map_err(encode_error)?;
         for column in columns {
@@ -206,6 +273,10 @@ impl SmallGroups {
     }
 }
 
+fn encode_error(e: ParquetError) -> weir_connector_api::error::ConnectorError {
+    parquet_error("encoding a row group of the compacted file", e)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -214,6 +285,8 @@ mod tests {
     use arrow_schema::{DataType, Field, Schema};
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
+
+    use std::io::{Read, Seek};
 
     use super::*;
 
@@ -289,13 +362,25 @@ mod tests {
         WriterProperties::builder()
     }
 
+    /// Compacts files held in memory into memory.
+    fn compact_bytes(inputs: &[Bytes], row_group_rows: usize) -> Result<Vec<u8>> {
+        let inputs: Vec<CompactInput> = inputs
+            .iter()
+            .cloned()
+            .map(CompactInput::from_bytes)
+            .collect();
+        let mut out = Vec::new();
+        compact(&inputs, props(), row_group_rows, &mut out)?;
+        Ok(out)
+    }
+
     #[test]
     fn large_row_groups_are_copied_and_small_ones_encoded_together() {
         // Two files of a fast stream: 1 000-row groups and a 100-row tail each (an eighth of
         // 1 000 is 125, so the tails are re-encoded), then ten small files of 100 rows.
         let mut inputs = vec![file(0..2_100, 1_000), file(2_100..4_200, 1_000)];
         inputs.extend((0..10).map(|i| file(4_200 + i * 100..4_300 + i * 100, 1_000)));
-        let out = compact(&inputs, props(), 1_000).unwrap();
+        let out = compact_bytes(&inputs, 1_000).unwrap();
         let (rows, groups) = read(&out);
         assert_eq!(rows, expected(0..5_200), "every row once, in order");
         // Copied, copied, the first tail (written before the next copy, to keep the order);
@@ -324,7 +409,7 @@ mod tests {
         let inputs: Vec<Bytes> = (0..25)
             .map(|i| file(i * 100..i * 100 + 100, 1_000))
             .collect();
-        let (rows, groups) = read(&compact(&inputs, props(), 1_000).unwrap());
+        let (rows, groups) = read(&compact_bytes(&inputs, 1_000).unwrap());
         assert_eq!(rows, expected(0..2_500));
         assert_eq!(groups, [1_000, 1_000, 500]);
     }
@@ -344,7 +429,48 @@ mod tests {
             w.close().unwrap();
             Bytes::from(out)
         };
-        let err = compact(&[file(0..10, 1_000), other], props(), 1_000).unwrap_err();
+        let err = compact_bytes(&[file(0..10, 1_000), other], 1_000).unwrap_err();
         assert!(err.to_string().contains("different schemas"), "{err}");
+    }
+
+    #[test]
+    fn files_read_in_place_compact_into_a_file_as_in_memory() {
+        // Copied groups, re-encoded tails and small files, read from files on disk (each with
+        // bytes after its end that are not its own) and written into a file.
+        let mut inputs = vec![file(0..2_100, 1_000), file(2_100..4_200, 1_000)];
+        inputs.extend((0..10).map(|i| file(4_200 + i * 100..4_300 + i * 100, 1_000)));
+        let in_memory = compact_bytes(&inputs, 1_000).unwrap();
+        let on_disk: Vec<CompactInput> = inputs
+            .iter()
+            .map(|bytes| {
+                let mut f = tempfile::tempfile().unwrap();
+                f.write_all(bytes).unwrap();
+                f.write_all(b"not this file's").unwrap();
+                CompactInput::from_file(f, bytes.len() as u64)
+            })
+            .collect();
+        let mut out = tempfile::tempfile().unwrap();
+        compact(&on_disk, props(), 1_000, &mut out).unwrap();
+        let mut written = Vec::new();
+        out.seek(std::io::SeekFrom::Start(0)).unwrap();
+        out.read_to_end(&mut written).unwrap();
+        assert_eq!(read(&written).0, expected(0..5_200));
+        assert_eq!(written, in_memory, "the same file, byte for byte");
+    }
+
+    #[test]
+    fn inputs_without_rows_write_nothing() {
+        let empty = {
+            let mut out = Vec::new();
+            ArrowWriter::try_new(&mut out, schema(), None)
+                .unwrap()
+                .close()
+                .unwrap();
+            Bytes::from(out)
+        };
+        assert!(compact_bytes(&[empty.clone(), empty], 1_000)
+            .unwrap()
+            .is_empty());
+        assert!(compact_bytes(&[], 1_000).unwrap().is_empty());
     }
 }

@@ -11,6 +11,7 @@
 //! | `string` | `Utf8` | `LargeUtf8`, `Utf8View` |
 //! | `bytes` | `Binary` | `LargeBinary`, `BinaryView` |
 //! | `timestamp` | `Timestamp(Millisecond, "UTC")` | any timestamp unit, with or without time zone (read as UTC), `Date32`, `Date64`, `Int64` (epoch milliseconds) |
+//! | the types of API line 1.1 (`int8`…`uint64`, `float32`, `decimal(P, S)`, `date`, `timestamp(UNIT, ZONE)`, `list`, `struct`, `map`) | as `weir_formats::chunk::arrow_type` maps them | what Arrow's `cast` turns into that type |
 //!
 //! Columns are matched by name; extra columns in a file are ignored, a missing column reads as
 //! null (an error for a field that is not nullable). Files hold inserts only: writing an update
@@ -73,6 +74,10 @@ pub fn arrow_type(data_type: DataType) -> Option<ArrowType> {
         DataType::TimestampMillis => {
             ArrowType::Timestamp(TimeUnit::Millisecond, Some(Arc::from(UTC)))
         }
+        // The types of API line 1.1: as the columnar mapping has them.
+        #[cfg(weir_api_1_1)]
+        other => weir_formats::chunk::arrow_type(&other),
+        #[cfg(not(weir_api_1_1))]
         _ => return None,
     })
 }
@@ -82,7 +87,7 @@ pub fn arrow_type(data_type: DataType) -> Option<ArrowType> {
 pub fn arrow_schema(schema: &Schema) -> Result<SchemaRef> {
     let mut fields = Vec::with_capacity(schema.fields.len());
     for field in &schema.fields {
-        let Some(data_type) = arrow_type(field.data_type) else {
+        let Some(data_type) = arrow_type(field.data_type.clone()) else {
             return Err(ConnectorError::Contract(format!(
                 "field `{}` has the type {}, which has no Arrow mapping",
                 field.name, field.data_type
@@ -113,7 +118,7 @@ impl RowBatches {
             .fields
             .iter()
             .filter_map(|f| {
-                arrow_type(f.data_type).map(|t| ArrowField::new(&f.name, t, f.nullable))
+                arrow_type(f.data_type.clone()).map(|t| ArrowField::new(&f.name, t, f.nullable))
             })
             .collect::<Vec<_>>();
         RowBatches {
@@ -165,7 +170,12 @@ enum Column {
     Bytes(BinaryBuilder),
     Timestamp(TimestampMillisecondBuilder),
     /// A type without a mapping: no column (reported by [`arrow_schema`]).
+    #[cfg_attr(weir_api_1_1, allow(dead_code))]
     Unmapped,
+    /// A type of API line 1.1: the values, made a column by the columnar mapping at
+    /// [`finish`](Column::finish).
+    #[cfg(weir_api_1_1)]
+    Values(Vec<Value>, ArrowField),
 }
 
 impl Column {
@@ -179,12 +189,22 @@ impl Column {
             DataType::TimestampMillis => Column::Timestamp(
                 TimestampMillisecondBuilder::with_capacity(capacity).with_timezone(UTC),
             ),
+            #[cfg(weir_api_1_1)]
+            ref other => Column::Values(
+                Vec::with_capacity(capacity),
+                ArrowField::new(&field.name, weir_formats::chunk::arrow_type(other), true),
+            ),
+            #[cfg(not(weir_api_1_1))]
             _ => Column::Unmapped,
         }
     }
 
     /// Whether `value` fits this column (nulls are checked by the caller).
     fn accepts(&self, value: &Value) -> bool {
+        #[cfg(weir_api_1_1)]
+        if let Column::Values(_, field) = self {
+            return weir_formats::chunk::array_of(field, &[value]).is_ok();
+        }
         matches!(
             (self, value),
             (_, Value::Null)
@@ -253,6 +273,11 @@ impl Column {
                 0
             }
             (Column::Unmapped, _) => 0,
+            #[cfg(weir_api_1_1)]
+            (Column::Values(values, _), value) => {
+                values.push(value.clone());
+                16
+            }
         }
     }
 
@@ -265,6 +290,13 @@ impl Column {
             Column::Bytes(b) => Arc::new(b.finish()),
             Column::Timestamp(b) => Arc::new(b.finish().with_timezone(UTC)),
             Column::Unmapped => return None,
+            #[cfg(weir_api_1_1)]
+            Column::Values(values, field) => {
+                let refs: Vec<&Value> = values.iter().collect();
+                let array = weir_formats::chunk::array_of(field, &refs).ok();
+                values.clear();
+                return array;
+            }
         })
     }
 }
@@ -456,6 +488,32 @@ fn read_column(field: &Field, column: &ArrayRef, rows: &mut [Vec<Value>]) -> Res
                 Value::TimestampMillis
             );
         }
+        // The types of API line 1.1: cast to the columnar mapping's type, then its rows.
+        #[cfg(weir_api_1_1)]
+        ref other => {
+            let to = weir_formats::chunk::arrow_type(other);
+            let c = cast(column, &to, name)?;
+            let schema = Arc::new(arrow_schema::Schema::new(vec![ArrowField::new(
+                name, to, true,
+            )]));
+            let values = RecordBatch::try_new(schema, vec![c])
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    weir_formats::chunk::Chunk::inserts(b)
+                        .to_rows()
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| malformed(format!("column `{name}`"), e))?;
+            for (i, (row, value)) in rows.iter_mut().zip(values).enumerate() {
+                let value = value.values.into_iter().next().unwrap_or(Value::Null);
+                row.push(if value == Value::Null {
+                    nulls_allowed(i)?
+                } else {
+                    value
+                });
+            }
+        }
+        #[cfg(not(weir_api_1_1))]
         _ => return Err(wrong()),
     }
     Ok(())

@@ -294,6 +294,17 @@ fn decode_data(r: &Recoverable) -> Result<String> {
     Ok(temp)
 }
 
+/// Where a pending file lies: its temporary file, or its target once committed (a compactor
+/// commits its inputs to hidden names when it cannot read them in place).
+fn pending_path(pending: &Recoverable) -> Result<String> {
+    let temp = decode_data(pending)?;
+    Ok(if fs::metadata(&temp).is_ok() {
+        temp
+    } else {
+        pending.target.clone()
+    })
+}
+
 /// The local [`RecoverableWriter`].
 #[derive(Debug)]
 pub struct LocalRecoverableWriter {
@@ -429,15 +440,17 @@ impl RecoverableWriter for LocalRecoverableWriter {
     }
 
     async fn read_pending(&self, pending: &Recoverable) -> Result<Option<Bytes>> {
-        let temp = decode_data(pending)?;
-        let path = if fs::metadata(&temp).is_ok() {
-            temp
-        } else {
-            pending.target.clone()
-        };
+        let path = pending_path(pending)?;
         read_range_sync(&path, 0..pending.len)
             .map(|b| Some(Bytes::from(b)))
             .map_err(|e| io_error(format!("reading pending file {path}"), e))
+    }
+
+    async fn open_pending(&self, pending: &Recoverable) -> Result<Option<File>> {
+        let path = pending_path(pending)?;
+        File::open(&path)
+            .map(Some)
+            .map_err(|e| io_error(format!("opening pending file {path}"), e))
     }
 
     fn retarget(&self, pending: &Recoverable, target: &str) -> Option<Recoverable> {

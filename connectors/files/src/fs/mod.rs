@@ -167,6 +167,13 @@ pub trait RecoverableWriter: Send + Sync + fmt::Debug {
     /// (local: yes; S3: no, an open upload cannot be read).
     async fn read_pending(&self, pending: &Recoverable) -> Result<Option<Bytes>>;
 
+    /// The pending file opened for reading in place without committing it, if the filesystem
+    /// can hand out a local file (local: yes; S3: no, by default). Compaction reads its inputs
+    /// through it range by range; otherwise through [`RecoverableWriter::read_pending`].
+    async fn open_pending(&self, _pending: &Recoverable) -> Result<Option<std::fs::File>> {
+        Ok(None)
+    }
+
     /// The same pending file, to be committed to another target, if the filesystem can do that
     /// without copying (local: yes; S3: no, an upload's key is fixed).
     fn retarget(&self, pending: &Recoverable, target: &str) -> Option<Recoverable>;

@@ -21,10 +21,10 @@
 //!   losing them.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use weir_connector_api::checkpoint::{CheckpointId, VersionedBytes};
 use weir_connector_api::error::{ConnectorError, Result};
@@ -34,6 +34,7 @@ use weir_connector_api::sink::{
 };
 use weir_connector_api::state::VersionedSerializer;
 
+use super::compact_io::{open_inputs, StreamOut};
 use super::naming::{label_uuid, part_name, Label, OutputFileConfig, COMPACTED_PREFIX};
 use super::state::{
     CompactCoordinatorState, CompactCoordinatorStateSerializer, CompactorRequest, CompactorState,
@@ -41,8 +42,9 @@ use super::state::{
 };
 use super::sweep::{sweep_at_start, PartKind, StartKind, StartSweep};
 use super::{sweep_orphans, SweepScope};
+use crate::format::CompactInput;
 use crate::fs::{file_name, join, parent};
-use crate::fs::{FileSystem, Recoverable, RecoverableWriter};
+use crate::fs::{io_error, FileSystem, Recoverable, RecoverableWriter};
 
 /// The name of the coordinator stage (part of its uid: keep it stable).
 pub const COORDINATOR_STAGE: &str = "compact-coordinator";
@@ -130,17 +132,19 @@ pub enum FileCompactor {
     RecordWise,
 }
 
-/// Compacts the contents of files into one.
-pub(crate) type CompactFn = Arc<dyn Fn(&[Bytes]) -> Result<Vec<u8>> + Send + Sync>;
+/// Compacts files into one, written to the output as it is made (nothing written: nothing to
+/// compact).
+pub(crate) type CompactFn =
+    Arc<dyn Fn(&[CompactInput], &mut (dyn Write + Send)) -> Result<()> + Send + Sync>;
 
-/// The concatenating compactor.
+/// The concatenating compactor: copies each input to the output, a range at a time.
 pub(crate) fn concat() -> CompactFn {
-    Arc::new(|inputs: &[Bytes]| {
-        let mut out = Vec::with_capacity(inputs.iter().map(Bytes::len).sum());
-        for i in inputs {
-            out.extend_from_slice(i);
+    Arc::new(|inputs: &[CompactInput], out: &mut (dyn Write + Send)| {
+        for input in inputs {
+            std::io::copy(&mut input.reader_at(0), out)
+                .map_err(|e| io_error("concatenating part files", e))?;
         }
-        Ok(out)
+        Ok(())
     })
 }
 
@@ -582,31 +586,30 @@ async fn compact_request(
             return Ok(out);
         }
     };
-    let mut inputs = Vec::with_capacity(request.to_compact.len());
-    for file in &request.to_compact {
-        let bytes = match rw.read_pending(file).await? {
-            Some(b) => b,
-            None => {
-                // Not readable in place (an open upload): publish it under its hidden name.
-                rw.commit(file).await?;
-                ctx.fs.read_range(&file.target, 0..file.len).await?
-            }
-        };
-        inputs.push(bytes);
+    let inputs = open_inputs(&ctx.fs, rw, &request.to_compact).await?;
+    let stream = rw.open(&target)?;
+    let (stream, result) = tokio::task::spawn_blocking(move || {
+        let mut out = StreamOut::new(stream);
+        let result = compact(&inputs, &mut out);
+        out.finish(result)
+    })
+    .await
+    .map_err(|e| ConnectorError::Contract(format!("the compaction task failed: {e}")))?;
+    if let Err(e) = result {
+        if let Err(abort) = stream.abort().await {
+            tracing::warn!(target = %target, error = %abort, "dropping a failed compacted file");
+        }
+        return Err(e);
     }
-    let compacted = tokio::task::spawn_blocking(move || compact(&inputs))
-        .await
-        .map_err(|e| ConnectorError::Contract(format!("the compaction task failed: {e}")))??;
-    if compacted.is_empty() {
+    if stream.is_empty() {
         // No empty file is ever published (the start-up sweep takes empty in-progress files
         // for leftovers of kills): keep the inputs as they are.
+        stream.abort().await?;
         for file in request.to_compact {
             publish_as_is(rw, &bucket, file, &mut out).await?;
         }
         return Ok(out);
     }
-    let mut stream = rw.open(&target)?;
-    stream.write(&compacted)?;
     let file = stream.close_for_commit().await?;
     out.push(FileSinkCommittable::Pending {
         bucket_id: bucket,

@@ -34,6 +34,7 @@ mod bucket;
 #[cfg(weir_api_1_1)]
 mod chunks;
 mod committer;
+mod compact_io;
 mod compaction;
 mod naming;
 mod rolling;
@@ -41,6 +42,7 @@ mod state;
 mod sweep;
 mod writer;
 
+use std::io::Write;
 use std::sync::Arc;
 
 use weir_connector_api::error::{ConnectorError, Result};
@@ -72,8 +74,8 @@ pub use self::state::{
 };
 pub use self::sweep::{sweep_at_start, sweep_orphans, PartKind, StartKind, StartSweep, SweepScope};
 pub use self::writer::FileWriter;
-use crate::format::{BulkWriterFactory, Decoded, RowFormat, SinkFormat};
-use crate::fs::FileSystem;
+use crate::format::{BulkWriterFactory, CompactInput, Decoded, RowFormat, SinkFormat};
+use crate::fs::{io_error, FileSystem};
 
 /// The sink's configuration shared by its writers.
 pub(crate) struct SinkConfig<T> {
@@ -257,11 +259,25 @@ impl<T: Send + 'static> FileSinkBuilder<T> {
                     (FileCompactor::Concat, _) => compaction::concat(),
                     (FileCompactor::RecordWise, SinkFormat::Bulk(f)) => {
                         let f = Arc::clone(f);
-                        Arc::new(move |inputs: &[bytes::Bytes]| f.compact(inputs))
+                        Arc::new(
+                            move |inputs: &[CompactInput], out: &mut (dyn Write + Send)| {
+                                f.compact_into(inputs, out)
+                            },
+                        )
                     }
                     (FileCompactor::RecordWise, SinkFormat::Row(f)) => {
                         let f = Arc::clone(f);
-                        Arc::new(move |inputs: &[bytes::Bytes]| recode_rows(f.as_ref(), inputs))
+                        Arc::new(
+                            move |inputs: &[CompactInput], out: &mut (dyn Write + Send)| {
+                                let inputs = inputs
+                                    .iter()
+                                    .map(CompactInput::to_bytes)
+                                    .collect::<Result<Vec<_>>>()?;
+                                let recoded = recode_rows(f.as_ref(), &inputs)?;
+                                out.write_all(&recoded)
+                                    .map_err(|e| io_error("writing a compacted file", e))
+                            },
+                        )
                     }
                 };
                 (true, Some((strategy, Some(compact))))

@@ -42,7 +42,7 @@ fn schema() -> Schema {
     ])
 }
 
-fn domain(data_type: DataType) -> Vec<Value> {
+fn domain(data_type: &DataType) -> Vec<Value> {
     match data_type {
         DataType::Int64 => vec![
             Value::Null,
@@ -96,7 +96,7 @@ fn rows(rng: &mut Rng, schema: &Schema, count: usize) -> Vec<Row> {
             let values = schema
                 .fields
                 .iter()
-                .map(|f| rng.pick(&domain(f.data_type)).clone())
+                .map(|f| rng.pick(&domain(&f.data_type)).clone())
                 .collect();
             Row::with_kind(*rng.pick(&kinds), values)
         })
