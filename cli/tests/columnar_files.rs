@@ -93,7 +93,8 @@ format = "{format}"
     )
 }
 
-/// Runs `pipeline` in `dir` on `engine`; returns (stdout, stderr).
+/// Runs `pipeline` in `dir` on `engine`; returns (stdout, stderr). On `columns`, every source
+/// must read columns natively (none through the adapter for Row sources).
 fn run_on(dir: &Path, engine: &str, pipeline: &str) -> (String, String) {
     fs::write(dir.join("p.toml"), pipeline).unwrap();
     let (code, out, err) = run(weir()
@@ -101,6 +102,14 @@ fn run_on(dir: &Path, engine: &str, pipeline: &str) -> (String, String) {
         .env("WEIR_PIPELINE_ENGINE", engine)
         .args(["run", "p.toml"]));
     assert_eq!(code, 0, "{engine}: {err}");
+    if engine == "columns" {
+        assert!(
+            err.contains(
+                "the pipeline runs on columns (0 of 1 sources read rows through the adapter)"
+            ),
+            "{err}"
+        );
+    }
     (out, err)
 }
 

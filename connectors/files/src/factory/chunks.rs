@@ -193,8 +193,28 @@ impl ChunkSinkFactory for FilesFactory {
                 })
             }
             None => Columnar::RowsOnly(
-                "its format encodes rows one by one (`json`, `text`, the pipeline's row \
-                 formats, or `csv` with record-wise compaction)"
+                "its format encodes rows one by one (`text`, the pipeline's row formats other \
+                 than `json`, or `csv` and `json` with record-wise compaction)"
+                    .to_owned(),
+            ),
+        })
+    }
+}
+
+/// Columns natively (API line 1.1): [`create_chunk_source`]; `text` and the row formats
+/// without a columnar decoder read rows.
+impl ChunkSourceFactory for FilesFactory {
+    fn create_chunk_source(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<BoxedSource<Chunk>>> {
+        Ok(match create_chunk_source(config, ctx)? {
+            Some(source) => Columnar::Chunks(source),
+            None => Columnar::RowsOnly(
+                "it reads its format row by row (`text`, or a row format without a columnar \
+                 decoder; `parquet`, `orc`, `csv`, `json` and `debezium-json` have one)"
                     .to_owned(),
             ),
         })

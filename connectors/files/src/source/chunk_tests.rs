@@ -325,3 +325,98 @@ async fn parquet_and_orc_read_on_chunks_are_the_rows_at_the_same_positions() {
     let (rows_format, chunks_format) = format(BulkKind::Orc);
     compare(rows_format, chunks_format, orc_path.to_str().unwrap()).await;
 }
+
+/// The types of API line 1.1 read from Parquet on both readers: int32 into int8 and int32,
+/// float64 into float32, an integer column into a decimal, date32, microsecond timestamps with
+/// a zone, and a list.
+#[tokio::test]
+async fn parquet_of_the_newer_types_reads_the_same_rows_on_chunks() {
+    use arrow_array::builder::{Int64Builder, ListBuilder};
+    use arrow_array::{Date32Array, Float64Array};
+    use weir_connector_api::row::TimeUnit as RowTimeUnit;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("types.parquet");
+    let n = 5_000;
+    let mut list = ListBuilder::new(Int64Builder::new());
+    for i in 0..n {
+        if i % 7 == 0 {
+            list.append_null();
+        } else {
+            for j in 0..i64::from(i % 4) {
+                list.values().append_value(j * i64::from(i));
+            }
+            list.append(true);
+        }
+    }
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "small",
+            Arc::new(Int32Array::from_iter_values((0..n).map(|i| i % 100))),
+        ),
+        ("wide", Arc::new(Int32Array::from_iter_values(0..n))),
+        (
+            "ratio",
+            Arc::new(
+                (0..n)
+                    .map(|i| (i % 5 != 0).then_some(f64::from(i) / 4.0))
+                    .collect::<Float64Array>(),
+            ),
+        ),
+        (
+            "price",
+            Arc::new(Int32Array::from_iter_values((0..n).map(|i| i * 3))),
+        ),
+        (
+            "day",
+            Arc::new(Date32Array::from_iter_values(19_000..19_000 + n)),
+        ),
+        (
+            "at",
+            Arc::new(
+                (0..n)
+                    .map(|i| Some(1_704_067_200_000_000 + i64::from(i) * 999_999))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("+02:00"),
+            ),
+        ),
+        ("items", Arc::new(list.finish())),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let schema = Schema::new(vec![
+        Field::new("small", DataType::Int8, false),
+        Field::new("wide", DataType::Int32, false),
+        Field::new("ratio", DataType::Float32, true),
+        Field::new(
+            "price",
+            DataType::Decimal128 {
+                precision: 12,
+                scale: 2,
+            },
+            true,
+        ),
+        Field::new("day", DataType::Date32, true),
+        Field::new(
+            "at",
+            DataType::timestamp(RowTimeUnit::Microsecond, Some("+02:00".into())),
+            true,
+        ),
+        Field::new("items", DataType::List(Box::new(DataType::Int64)), true),
+        Field::new("missing", DataType::Int16, true),
+    ]);
+    let rows_format = SourceFormat::Bulk {
+        kind: BulkKind::Parquet,
+        decode: Arc::new(RowBatches::new(&schema)),
+        batch_size: 1_500,
+    };
+    let chunks_format = SourceFormat::Bulk {
+        kind: BulkKind::Parquet,
+        decode: Arc::new(ChunkFromBatches::new(&schema)),
+        batch_size: 1_500,
+    };
+    compare(rows_format, chunks_format, path.to_str().unwrap()).await;
+}
