@@ -133,10 +133,6 @@ impl ConnectorFactory for FilesFactory {
     fn as_chunk_sink(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSinkFactory> {
         Some(self)
     }
-    #[cfg(weir_api_1_1)]
-    fn as_chunk_source(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSourceFactory> {
-        Some(self)
-    }
 }
 
 /// A path on local disk (`file://` URLs too; relative paths are resolved against the working

@@ -155,26 +155,6 @@ pub fn create_chunk_sink(
     }))
 }
 
-/// Columns natively (API line 1.1): [`create_chunk_source`], unless the format is read row by
-/// row.
-impl ChunkSourceFactory for FilesFactory {
-    fn create_chunk_source(
-        &self,
-        config: &ValidatedConfig,
-        ctx: &FactoryContext<'_>,
-        _job: &JobContext,
-    ) -> Result<Columnar<BoxedSource<Chunk>>> {
-        Ok(match create_chunk_source(config, ctx)? {
-            Some(source) => Columnar::Chunks(source),
-            None => Columnar::RowsOnly(
-                "it reads its format row by row (`text`, or a row format without a columnar \
-                 decoder; `parquet`, `orc`, `csv`, `json` and `debezium-json` have one)"
-                    .to_owned(),
-            ),
-        })
-    }
-}
-
 /// Columns natively (API line 1.1): [`create_chunk_sink`], with its bucket cut before the
 /// writer; the formats that encode rows one by one take rows.
 impl ChunkSinkFactory for FilesFactory {
@@ -213,8 +193,9 @@ impl ChunkSourceFactory for FilesFactory {
         Ok(match create_chunk_source(config, ctx)? {
             Some(source) => Columnar::Chunks(source),
             None => Columnar::RowsOnly(
-                "it reads its format row by row (`text`, or a row format without a columnar \
-                 decoder; `parquet`, `orc`, `csv`, `json` and `debezium-json` have one)"
+                "it reads its format row by row (`text`, a row format without a columnar \
+                 decoder — `parquet`, `orc`, `csv`, `json` and `debezium-json` have one — or a \
+                 schema type the format's columnar decoder has no column for)"
                     .to_owned(),
             ),
         })
