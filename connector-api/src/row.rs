@@ -442,9 +442,61 @@ pub fn decimal_text(value: i128, scale: i8) -> String {
     format!("{sign}{int}.{frac}")
 }
 
+/// `text` (`-12.5`, `+3`, `.25`; surrounding spaces ignored) as a decimal's unscaled value at
+/// `scale` (`parse_decimal("-12.5", 2)` is `-1250`): the inverse of [`decimal_text`] for
+/// scales from 0 up. `None` when it is no decimal, has more digits after the point than
+/// `scale`, or does not fit 128 bits.
+pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
+    let text = text.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let scale = u32::try_from(scale).ok()?;
+    let frac_len = u32::try_from(frac.len()).ok()?;
+    if frac_len > scale {
+        return None;
+    }
+    let int: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let frac: i128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    let value = int
+        .checked_mul(10_i128.checked_pow(scale)?)?
+        .checked_add(frac.checked_mul(10_i128.checked_pow(scale - frac_len)?)?)?;
+    Some(if negative { -value } else { value })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_text_reads_back_with_parse_decimal() {
+        for (value, scale) in [
+            (-1234_i128, 2_i8),
+            (5, 3),
+            (0, 0),
+            (i128::from(i64::MAX), 4),
+        ] {
+            assert_eq!(
+                super::parse_decimal(&super::decimal_text(value, scale), scale),
+                Some(value)
+            );
+        }
+        assert_eq!(super::parse_decimal(" +.25 ", 2), Some(25));
+        assert_eq!(super::parse_decimal("1.234", 2), None);
+        assert_eq!(super::parse_decimal("1e5", 2), None);
+        assert_eq!(super::parse_decimal("-", 2), None);
+        assert_eq!(super::parse_decimal("1", -1), None);
+    }
 
     #[test]
     fn decimal_text_places_the_point() {

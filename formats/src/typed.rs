@@ -19,7 +19,7 @@
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, SecondsFormat};
 use serde_json::{Map, Number, Value as Json};
-use weir_connector_api::row::{decimal_text, DataType, Field, TimeUnit, Value};
+use weir_connector_api::row::{decimal_text, parse_decimal, DataType, Field, TimeUnit, Value};
 
 use crate::convert::{from_json, to_json, TimestampFormat};
 
@@ -80,36 +80,6 @@ fn parse_timestamp(text: &str, unit: TimeUnit) -> Option<i64> {
         TimeUnit::Nanosecond => t.timestamp_nanos_opt(),
         _ => Some(t.timestamp_millis()),
     }
-}
-
-/// `text` as a decimal of `scale` (unscaled), `None` when it is no decimal or has more
-/// digits after the point.
-fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
-    let text = text.trim();
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
-        return None;
-    }
-    let scale = u32::try_from(scale).ok()?;
-    let frac_len = u32::try_from(frac.len()).ok()?;
-    if frac_len > scale {
-        return None;
-    }
-    let int: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let frac: i128 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
-    let value = int
-        .checked_mul(10_i128.checked_pow(scale)?)?
-        .checked_add(frac.checked_mul(10_i128.checked_pow(scale - frac_len)?)?)?;
-    Some(if negative { -value } else { value })
 }
 
 /// A scalar of a line 1.1 type from text; `None` for the types of line 1.0 and nested ones,

@@ -18,7 +18,7 @@
 //! map keys are never null and may repeat when their range is small).
 
 use weir_connector_api::config::ConfigError;
-use weir_connector_api::row::{DataType, Field, Schema, TimeUnit, Value};
+use weir_connector_api::row::{parse_decimal, DataType, Field, Schema, TimeUnit, Value};
 
 use super::{FieldGen, FieldOptions, FieldSpec, Rng, DAY_MS, TS_MIN};
 
@@ -168,35 +168,6 @@ fn decimal(opts: &mut FieldOptions<'_>, option: &str, scale: i8) -> Option<i128>
         });
     }
     parsed
-}
-
-/// `text` (`-12.5`) as an unscaled value at `scale`, `None` when it is no decimal or has more
-/// digits after the point than `scale`.
-pub(super) fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() && frac.is_empty() || !all_digits(int) || !all_digits(frac) {
-        return None;
-    }
-    let scale = u32::try_from(scale).ok()?;
-    let frac_len = u32::try_from(frac.len()).ok()?;
-    if frac_len > scale {
-        return None;
-    }
-    let int: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let frac: i128 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
-    let value = int
-        .checked_mul(10_i128.checked_pow(scale)?)?
-        .checked_add(frac.checked_mul(10_i128.checked_pow(scale - frac_len)?)?)?;
-    Some(if negative { -value } else { value })
 }
 
 /// The generator of a random field of a line 1.1 type, `None` for the types of line 1.0.
