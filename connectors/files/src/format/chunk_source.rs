@@ -20,7 +20,7 @@ use weir_connector_api::row::{Field, Row, Schema};
 use weir_formats::chunk::{arrow_schema, Chunk};
 use weir_formats::columnar::ChunkDecoder;
 
-use super::rows::{cast, malformed, Frame, MessageFramer};
+use super::rows::{cast, malformed, to_millis_in_zone, Frame, MessageFramer};
 use super::{Decoded, FromBatch, MessageRows, RecordDecoder, RecordEncoder, RowFormat};
 
 /// The most rows of a chunk read from a bulk file, and the most messages decoded into one
@@ -70,17 +70,9 @@ impl ChunkFromBatches {
         };
         let converted = match to {
             ArrowType::Timestamp(TimeUnit::Millisecond, None) => {
-                // Keep the time zone so that only the unit changes (the values stay UTC
-                // instants), then drop it without touching the values.
-                let zone = match column.data_type() {
-                    ArrowType::Timestamp(_, zone) => zone.clone(),
-                    _ => None,
-                };
-                let c = cast(
-                    column,
-                    &ArrowType::Timestamp(TimeUnit::Millisecond, zone),
-                    name,
-                )?;
+                // Milliseconds in the column's zone, then the zone dropped without touching
+                // the values.
+                let c = to_millis_in_zone(column, name)?;
                 let millis = c
                     .as_primitive_opt::<TimestampMillisecondType>()
                     .ok_or_else(|| {

@@ -399,6 +399,20 @@ impl ToBatches<Row> for RowToBatches {
     }
 }
 
+/// A timestamp column in milliseconds, in its own time zone: only the unit changes, the values
+/// stay UTC instants.
+pub(crate) fn to_millis_in_zone(column: &ArrayRef, name: &str) -> Result<ArrayRef> {
+    let zone = match column.data_type() {
+        ArrowType::Timestamp(_, zone) => zone.clone(),
+        _ => None,
+    };
+    cast(
+        column,
+        &ArrowType::Timestamp(TimeUnit::Millisecond, zone),
+        name,
+    )
+}
+
 /// Casts `column` to `to`, failing on lossy conversions.
 pub(crate) fn cast(column: &ArrayRef, to: &ArrowType, name: &str) -> Result<ArrayRef> {
     let options = arrow_cast::CastOptions {
@@ -473,16 +487,7 @@ fn read_column(field: &Field, column: &ArrayRef, rows: &mut [Vec<Value>]) -> Res
             ));
         }
         DataType::TimestampMillis => {
-            // Keep the time zone so that only the unit changes: the values stay UTC instants.
-            let zone = match column.data_type() {
-                ArrowType::Timestamp(_, zone) => zone.clone(),
-                _ => None,
-            };
-            let c = cast(
-                column,
-                &ArrowType::Timestamp(TimeUnit::Millisecond, zone),
-                name,
-            )?;
+            let c = to_millis_in_zone(column, name)?;
             fill!(
                 c.as_primitive_opt::<TimestampMillisecondType>(),
                 Value::TimestampMillis
