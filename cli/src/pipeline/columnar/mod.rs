@@ -187,7 +187,12 @@ pub fn build(
                     timestamp_of,
                     &mut layout,
                 );
-                rows_into_chunks(rows, &source.name, &source.schema)
+                // A source's rows: up to a chunk's worth handed on at once.
+                rows_into_chunks(
+                    rows.source_batch_size(CHUNK_ROWS),
+                    &source.name,
+                    &source.schema,
+                )
             }
         };
         streams.push((source.name.clone(), stream));
@@ -271,17 +276,16 @@ pub fn build(
 fn rows_into_chunks(rows: DataStream<Row>, name: &str, schema: &Schema) -> DataStream<Chunk> {
     let schema = arrow_schema(schema);
     let name = format!("{name} (rows into columns)");
-    rows.source_batch_size(CHUNK_ROWS)
-        .try_map_batches(&name, move |rows: Vec<Row>| {
-            if rows.is_empty() {
-                return Ok(Vec::new());
-            }
-            // The source's rows have its schema's types (its format decoded them to it); a
-            // connector that breaks that fails the job here, as a Row sink would.
-            Chunk::from_rows(&schema, &rows)
-                .map(|chunk| vec![chunk])
-                .map_err(|e| ConnectorError::fatal("cannot turn the source's rows into columns", e))
-        })
+    rows.try_map_batches(&name, move |rows: Vec<Row>| {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The source's rows have its schema's types (its format decoded them to it); a
+        // connector that breaks that fails the job here, as a Row sink would.
+        Chunk::from_rows(&schema, &rows)
+            .map(|chunk| vec![chunk])
+            .map_err(|e| ConnectorError::fatal("cannot turn the source's rows into columns", e))
+    })
 }
 
 /// Whether a sink of `connector` never reads its records' event time (the `files` sink of a
