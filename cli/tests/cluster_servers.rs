@@ -205,11 +205,13 @@ fn a_kafka_source_read_by_three_processes_survives_a_killed_process() {
         log.contains("restoring from checkpoint"),
         "{context}: no restore\n{log}"
     );
-    // Rows crossed processes: the readers of the generation that read most of the topic sent
-    // them to the sink's writers elsewhere (after the restore little input is left).
+    // Rows crossed processes: the readers sent them to the sink's writers elsewhere. Control
+    // traffic (barriers, acknowledgements) is a few KB per process; how the rows split between
+    // the processes and generations depends on where the kill lands (the killed process reports
+    // nothing), so the total is what is checked.
     let sent = bytes_sent(&log);
     assert!(
-        sent.iter().filter(|b| **b > 100_000).count() >= 2,
+        sent.iter().sum::<u64>() > 100_000,
         "{context}: bytes sent per process {sent:?}"
     );
     let committed = super::cluster::committed(dir.path());
