@@ -156,9 +156,10 @@ impl JsonChunkEncoder {
                 let millis = column.as_primitive::<TimestampMillisecondType>().value(row);
                 match self.timestamps {
                     TimestampFormat::Iso8601 => {
-                        text.clear();
-                        days.render(millis, text);
-                        serde_json::to_writer(&mut *out, text.as_str()).map_err(json)?;
+                        // RFC 3339 text: nothing to escape.
+                        out.push(b'"');
+                        days.render(millis, out);
+                        out.push(b'"');
                     }
                     TimestampFormat::EpochMillis => {
                         out.extend_from_slice(itoa::Buffer::new().format(millis).as_bytes());
