@@ -41,10 +41,13 @@
 //! `ignore-parse-errors`) exactly as on rows, with the same message.
 
 mod builder;
+mod canal;
+mod cells;
 mod csv;
 mod debezium;
 mod json;
 mod json_lines;
+mod nested;
 #[cfg(test)]
 mod tests;
 
@@ -55,6 +58,7 @@ use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::format::RowDecoder;
 use weir_connector_api::row::{Row, Schema};
 
+pub use self::canal::CanalChunkDecoder;
 pub use self::csv::CsvChunkDecoder;
 pub use self::debezium::DebeziumChunkDecoder;
 pub use self::json::JsonChunkDecoder;
@@ -81,6 +85,7 @@ pub fn chunk_decoder(
         "json" => Some(Box::new(JsonChunkDecoder::new(schema, config)?)),
         "csv" => Some(Box::new(CsvChunkDecoder::new(schema, config)?)),
         "debezium-json" => Some(Box::new(DebeziumChunkDecoder::new(schema, config)?)),
+        "canal-json" => Some(Box::new(CanalChunkDecoder::new(schema, config)?)),
         _ => None,
     })
 }

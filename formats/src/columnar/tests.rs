@@ -331,12 +331,12 @@ fn csv_cases_decode_or_fail_alike() {
 }
 
 #[test]
-fn formats_without_a_columnar_decoder_say_so() {
+fn only_raw_has_no_columnar_decoder() {
     crate::link();
-    for id in ["raw", "canal-json"] {
-        let found = chunk_decoder(id, &schema(), &config(id, &[])).unwrap();
-        assert!(found.is_none(), "{id}");
-    }
+    let found = chunk_decoder("raw", &schema(), &config("raw", &[])).unwrap();
+    assert!(found.is_none(), "raw");
+    let found = chunk_decoder("canal-json", &schema(), &config("canal-json", &[])).unwrap();
+    assert!(found.is_some(), "canal-json");
 }
 
 /// The row encoder's lines for `rows`, or its first error.

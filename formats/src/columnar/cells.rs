@@ -1,0 +1,214 @@
+//! JSON values as serde_json's streaming parser gives them ([`JsonCell`]), and the visitors
+//! that read an object's fields into one cell per field of a schema (or of a struct type).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize as _;
+use serde_json::value::RawValue;
+use weir_connector_api::row::Field;
+
+/// A JSON value as the streaming parser gives it (strings borrowed when unescaped).
+#[derive(Debug)]
+pub(super) enum JsonCell<'de> {
+    Null,
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Str(Cow<'de, str>),
+    /// An array or object where a scalar is expected (an error for every scalar type).
+    Nested,
+    /// The text of the value of a list, struct or map field, parsed when it is appended.
+    Raw(&'de RawValue),
+}
+
+/// The fields an object is read into: their names, and which are nested (read as
+/// [`JsonCell::Raw`]).
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    names: Vec<String>,
+    nested: Vec<bool>,
+}
+
+impl Keys {
+    /// The keys of `fields`.
+    pub(super) fn of(fields: &[Field]) -> Self {
+        Keys {
+            names: fields.iter().map(|f| f.name.clone()).collect(),
+            nested: fields.iter().map(|f| f.data_type.is_nested()).collect(),
+        }
+    }
+
+    /// One cell per field, all missing.
+    pub(super) fn empty<'de>(&self) -> Vec<Option<JsonCell<'de>>> {
+        let mut cells = Vec::new();
+        cells.resize_with(self.names.len(), || None);
+        cells
+    }
+}
+
+/// Visits an object: each key of a field into its cell (a repeated key: the last value, as
+/// `serde_json::Map`), other keys' values parsed and dropped.
+pub(super) struct ObjectVisitor<'a, 'de> {
+    pub(super) keys: &'a Keys,
+    pub(super) cells: &'a mut [Option<JsonCell<'de>>],
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(index) = map.next_key_seed(KeySeed {
+            names: &self.keys.names,
+        })? {
+            let nested = index.and_then(|i| self.keys.nested.get(i)).copied();
+            match (index.and_then(|i| self.cells.get_mut(i)), nested) {
+                (Some(cell), Some(nested)) => {
+                    *cell = Some(map.next_value_seed(ValueSeed { nested })?);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An object read into cells, `None` for `null`; any other value is an error.
+pub(super) struct ImageSeed<'a> {
+    pub(super) keys: &'a Keys,
+}
+
+/// The cells of an object's fields (`None` for a missing key).
+pub(super) type Cells<'de> = Vec<Option<JsonCell<'de>>>;
+
+impl<'de> DeserializeSeed<'de> for ImageSeed<'_> {
+    type Value = Option<Cells<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ImageSeed<'_> {
+    type Value = Option<Cells<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object or null")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut cells = self.keys.empty();
+        ObjectVisitor {
+            keys: self.keys,
+            cells: &mut cells,
+        }
+        .visit_map(map)?;
+        Ok(Some(cells))
+    }
+}
+
+/// A key: the index of the field of that name, if any.
+struct KeySeed<'a> {
+    names: &'a [String],
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.names.iter().position(|n| n == key))
+    }
+}
+
+/// A value of a field: for a nested type its text ([`JsonCell::Raw`], or [`JsonCell::Null`]
+/// for `null`), else the scalar.
+pub(super) struct ValueSeed {
+    pub(super) nested: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = JsonCell<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<JsonCell<'de>, D::Error> {
+        if self.nested {
+            let raw = <&'de RawValue>::deserialize(d)?;
+            Ok(if raw.get().trim() == "null" {
+                JsonCell::Null
+            } else {
+                JsonCell::Raw(raw)
+            })
+        } else {
+            d.deserialize_any(CellVisitor)
+        }
+    }
+}
+
+/// A scalar value.
+struct CellVisitor;
+
+impl<'de> Visitor<'de> for CellVisitor {
+    type Value = JsonCell<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::Null)
+    }
+    fn visit_none<E>(self) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::I64(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::U64(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::F64(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<JsonCell<'de>, E> {
+        Ok(JsonCell::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonCell<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(JsonCell::Nested)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonCell<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(JsonCell::Nested)
+    }
+}
