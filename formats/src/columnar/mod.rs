@@ -49,7 +49,13 @@ mod json;
 mod json_lines;
 mod nested;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_canal;
+#[cfg(test)]
+mod tests_typed;
 
 use std::fmt;
 
