@@ -2,8 +2,10 @@
 //! "Columnar decoders for every type and canal-json").
 //!
 //! ```text
-//! cargo run --release -p weir-formats --example columnar_decode -- [rows] [rounds]
+//! cargo run --release -p weir-formats --example columnar_decode -- [rows] [rounds] [workload] [path]
 //! ```
+//!
+//! (`workload` and `path` pick one of each, e.g. to profile it.)
 //!
 //! For each workload, messages of about `rows` rows (default 1,000,000) are made first (not
 //! measured); then, in interleaved rounds (default 5), they are decoded in batches of 1024
@@ -262,6 +264,8 @@ fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let rows: usize = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let rounds: usize = args.next().map_or(Ok(5), |a| a.parse())?;
+    let only_workload = args.next();
+    let only_path = args.next();
     let orders = orders_schema();
     let typed = typed_schema(true);
     let scalars = typed_schema(false);
@@ -287,7 +291,13 @@ fn main() -> Result<(), Error> {
     ];
     for round in 1..=rounds {
         for (name, id, schema, messages) in &workloads {
+            if only_workload.as_deref().is_some_and(|w| w != *name) {
+                continue;
+            }
             for path in ["rows", "rows+chunk", "columns"] {
+                if only_path.as_deref().is_some_and(|p| p != path) {
+                    continue;
+                }
                 let (cpu, count) = run(id, schema, messages, path)?;
                 #[allow(clippy::cast_precision_loss)]
                 let per_million = cpu / (count as f64 / 1e6);

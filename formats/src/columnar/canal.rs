@@ -18,7 +18,7 @@ use weir_connector_api::format::RowDecoder;
 use weir_connector_api::row::{RowKind, Schema};
 
 use super::builder::{builders, finish, schema_builders, Builder};
-use super::cells::{Cells, JsonCell, Keys, ObjectVisitor, ValueSeed};
+use super::cells::{Cells, JsonCell, Keys, ObjectVisitor, StrSeed, ValueSeed};
 use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
 use crate::canal::{CanalJsonFormat, DATABASE_INCLUDE, TABLE_INCLUDE};
@@ -215,7 +215,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event<'de>, A::Error> {
         let mut event = Event::default();
         let scalar = || ValueSeed { nested: false };
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
                 "database" => event.database = Some(map.next_value_seed(scalar())?),
                 "table" => event.table = Some(map.next_value_seed(scalar())?),

@@ -14,7 +14,7 @@ use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::row::{RowKind, Schema};
 
 use super::builder::{builders, finish, schema_builders, Builder};
-use super::cells::{Cells, ImageSeed, Keys};
+use super::cells::{Cells, ImageSeed, Keys, StrSeed};
 use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
 use crate::chunk::{arrow_schema, Chunk};
@@ -164,9 +164,9 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event<'de>, A::Error> {
         let mut event = Event::default();
         let mut payload_key = false;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
-                "op" => event.op = Some(map.next_value::<Cow<'de, str>>()?),
+                "op" => event.op = Some(map.next_value_seed(StrSeed)?),
                 "before" => {
                     event.before = map.next_value_seed(ImageSeed { keys: self.keys })?;
                 }

@@ -19,7 +19,7 @@ use weir_connector_api::columnar::arrow_type;
 use weir_connector_api::row::{DataType, Field};
 
 use super::builder::Builder;
-use super::cells::{JsonCell, Keys, ObjectVisitor, ValueSeed};
+use super::cells::{JsonCell, Keys, ObjectVisitor, StrSeed, ValueSeed};
 
 /// Whether a `serde_json::Map` gives its entries sorted by key (without `preserve_order`).
 static SORTED_KEYS: LazyLock<bool> = LazyLock::new(|| {
@@ -321,7 +321,7 @@ impl<'de> Visitor<'de> for EntriesVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<'de>, A::Error> {
         let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(StrSeed)? {
             let value = map.next_value_seed(ValueSeed {
                 nested: self.nested,
             })?;
