@@ -17,6 +17,7 @@ use arrow_array::types::{Decimal128Type, DecimalType};
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use base64::Engine as _;
+use chrono::NaiveDate;
 use weir_connector_api::row::{DataType, Field, Schema, TimeUnit, Value};
 
 use super::cells::JsonCell;
@@ -170,6 +171,25 @@ fn narrow<T: TryFrom<X>, X>(x: X) -> Result<T, ()> {
     T::try_from(x).map_err(|_| ())
 }
 
+/// A date written `YYYY-MM-DD` (after trimming, as `typed::scalar_from_text`) as days since
+/// the epoch: the common form read without chrono's `%Y-%m-%d` parser, which parses its format
+/// string for every value (a sixth of a columnar CSV decode of dates). `None` for anything
+/// else, left to `scalar_from_text` — an invalid date like `2024-02-30` too, so the result is
+/// always the row decoder's.
+fn iso_date_days(text: &str) -> Option<i32> {
+    let &[y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = text.trim().as_bytes() else {
+        return None;
+    };
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0_u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(number(&[y0, y1, y2, y3])?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, number(&[m0, m1])?, number(&[d0, d1])?)?;
+    i32::try_from(date.signed_duration_since(NaiveDate::default()).num_days()).ok()
+}
+
 /// The text serde_json writes for a JSON number (`Number`'s `Display`), which the row
 /// decoder reads the number of a line 1.1 type from.
 fn number_text(cell: &JsonCell<'_>, buffer: &mut itoa::Buffer) -> Option<String> {
@@ -242,10 +262,16 @@ impl Builder {
                     .or_else(|| text.trim().parse().ok())
                     .ok_or(())?,
             ),
-            Builder::Typed(data_type, b) => match scalar_from_text(data_type, text) {
-                Some(Ok(value)) => b.push(value)?,
-                _ => return Err(()),
-            },
+            Builder::Typed(data_type, b) => {
+                if let (Typed::Date32(dates), Some(days)) = (&mut *b, iso_date_days(text)) {
+                    dates.append_value(days);
+                    return Ok(());
+                }
+                match scalar_from_text(data_type, text) {
+                    Some(Ok(value)) => b.push(value)?,
+                    _ => return Err(()),
+                }
+            }
             Builder::List(_) | Builder::Struct(_) | Builder::Map(_) => return Err(()),
         }
         Ok(())
@@ -320,6 +346,10 @@ impl Builder {
                             );
                         if !text_form {
                             return Err(());
+                        }
+                        if let (Typed::Date32(dates), Some(days)) = (&mut *b, iso_date_days(s)) {
+                            dates.append_value(days);
+                            return Ok(());
                         }
                         scalar_from_text(data_type, s)
                     }
