@@ -249,6 +249,16 @@ pub(super) fn typed_schema(nested: bool) -> Schema {
             ),
             Field::new("rec", DataType::Struct(inner.clone()), true),
             Field::new(
+                "recs",
+                DataType::List(Box::new(DataType::Struct(inner.clone()))),
+                true,
+            ),
+            Field::new(
+                "marks",
+                DataType::Map(Box::new(DataType::Date32), Box::new(DataType::Bytes)),
+                true,
+            ),
+            Field::new(
                 "tags",
                 DataType::Map(Box::new(DataType::String), Box::new(DataType::Float64)),
                 true,
