@@ -225,6 +225,7 @@ impl Builder {
         matches!(self, Builder::Utf8(_))
     }
 
+    /// Appends a null.
     pub(super) fn append_null(&mut self) {
         match self {
             Builder::Boolean(b) => b.append_null(),

@@ -14,7 +14,7 @@ use arrow_schema::SchemaRef;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::error::{ConnectorError, Result};
-use weir_connector_api::format::RowDecoder;
+use weir_connector_api::format::{FormatFactory as _, RowDecoder};
 use weir_connector_api::row::{RowKind, Schema};
 
 use super::builder::{builders, finish, schema_builders, Builder};
@@ -23,7 +23,6 @@ use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
 use crate::canal::{CanalJsonFormat, DATABASE_INCLUDE, TABLE_INCLUDE};
 use crate::chunk::{arrow_schema, Chunk};
-use weir_connector_api::format::FormatFactory as _;
 
 /// Decodes `canal-json` events into chunks of changelog rows; see the
 /// [`columnar`](super) module. A batch with a message the row decoder fails on (or skips,

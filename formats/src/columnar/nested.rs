@@ -57,6 +57,7 @@ pub(crate) struct ListColumn {
 }
 
 impl ListColumn {
+    /// The column of lists of `item`.
     pub(super) fn new(item: &DataType) -> Result<Self, String> {
         let ArrowType::List(field) = arrow_type(&DataType::List(Box::new(item.clone()))) else {
             return Err("no Arrow list type".to_owned());
@@ -71,11 +72,13 @@ impl ListColumn {
         })
     }
 
+    /// Appends a null.
     pub(super) fn append_null(&mut self) {
         self.nulls.append_null();
         self.offsets.push(*self.offsets.last().unwrap_or(&0));
     }
 
+    /// Appends the value whose text `cell` holds; `Err` where the row decoder fails on it.
     pub(super) fn append_json(&mut self, cell: &JsonCell<'_>, lenient: bool) -> Result<(), ()> {
         parse(
             cell,
@@ -86,6 +89,7 @@ impl ListColumn {
         )
     }
 
+    /// The column of the values appended since the last call.
     pub(super) fn finish(&mut self) -> Option<ArrayRef> {
         let offsets = std::mem::replace(&mut self.offsets, vec![0]);
         self.items = 0;
@@ -142,6 +146,7 @@ pub(crate) struct StructColumn {
 }
 
 impl StructColumn {
+    /// The column of structs of `fields`.
     pub(super) fn new(fields: &[Field]) -> Result<Self, String> {
         let ArrowType::Struct(arrow) = arrow_type(&DataType::Struct(fields.to_vec())) else {
             return Err("no Arrow struct type".to_owned());
@@ -155,6 +160,7 @@ impl StructColumn {
         })
     }
 
+    /// Appends a null.
     pub(super) fn append_null(&mut self) {
         self.nulls.append_null();
         for child in &mut self.children {
@@ -162,6 +168,7 @@ impl StructColumn {
         }
     }
 
+    /// Appends the value whose text `cell` holds; `Err` where the row decoder fails on it.
     pub(super) fn append_json(&mut self, cell: &JsonCell<'_>, lenient: bool) -> Result<(), ()> {
         let JsonCell::Raw(raw) = cell else {
             return Err(());
@@ -185,6 +192,7 @@ impl StructColumn {
         Ok(())
     }
 
+    /// The column of the values appended since the last call.
     pub(super) fn finish(&mut self) -> Option<ArrayRef> {
         let children = self
             .children
@@ -211,6 +219,7 @@ pub(crate) struct MapColumn {
 }
 
 impl MapColumn {
+    /// The column of maps from `key` to `value`.
     pub(super) fn new(key: &DataType, value: &DataType) -> Result<Self, String> {
         let data_type = DataType::Map(Box::new(key.clone()), Box::new(value.clone()));
         let ArrowType::Map(entries, _) = arrow_type(&data_type) else {
@@ -231,11 +240,13 @@ impl MapColumn {
         })
     }
 
+    /// Appends a null.
     pub(super) fn append_null(&mut self) {
         self.nulls.append_null();
         self.offsets.push(*self.offsets.last().unwrap_or(&0));
     }
 
+    /// Appends the value whose text `cell` holds; `Err` where the row decoder fails on it.
     pub(super) fn append_json(&mut self, cell: &JsonCell<'_>, lenient: bool) -> Result<(), ()> {
         let JsonCell::Raw(raw) = cell else {
             return Err(());
@@ -258,6 +269,7 @@ impl MapColumn {
         Ok(())
     }
 
+    /// The column of the values appended since the last call.
     pub(super) fn finish(&mut self) -> Option<ArrayRef> {
         let offsets = std::mem::replace(&mut self.offsets, vec![0]);
         self.count = 0;
