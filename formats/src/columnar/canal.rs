@@ -11,14 +11,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::format::{FormatFactory as _, RowDecoder};
 use weir_connector_api::row::{RowKind, Schema};
 
 use super::builder::{builders, finish, schema_builders, Builder};
-use super::cells::{Cells, JsonCell, Keys, ObjectVisitor, StrSeed, ValueSeed};
+use super::cells::{Cells, JsonCell, Keys, ObjectVisitor, Skip, StrSeed, ValueSeed};
 use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
 use crate::canal::{CanalJsonFormat, DATABASE_INCLUDE, TABLE_INCLUDE};
@@ -223,7 +223,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 "data" => event.data = map.next_value_seed(ItemsSeed { keys: self.keys })?,
                 "old" => event.old = map.next_value_seed(ItemsSeed { keys: self.keys })?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Skip)?;
                 }
             }
         }
@@ -272,7 +272,9 @@ impl<'de> Visitor<'de> for ItemsSeed<'_> {
         Ok(Items::Other)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Items<'de>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
         Ok(Items::Other)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'de>, A::Error> {
@@ -322,7 +324,7 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
         Ok(None)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element_seed(Skip)?.is_some() {}
         Ok(None)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {

@@ -8,13 +8,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::row::{RowKind, Schema};
 
 use super::builder::{builders, finish, schema_builders, Builder};
-use super::cells::{Cells, ImageSeed, Keys, StrSeed};
+use super::cells::{Cells, ImageSeed, Keys, Skip, StrSeed};
 use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
 use crate::chunk::{arrow_schema, Chunk};
@@ -183,7 +183,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 other => {
                     payload_key |= other == "payload";
                     event.schema |= other == "schema";
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Skip)?;
                 }
             }
         }

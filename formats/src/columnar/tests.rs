@@ -255,6 +255,8 @@ const JSON_CASES: &[&str] = &[
     r#"{"id":1,}"#,
     r#"{"id":1"#,
     r#"{"id":NaN}"#,
+    r#"{"id":1,"extra":1e400}"#,
+    r#"{"id":1,"extra":[{"a":-1e999}]}"#,
 ];
 
 #[test]
@@ -418,6 +420,8 @@ const DEBEZIUM_CASES: &[&str] = &[
     r#"{"after":{},"op":"c"}"#,
     "[1]",
     r#"{"after":{"id":1},"op":"c"} x"#,
+    r#"{"after":{"id":1},"op":"c","source":{"x":1e400}}"#,
+    r#"{"after":{"id":1},"before":{"id":1,"x":1e400},"op":"c"}"#,
 ];
 
 #[test]

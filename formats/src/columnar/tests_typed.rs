@@ -177,6 +177,13 @@ const TYPED_CASES: &[&str] = &[
     r#""m":{"1":"true"}"#,
     r#""m":{"1":"1","\u0032":true}"#,
     r#""l":[1],"l":[2,3],"s":{"a":5},"m":{"9":false}"#,
+    r#""other":1e400"#,
+    r#""s":{"a":1,"other":[1e400]}"#,
+    r#""other":-1e400,"l":[1]"#,
+    r#""l":[1e400],"l":[1]"#,
+    r#""s":{"a":1},"s":{"a":1e999}"#,
+    r#""m":{"1":true,"1":[1e400]}"#,
+    r#""i8":1,"i8":1e400"#,
 ];
 
 /// Each case alone and all together, as `wrap` makes it a message of format `id`, with each
@@ -210,6 +217,24 @@ fn typed_json_cases_decode_or_fail_alike() {
     let schema = small_schema();
     assert!(assert_same("json", &schema, &[], &[br#"{"i8":1}"#]).is_err());
     assert!(assert_same("json", &schema, &[], &[br#"{"n":null}"#]).is_err());
+    // Invalid UTF-8 in a value no field reads, or in a nested one.
+    for message in [
+        &b"{\"n\":1,\"other\":\"\xff\"}"[..],
+        b"{\"n\":1,\"other\":{\"\xff\":1}}",
+        b"{\"n\":1,\"s\":{\"a\":1,\"b\":\"\xff\"}}",
+        b"{\"n\":1,\"l\":[1],\"l\":[\"\xff\"]}",
+    ] {
+        assert!(assert_same("json", &schema, &[], &[message]).is_err());
+        let event = [
+            &b"{\"after\":"[..],
+            message,
+            b",\"before\":",
+            message,
+            b",\"op\":\"c\"}",
+        ]
+        .concat();
+        assert!(assert_same("debezium-json", &schema, &[], &[&event]).is_err());
+    }
 }
 
 #[test]
