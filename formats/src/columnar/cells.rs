@@ -144,6 +144,41 @@ impl Visitor<'_> for KeySeed<'_> {
     }
 }
 
+/// The deepest a captured value may nest for the columnar path. serde_json refuses a message
+/// that nests more than 127 arrays and objects deep; a captured value is parsed again on its
+/// own, where its depth counts from 0, so one that nests almost that deep makes the batch
+/// take the row path, which then decides as the row decoder decides. Up to 3 levels of the
+/// message lie above a field's value (canal-json: the event, `data`, the element).
+const MAX_RAW_NESTING: usize = 127 - 3;
+
+/// How deeply `json` (JSON text) nests arrays and objects.
+fn nesting(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0_usize, 0_usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in json.bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// A value of a field: for a nested type its text ([`JsonCell::Raw`], or [`JsonCell::Null`]
 /// for `null`), else the scalar.
 pub(super) struct ValueSeed {
@@ -156,6 +191,11 @@ impl<'de> DeserializeSeed<'de> for ValueSeed {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<JsonCell<'de>, D::Error> {
         if self.nested {
             let raw = <&'de RawValue>::deserialize(d)?;
+            if nesting(raw.get()) > MAX_RAW_NESTING {
+                return Err(serde::de::Error::custom(
+                    "nested too deeply for the columnar path",
+                ));
+            }
             // Capturing the text checks its syntax but not all of its values (a number out
             // of range, invalid UTF-8 in a string), and a raw value may never be parsed
             // again (a repeated key, an image the event does not use): parse it once here.

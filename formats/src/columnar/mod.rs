@@ -18,8 +18,12 @@
 //! with or without a zone, strings, bytes (base64), and, in the JSON formats, lists, structs
 //! and maps nested to any depth. A nested value is kept as its text (serde_json's
 //! `RawValue`, borrowed from the message) while its object is read, then parsed into the
-//! children's columns. csv refuses nested fields when the decoder is made, as its row decoder
-//! does.
+//! children's columns. Values the columnar path skips or only captures are still parsed in
+//! full (`cells::Skip`: serde's `IgnoredAny` lets a number out of range or invalid UTF-8
+//! through, where the row decoder fails), and a nested value that nests nearly as deep as
+//! serde_json allows a message to (its depth counts from the message on rows, from the value
+//! when parsed again) sends the batch through the row decoder. csv refuses nested fields when
+//! the decoder is made, as its row decoder does.
 //!
 //! And the other way, [`JsonChunkEncoder`] writes chunks as `json` lines (the bytes of the row
 //! encoder; `csv` has `CsvCodec::encode_chunk_lines`).

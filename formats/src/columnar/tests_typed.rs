@@ -322,3 +322,47 @@ fn csv_refuses_nested_types_as_the_row_decoder_does() {
     // reports the row decoder's error).
     assert!(chunk_decoder("csv", &schema, &config).is_err());
 }
+
+#[test]
+fn messages_nested_near_serde_jsons_limit_decode_or_fail_alike() {
+    use super::test_support::{on_columns, on_rows};
+    let schema = small_schema();
+    let mut both = (0, 0);
+    for k in 115..135 {
+        let deep = format!("{}{}", "[".repeat(k), "]".repeat(k));
+        let image = format!(r#"{{"n":1,"s":{{"a":1,"x":{deep}}}}}"#);
+        let enveloped = [("schema-include", "true")];
+        let messages: [(&str, &[(&str, &str)], String); 4] = [
+            ("json", &[], image.clone()),
+            (
+                "debezium-json",
+                &[],
+                format!(r#"{{"after":{image},"op":"c"}}"#),
+            ),
+            (
+                "debezium-json",
+                &enveloped,
+                format!(r#"{{"payload":{{"after":{image},"op":"c"}}}}"#),
+            ),
+            (
+                "canal-json",
+                &[],
+                format!(r#"{{"data":[{image}],"type":"INSERT"}}"#),
+            ),
+        ];
+        for (id, options, message) in &messages {
+            let rows = on_rows(id, &schema, options, &[message.as_bytes()]);
+            let columns = on_columns(id, &schema, options, &[message.as_bytes()]);
+            assert_eq!(format!("{columns:?}"), format!("{rows:?}"), "{id} at {k}");
+            if rows.is_ok() {
+                both.0 += 1;
+            } else {
+                both.1 += 1;
+            }
+        }
+    }
+    assert!(
+        both.0 > 10 && both.1 > 10,
+        "both sides of the limit: {both:?}"
+    );
+}
