@@ -323,6 +323,8 @@ fn csv_refuses_nested_types_as_the_row_decoder_does() {
     assert!(chunk_decoder("csv", &schema, &config).is_err());
 }
 
+type Options<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn messages_nested_near_serde_jsons_limit_decode_or_fail_alike() {
     use super::test_support::{on_columns, on_rows};
@@ -332,7 +334,7 @@ fn messages_nested_near_serde_jsons_limit_decode_or_fail_alike() {
         let deep = format!("{}{}", "[".repeat(k), "]".repeat(k));
         let image = format!(r#"{{"n":1,"s":{{"a":1,"x":{deep}}}}}"#);
         let enveloped = [("schema-include", "true")];
-        let messages: [(&str, &[(&str, &str)], String); 4] = [
+        let messages: [(&str, Options<'_>, String); 4] = [
             ("json", &[], image.clone()),
             (
                 "debezium-json",
