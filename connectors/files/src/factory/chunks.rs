@@ -195,9 +195,10 @@ impl ChunkSourceFactory for FilesFactory {
         Ok(match create_chunk_source(config, ctx)? {
             Some(source) => Columnar::Chunks(source),
             None => Columnar::RowsOnly(
-                "it reads its format row by row (`text`, a row format without a columnar \
-                 decoder — `parquet`, `orc`, `csv`, `json` and `debezium-json` have one — or a \
-                 schema type the format's columnar decoder has no column for)"
+                "it reads its format row by row (`text`, `raw` and formats of other crates; \
+                 `parquet`, `orc`, `csv`, `json`, `debezium-json` and `canal-json` are read \
+                 into columns unless the format refuses the schema, as `csv` refuses a nested \
+                 field)"
                     .to_owned(),
             ),
         })
