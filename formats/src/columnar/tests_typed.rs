@@ -36,6 +36,36 @@ fn random_rows_of_every_type_decode_to_the_same_rows_on_columns() {
 }
 
 #[test]
+fn json_lines_of_chunks_of_every_type_are_the_row_encoders_bytes() {
+    crate::link();
+    let schema = typed_schema(true);
+    let rows = random_rows(&schema, 31, 1_000);
+    let chunk = crate::chunk::Chunk::from_rows(&crate::chunk::arrow_schema(&schema), &rows)
+        .unwrap();
+    for options in [vec![], vec![("timestamp-format", "epoch-millis")]] {
+        let config = config("json", &options);
+        let encoder = find_format("json")
+            .unwrap()
+            .encoder(&schema, &config)
+            .unwrap();
+        let mut on_rows = Vec::new();
+        for row in &rows {
+            encoder.encode(row, &mut on_rows).unwrap();
+            on_rows.push(b'\n');
+        }
+        let mut on_columns = Vec::new();
+        super::JsonChunkEncoder::new(&schema, &config)
+            .encode_chunk_lines(&chunk, &mut on_columns)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&on_columns),
+            String::from_utf8_lossy(&on_rows),
+            "{options:?}"
+        );
+    }
+}
+
+#[test]
 fn random_csv_rows_of_every_scalar_type_decode_to_the_same_rows_on_columns() {
     let schema = typed_schema(false);
     for options in [
