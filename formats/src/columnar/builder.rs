@@ -18,10 +18,11 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use base64::Engine as _;
 use chrono::NaiveDate;
-use weir_connector_api::row::{DataType, Field, Schema, TimeUnit, Value};
+use weir_connector_api::row::{DataType, Field, RowKind, Schema, TimeUnit, Value};
 
 use super::cells::JsonCell;
 use super::nested::{ListColumn, MapColumn, StructColumn};
+use crate::chunk::Chunk;
 use crate::convert::parse_timestamp_text;
 use crate::typed::scalar_from_text;
 
@@ -415,4 +416,20 @@ pub(super) fn finish(
         .collect::<Option<Vec<_>>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     RecordBatch::try_new_with_options(Arc::clone(schema), columns, &options).ok()
+}
+
+/// The changelog chunk of the rows the builders hold (emptied), one kind per row; `None` when
+/// there are no rows, `Err` if Arrow refuses the batch.
+pub(super) fn finish_changelog(
+    schema: &SchemaRef,
+    builders: &mut [Builder],
+    kinds: Vec<RowKind>,
+) -> Result<Option<Chunk>, ()> {
+    if kinds.is_empty() {
+        return Ok(None);
+    }
+    let batch = finish(schema, builders, kinds.len()).ok_or(())?;
+    Chunk::new(batch, Some(Arc::from(kinds)))
+        .map(Some)
+        .map_err(|_| ())
 }

@@ -8,7 +8,6 @@
 //! (`database.include`, `table.include`), DDL events and other types give no row.
 
 use std::fmt;
-use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -17,7 +16,7 @@ use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::format::{FormatFactory as _, RowDecoder};
 use weir_connector_api::row::{RowKind, Schema};
 
-use super::builder::{builders, finish, schema_builders, Builder};
+use super::builder::{builders, finish_changelog, schema_builders, Builder};
 use super::cells::{Cells, JsonCell, Keys, ObjectVisitor, Skip, StrSeed, ValueSeed};
 use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
@@ -180,13 +179,7 @@ impl CanalChunkDecoder {
             }
             self.append(message, &mut columns, &mut kinds)?;
         }
-        if kinds.is_empty() {
-            return Ok(None);
-        }
-        let batch = finish(&self.arrow, &mut columns, kinds.len()).ok_or(())?;
-        Chunk::new(batch, Some(Arc::from(kinds)))
-            .map(Some)
-            .map_err(|_| ())
+        finish_changelog(&self.arrow, &mut columns, kinds)
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
@@ -13,7 +12,7 @@ use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::row::{RowKind, Schema};
 
-use super::builder::{builders, finish, schema_builders, Builder};
+use super::builder::{builders, finish_changelog, schema_builders, Builder};
 use super::cells::{Cells, ImageSeed, Keys, Skip, StrSeed};
 use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
@@ -121,13 +120,7 @@ impl DebeziumChunkDecoder {
         for message in messages {
             self.append(message, &mut columns, &mut kinds)?;
         }
-        if kinds.is_empty() {
-            return Ok(None);
-        }
-        let batch = finish(&self.arrow, &mut columns, kinds.len()).ok_or(())?;
-        Chunk::new(batch, Some(Arc::from(kinds)))
-            .map(Some)
-            .map_err(|_| ())
+        finish_changelog(&self.arrow, &mut columns, kinds)
     }
 }
 
