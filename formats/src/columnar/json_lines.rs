@@ -20,9 +20,9 @@ use weir_connector_api::row::{RowKind, Schema};
 
 use crate::chunk::Chunk;
 use crate::convert::{unencodable, TimestampFormat, TIMESTAMP_FORMAT};
+use crate::csv::chunk::Days;
 use crate::envelope::JsonSettings;
 use crate::json::JsonCodec;
-use crate::csv::chunk::Days;
 
 /// Writes chunks as `json` lines, the bytes of the `json` row encoder (see the
 /// [`columnar`](super) module for why not `arrow-json`'s writer).

@@ -40,8 +40,8 @@ fn json_lines_of_chunks_of_every_type_are_the_row_encoders_bytes() {
     crate::link();
     let schema = typed_schema(true);
     let rows = random_rows(&schema, 31, 1_000);
-    let chunk = crate::chunk::Chunk::from_rows(&crate::chunk::arrow_schema(&schema), &rows)
-        .unwrap();
+    let chunk =
+        crate::chunk::Chunk::from_rows(&crate::chunk::arrow_schema(&schema), &rows).unwrap();
     for options in [vec![], vec![("timestamp-format", "epoch-millis")]] {
         let config = config("json", &options);
         let encoder = find_format("json")
