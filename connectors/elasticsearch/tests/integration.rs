@@ -6,6 +6,7 @@
 
 mod common;
 
+mod columnar;
 mod conformance;
 mod lookup;
 mod pipeline;
