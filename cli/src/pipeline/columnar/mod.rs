@@ -223,6 +223,7 @@ pub fn build(
         }
         streams.push((transform.name.clone(), stream));
     }
+    let mut adapted_sinks = 0;
     for sink in &pipeline.sinks {
         let mut stream = union(&mut streams, &sink.inputs)
             .ok_or_else(|| missing(sink.inputs.first().map_or("", String::as_str)))?;
@@ -248,6 +249,7 @@ pub fn build(
             }
             stream.sink_to_with(chunk_sink, &options);
         } else {
+            adapted_sinks += 1;
             // The sink's rows, exactly as the row path hands them over: with event time, each
             // with its own row's time.
             let mut rows: DataStream<Row> = match times.of_inputs(&sink.inputs) {
@@ -266,6 +268,10 @@ pub fn build(
         }
         layout.sinks.push(sink.name.clone());
     }
+    tracing::info!(
+        "{adapted_sinks} of {} sinks take rows through the adapter",
+        pipeline.sinks.len()
+    );
     Ok(layout)
 }
 
