@@ -109,6 +109,14 @@ fn documents(server: &NoidaDb, prefix: &str) -> BTreeMap<String, Json> {
     docs
 }
 
+/// The `records in` and `records out` lines of the run summary.
+fn counts(err: &str) -> Vec<String> {
+    err.lines()
+        .filter(|l| l.starts_with("  records in") || l.starts_with("  records out"))
+        .map(|l| l.split(" (").next().unwrap_or(l).to_owned())
+        .collect()
+}
+
 #[test]
 fn the_elasticsearch_sink_takes_columns_and_writes_the_row_engines_documents() {
     let server = NoidaDb::shared().expect("noida-db starts (run `cargo xtask deps`)");
@@ -151,6 +159,14 @@ fn the_elasticsearch_sink_takes_columns_and_writes_the_row_engines_documents() {
             "the pipeline runs on columns (0 of 1 sources read rows through the adapter)"
         ) && columns_err.contains("0 of 1 sinks take rows through the adapter"),
         "{columns_err}"
+    );
+    // The run summary counts rows on both engines (the columnar sink counts a chunk's rows).
+    assert_eq!(counts(&columns_err), counts(&rows_err));
+    assert!(
+        counts(&rows_err)
+            .iter()
+            .any(|l| l.contains(&ROWS.to_string())),
+        "{rows_err}"
     );
     assert_eq!(rows.len(), usize::try_from(ROWS).unwrap());
     assert_eq!(

@@ -3,8 +3,8 @@
 //! parts `weir run` builds), interleaved rounds, against one noida-db on loopback:
 //!
 //! - **rows**: datagen's Row source → the Row sink (`WEIR_PIPELINE_ENGINE=rows`);
-//! - **adapter**: datagen's columnar source → each chunk's rows (`Chunk::for_each_row`, what
-//!   the pipeline's adapter hands a Row sink) → the Row sink: the columnar engine before the
+//! - **adapter**: datagen's columnar source → each chunk's rows (`Chunk::to_rows`, what the
+//!   pipeline's adapter hands a Row sink) → the Row sink: the columnar engine before the
 //!   connector wrote chunks;
 //! - **chunks**: datagen's columnar source → the columnar sink (`ChunkEmitter`).
 //!
@@ -165,11 +165,7 @@ async fn run(mode: &str, rows: usize, url: &str, index: &str) -> f64 {
                 .create_sink(&sink_config, &ctx)
                 .unwrap();
             stream
-                .flat_map(|chunk: Chunk| {
-                    let mut rows = Vec::with_capacity(chunk.num_rows());
-                    chunk.for_each_row(|row| rows.push(row)).unwrap();
-                    rows
-                })
+                .flat_map(|chunk: Chunk| chunk.to_rows().unwrap())
                 .sink_to(sink);
         }
         env
@@ -195,8 +191,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    // Linked for its registered factory.
+    // Linked for their registered factories.
     let _ = weir_connector_datagen::factory::CHUNK_ROWS;
+    let _ = &weir_connector_elasticsearch::factory::ELASTICSEARCH;
     let rows = env_usize("WEIR_BENCH_ROWS", 200_000);
     let rounds = env_usize("WEIR_BENCH_ROUNDS", 5);
     let server = NoidaDb::start().expect("noida-db starts (run `cargo xtask deps`)");

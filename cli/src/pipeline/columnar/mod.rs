@@ -9,8 +9,9 @@
 //! batches — and of `csv`, `json` and `debezium-json`, decoded many lines at once into columns,
 //! see `weir_formats::columnar`), with or without event time (a chunk's event time is its
 //! latest row's, see the `time` module); a sink when its connector declares
-//! `as_chunk_sink` (`blackhole`, and `files` in Parquet, ORC — the chunks' columns as they
-//! are — and CSV, column by column). Filters (Arrow compute kernels, see
+//! `as_chunk_sink` (`blackhole`, `files` in Parquet, ORC — the chunks' columns as they
+//! are — and CSV, column by column, and `elasticsearch`, each row's bulk action made from the
+//! columns). Filters (Arrow compute kernels, see
 //! [`super::Expr::evaluate`]) and selects (a zero-copy projection) work on
 //! columns; a lookup join takes the chunks' rows and its output becomes chunks
 //! again. Every other sink — a connector with only the Row factories of line

@@ -263,4 +263,8 @@ impl BatchEmitter<Chunk> for ChunkEmitter {
             Ok(())
         })
     }
+
+    fn rows_in(&self, chunk: &Chunk) -> u64 {
+        chunk.num_rows() as u64
+    }
 }

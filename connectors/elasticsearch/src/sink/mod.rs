@@ -1,7 +1,9 @@
 //! The bulk sink: [`ElasticsearchSink`] on the AsyncSink base.
 //!
 //! Records become [`BulkAction`]s through an [`Emitter`] (for pipelines: [`RowEmitter`](crate::RowEmitter),
-//! which maps changelog rows to upserts and deletes); the base's
+//! which maps changelog rows to upserts and deletes), or through a [`BatchEmitter`] that makes
+//! several actions of one record (the columnar sink's `ChunkEmitter`: one per row of a chunk);
+//! the base's
 //! [`AsyncSinkWriter`] batches them by actions,
 //! bytes and time, sends `_bulk` requests with bounded concurrency under AIMD congestion
 //! control, and keeps what is not acknowledged in checkpoints.
@@ -36,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_connector_api::error::{ConnectorError, Result};
+use weir_connector_api::metrics::NUM_RECORDS_IN;
 use weir_connector_api::sink::{
     InitContext, Sink, SinkCapabilities, SupportsWriterState, WriteContext, WriterStateOf,
 };
@@ -131,6 +134,12 @@ pub trait BatchEmitter<T>: Send + 'static {
     /// makes none). An error fails the writer; return a [`ConnectorError::Malformed`] that
     /// names the record.
     fn emit_into(&mut self, element: T, ctx: &WriteContext, out: &mut ActionOut<'_>) -> Result<()>;
+
+    /// How many rows `element` stands for: the writer counts them in `numRecordsIn` (the
+    /// runtime counts one per element). One, unless an element holds many (a chunk).
+    fn rows_in(&self, _element: &T) -> u64 {
+        1
+    }
 }
 
 impl<T, E: Emitter<T>> BatchEmitter<T> for E {
@@ -280,6 +289,7 @@ where
             self.emitter.clone(),
             inner,
             group.counter(NUM_RECORDS_WITHOUT_ACTION),
+            group.counter(NUM_RECORDS_IN),
         ))
     }
 }

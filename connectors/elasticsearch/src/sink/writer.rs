@@ -43,6 +43,8 @@ pub struct ElasticsearchWriter<T, E> {
     emitter: E,
     inner: BaseWriter,
     without_action: Counter,
+    /// `numRecordsIn`, for the rows of elements that hold several.
+    records_in: Counter,
     _records: PhantomData<fn(T)>,
 }
 
@@ -83,11 +85,17 @@ impl ActionOut<'_> {
 }
 
 impl<T, E> ElasticsearchWriter<T, E> {
-    pub(crate) fn new(emitter: E, inner: BaseWriter, without_action: Counter) -> Self {
+    pub(crate) fn new(
+        emitter: E,
+        inner: BaseWriter,
+        without_action: Counter,
+        records_in: Counter,
+    ) -> Self {
         ElasticsearchWriter {
             emitter,
             inner,
             without_action,
+            records_in,
             _records: PhantomData,
         }
     }
@@ -111,6 +119,10 @@ where
 {
     #[inline]
     fn write(&mut self, element: T, ctx: &WriteContext) -> Result<()> {
+        let rows = self.emitter.rows_in(&element);
+        if rows > 1 {
+            self.records_in.add(rows - 1);
+        }
         let mut out = ActionOut {
             inner: &mut self.inner,
             without_action: &self.without_action,
