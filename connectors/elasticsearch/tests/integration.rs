@@ -6,6 +6,7 @@
 
 mod common;
 
+#[cfg(weir_api_1_1)]
 mod columnar;
 mod conformance;
 mod lookup;
