@@ -358,3 +358,26 @@ fn rows_the_row_emitter_refuses_are_refused_on_columns() {
         assert!(chunk_error.contains(reason), "{index}: {chunk_error}");
     }
 }
+
+/// Slices of one chunk (shared columns with offsets, as a splitter makes them) make the
+/// actions of their rows: lists, structs and maps are read at the slice's offsets.
+#[test]
+fn slices_of_a_chunk_make_the_actions_of_their_rows() {
+    let schema = all_types();
+    let mut rng = SmallRng::seed_from_u64(7);
+    let rows = changelog(&mut rng, 120);
+    let e = emitter(&schema, "docs-{region}", &["id"], ActionKind::Upsert);
+    let whole = Chunk::from_rows(&arrow_schema(&schema), &rows).unwrap();
+    let mut chunks = ChunkEmitter::new(e.clone());
+    let mut offset = 0;
+    for length in [1, 13, 0, 57, 2].into_iter().cycle() {
+        let length = length.min(rows.len() - offset);
+        let expected = row_actions(&rows[offset..offset + length], e.clone()).unwrap();
+        let got = chunks.actions(&whole.slice(offset, length)).unwrap();
+        assert_eq!(got, expected, "rows {offset}..{}", offset + length);
+        offset += length;
+        if offset == rows.len() {
+            break;
+        }
+    }
+}
