@@ -14,7 +14,8 @@
 //! its own index (ids from a sequence), counted (every document present) and deleted.
 //!
 //! `cargo bench -p weir-connector-elasticsearch --bench columnar` (`WEIR_BENCH_ROWS`, default
-//! 200 000; `WEIR_BENCH_ROUNDS`, default 5). Prints one line per run and the medians.
+//! 200 000; `WEIR_BENCH_ROUNDS`, default 5; `WEIR_BENCH_ONLY=rows|adapter|chunks` for one mode,
+//! e.g. under `perf`). Prints one line per run and the medians.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -196,6 +197,7 @@ fn main() {
     let _ = &weir_connector_elasticsearch::factory::ELASTICSEARCH;
     let rows = env_usize("WEIR_BENCH_ROWS", 200_000);
     let rounds = env_usize("WEIR_BENCH_ROUNDS", 5);
+    let only = std::env::var("WEIR_BENCH_ONLY").ok();
     let server = NoidaDb::start().expect("noida-db starts (run `cargo xtask deps`)");
     let url = server.elasticsearch_url();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -209,6 +211,9 @@ fn main() {
         // Rotate the order so that no mode always runs first.
         for k in 0..MODES.len() {
             let mode = MODES[(round + k) % MODES.len()];
+            if only.as_deref().is_some_and(|only| only != mode) {
+                continue;
+            }
             let index = format!("bench-columnar-{mode}-{round}");
             let t = Instant::now();
             let cpu = runtime.block_on(run(mode, rows, &url, &index));
@@ -229,7 +234,9 @@ fn main() {
         }
     }
     for mode in MODES {
-        let v = per_million.remove(mode).unwrap_or_default();
+        let Some(v) = per_million.remove(mode) else {
+            continue;
+        };
         let (lo, hi) = v
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
