@@ -11,6 +11,7 @@ mod check;
 mod cluster;
 mod cluster_servers;
 mod columnar;
+mod columnar_elasticsearch;
 mod columnar_files;
 mod dashboard;
 mod dashboard_browser;

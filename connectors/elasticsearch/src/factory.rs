@@ -3,6 +3,11 @@
 //! [`sink_options`], a lookup table for the `lookup` transform with the keys of
 //! [`lookup_options`] (uncached: a pipeline's `lookup` transform caches with its own `cache`
 //! setting, the base's partial cache), and the connection check of `weir check`.
+//!
+//! On API line 1.1 it also writes columns natively (`ChunkSinkFactory`): a columnar pipeline
+//! hands the sink Arrow chunks, whose rows become the same actions the row sink makes
+//! (`ChunkEmitter`), with the same options, writer and checkpoint state. Every option works
+//! on columns, so it never answers `RowsOnly`.
 
 use std::sync::Arc;
 
@@ -19,7 +24,12 @@ use crate::config::{keys, lookup_options, sink_options, LookupOptions, SinkOptio
 use crate::index::IndexRouting;
 use crate::lookup::ElasticsearchLookup;
 use crate::row::RowEmitter;
-use crate::sink::ElasticsearchSink;
+use crate::sink::{BatchEmitter, ElasticsearchSink};
+#[cfg(weir_api_1_1)]
+use weir_connector_api::{
+    columnar::{Chunk, ChunkSinkFactory, ChunkSinkParts, Columnar},
+    factory::JobContext,
+};
 
 /// The `elasticsearch` connector factory.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,6 +55,10 @@ impl ConnectorFactory for ElasticsearchFactory {
         Some(self)
     }
     fn as_connection_check(&self) -> Option<&dyn ConnectionCheck> {
+        Some(self)
+    }
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_sink(&self) -> Option<&dyn ChunkSinkFactory> {
         Some(self)
     }
 }
@@ -80,6 +94,21 @@ impl SinkFactory for ElasticsearchFactory {
         config: &ValidatedConfig,
         ctx: &FactoryContext<'_>,
     ) -> Result<BoxedSink<Row>> {
+        sink_of(config, ctx, |emitter| emitter)
+    }
+}
+
+/// The sink of these options, with the emitter `wrap` makes of the row emitter.
+fn sink_of<T, E>(
+    config: &ValidatedConfig,
+    ctx: &FactoryContext<'_>,
+    wrap: impl FnOnce(RowEmitter) -> E,
+) -> Result<BoxedSink<T>>
+where
+    T: Send + 'static,
+    E: BatchEmitter<T> + Clone + Sync,
+{
+    {
         if let Some((format, _)) = ctx.format {
             if format != "json" {
                 return Err(config_error(
@@ -93,13 +122,28 @@ impl SinkFactory for ElasticsearchFactory {
             }
         }
         let options = SinkOptions::from_config(config)?;
-        let emitter = row_emitter(&options, ctx.schema)?;
+        let emitter = wrap(row_emitter(&options, ctx.schema)?);
         let sink = ElasticsearchSink::builder(options.connection, emitter)
             .refresh(options.refresh)
             .failure_policy(options.failure_policy)
             .async_sink_config(options.async_sink)
             .build()?;
         Ok(BoxedSink::new(sink))
+    }
+}
+
+/// Columns natively (API line 1.1): the same sink with a [`ChunkEmitter`](crate::ChunkEmitter),
+/// for every option the row sink takes.
+#[cfg(weir_api_1_1)]
+impl ChunkSinkFactory for ElasticsearchFactory {
+    fn create_chunk_sink(
+        &self,
+        config: &ValidatedConfig,
+        ctx: &FactoryContext<'_>,
+        _job: &JobContext,
+    ) -> Result<Columnar<ChunkSinkParts>> {
+        let sink: BoxedSink<Chunk> = sink_of(config, ctx, crate::chunk::ChunkEmitter::new)?;
+        Ok(Columnar::Chunks(ChunkSinkParts::new(sink)))
     }
 }
 

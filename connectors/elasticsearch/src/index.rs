@@ -52,13 +52,15 @@ pub struct IndexPattern {
     last: Option<Arc<str>>,
 }
 
+/// A piece of a pattern.
 #[derive(Debug, Clone)]
-enum Part {
+pub(crate) enum Part {
+    /// Text as it is.
     Literal(String),
-    Field {
-        position: usize,
-        name: String,
-    },
+    /// The value of field `position` (a string, int64, boolean or millisecond timestamp).
+    Field { position: usize, name: String },
+    /// The time of field `position` (a millisecond timestamp or an int64 of epoch
+    /// milliseconds) formatted in UTC.
     Date {
         position: usize,
         name: String,
@@ -161,16 +163,29 @@ impl IndexRouting {
             IndexRouting::Pattern(pattern) => {
                 scratch.clear();
                 pattern.write(row, scratch)?;
-                if let Some(last) = &pattern.last {
-                    if **last == **scratch {
-                        return Ok(Arc::clone(last));
-                    }
-                }
-                let name: Arc<str> = Arc::from(scratch.as_str());
-                pattern.last = Some(Arc::clone(&name));
-                Ok(name)
+                Ok(pattern.intern(scratch))
             }
         }
+    }
+}
+
+impl IndexPattern {
+    /// `name` as a shared string: the previous one when it is the same (no allocation).
+    pub(crate) fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(last) = &self.last {
+            if **last == *name {
+                return Arc::clone(last);
+            }
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.last = Some(Arc::clone(&name));
+        name
+    }
+
+    /// The parts, for the columnar sink (which reads the fields from columns).
+    #[cfg_attr(not(weir_api_1_1), allow(dead_code))]
+    pub(crate) fn parts(&self) -> &[Part] {
+        &self.parts
     }
 }
 

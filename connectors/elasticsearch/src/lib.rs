@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`sink::ElasticsearchSink`] | bulk sink on the connector base's AsyncSink: batches by actions, bytes and time; index, create, update, upsert and delete actions; **per-item** results (429 / 502 / 503 / 504 and update conflicts retried alone, with backoff, under AIMD congestion control; permanent refusals by [`sink::FailurePolicy`]: fail, skip and count, or dead-letter); buffered actions in checkpoints |
 //! | [`RowEmitter`] | pipeline rows as actions: `+I`/`+U` write, `-D` delete, `-U` skipped, ids from key fields, index names from fields ([`IndexRouting`]: `orders-{at\|%Y-%m-%d}`) |
+//! | `ChunkEmitter` | columnar pipelines (API line 1.1): every row of an Arrow chunk as the action `RowEmitter` makes of it, read straight from the columns (same bytes, same writer and checkpoint state) |
 //! | [`lookup::ElasticsearchLookup`] | an asynchronous lookup function (by id, or by `term` queries) through the base's partial cache |
 //! | [`factory`] | the `elasticsearch` connector of pipeline files: sink, lookup table, connection check |
 //! | [`ConnectionConfig`] | several hosts (round-robin), basic authentication or API keys, TLS (rustls) with an extra CA or none, timeouts |
@@ -38,6 +39,8 @@
 //! From Rust, see [`sink::ElasticsearchSink`] and [`lookup::ElasticsearchLookup`].
 
 mod check;
+#[cfg(weir_api_1_1)]
+mod chunk;
 mod client;
 pub mod config;
 pub mod factory;
@@ -50,3 +53,6 @@ pub mod sink;
 pub use client::{Auth, ConnectionConfig, TlsVerification};
 pub use index::{IndexPattern, IndexRouting};
 pub use row::RowEmitter;
+
+#[cfg(weir_api_1_1)]
+pub use chunk::ChunkEmitter;

@@ -58,17 +58,17 @@ use crate::sink::{write_json_string, ActionKind, BulkAction, Emitter};
 #[derive(Debug, Clone)]
 pub struct RowEmitter {
     /// `"name":` of every field, JSON-escaped.
-    keys: Arc<[Vec<u8>]>,
+    pub(crate) keys: Arc<[Vec<u8>]>,
     /// The type of every field (nested values are written by it).
-    types: Arc<[DataType]>,
-    routing: IndexRouting,
-    id_fields: Arc<[usize]>,
-    delimiter: Arc<str>,
-    action: ActionKind,
+    pub(crate) types: Arc<[DataType]>,
+    pub(crate) routing: IndexRouting,
+    pub(crate) id_fields: Arc<[usize]>,
+    pub(crate) delimiter: Arc<str>,
+    pub(crate) action: ActionKind,
     /// Reused for index names.
-    scratch: String,
+    pub(crate) scratch: String,
     /// The size of the last document, to allocate the next one at once.
-    last_size: usize,
+    pub(crate) last_size: usize,
 }
 
 impl RowEmitter {
@@ -149,17 +149,17 @@ impl RowEmitter {
                 }
             }
         }
-        if id.len() > 512 {
-            return Err(ConnectorError::malformed(
-                "a row for Elasticsearch",
-                format!(
-                    "the document id is {} bytes; Elasticsearch allows at most 512 (`{}…`)",
-                    id.len(),
-                    id.chars().take(40).collect::<String>()
-                ),
-            ));
-        }
+        check_id_length(&id)?;
         Ok(Some(id))
+    }
+
+    /// The action of a row of `kind` (`None`: the row makes none, like a `-U`).
+    pub(crate) fn action_of(&self, kind: RowKind) -> Option<ActionKind> {
+        match (kind, self.action) {
+            (RowKind::UpdateBefore, _) => None,
+            (RowKind::Delete, _) | (_, ActionKind::Delete) => Some(ActionKind::Delete),
+            (RowKind::Insert | RowKind::UpdateAfter, action) => Some(action),
+        }
     }
 
     /// The row as a JSON object.
@@ -182,24 +182,12 @@ impl RowEmitter {
 
 impl Emitter<Row> for RowEmitter {
     fn emit(&mut self, row: Row, _ctx: &WriteContext) -> Result<Option<BulkAction>> {
-        let kind = match (row.kind, self.action) {
-            (RowKind::UpdateBefore, _) => return Ok(None),
-            (RowKind::Delete, _) | (_, ActionKind::Delete) => ActionKind::Delete,
-            (RowKind::Insert | RowKind::UpdateAfter, action) => action,
+        let Some(kind) = self.action_of(row.kind) else {
+            return Ok(None);
         };
         let id = self.id_of(&row)?;
         if id.is_none() && kind.needs_id() {
-            return Err(ConnectorError::malformed(
-                "a row for Elasticsearch",
-                format!(
-                    "a {} row needs a document id to {kind} its document: set \
-                     `document-id.fields` to the fields that identify a row",
-                    match row.kind {
-                        RowKind::Delete => "-D",
-                        _ => "+I/+U",
-                    }
-                ),
-            ));
+            return Err(missing_id(row.kind, kind));
         }
         let index = self
             .routing
@@ -216,6 +204,36 @@ impl Emitter<Row> for RowEmitter {
     }
 }
 
+/// The error of a row of `row_kind` whose `kind` action needs an id it has not.
+pub(crate) fn missing_id(row_kind: RowKind, kind: ActionKind) -> ConnectorError {
+    ConnectorError::malformed(
+        "a row for Elasticsearch",
+        format!(
+            "a {} row needs a document id to {kind} its document: set \
+             `document-id.fields` to the fields that identify a row",
+            match row_kind {
+                RowKind::Delete => "-D",
+                _ => "+I/+U",
+            }
+        ),
+    )
+}
+
+/// Elasticsearch's limit on ids: 512 bytes.
+pub(crate) fn check_id_length(id: &str) -> Result<()> {
+    if id.len() > 512 {
+        return Err(ConnectorError::malformed(
+            "a row for Elasticsearch",
+            format!(
+                "the document id is {} bytes; Elasticsearch allows at most 512 (`{}…`)",
+                id.len(),
+                id.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes one value as JSON.
 pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value, data_type: &DataType) -> Result<()> {
     if crate::row_types::write_typed(out, value, data_type)? {
@@ -224,21 +242,10 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value, data_type: &DataType
     match value {
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Int64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-        Value::Float64(f) if f.is_finite() => {
-            out.extend_from_slice(ryu::Buffer::new().format_finite(*f).as_bytes());
-        }
-        // JSON has no NaN or infinities.
-        Value::Null | Value::Float64(_) => out.extend_from_slice(b"null"),
+        Value::Float64(f) => write_f64(out, *f),
+        Value::Null => out.extend_from_slice(b"null"),
         Value::String(s) => write_json_string(out, s),
-        Value::Bytes(b) => {
-            out.push(b'"');
-            out.extend_from_slice(
-                base64::engine::general_purpose::STANDARD
-                    .encode(b)
-                    .as_bytes(),
-            );
-            out.push(b'"');
-        }
+        Value::Bytes(b) => write_bytes(out, b),
         Value::TimestampMillis(ms) => write_timestamp(out, *ms)?,
         other => {
             return Err(ConnectorError::malformed(
@@ -250,8 +257,28 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value, data_type: &DataType
     Ok(())
 }
 
+/// ryu's shortest form of the `f64`, `null` for NaN and infinities (JSON has none).
+pub(crate) fn write_f64(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Bytes as a base64 string (the `binary` field type).
+pub(crate) fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    out.extend_from_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .as_bytes(),
+    );
+    out.push(b'"');
+}
+
 /// `"2026-01-01T00:00:00.000Z"`.
-fn write_timestamp(out: &mut Vec<u8>, millis: i64) -> Result<()> {
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, millis: i64) -> Result<()> {
     let t = DateTime::from_timestamp_millis(millis).ok_or_else(|| {
         ConnectorError::malformed(
             "a row for Elasticsearch",

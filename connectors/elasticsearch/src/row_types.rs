@@ -14,39 +14,53 @@ fn refused(reason: String) -> ConnectorError {
     ConnectorError::malformed("a row for Elasticsearch", reason)
 }
 
+/// `0.1` (ryu's shortest form of the `f32`), `null` for NaN and infinities (JSON has none).
+pub(crate) fn write_f32(out: &mut Vec<u8>, f: f32) {
+    if f.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// `"2024-01-31"`: a date of days since 1970-01-01.
+pub(crate) fn write_date(out: &mut Vec<u8>, days: i32) -> Result<()> {
+    let date = NaiveDate::default()
+        .checked_add_signed(chrono::Duration::days(days.into()))
+        .ok_or_else(|| refused(format!("date {days} is out of the range of dates")))?;
+    write_json_string(out, &date.format("%Y-%m-%d").to_string());
+    Ok(())
+}
+
+/// A timestamp of `unit`s as RFC 3339 in UTC with the unit's digits.
+pub(crate) fn write_time(out: &mut Vec<u8>, v: i64, unit: TimeUnit) -> Result<()> {
+    let per = unit.per_second();
+    let nanos = u32::try_from(v.rem_euclid(per) * (1_000_000_000 / per)).unwrap_or(0);
+    let format = match unit {
+        TimeUnit::Second => SecondsFormat::Secs,
+        TimeUnit::Microsecond => SecondsFormat::Micros,
+        TimeUnit::Nanosecond => SecondsFormat::Nanos,
+        _ => SecondsFormat::Millis,
+    };
+    let t = DateTime::from_timestamp(v.div_euclid(per), nanos).ok_or_else(|| {
+        refused(format!(
+            "timestamp {v} ({}) is out of the range of dates",
+            unit.name()
+        ))
+    })?;
+    write_json_string(out, &t.to_rfc3339_opts(format, true));
+    Ok(())
+}
+
 /// Writes a value of a line 1.1 type as JSON; `Ok(false)` for the other values (written by
 /// the caller).
 pub(crate) fn write_typed(out: &mut Vec<u8>, value: &Value, data_type: &DataType) -> Result<bool> {
     match value {
         Value::UInt64(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-        Value::Float32(f) if f.is_finite() => {
-            out.extend_from_slice(ryu::Buffer::new().format_finite(*f).as_bytes());
-        }
-        Value::Float32(_) => out.extend_from_slice(b"null"),
+        Value::Float32(f) => write_f32(out, *f),
         Value::Decimal128 { value, scale } => write_json_string(out, &decimal_text(*value, *scale)),
-        Value::Date32(days) => {
-            let date = NaiveDate::default()
-                .checked_add_signed(chrono::Duration::days((*days).into()))
-                .ok_or_else(|| refused(format!("date {days} is out of the range of dates")))?;
-            write_json_string(out, &date.format("%Y-%m-%d").to_string());
-        }
-        Value::Timestamp(v, unit) => {
-            let per = unit.per_second();
-            let nanos = u32::try_from(v.rem_euclid(per) * (1_000_000_000 / per)).unwrap_or(0);
-            let format = match unit {
-                TimeUnit::Second => SecondsFormat::Secs,
-                TimeUnit::Microsecond => SecondsFormat::Micros,
-                TimeUnit::Nanosecond => SecondsFormat::Nanos,
-                _ => SecondsFormat::Millis,
-            };
-            let t = DateTime::from_timestamp(v.div_euclid(per), nanos).ok_or_else(|| {
-                refused(format!(
-                    "timestamp {v} ({}) is out of the range of dates",
-                    unit.name()
-                ))
-            })?;
-            write_json_string(out, &t.to_rfc3339_opts(format, true));
-        }
+        Value::Date32(days) => write_date(out, *days)?,
+        Value::Timestamp(v, unit) => write_time(out, *v, *unit)?,
         Value::List(items) => {
             let item = match data_type {
                 DataType::List(item) => item.as_ref(),

@@ -6,6 +6,8 @@
 
 mod common;
 
+#[cfg(weir_api_1_1)]
+mod columnar;
 mod conformance;
 mod lookup;
 mod pipeline;

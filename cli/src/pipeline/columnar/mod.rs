@@ -9,8 +9,9 @@
 //! batches — and of `csv`, `json` and `debezium-json`, decoded many lines at once into columns,
 //! see `weir_formats::columnar`), with or without event time (a chunk's event time is its
 //! latest row's, see the `time` module); a sink when its connector declares
-//! `as_chunk_sink` (`blackhole`, and `files` in Parquet, ORC — the chunks' columns as they
-//! are — and CSV, column by column). Filters (Arrow compute kernels, see
+//! `as_chunk_sink` (`blackhole`, `files` in Parquet, ORC — the chunks' columns as they
+//! are — and CSV, column by column, and `elasticsearch`, each row's bulk action made from the
+//! columns). Filters (Arrow compute kernels, see
 //! [`super::Expr::evaluate`]) and selects (a zero-copy projection) work on
 //! columns; a lookup join takes the chunks' rows and its output becomes chunks
 //! again. Every other sink — a connector with only the Row factories of line
@@ -223,6 +224,7 @@ pub fn build(
         }
         streams.push((transform.name.clone(), stream));
     }
+    let mut adapted_sinks = 0;
     for sink in &pipeline.sinks {
         let mut stream = union(&mut streams, &sink.inputs)
             .ok_or_else(|| missing(sink.inputs.first().map_or("", String::as_str)))?;
@@ -248,6 +250,7 @@ pub fn build(
             }
             stream.sink_to_with(chunk_sink, &options);
         } else {
+            adapted_sinks += 1;
             // The sink's rows, exactly as the row path hands them over: with event time, each
             // with its own row's time.
             let mut rows: DataStream<Row> = match times.of_inputs(&sink.inputs) {
@@ -266,6 +269,10 @@ pub fn build(
         }
         layout.sinks.push(sink.name.clone());
     }
+    tracing::info!(
+        "{adapted_sinks} of {} sinks take rows through the adapter",
+        pipeline.sinks.len()
+    );
     Ok(layout)
 }
 

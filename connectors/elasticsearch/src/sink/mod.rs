@@ -1,7 +1,9 @@
 //! The bulk sink: [`ElasticsearchSink`] on the AsyncSink base.
 //!
 //! Records become [`BulkAction`]s through an [`Emitter`] (for pipelines: [`RowEmitter`](crate::RowEmitter),
-//! which maps changelog rows to upserts and deletes); the base's
+//! which maps changelog rows to upserts and deletes), or through a [`BatchEmitter`] that makes
+//! several actions of one record (the columnar sink's `ChunkEmitter`: one per row of a chunk);
+//! the base's
 //! [`AsyncSinkWriter`] batches them by actions,
 //! bytes and time, sends `_bulk` requests with bounded concurrency under AIMD congestion
 //! control, and keeps what is not acknowledged in checkpoints.
@@ -36,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_connector_api::error::{ConnectorError, Result};
+use weir_connector_api::metrics::NUM_RECORDS_IN;
 use weir_connector_api::sink::{
     InitContext, Sink, SinkCapabilities, SupportsWriterState, WriteContext, WriterStateOf,
 };
@@ -52,7 +55,7 @@ pub use state::BulkActionSerializer;
 pub use submitter::{
     NUM_CREATE_CONFLICTS, NUM_RECORDS_DEAD_LETTERED, NUM_RECORDS_RETRIED, NUM_RECORDS_SKIPPED,
 };
-pub use writer::{ElasticsearchWriter, PassThrough, NUM_RECORDS_WITHOUT_ACTION};
+pub use writer::{ActionOut, ElasticsearchWriter, PassThrough, NUM_RECORDS_WITHOUT_ACTION};
 
 use crate::client::ConnectionConfig;
 use submitter::{BulkSubmitter, SinkCounters};
@@ -115,6 +118,40 @@ where
     #[inline]
     fn emit(&mut self, element: T, ctx: &WriteContext) -> Result<Option<BulkAction>> {
         self(element, ctx)
+    }
+}
+
+/// Turns one input into any number of bulk actions, appended to `out` in order: the part of
+/// the sink that is pluggable. Every [`Emitter`] is one (an input makes one action or none);
+/// the columnar pipeline sink's emitter makes one action per row of a chunk.
+///
+/// The writer is the same for every emitter: the actions go into one AsyncSink buffer and
+/// one checkpoint state of [`BulkAction`]s, so a checkpoint taken with one emitter restores
+/// with another. An input's actions are appended at once, so the buffer may pass
+/// `sink.requests.max-buffered` by one input's actions before the writer waits.
+pub trait BatchEmitter<T>: Send + 'static {
+    /// Appends the actions of `element` to `out` (and [`ActionOut::skip`]s an input that
+    /// makes none). An error fails the writer; return a [`ConnectorError::Malformed`] that
+    /// names the record.
+    fn emit_into(&mut self, element: T, ctx: &WriteContext, out: &mut ActionOut<'_>) -> Result<()>;
+
+    /// How many rows `element` stands for: the writer counts them in `numRecordsIn` (the
+    /// runtime counts one per element). One, unless an element holds many (a chunk).
+    fn rows_in(&self, _element: &T) -> u64 {
+        1
+    }
+}
+
+impl<T, E: Emitter<T>> BatchEmitter<T> for E {
+    #[inline]
+    fn emit_into(&mut self, element: T, ctx: &WriteContext, out: &mut ActionOut<'_>) -> Result<()> {
+        match self.emit(element, ctx)? {
+            Some(action) => out.push(action, ctx),
+            None => {
+                out.skip();
+                Ok(())
+            }
+        }
     }
 }
 
@@ -201,7 +238,7 @@ impl<T, E> fmt::Debug for ElasticsearchSink<T, E> {
 impl<T, E> ElasticsearchSink<T, E>
 where
     T: Send + 'static,
-    E: Emitter<T> + Clone + Sync,
+    E: BatchEmitter<T> + Clone + Sync,
 {
     /// A builder: where to write, and how records become actions.
     pub fn builder(connection: ConnectionConfig, emitter: E) -> ElasticsearchSinkBuilder<T, E> {
@@ -252,6 +289,7 @@ where
             self.emitter.clone(),
             inner,
             group.counter(NUM_RECORDS_WITHOUT_ACTION),
+            group.counter(NUM_RECORDS_IN),
         ))
     }
 }
@@ -273,7 +311,7 @@ impl<T, E> fmt::Debug for ElasticsearchSinkBuilder<T, E> {
 impl<T, E> ElasticsearchSinkBuilder<T, E>
 where
     T: Send + 'static,
-    E: Emitter<T> + Clone + Sync,
+    E: BatchEmitter<T> + Clone + Sync,
 {
     /// When documents become visible to searches (default [`RefreshPolicy::None`]).
     pub fn refresh(mut self, refresh: RefreshPolicy) -> Self {
@@ -313,7 +351,7 @@ where
 impl<T, E> Sink<T> for ElasticsearchSink<T, E>
 where
     T: Send + 'static,
-    E: Emitter<T> + Clone + Sync,
+    E: BatchEmitter<T> + Clone + Sync,
 {
     type Writer = ElasticsearchWriter<T, E>;
 
@@ -329,7 +367,7 @@ where
 impl<T, E> SupportsWriterState<T> for ElasticsearchSink<T, E>
 where
     T: Send + 'static,
-    E: Emitter<T> + Clone + Sync,
+    E: BatchEmitter<T> + Clone + Sync,
 {
     fn restore_writer(
         &self,

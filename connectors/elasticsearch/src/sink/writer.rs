@@ -1,5 +1,6 @@
-//! [`ElasticsearchWriter`]: turns records into bulk actions with an [`Emitter`] and hands them
-//! to the AsyncSink base's writer, which batches, sends, retries and checkpoints them.
+//! [`ElasticsearchWriter`]: turns records into bulk actions with a [`BatchEmitter`] (any
+//! [`Emitter`](super::Emitter) is one) and hands them to the AsyncSink base's writer, which
+//! batches, sends, retries and checkpoints them.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -14,7 +15,7 @@ use weir_connector_base::sink::{AsyncSinkWriter, BufferedRequestState, ElementCo
 
 use super::action::BulkAction;
 use super::submitter::BulkSubmitter;
-use super::Emitter;
+use super::BatchEmitter;
 
 /// Counter: records the emitter turned into no action (e.g. `-U` rows of a changelog).
 pub const NUM_RECORDS_WITHOUT_ACTION: &str = "numRecordsWithoutAction";
@@ -35,13 +36,15 @@ pub(crate) type BaseWriter = AsyncSinkWriter<BulkAction, BulkAction, PassThrough
 
 /// The Elasticsearch sink's writer: one per subtask.
 ///
-/// `write` asks the emitter for the record's action and appends it to the base writer's
-/// buffer; everything else (batching, requests, per-item retries, backpressure, checkpoints)
+/// `write` has the emitter append the record's actions (none, one, or one per row of a chunk)
+/// to the base writer's buffer; everything else (batching, requests, per-item retries, backpressure, checkpoints)
 /// is the [`AsyncSinkWriter`]'s.
 pub struct ElasticsearchWriter<T, E> {
     emitter: E,
     inner: BaseWriter,
     without_action: Counter,
+    /// `numRecordsIn`, for the rows of elements that hold several.
+    records_in: Counter,
     _records: PhantomData<fn(T)>,
 }
 
@@ -54,12 +57,45 @@ impl<T, E> fmt::Debug for ElasticsearchWriter<T, E> {
     }
 }
 
+/// Where a [`BatchEmitter`] puts the actions of one input: the writer's buffer.
+pub struct ActionOut<'a> {
+    inner: &'a mut BaseWriter,
+    without_action: &'a Counter,
+}
+
+impl fmt::Debug for ActionOut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionOut").finish_non_exhaustive()
+    }
+}
+
+impl ActionOut<'_> {
+    /// Appends `action` to the buffer (an action larger than `sink.max-record-size-bytes` is
+    /// an error).
+    #[inline]
+    pub fn push(&mut self, action: BulkAction, ctx: &WriteContext) -> Result<()> {
+        self.inner.write(action, ctx)
+    }
+
+    /// Counts a record that makes no action (`numRecordsWithoutAction`).
+    #[inline]
+    pub fn skip(&mut self) {
+        self.without_action.inc();
+    }
+}
+
 impl<T, E> ElasticsearchWriter<T, E> {
-    pub(crate) fn new(emitter: E, inner: BaseWriter, without_action: Counter) -> Self {
+    pub(crate) fn new(
+        emitter: E,
+        inner: BaseWriter,
+        without_action: Counter,
+        records_in: Counter,
+    ) -> Self {
         ElasticsearchWriter {
             emitter,
             inner,
             without_action,
+            records_in,
             _records: PhantomData,
         }
     }
@@ -79,17 +115,19 @@ impl<T, E> ElasticsearchWriter<T, E> {
 impl<T, E> SinkWriter<T> for ElasticsearchWriter<T, E>
 where
     T: Send + 'static,
-    E: Emitter<T>,
+    E: BatchEmitter<T>,
 {
     #[inline]
     fn write(&mut self, element: T, ctx: &WriteContext) -> Result<()> {
-        match self.emitter.emit(element, ctx)? {
-            Some(action) => self.inner.write(action, ctx),
-            None => {
-                self.without_action.inc();
-                Ok(())
-            }
+        let rows = self.emitter.rows_in(&element);
+        if rows > 1 {
+            self.records_in.add(rows - 1);
         }
+        let mut out = ActionOut {
+            inner: &mut self.inner,
+            without_action: &self.without_action,
+        };
+        self.emitter.emit_into(element, ctx, &mut out)
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -120,7 +158,7 @@ where
 impl<T, E> StatefulSinkWriter<T> for ElasticsearchWriter<T, E>
 where
     T: Send + 'static,
-    E: Emitter<T>,
+    E: BatchEmitter<T>,
 {
     type State = BufferedRequestState<BulkAction>;
 
