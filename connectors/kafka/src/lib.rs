@@ -42,6 +42,8 @@
 
 #[cfg(weir_api_1_1)]
 mod check;
+#[cfg(weir_api_1_1)]
+pub mod columnar;
 pub mod config;
 mod error;
 pub mod factory;

@@ -30,9 +30,10 @@ impl<T: Send + 'static> RecordEmitter<KafkaElement<T>, T, KafkaPartitionSplit>
         match element.value {
             Ok(value) => {
                 self.bytes_in.add(u64::from(element.bytes));
-                match element.timestamp {
-                    Some(ts) => output.collect_with_timestamp(value, ts),
-                    None => output.collect(value),
+                match (value, element.timestamp) {
+                    (Some(value), Some(ts)) => output.collect_with_timestamp(value, ts),
+                    (Some(value), None) => output.collect(value),
+                    (None, _) => {}
                 }
                 Ok(())
             }

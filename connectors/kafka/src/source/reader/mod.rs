@@ -27,6 +27,7 @@ use weir_connector_api::source::{InputStatus, ReaderOutput, SourceReader, Source
 use weir_connector_base::source::reader::{RecordEvaluator, SourceReaderBase};
 use weir_connector_base::source::{CountingOutput, Forwarding, ForwardingSourceReader};
 
+pub(crate) use batch::{record_bytes, KafkaBatchDecoder, PerRecord, RunRecords};
 pub use batch::{KafkaBatch, KafkaElement};
 pub use emitter::KafkaRecordEmitter;
 pub(crate) use fetcher::FetcherSettings;
@@ -127,6 +128,7 @@ impl<T: Send + 'static> KafkaReader<T> {
         evaluator: Option<Arc<dyn RecordEvaluator<T>>>,
         committer: Option<OffsetCommitter>,
         rate: Option<f64>,
+        per_poll: usize,
     ) -> Self {
         let metrics = ctx.metric_group();
         let emitter = KafkaRecordEmitter {
@@ -137,8 +139,8 @@ impl<T: Send + 'static> KafkaReader<T> {
         let mut base = SourceReaderBase::single_fetcher(ctx, split_reader, emitter)
             .with_split_pausing()
             .with_max_records_per_poll(match rate {
-                Some(r) => ((r / 100.0) as usize).clamp(1, 8192),
-                None => 8192,
+                Some(r) => ((r / 100.0) as usize).clamp(1, per_poll),
+                None => per_poll,
             });
         if let Some(evaluator) = evaluator {
             base = base.with_record_evaluator(move |r: &T| evaluator.is_end_of_stream(r));
