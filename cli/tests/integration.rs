@@ -12,6 +12,7 @@ mod cluster;
 mod cluster_servers;
 mod columnar;
 mod columnar_files;
+mod columnar_kafka;
 mod dashboard;
 mod dashboard_browser;
 mod ecosystem;

@@ -268,6 +268,7 @@ impl<T: Send + Sync + 'static> KafkaSinkBuilder<T> {
         self
     }
 
+    #[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
     /// How elements become records, many records per element (the columnar sink: one per
     /// row of a chunk).
     pub(crate) fn records_serializer(

@@ -125,6 +125,7 @@ impl<T, S: KafkaRecordSerializer<T>> KafkaRecordsSerializer<T> for OneRecord<S> 
     }
 }
 
+#[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
 /// The error of a record the serializer refused.
 pub(crate) fn malformed_record(reason: &str) -> weir_connector_api::error::ConnectorError {
     weir_connector_api::error::ConnectorError::malformed("a record for the Kafka sink", reason)

@@ -337,6 +337,7 @@ impl<T: Send + 'static> KafkaSourceBuilder<T> {
         self
     }
 
+    #[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
     /// How records become elements, many records at once (the columnar source: a partition's
     /// records of a fetched batch become one chunk); `per_poll` elements at most per poll of
     /// the reader.

@@ -50,6 +50,7 @@ impl<T: 'static> KafkaBatchDecoder<T> for PerRecord<T> {
     }
 }
 
+#[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
 /// The bytes of a record counted in `numBytesIn`: its key and value.
 pub(crate) fn record_bytes(record: &KafkaRecord<'_>) -> u32 {
     let len = |b: Option<&[u8]>| b.map_or(0, |b| u32::try_from(b.len()).unwrap_or(u32::MAX));
@@ -68,6 +69,7 @@ pub(crate) struct RunRecords<'a> {
 }
 
 impl<'a> RunRecords<'a> {
+    #[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
     /// How many records are left.
     pub(crate) fn remaining(&self) -> usize {
         self.next.len()
