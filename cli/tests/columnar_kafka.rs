@@ -164,6 +164,7 @@ fn kafka_to_kafka_runs_on_columns_natively_and_writes_the_row_engines_records() 
         .filter(|i| matches!(i % 4, 1 | 2) && i % 9 != 0 && (i % 600) as f64 - 10.5 >= 100.0)
         .count();
     let mut outputs = Vec::new();
+    let mut records_in = Vec::new();
     for engine in ["rows", "columns"] {
         let out = format!("out-{engine}");
         create_topic(&bootstrap, &out);
@@ -182,8 +183,17 @@ fn kafka_to_kafka_runs_on_columns_natively_and_writes_the_row_engines_records() 
                 "{err}"
             );
         }
+        // The sources' rows (`numRecordsOut`): one per record on both engines, whether a chunk
+        // holds many.
+        records_in.push(
+            err.lines()
+                .find_map(|l| l.trim_start().strip_prefix("records in"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|n| n.parse::<i64>().ok()),
+        );
         outputs.push(committed(&bootstrap, &out, expected));
     }
+    assert_eq!(records_in, [Some(n), Some(n)], "records in (rows, columns)");
     assert_eq!(outputs[0].len(), expected);
     assert!(
         outputs[0] == outputs[1],

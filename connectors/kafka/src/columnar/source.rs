@@ -75,10 +75,15 @@ fn take(
         bytes = bytes.saturating_add(record_bytes(&record));
     }
     run.take(n);
+    let rows = match &value {
+        Ok(Some(chunk)) => chunk.num_rows(),
+        _ => 0,
+    };
     KafkaElement {
         offset,
         timestamp,
         bytes,
         value,
+        extra_rows: rows.saturating_sub(1) as u64,
     }
 }

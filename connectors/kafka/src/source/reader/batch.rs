@@ -46,6 +46,7 @@ impl<T: 'static> KafkaBatchDecoder<T> for PerRecord<T> {
             timestamp: record.timestamp,
             bytes: record_bytes(&record),
             value: self.0.deserialize(&record).map(Some),
+            extra_rows: 0,
         })
     }
 }
@@ -110,14 +111,16 @@ impl<'a> RunRecords<'a> {
 }
 
 /// One element: the offset of the last record it covers, the latest timestamp of its records,
-/// their size, and their decoded value (`None`: they hold nothing to emit, e.g. tombstones of a
-/// columnar source) or why it is malformed.
+/// their size, their decoded value (`None`: they hold nothing to emit, e.g. tombstones of a
+/// columnar source) or why it is malformed, and the rows it holds beyond one (a chunk's: the
+/// emitter counts them in `numRecordsOut`, where the runtime counts one per element).
 #[derive(Debug)]
 pub struct KafkaElement<T> {
     pub(crate) offset: i64,
     pub(crate) timestamp: Option<i64>,
     pub(crate) bytes: u32,
     pub(crate) value: std::result::Result<Option<T>, String>,
+    pub(crate) extra_rows: u64,
 }
 
 /// A batch stops taking records once its buffer holds this many bytes (so every position in

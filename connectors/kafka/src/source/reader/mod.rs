@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::{ConnectorError, Result};
-use weir_connector_api::metrics::{MetricGroup, NUM_BYTES_IN, NUM_RECORDS_IN_ERRORS};
+use weir_connector_api::metrics::{
+    MetricGroup, NUM_BYTES_IN, NUM_RECORDS_IN_ERRORS, NUM_RECORDS_OUT,
+};
 use weir_connector_api::source::{InputStatus, ReaderOutput, SourceReader, SourceReaderContext};
 use weir_connector_base::source::reader::{RecordEvaluator, SourceReaderBase};
 use weir_connector_base::source::{CountingOutput, Forwarding, ForwardingSourceReader};
@@ -135,6 +137,7 @@ impl<T: Send + 'static> KafkaReader<T> {
             policy,
             bytes_in: metrics.counter(NUM_BYTES_IN),
             errors: metrics.counter(NUM_RECORDS_IN_ERRORS),
+            records_out: metrics.counter(NUM_RECORDS_OUT),
         };
         let mut base = SourceReaderBase::single_fetcher(ctx, split_reader, emitter)
             .with_split_pausing()
