@@ -5,7 +5,7 @@
 //! **Source.** The same [`KafkaSource`] as the row source — same splits, offsets, bounded
 //! modes, discovery, per-partition watermarks, consumer-group commits and
 //! `scan.malformed-records` — decoding differently: the records of one partition that one
-//! fetch brought (up to the fetcher's batch of 4096 records) are decoded at once by the
+//! fetch brought are decoded [`CHUNK_RECORDS`] at a time by the
 //! format's columnar decoder (`weir_formats::columnar`: `json`, `csv`, `debezium-json`) into
 //! one chunk, emitted with the latest of their timestamps. The split's position after a chunk
 //! is the offset after its last record, exactly as after emitting those records one by one,
@@ -51,8 +51,12 @@ use crate::{KafkaSink, KafkaSource};
 use sink::{ChunkRecords, LineEncoder};
 use source::ChunkRuns;
 
-/// Chunks per poll of the columnar source's reader: about the records of a row source's poll.
-pub const CHUNKS_PER_POLL: usize = 4;
+/// The most records the columnar source decodes into one chunk (the chunk size of the `files`
+/// and `datagen` sources): a fetch's records of a partition make chunks of this many.
+pub const CHUNK_RECORDS: usize = 1024;
+
+/// Chunks per poll of the columnar source's reader: the records of a row source's poll (8192).
+pub const CHUNKS_PER_POLL: usize = 8;
 
 impl ChunkSourceFactory for KafkaFactory {
     fn create_chunk_source(

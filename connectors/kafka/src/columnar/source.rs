@@ -43,7 +43,7 @@ impl KafkaBatchDecoder<Chunk> for ChunkRuns {
     }
 
     fn next_element(&self, run: &mut RunRecords<'_>) -> Option<KafkaElement<Chunk>> {
-        let n = run.remaining();
+        let n = run.remaining().min(super::CHUNK_RECORDS);
         if n == 0 {
             return None;
         }
