@@ -87,7 +87,7 @@ for sink in parquet blackhole; do
 path = "out"
 format = "parquet"
 bucket.time-field = "at"
-bucket.format = "yyyy-MM-dd--HH"'
+bucket.date-time-format = "%Y-%m-%d--%H"'
   else
     sink_options='connector = "blackhole"'
   fi
