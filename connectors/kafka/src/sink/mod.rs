@@ -35,8 +35,10 @@ use weir_connector_api::state::VersionedSerializer;
 
 pub use committer::{KafkaCommitter, RESUMED_COMMITS};
 pub use producer::SinkPartitioner;
+#[cfg(weir_api_1_1)]
+pub(crate) use serializer::malformed_record;
+pub(crate) use serializer::KafkaRecordsSerializer;
 use serializer::OneRecord;
-pub(crate) use serializer::{malformed_record, KafkaRecordsSerializer};
 pub use serializer::{KafkaRecordBuf, KafkaRecordSerializer, RecordSerializer, SerializeContext};
 pub use state::{
     KafkaCommittable, KafkaCommittableSerializer, KafkaWriterState, KafkaWriterStateSerializer,

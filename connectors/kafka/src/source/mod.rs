@@ -49,7 +49,9 @@ pub use reader::{
     partition_split_id, KafkaBatch, KafkaElement, KafkaReader, KafkaRecordEmitter,
     KafkaSourceReader, KafkaSplitReader, COMMITS_FAILED, COMMITS_SUCCEEDED,
 };
-pub(crate) use reader::{record_bytes, KafkaBatchDecoder, PerRecord, RunRecords};
+#[cfg(weir_api_1_1)]
+pub(crate) use reader::{record_bytes, RunRecords};
+pub(crate) use reader::{KafkaBatchDecoder, PerRecord};
 pub use split::{
     KafkaPartitionSplit, KafkaPartitionSplitSerializer, TopicPartitionOffset, EARLIEST_OFFSET,
 };

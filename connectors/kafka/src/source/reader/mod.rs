@@ -29,8 +29,10 @@ use weir_connector_api::source::{InputStatus, ReaderOutput, SourceReader, Source
 use weir_connector_base::source::reader::{RecordEvaluator, SourceReaderBase};
 use weir_connector_base::source::{CountingOutput, Forwarding, ForwardingSourceReader};
 
-pub(crate) use batch::{record_bytes, KafkaBatchDecoder, PerRecord, RunRecords};
+#[cfg(weir_api_1_1)]
+pub(crate) use batch::{record_bytes, RunRecords};
 pub use batch::{KafkaBatch, KafkaElement};
+pub(crate) use batch::{KafkaBatchDecoder, PerRecord};
 pub use emitter::KafkaRecordEmitter;
 pub(crate) use fetcher::FetcherSettings;
 pub use split_reader::KafkaSplitReader;
