@@ -9,6 +9,9 @@
 //! checkpoint. The sink encodes each row as a record value; with `key.fields` the key is the
 //! same format over just those fields (Flink's `key.fields` with the value format as key
 //! format), so records of one key go to one partition.
+//!
+//! On API line 1.1 the factory also reads and writes Arrow chunks for columnar pipelines, with
+//! the same options, split state and writer state (the crate's `columnar` module).
 
 use std::sync::LazyLock;
 use std::time::Duration;
