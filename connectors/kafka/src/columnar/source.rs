@@ -87,3 +87,118 @@ fn take(
         extra_rows: rows.saturating_sub(1) as u64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::sync::Arc;
+
+    use weir_connector_api::columnar::arrow::array::{Int64Array, RecordBatch};
+    use weir_connector_api::columnar::arrow::schema::{DataType, Field, Schema};
+    use weir_connector_api::error::{ConnectorError, Result};
+    use weir_formats::chunk::Chunk;
+    use weir_formats::columnar::ChunkDecoder;
+
+    use super::ChunkRuns;
+    use crate::source::{KafkaBatchDecoder, KafkaElement, TestRun};
+
+    /// Reads each message's length into a row; refuses `bad`, and `x` with `y` in one batch
+    /// (each alone is fine).
+    #[derive(Debug)]
+    struct Lengths;
+
+    impl ChunkDecoder for Lengths {
+        fn decode_chunk(&self, messages: &[&[u8]]) -> Result<Option<Chunk>> {
+            if let Some(i) = messages.iter().position(|m| *m == b"bad") {
+                return Err(ConnectorError::malformed(
+                    "a message",
+                    format!("bad at {i}"),
+                ));
+            }
+            if messages.contains(&&b"x"[..]) && messages.contains(&&b"y"[..]) {
+                return Err(ConnectorError::malformed("a batch", "x with y"));
+            }
+            if messages.is_empty() {
+                return Ok(None);
+            }
+            let lengths: Int64Array = messages.iter().map(|m| m.len() as i64).collect();
+            let schema = Arc::new(Schema::new(vec![Field::new("len", DataType::Int64, false)]));
+            let batch = RecordBatch::try_new(schema, vec![Arc::new(lengths)]).unwrap();
+            Ok(Some(Chunk::inserts(batch)))
+        }
+    }
+
+    /// An element seen: last offset, timestamp, rows or error, extra rows.
+    type Seen = (i64, Option<i64>, Result<usize, String>, u64);
+
+    /// Every element of a run of `values`.
+    fn elements(values: &[Option<&[u8]>]) -> Vec<Seen> {
+        let runs = ChunkRuns {
+            decoder: Box::new(Lengths),
+        };
+        let mut test = TestRun::new(values);
+        let mut run = test.run();
+        let mut out = Vec::new();
+        while let Some(KafkaElement {
+            offset,
+            timestamp,
+            value,
+            extra_rows,
+            ..
+        }) = runs.next_element(&mut run)
+        {
+            let rows = value.map(|c| c.map_or(0, |c| c.num_rows()));
+            out.push((offset, timestamp, rows, extra_rows));
+        }
+        out
+    }
+
+    #[test]
+    fn a_run_becomes_one_chunk_with_its_last_offset_and_latest_timestamp() {
+        let got = elements(&[Some(b"a"), None, Some(b"bb"), Some(b"ccc")]);
+        // The tombstone holds no row but its offset is covered.
+        assert_eq!(got, vec![(3, Some(103), Ok(3), 2)]);
+        assert_eq!(elements(&[None, None]), vec![(1, Some(101), Ok(0), 0)]);
+    }
+
+    #[test]
+    fn a_refused_record_is_cut_out_with_its_own_offset_and_error() {
+        let got = elements(&[
+            Some(b"a"),
+            Some(b"b"),
+            Some(b"bad"),
+            Some(b"c"),
+            Some(b"bad"),
+        ]);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0], (1, Some(101), Ok(2), 1));
+        assert_eq!(got[1].0, 2);
+        assert!(
+            got[1].2.as_ref().unwrap_err().contains("bad at 0"),
+            "{got:?}"
+        );
+        assert_eq!(got[2], (3, Some(103), Ok(1), 0));
+        assert_eq!(got[3].0, 4);
+        assert!(got[3].2.is_err());
+    }
+
+    #[test]
+    fn records_that_decode_alone_but_not_together_go_one_at_a_time() {
+        let got = elements(&[Some(b"x"), Some(b"y")]);
+        assert_eq!(
+            got,
+            vec![(0, Some(100), Ok(1), 0), (1, Some(101), Ok(1), 0)]
+        );
+    }
+
+    #[test]
+    fn a_chunk_holds_at_most_chunk_records() {
+        let values: Vec<Option<&[u8]>> = vec![Some(b"v"); super::super::CHUNK_RECORDS * 2 + 5];
+        let got = elements(&values);
+        let rows: Vec<usize> = got.iter().map(|e| *e.2.as_ref().unwrap()).collect();
+        let n = super::super::CHUNK_RECORDS;
+        assert_eq!(rows, vec![n, n, 5]);
+        assert_eq!(got[2].0, i64::try_from(2 * n + 4).unwrap());
+    }
+}

@@ -45,6 +45,8 @@ pub use enumerator::{
 };
 pub(crate) use offsets::parse_specific_offsets;
 pub use offsets::{OffsetResetStrategy, StartingOffsets, StoppingOffsets};
+#[cfg(all(test, weir_api_1_1))]
+pub(crate) use reader::TestRun;
 pub use reader::{
     partition_split_id, KafkaBatch, KafkaElement, KafkaReader, KafkaRecordEmitter,
     KafkaSourceReader, KafkaSplitReader, COMMITS_FAILED, COMMITS_SUCCEEDED,

@@ -272,3 +272,53 @@ impl<T: Send + 'static> RecordsWithSplitIds for KafkaBatch<T> {
         &self.finished
     }
 }
+
+/// Runs of records built from values, for tests of batch decoders.
+#[cfg(all(test, weir_api_1_1))]
+pub(crate) struct TestRun {
+    data: Vec<u8>,
+    records: Vec<RawRecord>,
+    next: std::ops::Range<usize>,
+}
+
+#[cfg(all(test, weir_api_1_1))]
+impl TestRun {
+    /// Records at offsets 0, 1, ... with these values (`None`: a tombstone) and timestamps
+    /// 100, 101, ...
+    pub(crate) fn new(values: &[Option<&[u8]>]) -> Self {
+        let mut data = Vec::new();
+        let mut records = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            let value = value.map(|v| {
+                let start = data.len() as u32;
+                data.extend_from_slice(v);
+                (start, v.len() as u32)
+            });
+            records.push(RawRecord {
+                offset: i as i64,
+                timestamp: Some(100 + i as i64),
+                key: None,
+                value,
+                headers: (0, 0),
+            });
+        }
+        let next = 0..records.len();
+        TestRun {
+            data,
+            records,
+            next,
+        }
+    }
+
+    /// The records not yet taken.
+    pub(crate) fn run(&mut self) -> RunRecords<'_> {
+        RunRecords {
+            topic: "t",
+            partition: 0,
+            data: &self.data,
+            records: &self.records,
+            headers: &[],
+            next: &mut self.next,
+        }
+    }
+}

@@ -29,6 +29,8 @@ use weir_connector_api::source::{InputStatus, ReaderOutput, SourceReader, Source
 use weir_connector_base::source::reader::{RecordEvaluator, SourceReaderBase};
 use weir_connector_base::source::{CountingOutput, Forwarding, ForwardingSourceReader};
 
+#[cfg(all(test, weir_api_1_1))]
+pub(crate) use batch::TestRun;
 #[cfg(weir_api_1_1)]
 pub(crate) use batch::{record_bytes, RunRecords};
 pub use batch::{KafkaBatch, KafkaElement};
