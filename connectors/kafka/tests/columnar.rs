@@ -96,6 +96,26 @@ async fn the_chunk_source_reads_the_row_sources_rows_in_json_csv_and_debezium() 
         .await
         .unwrap();
     assert_eq!(rows, 9_100);
+    // Specific starting and stopping offsets: the same records on both.
+    let between = source_node(
+        &kafka,
+        "json",
+        "json",
+        &[
+            ("scan.startup.mode", "specific-offsets"),
+            (
+                "scan.startup.specific-offsets",
+                "partition:0,offset:100;partition:1,offset:7;partition:2,offset:0",
+            ),
+            ("scan.bounded.mode", "specific-offsets"),
+            (
+                "scan.bounded.specific-offsets",
+                "partition:0,offset:2500;partition:1,offset:1007;partition:2,offset:1",
+            ),
+        ],
+    );
+    let rows = check_chunk_source(&between).await.unwrap();
+    assert_eq!(rows, 2_400 + 1_000 + 1);
 
     kafka.create_topic("csv", 2).await;
     for p in 0..2 {
