@@ -46,6 +46,18 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The 8 characters of a customer from one draw: the first base-36 digits of the draw as a
+/// fraction of 2^64, as the datagen connector makes random strings.
+fn customer_text(rng: &mut Rng, text: &mut String) {
+    text.clear();
+    let mut fraction = rng.next();
+    for _ in 0..8 {
+        let wide = u128::from(fraction) * ALPHABET.len() as u128;
+        text.push(char::from(ALPHABET[(wide >> 64) as usize]));
+        fraction = wide as u64;
+    }
+}
+
 /// The generator of row `n`, field `index`.
 struct Rng(u64);
 
@@ -87,10 +99,7 @@ fn batch(schema: &SchemaRef, from: u64, to: u64) -> Result<RecordBatch, String> 
         }
         id.append_value(n as i64);
         let mut rng = Rng::of(n, 1);
-        text.clear();
-        text.extend(
-            (0..8).map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize] as char),
-        );
+        customer_text(&mut rng, &mut text);
         customer.append_value(&text);
         let unit = (Rng::of(n, 3).next() >> 11) as f64 / (1u64 << 53) as f64;
         amount.append_value(1.0 + unit * 499.0);
@@ -120,10 +129,7 @@ fn batch_of_columns(schema: &SchemaRef, from: u64, to: u64) -> Result<RecordBatc
     }
     for n in from..to {
         let mut rng = Rng::of(n, 1);
-        text.clear();
-        text.extend(
-            (0..8).map(|_| ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize] as char),
-        );
+        customer_text(&mut rng, &mut text);
         customer.append_value(&text);
     }
     for n in from..to {

@@ -26,6 +26,7 @@ pub mod logging;
 pub mod pipeline;
 pub mod print;
 pub mod publish;
+mod publish_cache;
 pub mod publish_lines;
 pub mod run;
 pub mod scaffold;

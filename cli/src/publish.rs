@@ -678,7 +678,8 @@ fn cargo_steps(package: &Package, repo: Option<&Path>, args: &PublishArgs) -> Re
         .filter(|a| *a != "-p")
         .map(String::as_str)
         .collect();
-    forget_local_packages(&packaged);
+    crate::publish_cache::forget_local_packages(&packaged);
+    crate::publish_cache::forget_compiled(&target_dir(&dir), &packaged);
     let mut package_args = vec!["package".to_owned()];
     package_args.extend(package_selection.iter().cloned());
     if dirty {
@@ -720,58 +721,6 @@ fn cargo_steps(package: &Package, repo: Option<&Path>, args: &PublishArgs) -> Re
         }
     );
     Ok(())
-}
-
-/// Removes cargo's extracted copies of `crates` from its local package overlays
-/// (`$CARGO_HOME/registry/{src,cache}/-<hash>/<crate>-<version>`), which `cargo package` makes
-/// to verify crates that depend on each other. Cargo does not extract such a copy again when
-/// the crate's files change at the same version, so a later `cargo package` would build
-/// against the old files (e.g. an API item added since would be missing). Registries with a
-/// host (`index.crates.io-…`) are not touched; cargo extracts what is removed again.
-fn forget_local_packages(crates: &[&str]) {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let Some(registry) = home.map(|h| h.join("registry")) else {
-        return;
-    };
-    for kind in ["src", "cache"] {
-        let Ok(overlays) = std::fs::read_dir(registry.join(kind)) else {
-            continue;
-        };
-        for overlay in overlays.flatten() {
-            if !overlay.file_name().to_string_lossy().starts_with('-') {
-                continue;
-            }
-            let Ok(entries) = std::fs::read_dir(overlay.path()) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let ours = crates.iter().any(|c| {
-                    name.strip_prefix(c)
-                        .and_then(|rest| rest.strip_prefix('-'))
-                        .is_some_and(|v| v.starts_with(|ch: char| ch.is_ascii_digit()))
-                });
-                if !ours {
-                    continue;
-                }
-                let path = entry.path();
-                let removed = if path.is_dir() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                if let Err(e) = removed {
-                    tracing::warn!(
-                        "cannot remove cargo's old copy {}: {e}; if `cargo package` builds \
-                         against old files, remove it by hand",
-                        path.display()
-                    );
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -206,6 +206,34 @@ fn every_type_goes_into_parquet_part_files_on_both_engines() {
     }
 }
 
+/// Every line of the files under `dir` (part files, not the hidden in-progress ones), sorted.
+fn sorted_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for file in files_under(dir) {
+        if file.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let text = fs::read_to_string(dir.join(&file)).unwrap();
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    lines.sort_unstable();
+    lines
+}
+
+#[test]
+fn every_type_goes_into_json_lines_alike_on_both_engines() {
+    let p =
+        pipeline("connector = \"files\"\n\n[sinks.options]\npath = \"out\"\nformat = \"json\"\n");
+    let (_, on_rows) = run_on("rows", &p);
+    let (_, on_columns) = run_on("columns", &p);
+    let rows = sorted_lines(&on_rows.path().join("out"));
+    assert_eq!(rows.len(), expected().len());
+    assert!(
+        rows == sorted_lines(&on_columns.path().join("out")),
+        "the engines wrote other JSON lines"
+    );
+}
+
 #[test]
 fn csv_refuses_nested_fields_when_the_pipeline_is_validated() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,42 +8,69 @@
 //! exact decimal expansion is short, so such values, and every value whose shortest form has
 //! 16 or 17 digits that could be one, are written by the standard library.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// Appends `x` to `out` as `format!("{x}")` would.
-pub(crate) fn push_f64(x: f64, out: &mut String) {
+pub(crate) fn push_f64(x: f64, out: &mut Vec<u8>) {
     if !x.is_finite() {
-        // NaN, inf, -inf: rare, and spelled by the standard library.
+        // NaN, inf, -inf: rare, and spelled by the standard library. Writing into a `Vec`
+        // cannot fail.
         let _ = write!(out, "{x}");
         return;
     }
     let mut buffer = ryu::Buffer::new();
-    let text = buffer.format_finite(x);
-    let (negative, text) = match text.strip_prefix('-') {
+    let text = buffer.format_finite(x).as_bytes();
+    if !text.contains(&b'e') {
+        // Positional already: the standard library's text but for a whole number's `.0`.
+        let body = text.strip_suffix(b".0").unwrap_or(text);
+        // At most this many significant digits (leading and trailing zeros counted too).
+        let digits = body.len() - usize::from(body[0] == b'-') - usize::from(body.contains(&b'.'));
+        if digits <= 15 || ties_impossible(x) {
+            out.extend_from_slice(body);
+        } else {
+            let _ = write!(out, "{x}");
+        }
+        return;
+    }
+    let (negative, text) = match text.strip_prefix(b"-") {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let (mantissa, exponent) = match text.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+    let (mantissa, exponent) = match text.iter().position(|b| *b == b'e') {
+        Some(at) => (
+            &text[..at],
+            std::str::from_utf8(&text[at + 1..])
+                .ok()
+                .and_then(|e| e.parse::<i32>().ok())
+                .unwrap_or(0),
+        ),
         None => (text, 0),
     };
     // The digits of the mantissa without its point, and where the point goes among them.
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: Vec<u8> = Vec::with_capacity(int.len() + frac.len());
-    digits.extend_from_slice(int.as_bytes());
-    digits.extend_from_slice(frac.as_bytes());
+    let (int, frac) = match mantissa.iter().position(|b| *b == b'.') {
+        Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
+        None => (mantissa, &[][..]),
+    };
+    let mut buf = [0u8; 40];
+    let len = int.len() + frac.len();
+    let Some(all) = buf.get_mut(..len) else {
+        let _ = write!(out, "{x}");
+        return;
+    };
+    all[..int.len()].copy_from_slice(int);
+    all[int.len()..].copy_from_slice(frac);
     let mut point = int.len() as i32 + exponent;
-    let leading = digits.iter().take_while(|d| **d == b'0').count();
-    digits.drain(..leading);
+    let leading = all.iter().take_while(|d| **d == b'0').count();
     point -= leading as i32;
-    while digits.last() == Some(&b'0') {
-        digits.pop();
+    let mut digits = &all[leading..];
+    while let Some(rest) = digits.strip_suffix(b"0") {
+        digits = rest;
     }
     if negative {
-        out.push('-');
+        out.push(b'-');
     }
     if digits.is_empty() {
-        out.push('0');
+        out.push(b'0');
         return;
     }
     if digits.len() > 15 && !ties_impossible(x) {
@@ -55,20 +82,18 @@ pub(crate) fn push_f64(x: f64, out: &mut String) {
         return;
     }
     let len = digits.len() as i32;
-    // ASCII digits throughout.
-    let digits = String::from_utf8_lossy(&digits);
     if point <= 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-point) as usize));
-        out.push_str(&digits);
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-point) as usize));
+        out.extend_from_slice(digits);
     } else if point >= len {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', (point - len) as usize));
+        out.extend_from_slice(digits);
+        out.extend(std::iter::repeat_n(b'0', (point - len) as usize));
     } else {
         let (whole, fraction) = digits.split_at(point as usize);
-        out.push_str(whole);
-        out.push('.');
-        out.push_str(fraction);
+        out.extend_from_slice(whole);
+        out.push(b'.');
+        out.extend_from_slice(fraction);
     }
 }
 
@@ -105,9 +130,14 @@ mod tests {
     use super::push_f64;
 
     fn same(x: f64) {
-        let mut ours = String::new();
+        let mut ours = Vec::new();
         push_f64(x, &mut ours);
-        assert_eq!(ours, format!("{x}"), "bits {:#x}", x.to_bits());
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            format!("{x}"),
+            "bits {:#x}",
+            x.to_bits()
+        );
     }
 
     #[test]

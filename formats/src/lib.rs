@@ -14,12 +14,14 @@
 //! | `debezium-json` | Debezium events: `c`/`r` insert, `u` update-before + update-after, `d` delete | `schema-include`, `fail-on-missing-field`, `ignore-parse-errors`, `timestamp-format` |
 //! | `canal-json` | Canal events: `INSERT`, `UPDATE` (before = `data` overlaid with `old`), `DELETE` | `database.include`, `table.include`, `ignore-parse-errors`, `timestamp-format` |
 //!
-//! Columnar pipelines decode many `json` or `csv` messages at once straight into a
-//! [`Chunk`](chunk::Chunk) with [`columnar::chunk_decoder`] (the same rows as the row decoder),
-//! and write chunks as `json` lines with [`columnar::JsonChunkEncoder`].
+//! Columnar pipelines decode many `json`, `csv`, `debezium-json` or `canal-json` messages at
+//! once straight into a [`Chunk`](chunk::Chunk) with [`columnar::chunk_decoder`] (the same
+//! rows, kinds and errors as the row decoder, for every type), and write chunks as `json`
+//! lines with [`columnar::JsonChunkEncoder`].
 //!
 //! Types: booleans, 64-bit integers and floats, strings, bytes (base64 in text formats) and
-//! timestamps (RFC 3339 text or epoch milliseconds; written as `timestamp-format` says). A
+//! timestamps (RFC 3339 text or epoch milliseconds; written as `timestamp-format` says), and
+//! the types of API line 1.1 as [`typed`] describes them (csv holds the scalar ones). A
 //! malformed message is a [`ConnectorError::Malformed`](weir_connector_api::ConnectorError)
 //! that shows the start of the message and what is wrong with it, unless
 //! `ignore-parse-errors` skips it.

@@ -52,11 +52,13 @@ use crate::config::{DatagenOptions, NUMBER_OF_ROWS_KEY, SET_NAME};
 use crate::DataGeneratorSource;
 #[cfg(weir_api_1_1)]
 use crate::RateLimiterStrategy;
+use random::{mix, random_text, Rng};
 
 #[cfg(weir_api_1_1)]
 mod columns;
 #[cfg(weir_api_1_1)]
 mod columns_types;
+mod random;
 #[cfg(weir_api_1_1)]
 mod types;
 
@@ -849,14 +851,9 @@ impl RowGenerator {
                 Value::Float64(min + (max - min) * unit)
             }
             FieldGen::RandomString { length } => {
-                const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-                let s: String = (0..*length)
-                    .map(|_| {
-                        let i = (rng.next() % ALPHABET.len() as u64) as usize;
-                        char::from(ALPHABET.get(i).copied().unwrap_or(b'a'))
-                    })
-                    .collect();
-                Value::String(s)
+                let mut text = vec![0; *length];
+                random_text(rng, &mut text);
+                Value::String(text.into_iter().map(char::from).collect())
             }
             FieldGen::RandomBytes { length } => {
                 Value::Bytes((0..*length).map(|_| rng.next() as u8).collect())
@@ -874,23 +871,5 @@ impl RowGenerator {
             | FieldGen::Map { .. }
             | FieldGen::Struct(_) => Value::Null,
         }
-    }
-}
-
-/// SplitMix64's finalizer.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A tiny deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
     }
 }

@@ -1,5 +1,5 @@
 //! The `kafka` connector's columnar source and sink (API line 1.1) against its Row source and
-//! sink on the real broker: the same rows read (json, csv, debezium-json; tombstones and
+//! sink on the real broker: the same rows read (json, csv, debezium-json, canal-json; tombstones and
 //! malformed records on both paths), the same records written (values and `key.fields` keys,
 //! exactly-once), a checkpoint taken on rows restored on columns and back, and the options
 //! that keep a pipeline on rows.
@@ -85,7 +85,7 @@ fn produce_json(kafka: &Kafka, topic: &str, partitions: i32, range: std::ops::Ra
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chunk_source_reads_the_row_sources_rows_in_json_csv_and_debezium() {
+async fn the_chunk_source_reads_the_row_sources_rows_in_json_csv_debezium_and_canal() {
     let kafka = Kafka::start();
     // json over three partitions, with tombstones between the records of partition 0.
     kafka.create_topic("json", 3).await;
@@ -152,6 +152,30 @@ async fn the_chunk_source_reads_the_row_sources_rows_in_json_csv_and_debezium() 
         .unwrap();
     // Each update is two rows.
     assert_eq!(rows, 2 * (500 + 2 * 500 + 500));
+
+    // Canal: an event of several rows, updates with their old values, deletes.
+    kafka.create_topic("canal", 2).await;
+    for p in 0..2 {
+        let values: Vec<Vec<u8>> = (0..1_000)
+            .map(|i| match i % 3 {
+                0 => format!(
+                    r#"{{"data":[{{"id":{i},"name":"a","amount":1.5}},{{"id":{},"name":null,"amount":null}}],"type":"INSERT"}}"#,
+                    i + 100_000
+                ),
+                1 => format!(
+                    r#"{{"data":[{{"id":{i},"name":"b","amount":2.5}}],"old":[{{"name":"a"}}],"type":"UPDATE"}}"#
+                ),
+                _ => format!(r#"{{"data":[{{"id":{i},"name":"b","amount":2.5}}],"type":"DELETE"}}"#),
+            })
+            .map(String::into_bytes)
+            .collect();
+        kafka.produce("canal", p, &values);
+    }
+    let rows = check_chunk_source(&source_node(&kafka, "canal", "canal-json", &[]))
+        .await
+        .unwrap();
+    // Inserts of two rows, updates of two (-U, +U), deletes of one.
+    assert_eq!(rows, 2 * (334 * 2 + 333 * 2 + 333));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

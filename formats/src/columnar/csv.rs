@@ -2,11 +2,11 @@
 //! cell appended to its column as the row decoder reads it.
 
 use arrow_schema::SchemaRef;
-use weir_connector_api::config::ValidatedConfig;
+use weir_connector_api::config::{ConfigError, ConfigErrors, ValidatedConfig};
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::row::Schema;
 
-use super::builder::{builders, finish, Builder};
+use super::builder::{builders, finish, schema_builders, Builder};
 use super::{through_rows, ChunkDecoder};
 use crate::chunk::{arrow_schema, Chunk};
 use crate::csv::{CsvCodec, CsvFormat};
@@ -23,8 +23,15 @@ pub struct CsvChunkDecoder {
 impl CsvChunkDecoder {
     /// The decoder of rows of `schema` with the `csv` format's validated options.
     pub fn new(schema: &Schema, config: &ValidatedConfig) -> Result<Self> {
+        if let Some(reason) = crate::typed::refuse_nested("csv", &schema.fields) {
+            // The row decoder's refusal (`CsvFormat::decoder`).
+            return Err(ConnectorError::Config(ConfigErrors::new(
+                "csv format",
+                vec![ConfigError::conflict(["format"], reason)],
+            )));
+        }
         let arrow = arrow_schema(schema);
-        builders(&arrow).map_err(ConnectorError::Contract)?;
+        builders(&schema.fields).map_err(ConnectorError::Contract)?;
         Ok(CsvChunkDecoder {
             codec: CsvFormat::codec(schema, config),
             nullable: schema.fields.iter().map(|f| f.nullable).collect(),
@@ -68,7 +75,7 @@ impl CsvChunkDecoder {
     /// The chunk of `messages` read on columns (`Ok(None)`: no rows), or `Err` when one
     /// of them is not read without error by the row decoder's rules.
     pub(super) fn on_columns(&self, messages: &[&[u8]]) -> Result<Option<Chunk>, ()> {
-        let mut columns = builders(&self.arrow).map_err(|_| ())?;
+        let mut columns = schema_builders(&self.codec.schema)?;
         let mut rows = 0;
         for message in messages {
             rows += self.append(message, &mut columns).map_err(|_| ())?;

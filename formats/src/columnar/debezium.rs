@@ -5,16 +5,16 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use weir_connector_api::config::ValidatedConfig;
 use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::row::{RowKind, Schema};
 
-use super::builder::{builders, finish, Builder, JsonCell};
-use super::json::{append_cells, ImageSeed};
+use super::builder::{builders, finish_changelog, schema_builders, Builder};
+use super::cells::{Cells, ImageSeed, Keys, Skip, StrSeed};
+use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
 use crate::chunk::{arrow_schema, Chunk};
 use crate::debezium::{DebeziumCodec, DebeziumJsonFormat, SCHEMA_INCLUDE};
@@ -28,13 +28,11 @@ pub struct DebeziumChunkDecoder {
     codec: DebeziumCodec,
     schema: Schema,
     arrow: SchemaRef,
-    names: Vec<String>,
+    keys: Keys,
     nullable: Vec<bool>,
     fail_on_missing: bool,
     schema_include: bool,
 }
-
-type Cells<'de> = Vec<Option<JsonCell<'de>>>;
 
 /// What the columnar path reads of one event.
 #[derive(Default)]
@@ -52,11 +50,11 @@ impl DebeziumChunkDecoder {
     /// The decoder of rows of `schema` with the `debezium-json` format's validated options.
     pub fn new(schema: &Schema, config: &ValidatedConfig) -> Result<Self> {
         let arrow = arrow_schema(schema);
-        builders(&arrow).map_err(ConnectorError::Contract)?;
+        builders(&schema.fields).map_err(ConnectorError::Contract)?;
         Ok(DebeziumChunkDecoder {
             codec: DebeziumJsonFormat::codec(schema, config),
             schema: schema.clone(),
-            names: schema.fields.iter().map(|f| f.name.clone()).collect(),
+            keys: Keys::of(&schema.fields),
             nullable: schema.fields.iter().map(|f| f.nullable).collect(),
             fail_on_missing: JsonSettings::from_config(config).fail_on_missing,
             schema_include: config.get(&SCHEMA_INCLUDE),
@@ -74,7 +72,7 @@ impl DebeziumChunkDecoder {
         let mut de = serde_json::Deserializer::from_slice(message);
         let event = de
             .deserialize_map(EventVisitor {
-                names: &self.names,
+                keys: &self.keys,
                 nested: self.schema_include,
             })
             .map_err(|_| ())?;
@@ -88,7 +86,13 @@ impl DebeziumChunkDecoder {
         };
         let mut row = |image: Option<Cells<'_>>, kind: RowKind| {
             let cells = image.ok_or(())?;
-            append_cells(&cells, columns, &self.nullable, self.fail_on_missing)?;
+            append_cells(
+                cells.iter().map(Option::as_ref),
+                columns,
+                &self.nullable,
+                self.fail_on_missing,
+                false,
+            )?;
             kinds.push(kind);
             Ok(())
         };
@@ -111,18 +115,12 @@ impl DebeziumChunkDecoder {
     /// The chunk of `messages` read on columns (`Ok(None)`: no rows), or `Err` when one of
     /// them is not a plain event the columnar path reads.
     pub(super) fn on_columns(&self, messages: &[&[u8]]) -> Result<Option<Chunk>, ()> {
-        let mut columns = builders(&self.arrow).map_err(|_| ())?;
+        let mut columns = schema_builders(&self.schema)?;
         let mut kinds = Vec::with_capacity(messages.len());
         for message in messages {
             self.append(message, &mut columns, &mut kinds)?;
         }
-        if kinds.is_empty() {
-            return Ok(None);
-        }
-        let batch = finish(&self.arrow, &mut columns, kinds.len()).ok_or(())?;
-        Chunk::new(batch, Some(Arc::from(kinds)))
-            .map(Some)
-            .map_err(|_| ())
+        finish_changelog(&self.arrow, &mut columns, kinds)
     }
 }
 
@@ -137,7 +135,7 @@ impl ChunkDecoder for DebeziumChunkDecoder {
 
 /// Visits an event object (or, `nested`, the envelope whose `payload` is one).
 struct EventVisitor<'a> {
-    names: &'a [String],
+    keys: &'a Keys,
     nested: bool,
 }
 
@@ -159,18 +157,18 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event<'de>, A::Error> {
         let mut event = Event::default();
         let mut payload_key = false;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(StrSeed)? {
             match key.as_ref() {
-                "op" => event.op = Some(map.next_value::<Cow<'de, str>>()?),
+                "op" => event.op = Some(map.next_value_seed(StrSeed)?),
                 "before" => {
-                    event.before = map.next_value_seed(ImageSeed { names: self.names })?;
+                    event.before = map.next_value_seed(ImageSeed { keys: self.keys })?;
                 }
                 "after" => {
-                    event.after = map.next_value_seed(ImageSeed { names: self.names })?;
+                    event.after = map.next_value_seed(ImageSeed { keys: self.keys })?;
                 }
                 "payload" if self.nested => {
                     let inner = EventVisitor {
-                        names: self.names,
+                        keys: self.keys,
                         nested: false,
                     };
                     event.payload = Some(Box::new(map.next_value_seed(inner)?));
@@ -178,7 +176,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 other => {
                     payload_key |= other == "payload";
                     event.schema |= other == "schema";
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(Skip)?;
                 }
             }
         }

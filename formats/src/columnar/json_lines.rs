@@ -20,6 +20,8 @@ use weir_connector_api::row::{RowKind, Schema};
 
 use crate::chunk::Chunk;
 use crate::convert::{unencodable, TimestampFormat, TIMESTAMP_FORMAT};
+use crate::envelope::JsonSettings;
+use crate::json::JsonCodec;
 use crate::csv::chunk::Days;
 
 /// Writes chunks as `json` lines, the bytes of the `json` row encoder (see the
@@ -30,6 +32,10 @@ pub struct JsonChunkEncoder {
     keys: Vec<Vec<u8>>,
     names: Vec<String>,
     timestamps: TimestampFormat,
+    /// The row encoder, for chunks with a column of a type written here from values (the
+    /// types of API line 1.1: decimals, dates, other timestamp units, nested types; their
+    /// JSON is `crate::typed`'s, one place for both paths).
+    rows: JsonCodec,
 }
 
 impl JsonChunkEncoder {
@@ -48,6 +54,7 @@ impl JsonChunkEncoder {
             keys,
             names: schema.fields.iter().map(|f| f.name.clone()).collect(),
             timestamps: config.get(&TIMESTAMP_FORMAT),
+            rows: JsonCodec::new(schema.clone(), JsonSettings::from_config(config)),
         }
     }
 
@@ -80,10 +87,28 @@ impl JsonChunkEncoder {
             ));
         }
         let start = out.len();
-        let result = self.write_rows(batch.columns(), batch.num_rows(), out);
+        let result = if batch.columns().iter().all(|c| written_here(c.data_type())) {
+            self.write_rows(batch.columns(), batch.num_rows(), out)
+        } else {
+            self.write_through_rows(chunk, out)
+        };
         if result.is_err() {
             out.truncate(start);
         }
+        result
+    }
+
+    /// Every row of `chunk` made and written by the row encoder.
+    fn write_through_rows(&self, chunk: &Chunk, out: &mut Vec<u8>) -> Result<()> {
+        use weir_connector_api::format::RowEncoder as _;
+        let mut result = Ok(());
+        chunk
+            .for_each_row(|row| {
+                if result.is_ok() {
+                    result = self.rows.encode(&row, out).map(|()| out.push(b'\n'));
+                }
+            })
+            .map_err(|e| unencodable("json", e.to_string()))?;
         result
     }
 
@@ -156,9 +181,10 @@ impl JsonChunkEncoder {
                 let millis = column.as_primitive::<TimestampMillisecondType>().value(row);
                 match self.timestamps {
                     TimestampFormat::Iso8601 => {
-                        text.clear();
-                        days.render(millis, text);
-                        serde_json::to_writer(&mut *out, text.as_str()).map_err(json)?;
+                        // RFC 3339 text: nothing to escape.
+                        out.push(b'"');
+                        days.render(millis, out);
+                        out.push(b'"');
                     }
                     TimestampFormat::EpochMillis => {
                         out.extend_from_slice(itoa::Buffer::new().format(millis).as_bytes());
@@ -174,4 +200,17 @@ impl JsonChunkEncoder {
         }
         Ok(())
     }
+}
+
+/// Whether [`JsonChunkEncoder::write_rows`] writes columns of type `t` itself.
+fn written_here(t: &ArrowType) -> bool {
+    matches!(
+        t,
+        ArrowType::Boolean
+            | ArrowType::Int64
+            | ArrowType::Float64
+            | ArrowType::Utf8
+            | ArrowType::Binary
+            | ArrowType::Timestamp(TimeUnit::Millisecond, _)
+    )
 }

@@ -9,14 +9,29 @@
 //! | `json` | [`JsonChunkDecoder`]: serde_json's streaming parser into Arrow builders |
 //! | `csv` | [`CsvChunkDecoder`]: the row decoder's csv-core parser, cells into Arrow builders |
 //! | `debezium-json` | [`DebeziumChunkDecoder`]: the same parser, each event's images into the fields' columns, the rows' kinds beside them |
-//! | others | none ([`chunk_decoder`] gives `None`: such a source stays on rows) |
+//! | `canal-json` | [`CanalChunkDecoder`]: the same parser, every element of an event's `data` (an `UPDATE`'s before image: `data[i]` overlaid with `old[i]`) into the fields' columns, values read leniently as the row decoder reads them (`"42"`), the rows' kinds beside them |
+//! | `raw` | none ([`chunk_decoder`] gives `None`: such a source stays on rows) |
+//!
+//! Every type the row decoders read has a column: booleans, integers of each width, floats,
+//! decimals (a value with more digits than the type's precision makes the batch take the row
+//! path, where the rows' conversion into a chunk refuses it), dates, timestamps of each unit
+//! with or without a zone, strings, bytes (base64), and, in the JSON formats, lists, structs
+//! and maps nested to any depth. A nested value is kept as its text (serde_json's
+//! `RawValue`, borrowed from the message) while its object is read, then parsed into the
+//! children's columns. Values the columnar path skips or only captures are still parsed in
+//! full (`cells::Skip`: serde's `IgnoredAny` lets a number out of range or invalid UTF-8
+//! through, where the row decoder fails), and a nested value that nests nearly as deep as
+//! serde_json allows a message to (its depth counts from the message on rows, from the value
+//! when parsed again) sends the batch through the row decoder. csv refuses nested fields when
+//! the decoder is made, as its row decoder does.
 //!
 //! And the other way, [`JsonChunkEncoder`] writes chunks as `json` lines (the bytes of the row
 //! encoder; `csv` has `CsvCodec::encode_chunk_lines`).
 //!
-//! Columns are built from the Arrow schema ([`crate::chunk::arrow_schema`]): a builder per
-//! Arrow type, with the text and JSON rules of the row decoders for each; a type without a
-//! builder is refused when the decoder is made.
+//! Columns are built for the pipeline type of each field (its Arrow type is
+//! [`crate::chunk::arrow_schema`]'s): a builder per type, with the text and JSON rules of the
+//! row decoders for each (`convert`, and `typed::scalar_from_text` for the types of line
+//! 1.1, called as the row decoders call it).
 //!
 //! **Why not `arrow-json` and `arrow-csv`.** Both read valid input into the same columns, but
 //! they accept input the row decoders reject, and read some of it otherwise, so a job would
@@ -41,12 +56,21 @@
 //! `ignore-parse-errors`) exactly as on rows, with the same message.
 
 mod builder;
+mod canal;
+mod cells;
 mod csv;
 mod debezium;
 mod json;
 mod json_lines;
+mod nested;
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_canal;
+#[cfg(test)]
+mod tests_typed;
 
 use std::fmt;
 
@@ -55,6 +79,7 @@ use weir_connector_api::error::{ConnectorError, Result};
 use weir_connector_api::format::RowDecoder;
 use weir_connector_api::row::{Row, Schema};
 
+pub use self::canal::CanalChunkDecoder;
 pub use self::csv::CsvChunkDecoder;
 pub use self::debezium::DebeziumChunkDecoder;
 pub use self::json::JsonChunkDecoder;
@@ -81,6 +106,7 @@ pub fn chunk_decoder(
         "json" => Some(Box::new(JsonChunkDecoder::new(schema, config)?)),
         "csv" => Some(Box::new(CsvChunkDecoder::new(schema, config)?)),
         "debezium-json" => Some(Box::new(DebeziumChunkDecoder::new(schema, config)?)),
+        "canal-json" => Some(Box::new(CanalChunkDecoder::new(schema, config)?)),
         _ => None,
     })
 }

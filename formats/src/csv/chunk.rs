@@ -4,8 +4,6 @@
 //! `""`), each followed by `\n`, without making a row, a `String` per cell or a writer per
 //! row.
 
-use std::fmt::Write as _;
-
 use arrow_array::{
     Array, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray,
     TimestampMillisecondArray,
@@ -60,38 +58,47 @@ impl<'a> Column<'a> {
         }
     }
 
-    /// Appends the text of row `row` (not null) to `text`, as `to_text` renders its value.
-    fn text(&self, row: usize, timestamps: TimestampFormat, days: &mut Days, text: &mut String) {
-        // Writing into a `String` cannot fail.
-        let _ = match self {
-            Column::Boolean(a) => write!(text, "{}", a.value(row)),
+    /// Whether a cell of this column can hold a byte that `special` marks (and so may need
+    /// quoting): text always, the other types when a byte of their alphabet is special
+    /// (a delimiter or quote character that is a digit, a letter, `-`, `.`, `:`…).
+    fn may_need_quotes(&self, timestamps: TimestampFormat, special: &[bool; 256]) -> bool {
+        let alphabet: &[u8] = match self {
+            Column::Utf8(_) | Column::Binary(_) => return true,
+            Column::Boolean(_) => b"truefals",
+            Column::Int64(_) => b"-0123456789",
+            Column::Timestamp(_) if matches!(timestamps, TimestampFormat::EpochMillis) => {
+                b"-0123456789"
+            }
+            // `render_timestamp` beyond years 0–9999 writes a sign and more digits.
+            Column::Timestamp(_) => b"+-0123456789T:.Z",
+            Column::Float64(_) => b"-.0123456789NaninfINF",
+        };
+        alphabet.iter().any(|b| special[usize::from(*b)])
+    }
+
+    /// Appends the text of row `row` (not null) to `out`, as `to_text` renders its value.
+    fn write(&self, row: usize, timestamps: TimestampFormat, days: &mut Days, out: &mut Vec<u8>) {
+        match self {
+            Column::Boolean(a) => {
+                out.extend_from_slice(if a.value(row) { b"true" } else { b"false" });
+            }
             Column::Int64(a) => {
-                text.push_str(itoa::Buffer::new().format(a.value(row)));
-                Ok(())
+                out.extend_from_slice(itoa::Buffer::new().format(a.value(row)).as_bytes());
             }
-            Column::Float64(a) => {
-                crate::float::push_f64(a.value(row), text);
-                Ok(())
-            }
-            Column::Utf8(a) => {
-                text.push_str(a.value(row));
-                Ok(())
-            }
+            Column::Float64(a) => crate::float::push_f64(a.value(row), out),
+            Column::Utf8(a) => out.extend_from_slice(a.value(row).as_bytes()),
             Column::Binary(a) => {
-                base64::engine::general_purpose::STANDARD.encode_string(a.value(row), text);
-                Ok(())
+                let mut text = String::new();
+                base64::engine::general_purpose::STANDARD.encode_string(a.value(row), &mut text);
+                out.extend_from_slice(text.as_bytes());
             }
             Column::Timestamp(a) => match timestamps {
-                TimestampFormat::Iso8601 => {
-                    days.render(a.value(row), text);
-                    Ok(())
-                }
+                TimestampFormat::Iso8601 => days.render(a.value(row), out),
                 TimestampFormat::EpochMillis => {
-                    text.push_str(itoa::Buffer::new().format(a.value(row)));
-                    Ok(())
+                    out.extend_from_slice(itoa::Buffer::new().format(a.value(row)).as_bytes());
                 }
             },
-        };
+        }
     }
 }
 
@@ -105,7 +112,7 @@ pub(crate) struct Days {
 
 impl Days {
     /// Appends `millis` as `render_timestamp` renders it.
-    pub(crate) fn render(&mut self, millis: i64, text: &mut String) {
+    pub(crate) fn render(&mut self, millis: i64, out: &mut Vec<u8>) {
         let day = millis.div_euclid(86_400_000);
         if self.last.as_ref().map(|(d, _)| *d) != Some(day) {
             // `YYYY-MM-DDT…`: years 0 to 9999; others (a sign and more digits) go the slow way.
@@ -119,30 +126,34 @@ impl Days {
             self.last = Some((day, prefix));
         }
         let Some((_, Some(prefix))) = &self.last else {
-            text.push_str(&render_timestamp(millis));
+            out.extend_from_slice(render_timestamp(millis).as_bytes());
             return;
         };
         let of_day = millis.rem_euclid(86_400_000);
         let (hours, minutes) = (of_day / 3_600_000, of_day / 60_000 % 60);
         let (seconds, ms) = (of_day / 1_000 % 60, of_day % 1_000);
-        text.push_str(prefix);
-        let digits = |n: i64, width: usize, text: &mut String| {
-            let mut buf = [b'0'; 3];
-            let mut n = n;
-            for i in (0..width).rev() {
-                buf[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
-            text.extend(buf[..width].iter().map(|b| char::from(*b)));
-        };
-        digits(hours, 2, text);
-        text.push(':');
-        digits(minutes, 2, text);
-        text.push(':');
-        digits(seconds, 2, text);
-        text.push('.');
-        digits(ms, 3, text);
-        text.push('Z');
+        let two = |n: i64| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        let [h1, h2] = two(hours);
+        let [m1, m2] = two(minutes);
+        let [s1, s2] = two(seconds);
+        let [ms1, ms23] = [ms / 100, ms % 100];
+        let [ms2, ms3] = two(ms23);
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(&[
+            h1,
+            h2,
+            b':',
+            m1,
+            m2,
+            b':',
+            s1,
+            s2,
+            b'.',
+            b'0' + ms1 as u8,
+            ms2,
+            ms3,
+            b'Z',
+        ]);
     }
 }
 
@@ -234,23 +245,44 @@ impl CsvCodec {
         }
         let start = out.len();
         let single = columns.len() == 1;
-        let mut text = String::new();
+        let mut special = [false; 256];
+        for b in [self.delimiter, self.quote, b'\n', b'\r'] {
+            special[usize::from(b)] = true;
+        }
+        // Which columns' cells are scanned for bytes to quote; the others are written as
+        // they are (a number never holds the usual delimiters).
+        let scanned: Vec<bool> = columns
+            .iter()
+            .map(|c| single || c.may_need_quotes(self.timestamps, &special))
+            .collect();
+        // A null's cell, quoted as a cell of its text would be.
+        let mut null_cell = Vec::new();
+        let null_breaks = self.push_cell(
+            self.null_literal.as_deref().unwrap_or("").as_bytes(),
+            single,
+            &special,
+            &mut null_cell,
+        );
+        let mut cell = Vec::new();
         let mut days = Days::default();
         for row in 0..batch.num_rows() {
             let mut line_break = false;
-            for (i, column) in columns.iter().enumerate() {
+            for (i, (column, scan)) in columns.iter().zip(&scanned).enumerate() {
                 if i > 0 {
                     out.push(self.delimiter);
                 }
-                text.clear();
                 if column.is_null(row) {
-                    if let Some(literal) = &self.null_literal {
-                        text.push_str(literal);
-                    }
+                    out.extend_from_slice(&null_cell);
+                    line_break |= null_breaks;
+                } else if let (Column::Utf8(a), true) = (column, scan) {
+                    line_break |= self.push_cell(a.value(row).as_bytes(), single, &special, out);
+                } else if *scan {
+                    cell.clear();
+                    column.write(row, self.timestamps, &mut days, &mut cell);
+                    line_break |= self.push_cell(&cell, single, &special, out);
                 } else {
-                    column.text(row, self.timestamps, &mut days, &mut text);
+                    column.write(row, self.timestamps, &mut days, out);
                 }
-                line_break |= self.push_cell(text.as_bytes(), single, out);
             }
             if one_per_line && line_break {
                 out.truncate(start);
@@ -265,11 +297,16 @@ impl CsvCodec {
         Ok(())
     }
 
-    /// Appends one cell, quoted when the `csv` crate would quote it; whether it holds a `\n`.
-    fn push_cell(&self, cell: &[u8], only_cell: bool, out: &mut Vec<u8>) -> bool {
-        let special =
-            |b: &u8| *b == self.delimiter || *b == self.quote || *b == b'\n' || *b == b'\r';
-        if !(cell.iter().any(special) || (only_cell && cell.is_empty())) {
+    /// Appends one cell, quoted when the `csv` crate would quote it (it holds a byte `special`
+    /// marks, or it is the empty only cell of its record); whether it holds a `\n`.
+    fn push_cell(
+        &self,
+        cell: &[u8],
+        only_cell: bool,
+        special: &[bool; 256],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if !(cell.iter().any(|b| special[usize::from(*b)]) || (only_cell && cell.is_empty())) {
             out.extend_from_slice(cell);
             return false;
         }
@@ -390,6 +427,17 @@ mod tests {
                 ("timestamp-format", "epoch-millis"),
                 ("field-delimiter", "\\t"),
             ],
+            // Delimiters and quotes that numbers, times and booleans hold: their cells are
+            // scanned and quoted too.
+            vec![("field-delimiter", "5")],
+            vec![("field-delimiter", "."), ("quote-character", "-")],
+            vec![("field-delimiter", "T"), ("null-literal", "aTb")],
+            vec![
+                ("quote-character", "0"),
+                ("timestamp-format", "epoch-millis"),
+            ],
+            vec![("field-delimiter", "e")],
+            vec![("field-delimiter", "A")],
         ] {
             let codec = CsvFormat::codec(&schema, &config(&options));
             let mut lines = Vec::new();

@@ -353,6 +353,18 @@ impl TypeParser<'_> {
                     unknown_name: false,
                 });
             }
+            // The zone must be one Arrow readers can use: an IANA name from the time zone
+            // database (chrono-tz's copy of it, the one arrow-array uses) or an offset.
+            if zone.parse::<arrow_array::timezone::Tz>().is_err() {
+                return Err(TypeError {
+                    offset: at,
+                    message: format!(
+                        "unknown time zone `{zone}`: write a name of the IANA time zone database \
+                         like \"Europe/Berlin\" or \"UTC\", or an offset like \"+02:00\""
+                    ),
+                    unknown_name: false,
+                });
+            }
             tz = Some(zone.into());
         }
         self.expect(')', "to close `timestamp(…)`")?;
@@ -443,6 +455,11 @@ mod tests {
             ("decimal(5)", "decimal(5, 0)"),
             ("timestamp( us ,  'UTC' )", "timestamp(us, \"UTC\")"),
             ("timestamp(s, +02:00)", "timestamp(s, \"+02:00\")"),
+            (
+                "timestamp(ns, America/Argentina/Buenos_Aires)",
+                "timestamp(ns, \"America/Argentina/Buenos_Aires\")",
+            ),
+            ("timestamp(ms, 'Etc/GMT+5')", "timestamp(ms, \"Etc/GMT+5\")"),
             ("timestamp_tz", "timestamp(ms, \"UTC\")"),
             ("  list < int8 > ", "list<int8>"),
         ];
@@ -468,6 +485,13 @@ mod tests {
             ("struct<>", 8, "at least one field"),
             ("list<int8> x", 11, "unexpected `x`"),
             ("timestamp(us, \"UTC)", 14, "not closed"),
+            (
+                "timestamp(ms, \"Mars/Olympus\")",
+                14,
+                "unknown time zone `Mars/Olympus`",
+            ),
+            ("timestamp(ms, +25:00)", 14, "unknown time zone"),
+            ("timestamp(s, Europe/Berln)", 13, "IANA time zone database"),
         ];
         for (text, offset, message) in cases {
             let e = parse_type(text).err();

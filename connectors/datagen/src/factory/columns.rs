@@ -25,9 +25,7 @@ use arrow_schema::SchemaRef;
 use weir_connector_api::row::DataType;
 use weir_formats::chunk::Chunk;
 
-use super::{mix, FieldGen, FieldSpec, Rng, RowGenerator};
-
-const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+use super::{mix, random_text, FieldGen, FieldSpec, Rng, RowGenerator};
 
 /// Appends one value per number: a null when the field's null draw says so, else `value`.
 macro_rules! fill {
@@ -183,7 +181,7 @@ impl RowGenerator {
                 )
             }
             FieldGen::RandomString { length } => {
-                let mut text = String::with_capacity(*length);
+                let mut text = vec![0; *length];
                 fill!(
                     StringBuilder::with_capacity(len, len * length),
                     self,
@@ -191,11 +189,9 @@ impl RowGenerator {
                     index,
                     numbers,
                     |rng, n| {
-                        text.clear();
-                        text.extend((0..*length).map(|_| {
-                            char::from(ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize])
-                        }));
-                        &text
+                        random_text(&mut rng, &mut text);
+                        // ASCII letters and digits.
+                        std::str::from_utf8(&text).unwrap_or_default()
                     }
                 )
             }
@@ -298,12 +294,8 @@ impl RowGenerator {
                 Some(Arc::new(BooleanArray::new(bits, None)))
             }
             FieldGen::RandomString { length } if spec.data_type == DataType::String => {
-                let (offsets, values) = fixed_length(numbers, *length, |n, out| {
-                    let mut rng = rng(n);
-                    for byte in out {
-                        *byte = ALPHABET[(rng.next() % ALPHABET.len() as u64) as usize];
-                    }
-                })?;
+                let (offsets, values) =
+                    fixed_length(numbers, *length, |n, out| random_text(&mut rng(n), out))?;
                 StringArray::try_new(offsets, values, None)
                     .ok()
                     .map(|a| Arc::new(a) as ArrayRef)

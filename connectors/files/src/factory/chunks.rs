@@ -26,10 +26,11 @@ use crate::{FileSink, FileSource};
 /// The source of a pipeline's `files` options for chunks — the same rows, in the same order
 /// and with the same split positions, as [`FilesFactory`](super::FilesFactory)'s row source
 /// reads (a checkpoint of one restores on the other) — or `None` when the format has no
-/// columnar reader (`text`, and row formats without a `weir-formats` columnar decoder, such
-/// as `raw` or `canal-json`: the pipeline then reads rows). Parquet and ORC batches become
-/// chunks column by column; `csv`, `json` and `debezium-json` files are decoded many lines at
-/// once into columns ([`ChunkMessages`]). The options are checked as for the row source.
+/// columnar reader (`text`, and row formats without a `weir-formats` columnar decoder, i.e.
+/// `raw`: the pipeline then reads rows). Parquet and ORC batches become chunks column by
+/// column; `csv`, `json`, `debezium-json` and `canal-json` files are decoded many lines at
+/// once into columns ([`ChunkMessages`]), every type included. The options are checked as
+/// for the row source.
 ///
 /// API line 1.1 and newer only (line 1.0's platform has no chunks).
 pub fn create_chunk_source(
@@ -47,7 +48,8 @@ pub fn create_chunk_source(
         RowsFormat::Parquet => FileSource::parquet(fs, paths, ChunkFromBatches::new(ctx.schema)),
         RowsFormat::Orc => FileSource::orc(fs, paths, ChunkFromBatches::new(ctx.schema)),
         RowsFormat::Messages(messages, MessageFormat { id, config }) => {
-            // A schema type the columnar decoders have no column for reads rows.
+            // A schema the format's decoder refuses (csv with a nested field) reads rows,
+            // whose decoder reports it.
             match chunk_decoder(id, ctx.schema, &config) {
                 Ok(Some(decoder)) => {
                     FileSource::row(fs, paths, ChunkMessages::new(messages, decoder))
@@ -193,9 +195,10 @@ impl ChunkSourceFactory for FilesFactory {
         Ok(match create_chunk_source(config, ctx)? {
             Some(source) => Columnar::Chunks(source),
             None => Columnar::RowsOnly(
-                "it reads its format row by row (`text`, a row format without a columnar \
-                 decoder — `parquet`, `orc`, `csv`, `json` and `debezium-json` have one — or a \
-                 schema type the format's columnar decoder has no column for)"
+                "it reads its format row by row (`text`, `raw` and formats of other crates; \
+                 `parquet`, `orc`, `csv`, `json`, `debezium-json` and `canal-json` are read \
+                 into columns unless the format refuses the schema, as `csv` refuses a nested \
+                 field)"
                     .to_owned(),
             ),
         })

@@ -5,16 +5,16 @@
 //! **Source.** The same [`KafkaSource`] as the row source — same splits, offsets, bounded
 //! modes, discovery, per-partition watermarks, consumer-group commits and
 //! `scan.malformed-records` — decoding differently: the records of one partition that one
-//! fetch brought are decoded [`CHUNK_RECORDS`] at a time by the
-//! format's columnar decoder (`weir_formats::columnar`: `json`, `csv`, `debezium-json`) into
-//! one chunk, emitted with the latest of their timestamps. The split's position after a chunk
-//! is the offset after its last record, exactly as after emitting those records one by one,
-//! and the split state is the row source's, so a checkpoint taken on rows restores on columns
-//! and back. A record the columnar decoder refuses is cut out of its chunk and handled as the
-//! row source handles it (the job fails naming its partition and offset, or with `skip` it is
-//! counted and skipped); tombstones hold no row, as on rows. Other formats (`raw`,
-//! `canal-json`, ...) and schemas the columnar decoder has no column for read rows
-//! ([`Columnar::RowsOnly`] with the reason).
+//! fetch brought are decoded [`CHUNK_RECORDS`] at a time into one chunk by the format's
+//! columnar decoder (`weir_formats::columnar`: `json`, `csv`, `debezium-json`, `canal-json`),
+//! emitted with the latest of their timestamps. The split's position after a chunk is the
+//! offset after its last record, exactly as after emitting those records one by one, and the
+//! split state is the row source's, so a checkpoint taken on rows restores on columns and
+//! back. A record the columnar decoder refuses is cut out of its chunk and handled as the row
+//! source handles it (the job fails naming its partition and offset, or with `skip` it is
+//! counted and skipped); tombstones hold no row, as on rows. Other formats (`raw`, ...) and
+//! schemas the columnar decoder has no column for read rows ([`Columnar::RowsOnly`] with the
+//! reason).
 //!
 //! **Sink.** The same [`KafkaSink`] as the row sink — same delivery guarantees, transactions,
 //! writer state and committables (a checkpoint restores on either) — writing one record per
@@ -74,8 +74,8 @@ impl ChunkSourceFactory for KafkaFactory {
             Ok(Some(decoder)) => decoder,
             Ok(None) => {
                 return Ok(Columnar::RowsOnly(format!(
-                    "format `{id}` has no columnar decoder (`json`, `csv` and `debezium-json` \
-                     have one)"
+                    "format `{id}` has no columnar decoder (`json`, `csv`, `debezium-json` and \
+                     `canal-json` have one)"
                 )))
             }
             Err(e) => {
