@@ -1,7 +1,9 @@
-//! Kafka → filter → Kafka pipelines run by the `weir` binary on both engines: with
-//! `WEIR_PIPELINE_ENGINE=columns` the Kafka source reads chunks natively (the run logs that no
-//! source reads rows through the adapter) and the Kafka sink writes them column by column;
-//! the committed output records (keys and values, byte for byte) equal the row engine's.
+//! Kafka pipelines run by the `weir` binary on both engines: Kafka → filter → Kafka with
+//! `WEIR_PIPELINE_ENGINE=columns`, where the Kafka source reads chunks natively (the run logs
+//! that no source reads rows through the adapter) and the Kafka sink writes them column by
+//! column, commits the row engine's records (keys and values, byte for byte); and Kafka → CSV
+//! part files killed on rows and resumed on columns from the row engine's checkpoints writes
+//! every row once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,7 +21,8 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{Offset, TopicPartitionList};
 use weir_testkit::servers::NoidaDb;
 
-use common::{run, weir};
+use common::soak::{assert_exactly_once, kills_from_env, RunKind, Soak};
+use common::{files_under, run, weir};
 
 const PARTITIONS: i32 = 3;
 
@@ -201,4 +204,68 @@ fn kafka_to_kafka_runs_on_columns_natively_and_writes_the_row_engines_records() 
         outputs[0].len(),
         outputs[1].len()
     );
+}
+
+/// Kafka (bounded) → a filter that keeps every row → CSV part files, exactly-once.
+fn to_csv_pipeline(bootstrap: &str) -> String {
+    pipeline(bootstrap, "unused")
+        .replace(
+            "filter = \"(status = 'PAID' or status = 'SHIPPED') and amount >= 100\"",
+            "filter = \"id >= 0\"",
+        )
+        .split("[[sinks]]")
+        .next()
+        .unwrap()
+        .to_owned()
+        + "[[sinks]]\nname = \"out\"\ninput = \"paid\"\nconnector = \"files\"\n\
+           [sinks.options]\npath = \"out\"\nformat = \"csv\"\n"
+}
+
+/// The Kafka source killed while it reads on rows (`WEIR_PIPELINE_ENGINE=rows`), then resumed
+/// on columns from the row engine's checkpoints (its split state read by the columnar source),
+/// killed again at the end of the input and left to finish: every id once in the part files.
+#[test]
+fn kafka_killed_on_rows_and_resumed_on_columns_writes_every_row_once() {
+    let server = NoidaDb::start().expect("noida-db starts (run `cargo xtask deps`)");
+    let bootstrap = server.kafka_bootstrap();
+    let n = 300_000;
+    create_topic(&bootstrap, "orders");
+    produce_orders(&bootstrap, "orders", n);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let pipeline = to_csv_pipeline(&bootstrap);
+    assert!(pipeline.contains("filter = \"id >= 0\""), "{pipeline}");
+    fs::write(dir.join("pipeline.toml"), &pipeline).unwrap();
+    let report = Soak::new("kafka-rows-then-columns", dir, "pipeline.toml")
+        .engines("rows", "columns")
+        .kills(kills_from_env().min(3))
+        .end_of_input_kills(1)
+        .kill_after(Duration::from_millis(400)..Duration::from_millis(1500))
+        .run();
+    report.assert_finished();
+    let first_final = report
+        .runs
+        .iter()
+        .find(|r| !r.kind.paced_run())
+        .expect("a run on columns");
+    assert_ne!(
+        first_final.kind,
+        RunKind::FinalFresh,
+        "{}: no checkpoint completed on rows before the runs on columns",
+        report.context
+    );
+    let out = dir.join("out");
+    let mut ids = Vec::new();
+    for file in files_under(&out) {
+        if file.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        for line in fs::read_to_string(out.join(&file)).unwrap().lines() {
+            if line.starts_with("id,") {
+                continue; // a header
+            }
+            ids.push(line.split(',').next().unwrap().parse::<i64>().unwrap());
+        }
+    }
+    assert_exactly_once(&report.context, &ids, 0..n);
 }
