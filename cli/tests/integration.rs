@@ -13,6 +13,7 @@ mod cluster_servers;
 mod columnar;
 mod columnar_elasticsearch;
 mod columnar_files;
+mod columnar_kafka;
 mod dashboard;
 mod dashboard_browser;
 mod ecosystem;

@@ -377,8 +377,15 @@ impl KafkaSourceOptions {
         &self,
         deserializer: impl KafkaDeserializer<T>,
     ) -> KafkaSourceBuilder<T> {
+        self.configure(KafkaSource::builder().deserializer(deserializer))
+    }
+
+    /// `b` with these settings (everything but how records are decoded).
+    pub(crate) fn configure<T: Send + 'static>(
+        &self,
+        mut b: KafkaSourceBuilder<T>,
+    ) -> KafkaSourceBuilder<T> {
         let c = &self.config;
-        let mut b = KafkaSource::builder().deserializer(deserializer);
         for (k, v) in c.prefixed(PROPERTIES) {
             if k == "auto.offset.reset" {
                 continue; // Flink's meaning (the group-offsets fallback), not librdkafka's
@@ -422,6 +429,21 @@ impl KafkaSourceOptions {
 }
 
 impl<T: Send + 'static> KafkaSource<T> {
+    /// A source from validated [`source_options`] decoding with `decoder`, at most `per_poll`
+    /// elements per poll of its reader (the columnar source).
+    #[cfg(weir_api_1_1)]
+    pub(crate) fn from_config_decoding(
+        config: &ValidatedConfig,
+        decoder: std::sync::Arc<dyn crate::source::KafkaBatchDecoder<T>>,
+        per_poll: usize,
+    ) -> weir_connector_api::error::Result<Self> {
+        KafkaSourceOptions {
+            config: config.clone(),
+        }
+        .configure(KafkaSource::builder().batch_decoder(decoder, per_poll))
+        .build()
+    }
+
     /// A source from validated [`source_options`] and a deserializer.
     pub fn from_config(
         config: &ValidatedConfig,
@@ -486,9 +508,16 @@ impl KafkaSinkOptions {
         &self,
         serializer: impl KafkaRecordSerializer<T>,
     ) -> KafkaSinkBuilder<T> {
+        self.configure(KafkaSink::builder().serializer(serializer))
+    }
+
+    /// `b` with these settings (everything but how records are encoded).
+    pub(crate) fn configure<T: Send + Sync + 'static>(
+        &self,
+        b: KafkaSinkBuilder<T>,
+    ) -> KafkaSinkBuilder<T> {
         let c = &self.config;
-        let mut b = KafkaSink::builder()
-            .serializer(serializer)
+        let mut b = b
             .delivery_guarantee(c.get(&DELIVERY_GUARANTEE))
             .partitioner(c.get(&PARTITIONER))
             .flush_timeout(c.get(&FLUSH_TIMEOUT));

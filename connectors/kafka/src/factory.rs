@@ -9,6 +9,9 @@
 //! checkpoint. The sink encodes each row as a record value; with `key.fields` the key is the
 //! same format over just those fields (Flink's `key.fields` with the value format as key
 //! format), so records of one key go to one partition.
+//!
+//! On API line 1.1 the factory also reads and writes Arrow chunks for columnar pipelines, with
+//! the same options, split state and writer state (the crate's `columnar` module).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -76,9 +79,19 @@ impl ConnectorFactory for KafkaFactory {
     fn as_connection_check(&self) -> Option<&dyn ConnectionCheck> {
         Some(&KafkaCheck)
     }
+    /// Columns natively (API line 1.1): see [`crate::columnar`].
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_source(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSourceFactory> {
+        Some(self)
+    }
+    /// Columns natively (API line 1.1): see [`crate::columnar`].
+    #[cfg(weir_api_1_1)]
+    fn as_chunk_sink(&self) -> Option<&dyn weir_connector_api::columnar::ChunkSinkFactory> {
+        Some(self)
+    }
 }
 
-fn missing_format(set: &str) -> ConnectorError {
+pub(crate) fn missing_format(set: &str) -> ConnectorError {
     ConnectorError::Config(ConfigErrors::new(
         set,
         vec![ConfigError::conflict(
@@ -88,7 +101,7 @@ fn missing_format(set: &str) -> ConnectorError {
     ))
 }
 
-fn unknown_format(id: &str) -> ConnectorError {
+pub(crate) fn unknown_format(id: &str) -> ConnectorError {
     ConnectorError::fatal(
         "building the Kafka connector",
         format!("format `{id}` is not linked into this program"),
@@ -130,10 +143,10 @@ impl SourceFactory for KafkaFactory {
 }
 
 /// Rows encoded into record values (and keys) by a pipeline format.
-struct RowSerializer {
+pub(crate) struct RowSerializer {
     value: Box<dyn RowEncoder>,
     /// The key's encoder and the positions of its fields.
-    key: Option<(Box<dyn RowEncoder>, Vec<usize>)>,
+    pub(crate) key: Option<(Box<dyn RowEncoder>, Vec<usize>)>,
 }
 
 impl KafkaRecordSerializer<Row> for RowSerializer {
@@ -191,6 +204,20 @@ fn row_sink(
     ctx: &FactoryContext<'_>,
     interval: Option<Duration>,
 ) -> Result<BoxedSink<Row>> {
+    let serializer = row_serializer(config, ctx)?;
+    let mut builder = KafkaSinkOptions::from_config(config).builder(serializer);
+    if let Some(interval) = interval {
+        builder = builder.checkpoint_interval(interval);
+    }
+    Ok(BoxedSink::new(builder.build()?))
+}
+
+/// The row sink's serializer: the pipeline format's encoder of values, and of keys with
+/// `key.fields` (checked: every field is one of the input's).
+pub(crate) fn row_serializer(
+    config: &ValidatedConfig,
+    ctx: &FactoryContext<'_>,
+) -> Result<RowSerializer> {
     let (id, format_config) = ctx.format.ok_or_else(|| missing_format("kafka sink"))?;
     let format = find_format(id).ok_or_else(|| unknown_format(id))?;
     let value = format.encoder(ctx.schema, format_config)?;
@@ -231,9 +258,5 @@ fn row_sink(
             Some((format.encoder(&schema, format_config)?, positions))
         }
     };
-    let mut builder = KafkaSinkOptions::from_config(config).builder(RowSerializer { value, key });
-    if let Some(interval) = interval {
-        builder = builder.checkpoint_interval(interval);
-    }
-    Ok(BoxedSink::new(builder.build()?))
+    Ok(RowSerializer { value, key })
 }

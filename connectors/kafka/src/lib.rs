@@ -3,7 +3,9 @@
 //! alignment) and a SinkV2 [`KafkaSink`] (`none`, `at-least-once`, or `exactly-once` through
 //! Kafka transactions committed after checkpoints), on `rdkafka`. The crate README has the
 //! options tables, the exact guarantees and the state formats; [`factory`] registers the
-//! `kafka` connector for pipeline files.
+//! `kafka` connector for pipeline files, and on API line 1.1 its `columnar` module reads and
+//! writes Arrow chunks natively for columnar pipelines (the same source and sink, their state
+//! interchangeable with the row path's).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -42,6 +44,8 @@
 
 #[cfg(weir_api_1_1)]
 mod check;
+#[cfg(weir_api_1_1)]
+pub mod columnar;
 pub mod config;
 mod error;
 pub mod factory;

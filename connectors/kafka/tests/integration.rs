@@ -6,6 +6,7 @@
 
 mod common;
 
+mod columnar;
 mod config;
 mod conformance;
 mod exactly_once;

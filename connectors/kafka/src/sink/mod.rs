@@ -35,6 +35,10 @@ use weir_connector_api::state::VersionedSerializer;
 
 pub use committer::{KafkaCommitter, RESUMED_COMMITS};
 pub use producer::SinkPartitioner;
+#[cfg(weir_api_1_1)]
+pub(crate) use serializer::malformed_record;
+pub(crate) use serializer::KafkaRecordsSerializer;
+use serializer::OneRecord;
 pub use serializer::{KafkaRecordBuf, KafkaRecordSerializer, RecordSerializer, SerializeContext};
 pub use state::{
     KafkaCommittable, KafkaCommittableSerializer, KafkaWriterState, KafkaWriterStateSerializer,
@@ -77,7 +81,7 @@ pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(900);
 /// A Kafka sink; build it with [`KafkaSink::builder`] or from options.
 pub struct KafkaSink<T> {
     settings: Arc<writer::WriterSettings>,
-    serializer: Arc<dyn KafkaRecordSerializer<T>>,
+    serializer: Arc<dyn KafkaRecordsSerializer<T>>,
 }
 
 impl<T> fmt::Debug for KafkaSink<T> {
@@ -190,7 +194,7 @@ pub struct KafkaSinkBuilder<T> {
     guarantee: DeliveryGuarantee,
     prefix: Option<String>,
     partitioner: SinkPartitioner,
-    serializer: Option<Arc<dyn KafkaRecordSerializer<T>>>,
+    serializer: Option<Arc<dyn KafkaRecordsSerializer<T>>>,
     flush_timeout: Duration,
     checkpoint_interval: Option<Duration>,
 }
@@ -262,7 +266,18 @@ impl<T: Send + Sync + 'static> KafkaSinkBuilder<T> {
 
     /// How records become Kafka records.
     pub fn serializer(mut self, serializer: impl KafkaRecordSerializer<T>) -> Self {
-        self.serializer = Some(Arc::new(serializer));
+        self.serializer = Some(Arc::new(OneRecord(serializer)));
+        self
+    }
+
+    #[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
+    /// How elements become records, many records per element (the columnar sink: one per
+    /// row of a chunk).
+    pub(crate) fn records_serializer(
+        mut self,
+        serializer: Arc<dyn KafkaRecordsSerializer<T>>,
+    ) -> Self {
+        self.serializer = Some(serializer);
         self
     }
 

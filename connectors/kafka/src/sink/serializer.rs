@@ -92,6 +92,45 @@ pub trait KafkaRecordSerializer<T>: Send + Sync + 'static {
     ) -> Result<(), String>;
 }
 
+/// How the writer turns one element into Kafka records: a [`KafkaRecordSerializer`] makes one
+/// record of each element ([`OneRecord`]); the columnar sink makes one of each row of a chunk.
+pub(crate) trait KafkaRecordsSerializer<T>: Send + Sync + 'static {
+    /// Fills `out` with each record of `element` in turn and hands it to `send`. A record that
+    /// cannot be written is an error; the records before it were sent.
+    fn serialize_each(
+        &self,
+        element: &T,
+        ctx: &SerializeContext,
+        out: &mut KafkaRecordBuf,
+        send: &mut dyn FnMut(&KafkaRecordBuf) -> weir_connector_api::error::Result<()>,
+    ) -> weir_connector_api::error::Result<()>;
+}
+
+/// One record per element, by a [`KafkaRecordSerializer`].
+pub(crate) struct OneRecord<S>(pub(crate) S);
+
+impl<T, S: KafkaRecordSerializer<T>> KafkaRecordsSerializer<T> for OneRecord<S> {
+    fn serialize_each(
+        &self,
+        element: &T,
+        ctx: &SerializeContext,
+        out: &mut KafkaRecordBuf,
+        send: &mut dyn FnMut(&KafkaRecordBuf) -> weir_connector_api::error::Result<()>,
+    ) -> weir_connector_api::error::Result<()> {
+        out.clear();
+        self.0
+            .serialize(element, ctx, out)
+            .map_err(|reason| malformed_record(&reason))?;
+        send(out)
+    }
+}
+
+#[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
+/// The error of a record the serializer refused.
+pub(crate) fn malformed_record(reason: &str) -> weir_connector_api::error::ConnectorError {
+    weir_connector_api::error::ConnectorError::malformed("a record for the Kafka sink", reason)
+}
+
 type ValueFn<T> = Arc<dyn Fn(&T, &mut Vec<u8>) -> Result<(), String> + Send + Sync>;
 type KeyFn<T> = Arc<dyn Fn(&T, &mut Vec<u8>) + Send + Sync>;
 type TopicFn<T> = Arc<dyn Fn(&T) -> String + Send + Sync>;

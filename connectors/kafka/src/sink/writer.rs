@@ -22,7 +22,7 @@ use super::producer::{
     abort_lingering, create_producer, init_transactional, pool_put, reap, reap_aborting,
     unregister_prefix, DeliveryState, ProducerMetrics, SinkPartitioner, SinkProducer, TxnProducer,
 };
-use super::serializer::{KafkaRecordBuf, KafkaRecordSerializer, SerializeContext};
+use super::serializer::{KafkaRecordBuf, KafkaRecordsSerializer, SerializeContext};
 use super::{DeliveryGuarantee, KafkaCommittable, KafkaWriterState};
 use crate::error::kafka_error;
 use crate::protocol::WireClient;
@@ -68,7 +68,7 @@ struct Transactions {
 /// Writes records to Kafka; see the [sink module](super) for the guarantees.
 pub struct KafkaWriter<T> {
     settings: Arc<WriterSettings>,
-    serializer: Arc<dyn KafkaRecordSerializer<T>>,
+    serializer: Arc<dyn KafkaRecordsSerializer<T>>,
     buf: KafkaRecordBuf,
     subtask: usize,
     parallelism: usize,
@@ -86,7 +86,7 @@ impl<T: Send + 'static> KafkaWriter<T> {
     #[allow(clippy::too_many_arguments, clippy::needless_pass_by_value)]
     pub(crate) fn new(
         settings: Arc<WriterSettings>,
-        serializer: Arc<dyn KafkaRecordSerializer<T>>,
+        serializer: Arc<dyn KafkaRecordsSerializer<T>>,
         subtask: usize,
         parallelism: usize,
         metrics: ProducerMetrics,
@@ -416,96 +416,13 @@ impl<T: Send + 'static> SinkWriter<T> for KafkaWriter<T> {
             subtask: self.subtask,
             parallelism: self.parallelism,
         };
-        self.buf.clear();
-        self.serializer
-            .serialize(&element, &sctx, &mut self.buf)
-            .map_err(|reason| ConnectorError::malformed("a record for the Kafka sink", reason))?;
-        let topic: &str = if self.buf.has_topic {
-            &self.buf.topic
-        } else {
-            match &self.settings.default_topic {
-                Some(t) => t,
-                None => {
-                    return Err(ConnectorError::malformed(
-                        "a record for the Kafka sink",
-                        "it has no topic: set the sink's `topic` option or choose one in the \
-                         record serializer",
-                    ))
-                }
-            }
-        };
-        if topic.is_empty() || topic.contains('\0') {
-            return Err(ConnectorError::malformed(
-                "a record for the Kafka sink",
-                format!("invalid topic name {topic:?}"),
-            ));
-        }
-        let producer = match (
-            &self.producer,
-            self.txn.as_mut().and_then(|t| t.current.as_mut()),
-        ) {
-            (Some((p, _)), _) => p,
-            (None, Some((p, n))) => {
-                *n += 1;
-                &p.producer
-            }
-            _ => {
-                return Err(ConnectorError::Contract(
-                    "the Kafka writer got a record before poll_ready was ready".into(),
-                ))
-            }
-        };
-        let buf = &self.buf;
-        let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic);
-        if buf.has_key {
-            record = record.key(&buf.key);
-        }
-        if buf.has_value {
-            record = record.payload(&buf.value);
-        }
-        if let Some(p) = buf.partition {
-            record = record.partition(p);
-        }
-        if let Some(ts) = buf.timestamp {
-            record = record.timestamp(ts);
-        }
-        let headers = (!buf.headers.is_empty()).then(|| {
-            buf.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-                h.insert(Header {
-                    key: k,
-                    value: Some(v),
-                })
-            })
-        });
-        if let Some(h) = &headers {
-            record = record.headers(h.clone());
-        }
-        let bytes = buf.key.len() + buf.value.len();
-        match producer.send(record) {
-            Ok(()) => {}
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                self.overflow.push_back(Overflow {
-                    topic: topic.to_owned(),
-                    key: buf.has_key.then(|| buf.key.clone()),
-                    value: buf.has_value.then(|| buf.value.clone()),
-                    partition: buf.partition,
-                    timestamp: buf.timestamp,
-                    headers,
-                });
-            }
-            Err((e, _)) => {
-                self.metrics.errors.inc();
-                return Err(kafka_error(
-                    &format!("sending a record to topic {topic}"),
-                    &e,
-                ));
-            }
-        }
-        self.records_send.inc();
-        self.bytes_send.add(bytes as u64);
-        Ok(())
+        let serializer = Arc::clone(&self.serializer);
+        let mut buf = std::mem::take(&mut self.buf);
+        let written =
+            serializer.serialize_each(&element, &sctx, &mut buf, &mut |buf| self.send(buf));
+        self.buf = buf;
+        written
     }
-
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if let Err(e) = self.check_delivery() {
             return Poll::Ready(Err(e));
@@ -564,6 +481,95 @@ impl<T: Send + 'static> SinkWriter<T> for KafkaWriter<T> {
             }
             txn.creating = None;
         }
+        Ok(())
+    }
+}
+
+impl<T: Send + 'static> KafkaWriter<T> {
+    /// Sends the record in `buf` (its topic, or the sink's).
+    fn send(&mut self, buf: &KafkaRecordBuf) -> Result<()> {
+        let topic: &str = if buf.has_topic {
+            &buf.topic
+        } else {
+            match &self.settings.default_topic {
+                Some(t) => t,
+                None => {
+                    return Err(ConnectorError::malformed(
+                        "a record for the Kafka sink",
+                        "it has no topic: set the sink's `topic` option or choose one in the \
+                         record serializer",
+                    ))
+                }
+            }
+        };
+        if topic.is_empty() || topic.contains('\0') {
+            return Err(ConnectorError::malformed(
+                "a record for the Kafka sink",
+                format!("invalid topic name {topic:?}"),
+            ));
+        }
+        let producer = match (
+            &self.producer,
+            self.txn.as_mut().and_then(|t| t.current.as_mut()),
+        ) {
+            (Some((p, _)), _) => p,
+            (None, Some((p, n))) => {
+                *n += 1;
+                &p.producer
+            }
+            _ => {
+                return Err(ConnectorError::Contract(
+                    "the Kafka writer got a record before poll_ready was ready".into(),
+                ))
+            }
+        };
+        let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(topic);
+        if buf.has_key {
+            record = record.key(&buf.key);
+        }
+        if buf.has_value {
+            record = record.payload(&buf.value);
+        }
+        if let Some(p) = buf.partition {
+            record = record.partition(p);
+        }
+        if let Some(ts) = buf.timestamp {
+            record = record.timestamp(ts);
+        }
+        let headers = (!buf.headers.is_empty()).then(|| {
+            buf.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                h.insert(Header {
+                    key: k,
+                    value: Some(v),
+                })
+            })
+        });
+        if let Some(h) = &headers {
+            record = record.headers(h.clone());
+        }
+        let bytes = buf.key.len() + buf.value.len();
+        match producer.send(record) {
+            Ok(()) => {}
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                self.overflow.push_back(Overflow {
+                    topic: topic.to_owned(),
+                    key: buf.has_key.then(|| buf.key.clone()),
+                    value: buf.has_value.then(|| buf.value.clone()),
+                    partition: buf.partition,
+                    timestamp: buf.timestamp,
+                    headers,
+                });
+            }
+            Err((e, _)) => {
+                self.metrics.errors.inc();
+                return Err(kafka_error(
+                    &format!("sending a record to topic {topic}"),
+                    &e,
+                ));
+            }
+        }
+        self.records_send.inc();
+        self.bytes_send.add(bytes as u64);
         Ok(())
     }
 }

@@ -45,10 +45,15 @@ pub use enumerator::{
 };
 pub(crate) use offsets::parse_specific_offsets;
 pub use offsets::{OffsetResetStrategy, StartingOffsets, StoppingOffsets};
+#[cfg(all(test, weir_api_1_1))]
+pub(crate) use reader::TestRun;
 pub use reader::{
     partition_split_id, KafkaBatch, KafkaElement, KafkaReader, KafkaRecordEmitter,
     KafkaSourceReader, KafkaSplitReader, COMMITS_FAILED, COMMITS_SUCCEEDED,
 };
+#[cfg(weir_api_1_1)]
+pub(crate) use reader::{record_bytes, RunRecords};
+pub(crate) use reader::{KafkaBatchDecoder, PerRecord};
 pub use split::{
     KafkaPartitionSplit, KafkaPartitionSplitSerializer, TopicPartitionOffset, EARLIEST_OFFSET,
 };
@@ -83,11 +88,12 @@ pub struct KafkaSource<T> {
     starting: StartingOffsets,
     stopping: StoppingOffsets,
     discovery_interval: Option<Duration>,
-    deserializer: Arc<dyn KafkaDeserializer<T>>,
+    deserializer: Arc<dyn KafkaBatchDecoder<T>>,
     policy: MalformedRecordPolicy,
     evaluator: Option<Arc<dyn RecordEvaluator<T>>>,
     commit_offsets: bool,
     max_batch: usize,
+    elements_per_poll: usize,
     rate: Option<f64>,
 }
 
@@ -118,6 +124,7 @@ impl<T: Send + 'static> KafkaSource<T> {
             evaluator: None,
             commit_offsets: true,
             max_batch: 4096,
+            elements_per_poll: 8192,
             rate: None,
         }
     }
@@ -213,6 +220,7 @@ impl<T: Send + 'static> Source for KafkaSource<T> {
             self.evaluator.clone(),
             committer,
             rate,
+            self.elements_per_poll,
         )))
     }
 
@@ -257,11 +265,12 @@ pub struct KafkaSourceBuilder<T> {
     starting: StartingOffsets,
     stopping: StoppingOffsets,
     discovery_interval: Duration,
-    deserializer: Option<Arc<dyn KafkaDeserializer<T>>>,
+    deserializer: Option<Arc<dyn KafkaBatchDecoder<T>>>,
     policy: MalformedRecordPolicy,
     evaluator: Option<Arc<dyn RecordEvaluator<T>>>,
     commit_offsets: bool,
     max_batch: usize,
+    elements_per_poll: usize,
     rate: Option<f64>,
 }
 
@@ -328,7 +337,21 @@ impl<T: Send + 'static> KafkaSourceBuilder<T> {
 
     /// How records become `T`.
     pub fn deserializer(mut self, deserializer: impl KafkaDeserializer<T>) -> Self {
-        self.deserializer = Some(Arc::new(deserializer));
+        self.deserializer = Some(Arc::new(PerRecord(Arc::new(deserializer))));
+        self
+    }
+
+    #[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
+    /// How records become elements, many records at once (the columnar source: a partition's
+    /// records of a fetched batch become one chunk); `per_poll` elements at most per poll of
+    /// the reader.
+    pub(crate) fn batch_decoder(
+        mut self,
+        decoder: Arc<dyn KafkaBatchDecoder<T>>,
+        per_poll: usize,
+    ) -> Self {
+        self.deserializer = Some(decoder);
+        self.elements_per_poll = per_poll.max(1);
         self
     }
 
@@ -413,6 +436,7 @@ impl<T: Send + 'static> KafkaSourceBuilder<T> {
             evaluator: self.evaluator,
             commit_offsets: self.commit_offsets,
             max_batch: self.max_batch,
+            elements_per_poll: self.elements_per_poll,
             rate: self.rate,
         })
     }

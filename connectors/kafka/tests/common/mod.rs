@@ -111,6 +111,16 @@ impl Kafka {
         self.producer.flush(Duration::from_secs(30)).unwrap();
     }
 
+    /// `n` tombstones (records without a value) into `partition`.
+    #[allow(dead_code)] // not every test file writes tombstones
+    pub fn produce_tombstones(&self, topic: &str, partition: i32, n: usize) {
+        for _ in 0..n {
+            let record = BaseRecord::<(), ()>::to(topic).partition(partition);
+            self.producer.send(record).map_err(|(e, _)| e).unwrap();
+        }
+        self.producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
     /// Records with headers.
     pub fn produce_with_headers(&self, topic: &str, partition: i32, records: &[WithHeaders<'_>]) {
         for (v, headers) in records {

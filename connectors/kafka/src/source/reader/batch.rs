@@ -1,6 +1,8 @@
 //! The batch: what the fetcher thread hands to the reader. Every record's key, value and (for
 //! deserializers that read them) headers are copied out of librdkafka into one buffer per
-//! batch, grouped in runs by partition; records are deserialized as the reader takes them.
+//! batch, grouped in runs by partition; records are decoded as the reader takes them, by a
+//! [`KafkaBatchDecoder`]: one element per record (a [`KafkaDeserializer`], the row source), or
+//! one element for many records of a partition (the columnar source: a chunk per run).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,17 +15,112 @@ use crate::source::deserializer::{
     span, CopiedHeader, HeaderAccess, HeadersView, KafkaDeserializer, KafkaRecord,
 };
 
-/// The deserializer a batch decodes its records with, shared by the fetcher and every batch.
-pub(crate) type SharedDeserializer<T> = Arc<dyn KafkaDeserializer<T>>;
+/// The decoder a batch decodes its records with, shared by the fetcher and every batch.
+pub(crate) type SharedDeserializer<T> = Arc<dyn KafkaBatchDecoder<T>>;
 
-/// One fetched record: its offset, timestamp, size and deserialized value (or why it is
-/// malformed).
+/// How the records of a fetched batch become the reader's elements. Each call takes the next
+/// records of one partition's run (at least one, in offset order) and gives their element:
+/// the element's offset is the last record's, so the split's position after emitting it is the
+/// same as after emitting those records one by one.
+pub(crate) trait KafkaBatchDecoder<T>: Send + Sync {
+    /// Whether the records' headers are read (they are copied out of librdkafka only then).
+    fn header_access(&self) -> HeaderAccess;
+
+    /// The element of the next records of `run`, taken from it; `None` when it has none left.
+    fn next_element(&self, run: &mut RunRecords<'_>) -> Option<KafkaElement<T>>;
+}
+
+/// One element per record, from a [`KafkaDeserializer`] (the row source and typed jobs).
+pub(crate) struct PerRecord<T>(pub(crate) Arc<dyn KafkaDeserializer<T>>);
+
+impl<T: 'static> KafkaBatchDecoder<T> for PerRecord<T> {
+    fn header_access(&self) -> HeaderAccess {
+        self.0.header_access()
+    }
+
+    fn next_element(&self, run: &mut RunRecords<'_>) -> Option<KafkaElement<T>> {
+        let record = run.record(0)?;
+        run.take(1);
+        Some(KafkaElement {
+            offset: record.offset,
+            timestamp: record.timestamp,
+            bytes: record_bytes(&record),
+            value: self.0.deserialize(&record).map(Some),
+            extra_rows: 0,
+        })
+    }
+}
+
+#[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
+/// The bytes of a record counted in `numBytesIn`: its key and value.
+pub(crate) fn record_bytes(record: &KafkaRecord<'_>) -> u32 {
+    let len = |b: Option<&[u8]>| b.map_or(0, |b| u32::try_from(b.len()).unwrap_or(u32::MAX));
+    len(record.key).saturating_add(len(record.value))
+}
+
+/// The records of one partition's run not yet taken, as [`KafkaRecord`] views.
+pub(crate) struct RunRecords<'a> {
+    topic: &'a str,
+    partition: i32,
+    data: &'a [u8],
+    records: &'a [RawRecord],
+    headers: &'a [CopiedHeader],
+    /// The positions in `records` not yet taken.
+    next: &'a mut std::ops::Range<usize>,
+}
+
+impl<'a> RunRecords<'a> {
+    #[cfg_attr(not(weir_api_1_1), allow(dead_code))] // used by the columnar module
+    /// How many records are left.
+    pub(crate) fn remaining(&self) -> usize {
+        self.next.len()
+    }
+
+    /// The `i`-th record left (`None` past the end).
+    pub(crate) fn record(&self, i: usize) -> Option<KafkaRecord<'a>> {
+        let at = self
+            .next
+            .start
+            .checked_add(i)
+            .filter(|at| *at < self.next.end)?;
+        let raw = *self.records.get(at)?;
+        let data = self.data;
+        let (first, count) = (raw.headers.0 as usize, raw.headers.1 as usize);
+        Some(KafkaRecord {
+            topic: self.topic,
+            partition: self.partition,
+            offset: raw.offset,
+            timestamp: raw.timestamp,
+            key: raw.key.map(|k| span(data, k)),
+            value: raw.value.map(|v| span(data, v)),
+            headers: if count == 0 {
+                HeadersView::None
+            } else {
+                HeadersView::Copied {
+                    entries: self.headers.get(first..first + count).unwrap_or_default(),
+                    data,
+                }
+            },
+        })
+    }
+
+    /// Takes the next `n` records (at most those left).
+    pub(crate) fn take(&mut self, n: usize) {
+        self.next.start = self.next.start.saturating_add(n).min(self.next.end);
+    }
+}
+
+/// One element: the offset of the last record it covers, the latest timestamp of its records,
+/// their size, their decoded value (`None`: they hold nothing to emit, e.g. tombstones of a
+/// columnar source) or why it is malformed, and the rows it holds beyond one (a chunk's: the
+/// emitter counts them in `numRecordsOut`, where the runtime counts one per element).
 #[derive(Debug)]
 pub struct KafkaElement<T> {
-    pub(super) offset: i64,
-    pub(super) timestamp: Option<i64>,
-    pub(super) bytes: u32,
-    pub(super) value: std::result::Result<T, String>,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: Option<i64>,
+    pub(crate) bytes: u32,
+    pub(crate) value: std::result::Result<Option<T>, String>,
+    pub(crate) extra_rows: u64,
 }
 
 /// A batch stops taking records once its buffer holds this many bytes (so every position in
@@ -160,35 +257,68 @@ impl<T: Send + 'static> RecordsWithSplitIds for KafkaBatch<T> {
 
     fn next_record_from_split(&mut self) -> Option<KafkaElement<T>> {
         let run = self.current.as_mut()?;
-        let raw = *self.records.get(run.records.next()?)?;
-        let data = self.data.as_slice();
-        let (first, count) = (raw.headers.0 as usize, raw.headers.1 as usize);
-        let record = KafkaRecord {
+        let mut records = RunRecords {
             topic: &run.topic,
             partition: run.partition,
-            offset: raw.offset,
-            timestamp: raw.timestamp,
-            key: raw.key.map(|k| span(data, k)),
-            value: raw.value.map(|v| span(data, v)),
-            headers: if count == 0 {
-                HeadersView::None
-            } else {
-                HeadersView::Copied {
-                    entries: self.headers.get(first..first + count).unwrap_or_default(),
-                    data,
-                }
-            },
+            data: &self.data,
+            records: &self.records,
+            headers: &self.headers,
+            next: &mut run.records,
         };
-        let bytes = raw.key.map_or(0, |k| k.1) + raw.value.map_or(0, |v| v.1);
-        Some(KafkaElement {
-            offset: raw.offset,
-            timestamp: raw.timestamp,
-            bytes,
-            value: self.deserializer.deserialize(&record),
-        })
+        self.deserializer.next_element(&mut records)
     }
 
     fn finished_splits(&self) -> &[String] {
         &self.finished
+    }
+}
+
+/// Runs of records built from values, for tests of batch decoders.
+#[cfg(all(test, weir_api_1_1))]
+pub(crate) struct TestRun {
+    data: Vec<u8>,
+    records: Vec<RawRecord>,
+    next: std::ops::Range<usize>,
+}
+
+#[cfg(all(test, weir_api_1_1))]
+impl TestRun {
+    /// Records at offsets 0, 1, ... with these values (`None`: a tombstone) and timestamps
+    /// 100, 101, ...
+    pub(crate) fn new(values: &[Option<&[u8]>]) -> Self {
+        let mut data = Vec::new();
+        let mut records = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            let value = value.map(|v| {
+                let start = data.len() as u32;
+                data.extend_from_slice(v);
+                (start, v.len() as u32)
+            });
+            records.push(RawRecord {
+                offset: i as i64,
+                timestamp: Some(100 + i as i64),
+                key: None,
+                value,
+                headers: (0, 0),
+            });
+        }
+        let next = 0..records.len();
+        TestRun {
+            data,
+            records,
+            next,
+        }
+    }
+
+    /// The records not yet taken.
+    pub(crate) fn run(&mut self) -> RunRecords<'_> {
+        RunRecords {
+            topic: "t",
+            partition: 0,
+            data: &self.data,
+            records: &self.records,
+            headers: &[],
+            next: &mut self.next,
+        }
     }
 }

@@ -15,6 +15,9 @@ pub struct KafkaRecordEmitter {
     pub(super) policy: MalformedRecordPolicy,
     pub(super) bytes_in: Counter,
     pub(super) errors: Counter,
+    /// `numRecordsOut`: the rows of elements that hold many (chunks) beyond the one the
+    /// runtime counts per element.
+    pub(super) records_out: Counter,
 }
 
 impl<T: Send + 'static> RecordEmitter<KafkaElement<T>, T, KafkaPartitionSplit>
@@ -30,9 +33,13 @@ impl<T: Send + 'static> RecordEmitter<KafkaElement<T>, T, KafkaPartitionSplit>
         match element.value {
             Ok(value) => {
                 self.bytes_in.add(u64::from(element.bytes));
-                match element.timestamp {
-                    Some(ts) => output.collect_with_timestamp(value, ts),
-                    None => output.collect(value),
+                if element.extra_rows > 0 {
+                    self.records_out.add(element.extra_rows);
+                }
+                match (value, element.timestamp) {
+                    (Some(value), Some(ts)) => output.collect_with_timestamp(value, ts),
+                    (Some(value), None) => output.collect(value),
+                    (None, _) => {}
                 }
                 Ok(())
             }

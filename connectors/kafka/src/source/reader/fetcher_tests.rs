@@ -86,8 +86,9 @@ fn read_bounded(kafka: &NoidaDb, topic: &str, stop: i64, idle_settle: Duration) 
         max_batch: 4096,
         poll_timeout: Duration::from_millis(100),
     };
-    let deserializer: SharedDeserializer<i64> =
-        Arc::new(|r: &KafkaRecord<'_>| Ok::<i64, String>(r.offset));
+    let deserializer: SharedDeserializer<i64> = Arc::new(super::super::batch::PerRecord(Arc::new(
+        |r: &KafkaRecord<'_>| Ok::<i64, String>(r.offset),
+    )));
     let metrics: Arc<dyn MetricGroup> = Arc::new(InMemoryMetricGroup::new("fetcher-test"));
     let (mut fetcher, commands, mut batches) =
         FetcherThread::new(settings, deserializer, metrics).unwrap();

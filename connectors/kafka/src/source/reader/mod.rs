@@ -22,12 +22,19 @@ use std::time::{Duration, Instant};
 
 use weir_connector_api::checkpoint::CheckpointId;
 use weir_connector_api::error::{ConnectorError, Result};
-use weir_connector_api::metrics::{MetricGroup, NUM_BYTES_IN, NUM_RECORDS_IN_ERRORS};
+use weir_connector_api::metrics::{
+    MetricGroup, NUM_BYTES_IN, NUM_RECORDS_IN_ERRORS, NUM_RECORDS_OUT,
+};
 use weir_connector_api::source::{InputStatus, ReaderOutput, SourceReader, SourceReaderContext};
 use weir_connector_base::source::reader::{RecordEvaluator, SourceReaderBase};
 use weir_connector_base::source::{CountingOutput, Forwarding, ForwardingSourceReader};
 
+#[cfg(all(test, weir_api_1_1))]
+pub(crate) use batch::TestRun;
+#[cfg(weir_api_1_1)]
+pub(crate) use batch::{record_bytes, RunRecords};
 pub use batch::{KafkaBatch, KafkaElement};
+pub(crate) use batch::{KafkaBatchDecoder, PerRecord};
 pub use emitter::KafkaRecordEmitter;
 pub(crate) use fetcher::FetcherSettings;
 pub use split_reader::KafkaSplitReader;
@@ -127,18 +134,20 @@ impl<T: Send + 'static> KafkaReader<T> {
         evaluator: Option<Arc<dyn RecordEvaluator<T>>>,
         committer: Option<OffsetCommitter>,
         rate: Option<f64>,
+        per_poll: usize,
     ) -> Self {
         let metrics = ctx.metric_group();
         let emitter = KafkaRecordEmitter {
             policy,
             bytes_in: metrics.counter(NUM_BYTES_IN),
             errors: metrics.counter(NUM_RECORDS_IN_ERRORS),
+            records_out: metrics.counter(NUM_RECORDS_OUT),
         };
         let mut base = SourceReaderBase::single_fetcher(ctx, split_reader, emitter)
             .with_split_pausing()
             .with_max_records_per_poll(match rate {
-                Some(r) => ((r / 100.0) as usize).clamp(1, 8192),
-                None => 8192,
+                Some(r) => ((r / 100.0) as usize).clamp(1, per_poll),
+                None => per_poll,
             });
         if let Some(evaluator) = evaluator {
             base = base.with_record_evaluator(move |r: &T| evaluator.is_end_of_stream(r));
