@@ -24,7 +24,9 @@ pub(crate) fn push_f64(x: f64, out: &mut Vec<u8>) {
         // Positional already: the standard library's text but for a whole number's `.0`.
         let body = text.strip_suffix(b".0").unwrap_or(text);
         // At most this many significant digits (leading and trailing zeros counted too).
-        let digits = body.len() - usize::from(body[0] == b'-') - usize::from(body.contains(&b'.'));
+        let digits = body.len()
+            - usize::from(body.first() == Some(&b'-'))
+            - usize::from(body.contains(&b'.'));
         if digits <= 15 || ties_impossible(x) {
             out.extend_from_slice(body);
         } else {
