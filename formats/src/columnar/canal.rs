@@ -17,7 +17,7 @@ use weir_connector_api::format::{FormatFactory as _, RowDecoder};
 use weir_connector_api::row::{RowKind, Schema};
 
 use super::builder::{builders, finish_changelog, schema_builders, Builder};
-use super::cells::{Cells, JsonCell, Keys, ObjectVisitor, Skip, StrSeed, ValueSeed};
+use super::cells::{object_cells, Cells, JsonCell, Keys, Skip, StrSeed, ValueSeed};
 use super::json::append_cells;
 use super::{through_rows, ChunkDecoder};
 use crate::canal::{CanalJsonFormat, DATABASE_INCLUDE, TABLE_INCLUDE};
@@ -321,12 +321,6 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
         Ok(None)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let mut cells = self.keys.empty();
-        ObjectVisitor {
-            keys: self.keys,
-            cells: &mut cells,
-        }
-        .visit_map(map)?;
-        Ok(Some(cells))
+        object_cells(self.keys, map).map(Some)
     }
 }

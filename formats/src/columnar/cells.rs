@@ -109,14 +109,22 @@ impl<'de> Visitor<'de> for ImageSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let mut cells = self.keys.empty();
-        ObjectVisitor {
-            keys: self.keys,
-            cells: &mut cells,
-        }
-        .visit_map(map)?;
-        Ok(Some(cells))
+        object_cells(self.keys, map).map(Some)
     }
+}
+
+/// The cells of the object `map` (its fields' values by `keys`).
+pub(super) fn object_cells<'de, A: MapAccess<'de>>(
+    keys: &Keys,
+    map: A,
+) -> Result<Cells<'de>, A::Error> {
+    let mut cells = keys.empty();
+    ObjectVisitor {
+        keys,
+        cells: &mut cells,
+    }
+    .visit_map(map)?;
+    Ok(cells)
 }
 
 /// A key: the index of the field of that name, if any.
