@@ -13,10 +13,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::soak::{assert_exactly_once, kills_from_env, RunKind, Soak};
-use common::{files_under, repo, run, weir};
+use common::{files_under, repo, run, run_counts, weir};
 
 /// The five fields of the jobs, generated with nulls, picks, ranges and a sequence.
-const SCHEMA: &str = r#"schema = [
+pub(crate) const SCHEMA: &str = r#"schema = [
   { name = "id", type = "int64", nullable = false },
   { name = "status", type = "string" },
   { name = "amount", type = "float64" },
@@ -83,14 +83,6 @@ fn run_on(engine: &str, pipeline: &str) -> (String, String, tempfile::TempDir) {
     (out, err, dir)
 }
 
-/// The `records in` and `records out` lines of the run summary.
-fn counts(err: &str) -> Vec<String> {
-    err.lines()
-        .filter(|l| l.starts_with("  records in") || l.starts_with("  records out"))
-        .map(|l| l.split(" (").next().unwrap_or(l).to_owned())
-        .collect()
-}
-
 /// The lines without their subtask prefix (`2> `: which subtask reads which split depends on
 /// the order of split requests), sorted.
 fn sorted_lines(text: &str) -> Vec<&str> {
@@ -109,9 +101,9 @@ fn datagen_to_print_prints_the_same_lines_on_both_engines() {
     let (columns_out, columns_err, _d2) = run_on("columns", &pipeline);
     assert_eq!(rows_out.lines().count(), 20_000);
     assert!(rows_out == columns_out, "the printed rows differ");
-    assert_eq!(counts(&columns_err), counts(&rows_err));
+    assert_eq!(run_counts(&columns_err), run_counts(&rows_err));
     assert_eq!(
-        counts(&columns_err),
+        run_counts(&columns_err),
         ["  records in   20000", "  records out  20000"]
     );
 }
@@ -122,10 +114,10 @@ fn datagen_to_blackhole_counts_rows_on_both_engines() {
     let (_, rows_err, _d1) = run_on("rows", &pipeline);
     let (_, columns_err, _d2) = run_on("columns", &pipeline);
     assert_eq!(
-        counts(&rows_err),
+        run_counts(&rows_err),
         ["  records in   50000", "  records out  50000"]
     );
-    assert_eq!(counts(&columns_err), counts(&rows_err));
+    assert_eq!(run_counts(&columns_err), run_counts(&rows_err));
 }
 
 #[test]
@@ -143,7 +135,7 @@ fn filter_and_select_with_exactly_once_checkpoints_print_the_same_rows() {
             // Two subtasks print interleaved: the same lines, in another order.
             assert_eq!(sorted_lines(&columns_out), sorted_lines(&rows_out));
         }
-        assert_eq!(counts(&columns_err), counts(&rows_err));
+        assert_eq!(run_counts(&columns_err), run_counts(&rows_err));
     }
 }
 
@@ -196,7 +188,7 @@ fn csv_on_both_engines(options: &str) -> usize {
     let (columns, headers) = csv_lines(&columns_dir.path().join("out"));
     assert!(rows.len() > 1_000, "{}", rows.len());
     assert!(rows == columns, "the CSV rows differ");
-    assert_eq!(counts(&columns_err), counts(&rows_err));
+    assert_eq!(run_counts(&columns_err), run_counts(&rows_err));
     headers
 }
 
@@ -289,7 +281,7 @@ fn a_row_source_runs_on_columns_through_the_adapter() {
     let sorted = |out: &str| sorted_lines(out).join("\n");
     assert!(rows.lines().count() > 30, "{rows}");
     assert_eq!(sorted(&columns), sorted(&rows));
-    assert_eq!(counts(&columns_err), counts(&rows_err));
+    assert_eq!(run_counts(&columns_err), run_counts(&rows_err));
     // Auto keeps it on rows: no sink takes columns, so there is nothing to gain.
     let (auto, auto_err, _) = run_on("auto", &paced);
     assert!(
@@ -496,7 +488,7 @@ fn event_time_into_parquet_and_orc_buckets_writes_the_same_files_on_both_engines
         for schema in row_schemas.iter().chain(&column_schemas) {
             assert_eq!(shape(schema), first, "{context}");
         }
-        assert_eq!(counts(&columns_err), counts(&rows_err), "{context}");
+        assert_eq!(run_counts(&columns_err), run_counts(&rows_err), "{context}");
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::time::Duration;
 
-use common::{run, weir};
+use common::{run, run_counts, weir};
 use serde_json::{json, Value as Json};
 use weir_testkit::servers::{http, NoidaDb};
 
@@ -109,14 +109,6 @@ fn documents(server: &NoidaDb, prefix: &str) -> BTreeMap<String, Json> {
     docs
 }
 
-/// The `records in` and `records out` lines of the run summary.
-fn counts(err: &str) -> Vec<String> {
-    err.lines()
-        .filter(|l| l.starts_with("  records in") || l.starts_with("  records out"))
-        .map(|l| l.split(" (").next().unwrap_or(l).to_owned())
-        .collect()
-}
-
 #[test]
 fn the_elasticsearch_sink_takes_columns_and_writes_the_row_engines_documents() {
     let server = NoidaDb::shared().expect("noida-db starts (run `cargo xtask deps`)");
@@ -161,9 +153,9 @@ fn the_elasticsearch_sink_takes_columns_and_writes_the_row_engines_documents() {
         "{columns_err}"
     );
     // The run summary counts rows on both engines (the columnar sink counts a chunk's rows).
-    assert_eq!(counts(&columns_err), counts(&rows_err));
+    assert_eq!(run_counts(&columns_err), run_counts(&rows_err));
     assert!(
-        counts(&rows_err)
+        run_counts(&rows_err)
             .iter()
             .any(|l| l.contains(&ROWS.to_string())),
         "{rows_err}"

@@ -13,16 +13,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::soak::{assert_exactly_once, kills_from_env, RunKind, Soak};
-use common::{files_under, run, weir};
+use common::{files_under, run, run_counts, weir};
 
 /// The five fields of the orders, as `columnar.rs` generates them.
-const SCHEMA: &str = r#"schema = [
-  { name = "id", type = "int64", nullable = false },
-  { name = "status", type = "string" },
-  { name = "amount", type = "float64" },
-  { name = "name", type = "string" },
-  { name = "at", type = "timestamp" },
-]"#;
+use super::columnar::SCHEMA;
 
 const FORMATS: [&str; 4] = ["csv", "json", "parquet", "orc"];
 
@@ -113,14 +107,6 @@ fn run_on(dir: &Path, engine: &str, pipeline: &str) -> (String, String) {
     (out, err)
 }
 
-/// The `records in` and `records out` lines of the run summary.
-fn counts(err: &str) -> Vec<String> {
-    err.lines()
-        .filter(|l| l.starts_with("  records in") || l.starts_with("  records out"))
-        .map(|l| l.split(" (").next().unwrap_or(l).to_owned())
-        .collect()
-}
-
 const TRANSFORM: &str = r#"
 [[transforms]]
 name = "paid"
@@ -146,7 +132,7 @@ fn files_sources_print_the_same_rows_on_both_engines() {
         let (columns_out, columns_err) = run_on(dir, "columns", &all);
         assert_eq!(rows_out.lines().count(), rows as usize, "{format}");
         assert!(rows_out == columns_out, "{format}: the printed rows differ");
-        assert_eq!(counts(&columns_err), counts(&rows_err), "{format}");
+        assert_eq!(run_counts(&columns_err), run_counts(&rows_err), "{format}");
         let paid = reading(format, TRANSFORM, &print_sink("paid"));
         let (rows_out, rows_err) = run_on(dir, "rows", &paid);
         let (columns_out, columns_err) = run_on(dir, "columns", &paid);
@@ -159,7 +145,7 @@ fn files_sources_print_the_same_rows_on_both_engines() {
             rows_out == columns_out,
             "{format}: the filtered rows differ"
         );
-        assert_eq!(counts(&columns_err), counts(&rows_err), "{format}");
+        assert_eq!(run_counts(&columns_err), run_counts(&rows_err), "{format}");
     }
 }
 
@@ -317,7 +303,7 @@ fn json_part_files_are_the_same_on_both_engines() {
         for engine in ["rows", "columns"] {
             let tmp = tempfile::tempdir().unwrap();
             let (_, err) = run_on(tmp.path(), engine, &pipeline);
-            outputs.push((part_lines(&tmp.path().join("out")), counts(&err)));
+            outputs.push((part_lines(&tmp.path().join("out")), run_counts(&err)));
         }
         let (rows_lines, rows_counts) = &outputs[0];
         let (columns_lines, columns_counts) = &outputs[1];
@@ -366,7 +352,7 @@ connector = "print"
         rows_out == columns_out,
         "{format}: the printed changelogs differ"
     );
-    assert_eq!(counts(&columns_err), counts(&rows_err), "{format}");
+    assert_eq!(run_counts(&columns_err), run_counts(&rows_err), "{format}");
     (rows_out, columns_err)
 }
 

@@ -96,3 +96,11 @@ pub fn read_orders_parquet(path: &Path) -> Vec<(i64, String, f64, i64)> {
     }
     rows
 }
+
+/// The `records in` and `records out` lines of a run summary (without their rates).
+pub fn run_counts(err: &str) -> Vec<String> {
+    err.lines()
+        .filter(|l| l.starts_with("  records in") || l.starts_with("  records out"))
+        .map(|l| l.split(" (").next().unwrap_or(l).to_owned())
+        .collect()
+}
