@@ -10,11 +10,11 @@ use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::time::Duration;
 
+use super::examples_elasticsearch::{call, documents as index_documents};
 use common::{run, run_counts, weir};
 use serde_json::{json, Value as Json};
-use weir_testkit::servers::{http, NoidaDb};
+use weir_testkit::servers::NoidaDb;
 
 const ROWS: u64 = 2_000;
 
@@ -70,43 +70,12 @@ document-id.fields = "id"
     )
 }
 
-fn call(server: &NoidaDb, method: &str, path: &str, body: &Json) -> (u16, Json) {
-    let r = http::request(
-        server.elasticsearch_addr(),
-        method,
-        path,
-        &[("Content-Type", "application/json".to_owned())],
-        &serde_json::to_vec(body).unwrap(),
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    (
-        r.status,
-        serde_json::from_slice(&r.body).unwrap_or(Json::Null),
-    )
-}
-
 /// Every document of the `<prefix>-eu` and `<prefix>-us` indices, by id.
 fn documents(server: &NoidaDb, prefix: &str) -> BTreeMap<String, Json> {
-    let mut docs = BTreeMap::new();
-    for region in ["eu", "us"] {
-        let index = format!("{prefix}-{region}");
-        call(server, "POST", &format!("/{index}/_refresh"), &Json::Null);
-        let (status, answer) = call(
-            server,
-            "POST",
-            &format!("/{index}/_search"),
-            &json!({ "size": 10000, "query": { "match_all": {} } }),
-        );
-        assert_eq!(status, 200, "{index}: {answer}");
-        for hit in answer["hits"]["hits"].as_array().unwrap() {
-            docs.insert(
-                hit["_id"].as_str().unwrap().to_owned(),
-                hit["_source"].clone(),
-            );
-        }
-    }
-    docs
+    ["eu", "us"]
+        .iter()
+        .flat_map(|region| index_documents(server, &format!("{prefix}-{region}")))
+        .collect()
 }
 
 #[test]

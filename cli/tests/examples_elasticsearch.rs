@@ -83,14 +83,16 @@ fn produce(server: &NoidaDb, topic: &str, records: &[(String, String)]) {
     producer.flush(Duration::from_secs(10)).unwrap();
 }
 
-fn call(server: &NoidaDb, method: &str, path: &str, body: &Json) -> (u16, Json) {
+/// `method path` with the JSON `body` on the server's Elasticsearch API: the status and the
+/// answer (`null` if it is not JSON).
+pub(crate) fn call(server: &NoidaDb, method: &str, path: &str, body: &Json) -> (u16, Json) {
     let r = http::request(
         server.elasticsearch_addr(),
         method,
         path,
         &[("Content-Type", "application/json".to_owned())],
         &serde_json::to_vec(body).unwrap(),
-        Duration::from_secs(10),
+        Duration::from_secs(20),
     )
     .unwrap();
     (
@@ -100,7 +102,7 @@ fn call(server: &NoidaDb, method: &str, path: &str, body: &Json) -> (u16, Json) 
 }
 
 /// Every document of `index`, by id (after a refresh).
-fn documents(server: &NoidaDb, index: &str) -> BTreeMap<String, Json> {
+pub(crate) fn documents(server: &NoidaDb, index: &str) -> BTreeMap<String, Json> {
     call(server, "POST", &format!("/{index}/_refresh"), &Json::Null);
     let (status, answer) = call(
         server,
